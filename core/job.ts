@@ -1,0 +1,93 @@
+/**
+ * The job model shared by the API, the workflow tasks, local mode and the CLI.
+ * No AWS SDK here: this module is the domain's vocabulary.
+ */
+
+export const JOB_STATUSES = ['QUEUED', 'PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+export const CAPACITY_POLICIES = ['spot-first', 'spot-only', 'on-demand'] as const;
+export type CapacityPolicy = (typeof CAPACITY_POLICIES)[number];
+
+/** Where one attempt ran. */
+export const CAPACITY_TYPES = ['spot', 'on-demand'] as const;
+export type CapacityType = (typeof CAPACITY_TYPES)[number];
+
+export const ATTEMPT_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
+
+export const FAILURE_CLASSES = [
+  'SPOT_RECLAIM',
+  'NO_CAPACITY',
+  'MISCONFIGURATION',
+  'APP_ERROR',
+  'TIMEOUT',
+  'CANCELLED',
+] as const;
+export type FailureClass = (typeof FAILURE_CLASSES)[number];
+
+/** What a caller submits (after defaults are applied). */
+export interface JobSpec {
+  readonly name?: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  readonly environment: Readonly<Record<string, string>>;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly gpus: number;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly capacity: CapacityPolicy;
+  readonly maxSpotAttempts: number;
+  readonly timeoutSeconds: number;
+}
+
+/** One run of the job's container on one kind of capacity. */
+export interface Attempt {
+  readonly attempt: number;
+  readonly capacity: CapacityType;
+  readonly status: AttemptStatus;
+  readonly failureClass?: FailureClass;
+  readonly batchJobId?: string;
+  readonly instanceType?: string;
+  readonly startedAt?: string;
+  readonly stoppedAt?: string;
+  readonly exitCode?: number;
+  readonly statusReason?: string;
+  readonly costUsd?: number;
+}
+
+/** The job as the API returns it (the contract's "job object"). */
+export interface Job extends JobSpec {
+  readonly jobId: string;
+  readonly name: string;
+  readonly owner: string;
+  readonly status: JobStatus;
+  readonly statusReason?: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly exitCode?: number;
+  readonly attempts: readonly Attempt[];
+  readonly costUsd: number;
+}
+
+/**
+ * The stored record: the job plus bookkeeping that the API does not show.
+ * `version` increases by one on every write; every write is conditional on it.
+ */
+export interface JobRecord extends Job {
+  readonly version: number;
+  /** Set by cancel; the job ends CANCELLED when its execution stops. */
+  readonly cancelRequested?: boolean;
+  /** The Step Functions execution running this job, once dispatched. */
+  readonly executionArn?: string;
+  /** Hash of the canonical request body, for idempotent replays. */
+  readonly requestHash?: string;
+}
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}

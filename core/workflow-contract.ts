@@ -1,0 +1,116 @@
+/**
+ * The contract between the job workflow (lib/workflow) and the task handlers it
+ * calls (lambdas/). Both the CDK definition and local mode's task overrides use
+ * these names and shapes; change them together.
+ *
+ * Path through the state machine (JSONPath only):
+ *
+ *   Prepare ─▶ ChooseCapacity ─┬─ "spot" ──────▶ RunOnSpot ─────┐  (success → $.attemptResult = Batch job detail,
+ *                              ├─ "on-demand" ─▶ RunOnDemand ───┤   failure → $.attemptResult = {Error, Cause})
+ *                              ├─ "finish" ────▶ Finish ─▶ Done │
+ *                              └─ "skip" ──────▶ AlreadyFinished│
+ *            ▲                                                   ▼
+ *            └──────────────── SettleAttempt ◀──────────────────┘
+ */
+import type { CapacityType, FailureClass, JobStatus } from './job.js';
+
+export const STATE = {
+  prepare: 'Prepare',
+  chooseCapacity: 'ChooseCapacity',
+  runOnSpot: 'RunOnSpot',
+  runOnDemand: 'RunOnDemand',
+  settleAttempt: 'SettleAttempt',
+  finish: 'Finish',
+  done: 'Done',
+  alreadyFinished: 'AlreadyFinished',
+} as const;
+
+/** The execution input the dispatcher sends (execution name = jobId). */
+export interface ExecutionInput {
+  readonly jobId: string;
+}
+
+/** A Batch `KeyValuePair`, as ContainerOverrides.Environment takes it. */
+export interface BatchEnvironmentVariable {
+  readonly Name: string;
+  readonly Value: string;
+}
+
+/** What prepare resolved once for the whole execution. */
+export interface PreparedJob {
+  /** ARN of the job definition registered for the job's image and resources. */
+  readonly jobDefinitionArn: string;
+  readonly command: readonly string[];
+  /** Per-attempt limit, Batch `Timeout.AttemptDurationSeconds`. */
+  readonly timeoutSeconds: number;
+}
+
+/** A job's terminal result, decided by prepare or settle-attempt and written by finish. */
+export interface Outcome {
+  readonly status: Extract<JobStatus, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly failureClass?: FailureClass;
+}
+
+/** Where the workflow goes next. */
+export type Plan =
+  | {
+      readonly next: CapacityType;
+      /** 1-based number of the attempt about to start. */
+      readonly attempt: number;
+      /** Batch job name for this attempt: `gpujobs-<jobId>-<attempt>`. */
+      readonly jobName: string;
+      /** The job's environment plus GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT. */
+      readonly environment: readonly BatchEnvironmentVariable[];
+    }
+  | { readonly next: 'finish'; readonly outcome: Outcome }
+  /** The job was already terminal (e.g. cancelled while queued): nothing to do. */
+  | { readonly next: 'skip' };
+
+/** Prepare: input `{jobId}`; its result replaces the state (ResultPath `$`). */
+export interface PrepareInput {
+  readonly jobId: string;
+}
+export interface PrepareResult {
+  readonly jobId: string;
+  readonly job?: PreparedJob;
+  readonly plan: Plan;
+}
+
+/** Batch `.sync` failure as Step Functions reports it: `Cause` is the DescribeJobs job JSON when the job ran. */
+export interface TaskError {
+  readonly Error: string;
+  readonly Cause?: string;
+}
+
+/** The state after a Run* task: `attemptResult` is the Batch job detail on success or a TaskError on failure. */
+export interface SettleAttemptInput {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly capacity: CapacityType;
+  readonly attemptResult: Record<string, unknown> | TaskError;
+}
+/** Settle-attempt's result goes to `$.plan`. */
+export type SettleAttemptResult = Plan;
+
+/** Finish: input `{jobId, outcome}`; exactly one terminal transition and event. */
+export interface FinishInput {
+  readonly jobId: string;
+  readonly outcome: Outcome;
+}
+export interface FinishResult {
+  readonly jobId: string;
+  readonly status: JobStatus;
+  /** False when the job was already terminal (e.g. cancelled first): no second event. */
+  readonly transitioned: boolean;
+}
+
+export const batchJobName = (jobId: string, attempt: number) => `gpujobs-${jobId}-${attempt}`;
+
+/** Inverse of batchJobName, for the Batch state-change events. */
+export function parseBatchJobName(name: string): { jobId: string; attempt: number } | undefined {
+  const match = /^gpujobs-(.+)-(\d+)$/.exec(name);
+  if (!match) return undefined;
+  return { jobId: match[1]!, attempt: Number(match[2]) };
+}

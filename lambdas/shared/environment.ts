@@ -1,0 +1,27 @@
+/**
+ * Environment variable names shared by the stack (which sets them, together
+ * with the grant each one implies) and the handlers (which read and check them
+ * when their module loads). Local mode sets the same names.
+ */
+export const ENV = {
+  /** DynamoDB job table. */
+  tableName: 'TABLE_NAME',
+  /** SQS intake queue URL (api → dispatcher). */
+  intakeQueueUrl: 'INTAKE_QUEUE_URL',
+  /** Job workflow state machine ARN (dispatcher starts, cancel stops). */
+  stateMachineArn: 'STATE_MACHINE_ARN',
+  /** Custom EventBridge bus for gpujobs events. */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** CloudWatch Logs group the Batch jobs write to. */
+  jobLogGroupName: 'JOB_LOG_GROUP_NAME',
+  /** Role the job's container runs as (Batch jobRoleArn). */
+  jobRoleArn: 'JOB_ROLE_ARN',
+  /** Role ECS uses to pull the image and write logs (Batch executionRoleArn). */
+  jobExecutionRoleArn: 'JOB_EXECUTION_ROLE_ARN',
+  /** Prefix of job definitions registered at run time; the stack's grant is scoped to it. */
+  jobDefinitionPrefix: 'JOB_DEFINITION_PREFIX',
+  /** Comma-separated registries images may come from; empty allows any. */
+  allowedRegistries: 'ALLOWED_REGISTRIES',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
