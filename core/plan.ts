@@ -1,0 +1,116 @@
+/**
+ * The workflow's decisions as pure functions: what prepare and settle-attempt
+ * return to the state machine. The Lambda tasks load the record and call these;
+ * the workflow tests call them directly as task overrides, so the definition is
+ * exercised against the real decisions.
+ */
+import { planNextCapacity } from './capacity.js';
+import { describeFailure } from './failure.js';
+import { isTerminal, type Attempt, type CapacityType, type FailureClass, type JobRecord, type JobSpec } from './job.js';
+import { batchJobName, type BatchEnvironmentVariable, type Outcome, type Plan } from './workflow-contract.js';
+
+export const JOB_ID_VARIABLE = 'GPUJOBS_JOB_ID';
+export const ATTEMPT_VARIABLE = 'GPUJOBS_ATTEMPT';
+
+/**
+ * The container environment of one attempt: the job's own variables, then
+ * GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT. The platform's two always win, so a job can
+ * rely on them (e.g. to name checkpoints) whatever it was submitted with.
+ */
+export function attemptEnvironment(spec: Pick<JobSpec, 'environment'>, jobId: string, attempt: number): BatchEnvironmentVariable[] {
+  const own = Object.entries(spec.environment)
+    .filter(([name]) => name !== JOB_ID_VARIABLE && name !== ATTEMPT_VARIABLE)
+    .map(([Name, Value]) => ({ Name, Value }));
+  return [...own, { Name: JOB_ID_VARIABLE, Value: jobId }, { Name: ATTEMPT_VARIABLE, Value: String(attempt) }];
+}
+
+const byNumber = (attempts: readonly Attempt[]) => [...attempts].sort((a, b) => a.attempt - b.attempt);
+
+const nextAttemptNumber = (attempts: readonly Attempt[]) => attempts.reduce((highest, attempt) => Math.max(highest, attempt.attempt), 0) + 1;
+
+function attemptPlan(record: JobRecord, next: CapacityType, attempt: number): Plan {
+  return {
+    next,
+    attempt,
+    jobName: batchJobName(record.jobId, attempt),
+    environment: attemptEnvironment(record, record.jobId, attempt),
+  };
+}
+
+const finish = (outcome: Outcome): Plan => ({ next: 'finish', outcome });
+
+const CANCELLED_OUTCOME: Outcome = { status: 'CANCELLED', statusReason: describeFailure('CANCELLED'), failureClass: 'CANCELLED' };
+
+/** Prepare's decision: where the first attempt runs, or nothing to do. */
+export function planFirstAttempt(record: JobRecord): Plan {
+  if (isTerminal(record.status)) return { next: 'skip' };
+  if (record.cancelRequested) return finish(CANCELLED_OUTCOME);
+  const next = planNextCapacity({ policy: record.capacity, maxSpotAttempts: record.maxSpotAttempts, attempts: [] });
+  // 'none' cannot come from an empty history; the narrowing keeps the type honest.
+  if (next === 'none') return finish({ status: 'FAILED', statusReason: 'No capacity is allowed by the job\'s capacity policy' });
+  return attemptPlan(record, next, nextAttemptNumber(record.attempts));
+}
+
+/** What settle-attempt learned about the attempt that just ended. */
+export interface SettledAttempt {
+  readonly succeeded: boolean;
+  readonly failureClass?: FailureClass;
+  readonly exitCode?: number;
+  readonly statusReason?: string;
+  readonly containerReason?: string;
+}
+
+const times = (count: number) => (count === 1 ? 'once' : `${count} times`);
+
+function finalFailureReason(record: JobRecord, attempts: readonly Attempt[], failureClass: FailureClass, settled: SettledAttempt): string {
+  const last = attempts.at(-1);
+  const batchReason = describeFailure(failureClass, settled.statusReason, {
+    exitCode: settled.exitCode,
+    containerReason: settled.containerReason,
+  });
+  if (last?.capacity === 'spot' && record.capacity === 'spot-only') {
+    if (failureClass === 'SPOT_RECLAIM') {
+      const reclaims = attempts.filter((attempt) => attempt.capacity === 'spot' && attempt.failureClass === 'SPOT_RECLAIM').length;
+      return `Spot capacity was reclaimed ${times(reclaims)} and spot-only allows no On-Demand attempt`;
+    }
+    if (failureClass === 'NO_CAPACITY') {
+      return `No Spot capacity was available and spot-only allows no On-Demand attempt (${settled.statusReason ?? 'no reason given'})`;
+    }
+  }
+  if (last?.capacity === 'on-demand' && (failureClass === 'SPOT_RECLAIM' || failureClass === 'NO_CAPACITY')) {
+    const onDemand = attempts.filter((attempt) => attempt.capacity === 'on-demand').length;
+    return `On-Demand attempts failed for lack of capacity ${times(onDemand)}; giving up. Last: ${batchReason}`;
+  }
+  return batchReason;
+}
+
+/**
+ * Settle-attempt's decision after an attempt ended. `record.attempts` includes
+ * the settled attempt (the highest number); `settled.failureClass`, when given,
+ * overrides whatever the record holds for it (it is the freshest reading).
+ */
+export function planAfterAttempt(record: JobRecord, settled: SettledAttempt): Plan {
+  if (isTerminal(record.status)) return { next: 'skip' };
+  const attempts = byNumber(record.attempts);
+  const last = attempts.at(-1);
+
+  if (settled.succeeded) {
+    const where = last ? ` on attempt ${last.attempt} (${last.capacity === 'spot' ? 'Spot' : 'On-Demand'})` : '';
+    return finish({ status: 'SUCCEEDED', statusReason: `Completed${where}`, exitCode: settled.exitCode ?? 0 });
+  }
+
+  const failureClass: FailureClass = record.cancelRequested ? 'CANCELLED' : (settled.failureClass ?? last?.failureClass ?? 'APP_ERROR');
+  if (failureClass === 'CANCELLED') return finish(CANCELLED_OUTCOME);
+
+  const history = last ? [...attempts.slice(0, -1), { ...last, failureClass }] : attempts;
+  const next = planNextCapacity({ policy: record.capacity, maxSpotAttempts: record.maxSpotAttempts, attempts: history });
+  if (next === 'none') {
+    return finish({
+      status: 'FAILED',
+      statusReason: finalFailureReason(record, history, failureClass, settled),
+      failureClass,
+      ...(settled.exitCode === undefined ? {} : { exitCode: settled.exitCode }),
+    });
+  }
+  return attemptPlan(record, next, nextAttemptNumber(history));
+}

@@ -1,0 +1,460 @@
+/**
+ * Input validation for the HTTP API contract (v1): the job spec, the list and logs
+ * queries and the Idempotency-Key header. The API, local mode and the CLI all call
+ * these, so a request is judged the same way everywhere.
+ *
+ * Every parser returns `{ ok: true, ... }` or `{ ok: false, errors }` with one entry
+ * per offending field, `path` in dotted form (`environment.MY_VAR`, `command.0`;
+ * `''` for the body itself) and a message that names what was received. Environment
+ * and tag values are never echoed back (they may hold secrets): only their length.
+ */
+import { createHash } from 'node:crypto';
+import * as z from 'zod/mini';
+import { CAPACITY_POLICIES, JOB_STATUSES, type CapacityPolicy, type JobSpec, type JobStatus } from './job.js';
+
+export interface ValidationIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export type ValidationResult<K extends string, T> =
+  | ({ readonly ok: true } & { readonly [P in K]: T })
+  | { readonly ok: false; readonly errors: readonly ValidationIssue[] };
+
+export const JOB_SPEC_LIMITS = {
+  name: { minLength: 1, maxLength: 128, pattern: /^[A-Za-z0-9._-]+$/ },
+  image: { maxLength: 512 },
+  command: { minItems: 1, maxItems: 256, maxItemLength: 4096 },
+  environment: { maxEntries: 64, namePattern: /^[A-Za-z_][A-Za-z0-9_]*$/, reservedPrefix: 'AWS_BATCH', maxValueLength: 4096 },
+  gpus: { min: 1, max: 8 },
+  vcpus: { min: 1, max: 192 },
+  memoryMiB: { min: 512, max: 2_000_000 },
+  maxSpotAttempts: { min: 1, max: 10 },
+  timeoutSeconds: { min: 60, max: 1_209_600 },
+  tags: { maxEntries: 32, maxKeyLength: 128, maxValueLength: 256 },
+} as const;
+
+export const JOB_SPEC_DEFAULTS = {
+  environment: {},
+  tags: {},
+  gpus: 1,
+  vcpus: 4,
+  memoryMiB: 16_384,
+  capacity: 'spot-first',
+  maxSpotAttempts: 3,
+  timeoutSeconds: 86_400,
+} as const satisfies Omit<JobSpec, 'name' | 'image' | 'command'>;
+
+export const LIST_QUERY_LIMITS = { limit: { min: 1, max: 100, default: 20 } } as const;
+export const LOGS_QUERY_LIMITS = { limit: { min: 1, max: 1000, default: 200 } } as const;
+export const PAGE_TOKEN_MAX_LENGTH = 4096;
+export const IDEMPOTENCY_KEY_MAX_LENGTH = 128;
+
+// ---------------------------------------------------------------------------
+// Messages
+
+/** How a received value is shown in a message: short, and never a whole payload. */
+export function describeReceived(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string':
+      return value.length > 64 ? `${JSON.stringify(value.slice(0, 64))}… (${value.length} characters)` : JSON.stringify(value);
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'object':
+      return 'an object';
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+type IssueInput = { readonly input?: unknown; readonly code?: string };
+
+const required = (message: (issue: IssueInput) => string) => (issue: IssueInput) =>
+  issue.input === undefined && issue.code === 'invalid_type' ? 'is required' : message(issue);
+
+const integerBetween = (min: number, max: number) => {
+  const error = required((issue) => `must be an integer between ${min} and ${max}, received ${describeReceived(issue.input)}`);
+  return z.int({ error }).check(z.minimum(min, { error }), z.maximum(max, { error }));
+};
+
+const textLength = (input: unknown) =>
+  typeof input === 'string' ? `${input.length} characters` : describeReceived(input);
+
+// ---------------------------------------------------------------------------
+// Image references
+
+export interface ImageReference {
+  /** Registry host (and port), lower case; `docker.io` for Docker Hub. */
+  readonly registry: string;
+  /** Repository path within the registry (`library/ubuntu` for the short Docker Hub form). */
+  readonly repository: string;
+  readonly tag?: string;
+  readonly digest?: string;
+}
+
+// The grammar of github.com/distribution/reference, restricted to sha256 digests.
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9A-Fa-f:]+\\])(?::[0-9]+)?$`);
+const REPOSITORY = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const DOCKER_HUB = 'docker.io';
+
+/** Parses `registry/repository[:tag][@sha256:digest]`; undefined when it is not a valid reference. */
+export function parseImageReference(reference: string): ImageReference | undefined {
+  if (reference.length === 0 || reference.length > JOB_SPEC_LIMITS.image.maxLength) return undefined;
+  let remainder = reference;
+  let digest: string | undefined;
+  const at = remainder.indexOf('@');
+  if (at !== -1) {
+    digest = remainder.slice(at + 1);
+    remainder = remainder.slice(0, at);
+    if (!DIGEST.test(digest)) return undefined;
+  }
+  let tag: string | undefined;
+  const lastColon = remainder.lastIndexOf(':');
+  if (lastColon > remainder.lastIndexOf('/')) {
+    tag = remainder.slice(lastColon + 1);
+    remainder = remainder.slice(0, lastColon);
+    if (!TAG.test(tag)) return undefined;
+  }
+  // As Docker decides: the first component is a registry when it looks like a host
+  // (has a dot or a port, is localhost, or has upper case); otherwise it is Docker Hub.
+  const slash = remainder.indexOf('/');
+  const first = slash === -1 ? '' : remainder.slice(0, slash);
+  const firstIsRegistry =
+    slash !== -1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
+  let registry = DOCKER_HUB;
+  let repository = remainder;
+  if (firstIsRegistry) {
+    if (!DOMAIN.test(first)) return undefined;
+    registry = first.toLowerCase();
+    repository = remainder.slice(slash + 1);
+  }
+  if (registry === 'index.docker.io') registry = DOCKER_HUB;
+  if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
+  if (!REPOSITORY.test(repository)) return undefined;
+  return { registry, repository, ...(tag === undefined ? {} : { tag }), ...(digest === undefined ? {} : { digest }) };
+}
+
+/**
+ * Whether a registry is in an allow list. Entries are hosts (`ghcr.io`,
+ * `localhost:5000`) or a `*.` suffix (`*.dkr.ecr.us-east-1.amazonaws.com`, which
+ * covers every account's private ECR in that region). `index.docker.io` and
+ * `docker.io` are the same registry.
+ */
+export function isRegistryAllowed(registry: string, allowedRegistries: readonly string[]): boolean {
+  const host = registry.toLowerCase();
+  return allowedRegistries.some((entry) => {
+    const allowed = entry.trim().toLowerCase();
+    const normalized = allowed === 'index.docker.io' ? DOCKER_HUB : allowed;
+    if (normalized.startsWith('*.')) return host.endsWith(normalized.slice(1)) && host.length > normalized.length - 1;
+    return host === normalized;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The job spec
+
+function imageSchema(allowedRegistries: readonly string[] | undefined) {
+  const L = JOB_SPEC_LIMITS.image;
+  return z.string({ error: required((issue) => `must be a string, received ${describeReceived(issue.input)}`) }).check(
+    z.maxLength(L.maxLength, { error: (issue) => `must be at most ${L.maxLength} characters, received ${textLength(issue.input)}` }),
+    z.superRefine((image, context) => {
+      if (image.length > L.maxLength) return;
+      const parsed = parseImageReference(image);
+      if (!parsed) {
+        context.addIssue({
+          code: 'custom',
+          input: image,
+          message: `must be a container image reference (registry/repository[:tag][@sha256:digest]), received ${describeReceived(image)}`,
+        });
+        return;
+      }
+      if (allowedRegistries && !isRegistryAllowed(parsed.registry, allowedRegistries)) {
+        context.addIssue({
+          code: 'custom',
+          input: image,
+          message: `registry ${JSON.stringify(parsed.registry)} is not allowed; allowed registries: ${allowedRegistries.join(', ') || '(none)'}`,
+        });
+      }
+    }),
+  );
+}
+
+function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
+  const N = JOB_SPEC_LIMITS.name;
+  const C = JOB_SPEC_LIMITS.command;
+  const E = JOB_SPEC_LIMITS.environment;
+  const T = JOB_SPEC_LIMITS.tags;
+  const D = JOB_SPEC_DEFAULTS;
+  const nameError = (issue: IssueInput) =>
+    `must be 1 to ${N.maxLength} characters of letters, digits, '.', '_' or '-', received ${describeReceived(issue.input)}`;
+  const commandError = required(
+    (issue) => `must be an array of 1 to ${C.maxItems} strings, received ${Array.isArray(issue.input) ? `${issue.input.length} items` : describeReceived(issue.input)}`,
+  );
+  const environmentNameError = (issue: IssueInput) =>
+    `environment variable names must match ^[A-Za-z_][A-Za-z0-9_]*$ and not start with ${E.reservedPrefix}, received ${describeReceived(issue.input)}`;
+  const objectError = (what: string) => (issue: IssueInput) => `must be an object of ${what}, received ${describeReceived(issue.input)}`;
+  const entryCount = (max: number) =>
+    z.refine<Record<string, string>>((record) => Object.keys(record).length <= max, {
+      // Counted even when some entries are invalid, so the caller learns every problem at once.
+      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+      error: (issue) =>
+        `must have at most ${max} entries, received ${typeof issue.input === 'object' && issue.input !== null ? Object.keys(issue.input).length : describeReceived(issue.input)}`,
+    });
+
+  return z.strictObject(
+    {
+      name: z.optional(
+        z.string({ error: nameError }).check(
+          z.minLength(N.minLength, { error: nameError }),
+          z.maxLength(N.maxLength, { error: nameError }),
+          z.regex(N.pattern, { error: nameError }),
+        ),
+      ),
+      image: imageSchema(allowedRegistries),
+      command: z
+        .array(
+          z.string({ error: (issue) => `must be a string, received ${describeReceived(issue.input)}` }).check(
+            z.maxLength(C.maxItemLength, { error: (issue) => `must be at most ${C.maxItemLength} characters, received ${textLength(issue.input)}` }),
+          ),
+          { error: commandError },
+        )
+        .check(z.minLength(C.minItems, { error: commandError }), z.maxLength(C.maxItems, { error: commandError })),
+      environment: z._default(
+        z
+          .record(
+            z.string().check(
+              z.regex(E.namePattern, { error: environmentNameError }),
+              z.refine((name) => !name.startsWith(E.reservedPrefix), { error: environmentNameError }),
+            ),
+            z.string({ error: (issue) => `must be a string, received ${describeReceived(issue.input)}` }).check(
+              z.maxLength(E.maxValueLength, { error: (issue) => `must be at most ${E.maxValueLength} characters, received ${textLength(issue.input)}` }),
+            ),
+            { error: objectError('environment variable names to string values') },
+          )
+          .check(entryCount(E.maxEntries)),
+        () => ({ ...D.environment }),
+      ),
+      gpus: z._default(integerBetween(JOB_SPEC_LIMITS.gpus.min, JOB_SPEC_LIMITS.gpus.max), D.gpus),
+      vcpus: z._default(integerBetween(JOB_SPEC_LIMITS.vcpus.min, JOB_SPEC_LIMITS.vcpus.max), D.vcpus),
+      memoryMiB: z._default(integerBetween(JOB_SPEC_LIMITS.memoryMiB.min, JOB_SPEC_LIMITS.memoryMiB.max), D.memoryMiB),
+      capacity: z._default(
+        z.enum(CAPACITY_POLICIES, {
+          error: (issue) => `must be one of ${CAPACITY_POLICIES.join(', ')}, received ${describeReceived(issue.input)}`,
+        }),
+        D.capacity as CapacityPolicy,
+      ),
+      maxSpotAttempts: z._default(integerBetween(JOB_SPEC_LIMITS.maxSpotAttempts.min, JOB_SPEC_LIMITS.maxSpotAttempts.max), D.maxSpotAttempts),
+      timeoutSeconds: z._default(integerBetween(JOB_SPEC_LIMITS.timeoutSeconds.min, JOB_SPEC_LIMITS.timeoutSeconds.max), D.timeoutSeconds),
+      tags: z._default(
+        z
+          .record(
+            z.string().check(
+              z.minLength(1, { error: () => `tag keys must be 1 to ${T.maxKeyLength} characters, received an empty key` }),
+              z.maxLength(T.maxKeyLength, { error: (issue) => `tag keys must be 1 to ${T.maxKeyLength} characters, received ${textLength(issue.input)}` }),
+            ),
+            z.string({ error: (issue) => `must be a string, received ${describeReceived(issue.input)}` }).check(
+              z.maxLength(T.maxValueLength, { error: (issue) => `must be at most ${T.maxValueLength} characters, received ${textLength(issue.input)}` }),
+            ),
+            { error: objectError('tag keys to string values') },
+          )
+          .check(entryCount(T.maxEntries)),
+        () => ({ ...D.tags }),
+      ),
+    },
+    { error: (issue) => `the request body must be a JSON object, received ${describeReceived(issue.input)}` },
+  );
+}
+
+const defaultSchema = buildJobSpecSchema(undefined);
+const schemasByAllowList = new Map<string, ReturnType<typeof buildJobSpecSchema>>();
+
+function jobSpecSchemaFor(allowedRegistries: readonly string[] | undefined) {
+  if (!allowedRegistries) return defaultSchema;
+  const key = JSON.stringify(allowedRegistries);
+  let schema = schemasByAllowList.get(key);
+  if (!schema) {
+    schema = buildJobSpecSchema(allowedRegistries);
+    schemasByAllowList.set(key, schema);
+  }
+  return schema;
+}
+
+const KNOWN_FIELDS = [
+  'name',
+  'image',
+  'command',
+  'environment',
+  'gpus',
+  'vcpus',
+  'memoryMiB',
+  'capacity',
+  'maxSpotAttempts',
+  'timeoutSeconds',
+  'tags',
+] as const;
+
+interface ZodIssueLike {
+  readonly code?: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly keys?: readonly string[];
+  readonly issues?: readonly { readonly message: string }[];
+}
+
+const dottedPath = (path: readonly PropertyKey[]) => path.map(String).join('.');
+
+/** Zod issues → one entry per offending field, first message wins. */
+function toValidationIssues(issues: readonly ZodIssueLike[]): ValidationIssue[] {
+  const byPath = new Map<string, string>();
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys' && issue.keys) {
+      for (const key of issue.keys) {
+        const path = dottedPath([...issue.path, key]);
+        if (!byPath.has(path)) byPath.set(path, `is not a known field; known fields: ${KNOWN_FIELDS.join(', ')}`);
+      }
+      continue;
+    }
+    const path = dottedPath(issue.path);
+    if (byPath.has(path)) continue;
+    const message = issue.code === 'invalid_key' && issue.issues?.[0] ? issue.issues[0].message : issue.message;
+    byPath.set(path, message);
+  }
+  return [...byPath].map(([path, message]) => ({ path, message }));
+}
+
+export interface ParseJobSpecOptions {
+  /** Registries images may come from (deployment config); every registry when absent. */
+  readonly allowedRegistries?: readonly string[];
+}
+
+/** Validates a submitted job body and applies the contract's defaults. */
+export function parseJobSpec(input: unknown, options?: ParseJobSpecOptions): ValidationResult<'spec', JobSpec> {
+  const result = jobSpecSchemaFor(options?.allowedRegistries).safeParse(input);
+  if (!result.success) return { ok: false, errors: toValidationIssues(result.error.issues as readonly ZodIssueLike[]) };
+  const { name, ...rest } = result.data;
+  const spec: JobSpec = name === undefined ? rest : { name, ...rest };
+  return { ok: true, spec };
+}
+
+// ---------------------------------------------------------------------------
+// Queries and headers
+
+/** Query-string parameters as API Gateway hands them over. */
+export type QueryParameters = Readonly<Record<string, string | undefined>> | null | undefined;
+
+export interface ListQuery {
+  readonly status?: JobStatus;
+  readonly limit: number;
+  readonly nextToken?: string;
+}
+
+export interface LogsQuery {
+  readonly limit: number;
+  readonly nextToken?: string;
+}
+
+const DECIMAL_INTEGER = /^[0-9]{1,10}$/;
+// Page tokens are opaque but printable: anything else cannot have come from us.
+const PAGE_TOKEN = /^[\x21-\x7e]+$/;
+
+function parseLimit(raw: string | undefined, bounds: { min: number; max: number; default: number }, errors: ValidationIssue[]): number {
+  if (raw === undefined) return bounds.default;
+  const value = DECIMAL_INTEGER.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value >= bounds.min && value <= bounds.max)) {
+    errors.push({ path: 'limit', message: `must be an integer between ${bounds.min} and ${bounds.max}, received ${describeReceived(raw)}` });
+  }
+  return value;
+}
+
+function parseNextToken(raw: string | undefined, errors: ValidationIssue[]): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.length === 0 || raw.length > PAGE_TOKEN_MAX_LENGTH || !PAGE_TOKEN.test(raw)) {
+    errors.push({ path: 'nextToken', message: `must be a token returned by a previous page, received ${describeReceived(raw)}` });
+  }
+  return raw;
+}
+
+/** `GET /v1/jobs?status=&limit=&nextToken=`; other parameters are ignored. */
+export function parseListQuery(query: QueryParameters): ValidationResult<'query', ListQuery> {
+  const errors: ValidationIssue[] = [];
+  const rawStatus = query?.status;
+  if (rawStatus !== undefined && !(JOB_STATUSES as readonly string[]).includes(rawStatus)) {
+    errors.push({ path: 'status', message: `must be one of ${JOB_STATUSES.join(', ')}, received ${describeReceived(rawStatus)}` });
+  }
+  const limit = parseLimit(query?.limit, LIST_QUERY_LIMITS.limit, errors);
+  const nextToken = parseNextToken(query?.nextToken, errors);
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    query: {
+      ...(rawStatus === undefined ? {} : { status: rawStatus as JobStatus }),
+      limit,
+      ...(nextToken === undefined ? {} : { nextToken }),
+    },
+  };
+}
+
+/** `GET /v1/jobs/{jobId}/logs?limit=&nextToken=`; other parameters are ignored. */
+export function parseLogsQuery(query: QueryParameters): ValidationResult<'query', LogsQuery> {
+  const errors: ValidationIssue[] = [];
+  const limit = parseLimit(query?.limit, LOGS_QUERY_LIMITS.limit, errors);
+  const nextToken = parseNextToken(query?.nextToken, errors);
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, query: { limit, ...(nextToken === undefined ? {} : { nextToken }) } };
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+/** The `Idempotency-Key` header: 1–128 printable ASCII characters. */
+export function validateIdempotencyKey(value: string): ValidationResult<'key', string> {
+  if (value.length === 0 || value.length > IDEMPOTENCY_KEY_MAX_LENGTH || !PRINTABLE_ASCII.test(value)) {
+    return {
+      ok: false,
+      errors: [
+        {
+          path: 'Idempotency-Key',
+          message: `must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters, received ${
+            value.length > IDEMPOTENCY_KEY_MAX_LENGTH ? `${value.length} characters` : describeReceived(value)
+          }`,
+        },
+      ],
+    };
+  }
+  return { ok: true, key: value };
+}
+
+// ---------------------------------------------------------------------------
+// Canonical form, for idempotent replays
+
+/**
+ * JSON with object keys sorted at every depth, so two bodies that mean the same
+ * thing serialize (and hash) the same. Arrays keep their order; undefined object
+ * members are dropped, as JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
+    return sorted;
+  }
+  return value;
+}
+
+/** SHA-256 (hex) of the canonical JSON: what JobRecord.requestHash holds. */
+export function canonicalRequestHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}

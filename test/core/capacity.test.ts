@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { ON_DEMAND_ATTEMPT_LIMIT, planNextCapacity, type CapacityHistoryEntry } from '../../core/capacity.js';
+import { FAILURE_CLASSES } from '../../core/job.js';
+
+const reclaimedSpot = (count: number): CapacityHistoryEntry[] =>
+  Array.from({ length: count }, () => ({ capacity: 'spot', failureClass: 'SPOT_RECLAIM' }));
+
+describe('planNextCapacity', () => {
+  it.each([
+    ['spot-first', 'spot'],
+    ['spot-only', 'spot'],
+    ['on-demand', 'on-demand'],
+  ] as const)('starts a %s job on %s', (policy, expected) => {
+    expect(planNextCapacity({ policy, maxSpotAttempts: 3, attempts: [] })).toBe(expected);
+  });
+
+  it('retries on Spot after a reclaim while the Spot budget lasts', () => {
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts: reclaimedSpot(1) })).toBe('spot');
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts: reclaimedSpot(2) })).toBe('spot');
+  });
+
+  it('fails over to On-Demand when a spot-first job has used its Spot attempts', () => {
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts: reclaimedSpot(3) })).toBe('on-demand');
+  });
+
+  it('gives up when a spot-only job has used its Spot attempts', () => {
+    expect(planNextCapacity({ policy: 'spot-only', maxSpotAttempts: 3, attempts: reclaimedSpot(3) })).toBe('none');
+  });
+
+  it('with maxSpotAttempts 1, fails over after the first reclaim', () => {
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 1, attempts: reclaimedSpot(1) })).toBe('on-demand');
+  });
+
+  it('goes to On-Demand at once when Spot has no capacity (spot-first)', () => {
+    const attempts: CapacityHistoryEntry[] = [{ capacity: 'spot', failureClass: 'NO_CAPACITY' }];
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts })).toBe('on-demand');
+  });
+
+  it('gives up when Spot has no capacity (spot-only)', () => {
+    const attempts: CapacityHistoryEntry[] = [{ capacity: 'spot', failureClass: 'NO_CAPACITY' }];
+    expect(planNextCapacity({ policy: 'spot-only', maxSpotAttempts: 3, attempts })).toBe('none');
+  });
+
+  it('counts only Spot attempts against the Spot budget', () => {
+    const attempts: CapacityHistoryEntry[] = [
+      { capacity: 'spot', failureClass: 'NO_CAPACITY' },
+      { capacity: 'spot', failureClass: 'SPOT_RECLAIM' },
+    ];
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts })).toBe('spot');
+  });
+
+  it.each(['SPOT_RECLAIM', 'NO_CAPACITY'] as const)(
+    'retries On-Demand after %s on On-Demand, up to the On-Demand limit',
+    (failureClass) => {
+      const once: CapacityHistoryEntry[] = [...reclaimedSpot(3), { capacity: 'on-demand', failureClass }];
+      expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts: once })).toBe('on-demand');
+      const limit: CapacityHistoryEntry[] = [
+        ...reclaimedSpot(3),
+        ...Array.from({ length: ON_DEMAND_ATTEMPT_LIMIT }, () => ({ capacity: 'on-demand' as const, failureClass })),
+      ];
+      expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts: limit })).toBe('none');
+    },
+  );
+
+  it('keeps an on-demand job on On-Demand within the same limit', () => {
+    const attempts: CapacityHistoryEntry[] = [{ capacity: 'on-demand', failureClass: 'SPOT_RECLAIM' }];
+    expect(planNextCapacity({ policy: 'on-demand', maxSpotAttempts: 3, attempts })).toBe('on-demand');
+  });
+
+  it.each(FAILURE_CLASSES.filter((failureClass) => failureClass !== 'SPOT_RECLAIM' && failureClass !== 'NO_CAPACITY'))(
+    'stops after %s, on any capacity and policy',
+    (failureClass) => {
+      for (const policy of ['spot-first', 'spot-only', 'on-demand'] as const) {
+        for (const capacity of ['spot', 'on-demand'] as const) {
+          expect(planNextCapacity({ policy, maxSpotAttempts: 10, attempts: [{ capacity, failureClass }] })).toBe('none');
+        }
+      }
+    },
+  );
+
+  it('stops after an attempt that ended without a failure class (it succeeded)', () => {
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 3, attempts: [{ capacity: 'spot' }] })).toBe('none');
+  });
+
+  it('never plans more than maxSpotAttempts + the On-Demand limit attempts in total', () => {
+    for (const policy of ['spot-first', 'spot-only', 'on-demand'] as const) {
+      for (let maxSpotAttempts = 1; maxSpotAttempts <= 10; maxSpotAttempts++) {
+        const attempts: CapacityHistoryEntry[] = [];
+        let next = planNextCapacity({ policy, maxSpotAttempts, attempts });
+        while (next !== 'none' && attempts.length < 100) {
+          attempts.push({ capacity: next, failureClass: 'SPOT_RECLAIM' });
+          next = planNextCapacity({ policy, maxSpotAttempts, attempts });
+        }
+        const spot = attempts.filter((attempt) => attempt.capacity === 'spot').length;
+        const onDemand = attempts.length - spot;
+        expect(spot).toBe(policy === 'on-demand' ? 0 : maxSpotAttempts);
+        expect(onDemand).toBe(policy === 'spot-only' ? 0 : ON_DEMAND_ATTEMPT_LIMIT);
+      }
+    }
+  });
+});

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { ON_DEMAND_ATTEMPT_LIMIT } from '../../core/capacity.js';
+import type { Attempt } from '../../core/job.js';
+import { attemptEnvironment, planAfterAttempt, planFirstAttempt } from '../../core/plan.js';
+import { attempt, jobRecord } from './fixtures.js';
+
+const JOB_ID = '01JD7ZK6E8Q6V0YF3W4H2Z9X1M';
+const reclaimed = (n: number, capacity: Attempt['capacity'] = 'spot'): Attempt =>
+  attempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' });
+
+describe('attemptEnvironment', () => {
+  it('adds GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT after the job\'s own variables', () => {
+    expect(attemptEnvironment({ environment: { EPOCHS: '10', LR: '0.1' } }, JOB_ID, 2)).toEqual([
+      { Name: 'EPOCHS', Value: '10' },
+      { Name: 'LR', Value: '0.1' },
+      { Name: 'GPUJOBS_JOB_ID', Value: JOB_ID },
+      { Name: 'GPUJOBS_ATTEMPT', Value: '2' },
+    ]);
+  });
+
+  it('lets the platform values win over a job that sets them itself', () => {
+    const environment = attemptEnvironment({ environment: { GPUJOBS_ATTEMPT: '99', GPUJOBS_JOB_ID: 'fake' } }, JOB_ID, 1);
+    expect(environment).toEqual([
+      { Name: 'GPUJOBS_JOB_ID', Value: JOB_ID },
+      { Name: 'GPUJOBS_ATTEMPT', Value: '1' },
+    ]);
+  });
+});
+
+describe('planFirstAttempt', () => {
+  it('starts a spot-first job on Spot as attempt 1', () => {
+    expect(planFirstAttempt(jobRecord({ status: 'QUEUED' }))).toEqual({
+      next: 'spot',
+      attempt: 1,
+      jobName: `gpujobs-${JOB_ID}-1`,
+      environment: [
+        { Name: 'EPOCHS', Value: '10' },
+        { Name: 'GPUJOBS_JOB_ID', Value: JOB_ID },
+        { Name: 'GPUJOBS_ATTEMPT', Value: '1' },
+      ],
+    });
+  });
+
+  it('starts an on-demand job on On-Demand', () => {
+    expect(planFirstAttempt(jobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({ next: 'on-demand', attempt: 1 });
+  });
+
+  it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('skips a job that is already %s', (status) => {
+    expect(planFirstAttempt(jobRecord({ status }))).toEqual({ next: 'skip' });
+  });
+
+  it('finishes a job whose cancel arrived before the first attempt as CANCELLED', () => {
+    expect(planFirstAttempt(jobRecord({ status: 'PENDING', cancelRequested: true }))).toEqual({
+      next: 'finish',
+      outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
+    });
+  });
+});
+
+describe('planAfterAttempt', () => {
+  it('finishes SUCCEEDED with the exit code after a successful attempt', () => {
+    const record = jobRecord({ status: 'RUNNING', attempts: [attempt({ attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED' }), reclaimed(1)] });
+    expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toEqual({
+      next: 'finish',
+      outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (On-Demand)', exitCode: 0 },
+    });
+  });
+
+  it('plans attempt 2 on Spot after the first reclaim', () => {
+    const record = jobRecord({ status: 'RUNNING', attempts: [reclaimed(1)] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toEqual({
+      next: 'spot',
+      attempt: 2,
+      jobName: `gpujobs-${JOB_ID}-2`,
+      environment: [
+        { Name: 'EPOCHS', Value: '10' },
+        { Name: 'GPUJOBS_JOB_ID', Value: JOB_ID },
+        { Name: 'GPUJOBS_ATTEMPT', Value: '2' },
+      ],
+    });
+  });
+
+  it('fails over to On-Demand after the third reclaim of a spot-first job', () => {
+    const record = jobRecord({ attempts: [reclaimed(3), reclaimed(1), reclaimed(2)] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toMatchObject({
+      next: 'on-demand',
+      attempt: 4,
+      jobName: `gpujobs-${JOB_ID}-4`,
+    });
+  });
+
+  it('fails a spot-only job after its third reclaim, saying why', () => {
+    const record = jobRecord({ capacity: 'spot-only', attempts: [reclaimed(1), reclaimed(2), reclaimed(3)] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' })).toEqual({
+      next: 'finish',
+      outcome: {
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        statusReason: 'Spot capacity was reclaimed 3 times and spot-only allows no On-Demand attempt',
+      },
+    });
+  });
+
+  it('fails a spot-only job that found no Spot capacity, with Batch\'s reason', () => {
+    const reason = 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY';
+    const record = jobRecord({ capacity: 'spot-only', attempts: [attempt({ attempt: 1, failureClass: 'NO_CAPACITY' })] });
+    const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'NO_CAPACITY', statusReason: reason });
+    expect(plan).toEqual({
+      next: 'finish',
+      outcome: {
+        status: 'FAILED',
+        failureClass: 'NO_CAPACITY',
+        statusReason: `No Spot capacity was available and spot-only allows no On-Demand attempt (${reason})`,
+      },
+    });
+  });
+
+  it('goes to On-Demand at once when a spot-first job found no Spot capacity', () => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'NO_CAPACITY' })).toMatchObject({ next: 'on-demand', attempt: 2 });
+  });
+
+  it('gives up after the On-Demand limit, naming the count', () => {
+    const onDemand = Array.from({ length: ON_DEMAND_ATTEMPT_LIMIT }, (_, i) => reclaimed(4 + i, 'on-demand'));
+    const record = jobRecord({ attempts: [reclaimed(1), reclaimed(2), reclaimed(3), ...onDemand] });
+    const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' });
+    expect(plan).toMatchObject({ next: 'finish', outcome: { status: 'FAILED', failureClass: 'SPOT_RECLAIM' } });
+    if (plan.next === 'finish') expect(plan.outcome.statusReason).toMatch(/On-Demand attempts failed for lack of capacity 2 times/);
+  });
+
+  it('fails an application error at once, with exit code and reason, without failover', () => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    expect(
+      planAfterAttempt(record, { succeeded: false, failureClass: 'APP_ERROR', exitCode: 1, statusReason: 'Essential container in task exited' }),
+    ).toEqual({
+      next: 'finish',
+      outcome: {
+        status: 'FAILED',
+        failureClass: 'APP_ERROR',
+        exitCode: 1,
+        statusReason: 'The container exited with code 1 (Essential container in task exited)',
+      },
+    });
+  });
+
+  it.each(['MISCONFIGURATION', 'TIMEOUT'] as const)('fails %s at once', (failureClass) => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass })).toMatchObject({
+      next: 'finish',
+      outcome: { status: 'FAILED', failureClass },
+    });
+  });
+
+  it('treats a failure without a class as APP_ERROR (no On-Demand spend on the unknown)', () => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    expect(planAfterAttempt(record, { succeeded: false })).toMatchObject({ next: 'finish', outcome: { failureClass: 'APP_ERROR' } });
+  });
+
+  it('finishes CANCELLED when the owner asked to cancel, whatever Batch reported', () => {
+    const record = jobRecord({ cancelRequested: true, attempts: [reclaimed(1)] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toEqual({
+      next: 'finish',
+      outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
+    });
+  });
+
+  it('skips when the job already became terminal (a cancel won)', () => {
+    const record = jobRecord({ status: 'CANCELLED', attempts: [reclaimed(1)] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toEqual({ next: 'skip' });
+  });
+
+  it('uses the settled class over a stale one on the record', () => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1, failureClass: 'APP_ERROR' })] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toMatchObject({ next: 'spot', attempt: 2 });
+  });
+});

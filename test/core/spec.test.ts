@@ -1,0 +1,287 @@
+import { describe, expect, it } from 'vitest';
+import {
+  canonicalJson,
+  canonicalRequestHash,
+  isRegistryAllowed,
+  parseImageReference,
+  parseJobSpec,
+  parseListQuery,
+  parseLogsQuery,
+  validateIdempotencyKey,
+} from '../../core/spec.js';
+
+const minimal = { image: 'pytorch/pytorch:2.3', command: ['python', 'train.py'] };
+
+function errorsOf(input: unknown, options?: Parameters<typeof parseJobSpec>[1]) {
+  const result = parseJobSpec(input, options);
+  if (result.ok) throw new Error(`expected validation errors, got ${JSON.stringify(result.spec)}`);
+  return result.errors;
+}
+
+describe('parseJobSpec', () => {
+  it('applies the contract defaults to a minimal body', () => {
+    // GIVEN only the required fields
+    // WHEN parsed
+    const result = parseJobSpec(minimal);
+    // THEN every optional field has its documented default
+    expect(result).toEqual({
+      ok: true,
+      spec: {
+        image: 'pytorch/pytorch:2.3',
+        command: ['python', 'train.py'],
+        environment: {},
+        tags: {},
+        gpus: 1,
+        vcpus: 4,
+        memoryMiB: 16384,
+        capacity: 'spot-first',
+        maxSpotAttempts: 3,
+        timeoutSeconds: 86400,
+      },
+    });
+  });
+
+  it('keeps every field of a full, valid body', () => {
+    const body = {
+      name: 'resnet-50_v2.1',
+      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/team/train:v1@sha256:' + 'a'.repeat(64),
+      command: ['python', '-c', 'print("hi")', ''],
+      environment: { MY_VAR: 'x', _private: '', A1: 'v'.repeat(4096) },
+      gpus: 8,
+      vcpus: 192,
+      memoryMiB: 2_000_000,
+      capacity: 'spot-only',
+      maxSpotAttempts: 10,
+      timeoutSeconds: 60,
+      tags: { team: 'ml', 'cost.center': '42' },
+    };
+    const result = parseJobSpec(body);
+    expect(result).toEqual({ ok: true, spec: body });
+  });
+
+  it('does not invent a name when none is given (the API derives it from the job id)', () => {
+    const result = parseJobSpec(minimal);
+    expect(result.ok && 'name' in result.spec).toBe(false);
+  });
+
+  // Each rule of the contract broken once: exactly one error, on the right path.
+  const badInputs: [string, Record<string, unknown>, string, RegExp][] = [
+    ['name with a space', { name: 'my job' }, 'name', /received "my job"/],
+    ['empty name', { name: '' }, 'name', /1 to 128/],
+    ['name of 129 characters', { name: 'a'.repeat(129) }, 'name', /1 to 128/],
+    ['name that is a number', { name: 5 }, 'name', /received 5/],
+    ['missing image', { image: undefined }, 'image', /is required/],
+    ['image that is not a reference', { image: 'Not An Image' }, 'image', /container image reference/],
+    ['image longer than 512 characters', { image: `r.io/${'a'.repeat(510)}` }, 'image', /at most 512 characters, received 515 characters/],
+    ['image with a malformed digest', { image: 'ubuntu@sha256:xyz' }, 'image', /container image reference/],
+    ['image with upper-case repository', { image: 'docker.io/Library/Ubuntu' }, 'image', /container image reference/],
+    ['missing command', { command: undefined }, 'command', /is required/],
+    ['command as a shell string', { command: 'echo hi' }, 'command', /array of 1 to 256 strings, received "echo hi"/],
+    ['empty command', { command: [] }, 'command', /received 0 items/],
+    ['257 command items', { command: Array.from({ length: 257 }, () => 'x') }, 'command', /received 257 items/],
+    ['non-string command item', { command: ['python', 7] }, 'command.1', /must be a string, received 7/],
+    ['command item over 4096 characters', { command: ['x'.repeat(4097)] }, 'command.0', /at most 4096 characters, received 4097 characters/],
+    ['environment as an array', { environment: ['A=1'] }, 'environment', /received an array/],
+    ['environment name starting with a digit', { environment: { '1VAR': 'x' } }, 'environment.1VAR', /received "1VAR"/],
+    ['environment name with a dash', { environment: { 'MY-VAR': 'x' } }, 'environment.MY-VAR', /\^\[A-Za-z_\]/],
+    ['environment name starting with AWS_BATCH', { environment: { AWS_BATCH_JOB_ID: 'x' } }, 'environment.AWS_BATCH_JOB_ID', /AWS_BATCH/],
+    ['non-string environment value', { environment: { MY_VAR: 1 } }, 'environment.MY_VAR', /must be a string, received 1/],
+    ['environment value over 4096 characters', { environment: { MY_VAR: 'x'.repeat(4097) } }, 'environment.MY_VAR', /received 4097 characters/],
+    [
+      '65 environment entries',
+      { environment: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`V${i}`, 'x'])) },
+      'environment',
+      /at most 64 entries, received 65/,
+    ],
+    ['0 gpus', { gpus: 0 }, 'gpus', /between 1 and 8, received 0/],
+    ['9 gpus', { gpus: 9 }, 'gpus', /^must be an integer between 1 and 8, received 9$/],
+    ['fractional gpus', { gpus: 1.5 }, 'gpus', /integer between 1 and 8, received 1.5/],
+    ['gpus as a string', { gpus: '2' }, 'gpus', /received "2"/],
+    ['193 vcpus', { vcpus: 193 }, 'vcpus', /between 1 and 192, received 193/],
+    ['511 MiB of memory', { memoryMiB: 511 }, 'memoryMiB', /between 512 and 2000000, received 511/],
+    ['2,000,001 MiB of memory', { memoryMiB: 2_000_001 }, 'memoryMiB', /received 2000001/],
+    ['unknown capacity policy', { capacity: 'cheapest' }, 'capacity', /spot-first, spot-only, on-demand, received "cheapest"/],
+    ['0 spot attempts', { maxSpotAttempts: 0 }, 'maxSpotAttempts', /between 1 and 10, received 0/],
+    ['11 spot attempts', { maxSpotAttempts: 11 }, 'maxSpotAttempts', /received 11/],
+    ['59-second timeout', { timeoutSeconds: 59 }, 'timeoutSeconds', /between 60 and 1209600, received 59/],
+    ['timeout over 14 days', { timeoutSeconds: 1_209_601 }, 'timeoutSeconds', /received 1209601/],
+    ['tags as a string', { tags: 'team=ml' }, 'tags', /received "team=ml"/],
+    ['tag key over 128 characters', { tags: { ['k'.repeat(129)]: 'v' } }, `tags.${'k'.repeat(129)}`, /received 129 characters/],
+    ['tag value over 256 characters', { tags: { team: 'v'.repeat(257) } }, 'tags.team', /at most 256 characters, received 257 characters/],
+    ['33 tags', { tags: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`t${i}`, 'v'])) }, 'tags', /at most 32 entries, received 33/],
+    ['an unknown field', { gpu: 2 }, 'gpu', /not a known field/],
+  ];
+
+  it.each(badInputs)('fails on %s, naming the field', (_case, override, path, message) => {
+    // GIVEN a valid body with one rule broken
+    const body = { ...minimal, ...override };
+    // WHEN parsed
+    const errors = errorsOf(body);
+    // THEN exactly one error names the offending field
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.path).toBe(path);
+    expect(errors[0]!.message).toMatch(message);
+  });
+
+  it('reports every offending field at once, one entry each', () => {
+    const errors = errorsOf({ image: 'pytorch/pytorch', command: [], gpus: 9, environment: { '1A': 'x', OK: 'y' }, extra: true, other: 1 });
+    expect(errors.map((error) => error.path).sort()).toEqual(['command', 'environment.1A', 'extra', 'gpus', 'other']);
+  });
+
+  it('reports a too-large environment and its bad names together', () => {
+    const environment: Record<string, string> = Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`V${i}`, 'x']));
+    environment['bad-name'] = 'x';
+    const paths = errorsOf({ ...minimal, environment }).map((error) => error.path);
+    expect(paths).toEqual(expect.arrayContaining(['environment', 'environment.bad-name']));
+  });
+
+  it('never echoes an environment value in an error (it may be a secret)', () => {
+    const secret = `s3cr3t-${'x'.repeat(5000)}`;
+    const errors = errorsOf({ ...minimal, environment: { TOKEN: secret } });
+    expect(JSON.stringify(errors)).not.toContain('s3cr3t');
+  });
+
+  it.each([
+    ['an array', []],
+    ['null', null],
+    ['a string', 'image=ubuntu'],
+    ['a number', 42],
+    ['nothing', undefined],
+  ])('fails on a body that is %s, at the root path', (_case, body) => {
+    const errors = errorsOf(body);
+    expect(errors).toEqual([{ path: '', message: expect.stringMatching(/must be a JSON object/) }]);
+  });
+
+  it('accepts any registry when no allow list is configured', () => {
+    expect(parseJobSpec({ ...minimal, image: 'quay.io/someone/thing:1' }).ok).toBe(true);
+  });
+
+  it('rejects an image from a registry outside the allow list, naming the registry', () => {
+    const errors = errorsOf(minimal, { allowedRegistries: ['public.ecr.aws', '*.dkr.ecr.us-east-1.amazonaws.com'] });
+    expect(errors).toEqual([{ path: 'image', message: expect.stringContaining('"docker.io" is not allowed') }]);
+  });
+
+  it('accepts an image from an allowed registry, wildcards included', () => {
+    const options = { allowedRegistries: ['docker.io', '*.dkr.ecr.us-east-1.amazonaws.com'] };
+    expect(parseJobSpec(minimal, options).ok).toBe(true);
+    expect(parseJobSpec({ ...minimal, image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1' }, options).ok).toBe(true);
+    expect(parseJobSpec({ ...minimal, image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/x:1' }, options).ok).toBe(false);
+  });
+});
+
+describe('parseImageReference', () => {
+  it.each([
+    ['pytorch/pytorch:2.3', { registry: 'docker.io', repository: 'pytorch/pytorch', tag: '2.3' }],
+    ['ubuntu', { registry: 'docker.io', repository: 'library/ubuntu' }],
+    ['index.docker.io/library/ubuntu:22.04', { registry: 'docker.io', repository: 'library/ubuntu', tag: '22.04' }],
+    ['localhost:5000/team/app', { registry: 'localhost:5000', repository: 'team/app' }],
+    ['public.ecr.aws/lambda/python:3.12', { registry: 'public.ecr.aws', repository: 'lambda/python', tag: '3.12' }],
+    [
+      `nvcr.io/nvidia/pytorch:24.01-py3@sha256:${'0123456789abcdef'.repeat(4)}`,
+      { registry: 'nvcr.io', repository: 'nvidia/pytorch', tag: '24.01-py3', digest: `sha256:${'0123456789abcdef'.repeat(4)}` },
+    ],
+  ])('parses %s', (reference, expected) => {
+    expect(parseImageReference(reference)).toEqual(expected);
+  });
+
+  it.each(['', 'ubuntu:', ':latest', 'a//b', 'UPPER/Repo', 'ubuntu:bad tag', 'ubuntu@md5:abc', '-leading/dash'])(
+    'rejects %j',
+    (reference) => {
+      expect(parseImageReference(reference)).toBeUndefined();
+    },
+  );
+
+  it('treats docker.io and index.docker.io as one registry in allow lists', () => {
+    expect(isRegistryAllowed('docker.io', ['index.docker.io'])).toBe(true);
+    expect(isRegistryAllowed('ghcr.io', ['docker.io'])).toBe(false);
+    expect(isRegistryAllowed('dkr.ecr.us-east-1.amazonaws.com', ['*.dkr.ecr.us-east-1.amazonaws.com'])).toBe(false);
+  });
+});
+
+describe('parseListQuery', () => {
+  it('defaults the limit to 20 and leaves status and token absent', () => {
+    expect(parseListQuery(undefined)).toEqual({ ok: true, query: { limit: 20 } });
+    expect(parseListQuery(null)).toEqual({ ok: true, query: { limit: 20 } });
+  });
+
+  it('accepts a status, a limit and a token', () => {
+    expect(parseListQuery({ status: 'RUNNING', limit: '100', nextToken: 'eyJrIjoxfQ==' })).toEqual({
+      ok: true,
+      query: { status: 'RUNNING', limit: 100, nextToken: 'eyJrIjoxfQ==' },
+    });
+  });
+
+  it.each([
+    [{ status: 'running' }, 'status', /one of QUEUED, .* received "running"/],
+    [{ limit: '0' }, 'limit', /between 1 and 100, received "0"/],
+    [{ limit: '101' }, 'limit', /received "101"/],
+    [{ limit: '2.5' }, 'limit', /received "2.5"/],
+    [{ limit: 'ten' }, 'limit', /received "ten"/],
+    [{ limit: '' }, 'limit', /received ""/],
+    [{ nextToken: '' }, 'nextToken', /previous page/],
+    [{ nextToken: 'has space' }, 'nextToken', /previous page/],
+    [{ nextToken: 'x'.repeat(4097) }, 'nextToken', /previous page/],
+  ])('fails on %j, naming the parameter', (query, path, message) => {
+    const result = parseListQuery(query);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors).toHaveLength(1);
+      expect(result.errors[0]!.path).toBe(path);
+      expect(result.errors[0]!.message).toMatch(message);
+    }
+  });
+
+  it('reports each bad parameter once', () => {
+    const result = parseListQuery({ status: 'DONE', limit: '0', nextToken: '' });
+    expect(result.ok ? [] : result.errors.map((error) => error.path)).toEqual(['status', 'limit', 'nextToken']);
+  });
+});
+
+describe('parseLogsQuery', () => {
+  it('defaults the limit to 200', () => {
+    expect(parseLogsQuery({})).toEqual({ ok: true, query: { limit: 200 } });
+  });
+
+  it('accepts limits from 1 to 1000 and a CloudWatch-style token', () => {
+    expect(parseLogsQuery({ limit: '1' })).toEqual({ ok: true, query: { limit: 1 } });
+    expect(parseLogsQuery({ limit: '1000', nextToken: 'f/38591234567890123456/s' })).toEqual({
+      ok: true,
+      query: { limit: 1000, nextToken: 'f/38591234567890123456/s' },
+    });
+  });
+
+  it('fails on a limit of 1001', () => {
+    expect(parseLogsQuery({ limit: '1001' })).toEqual({
+      ok: false,
+      errors: [{ path: 'limit', message: 'must be an integer between 1 and 1000, received "1001"' }],
+    });
+  });
+});
+
+describe('validateIdempotencyKey', () => {
+  it.each(['a', 'k'.repeat(128), 'build-1234 / attempt #2', '~!@#$%^&*()'])('accepts %j', (key) => {
+    expect(validateIdempotencyKey(key)).toEqual({ ok: true, key });
+  });
+
+  it.each(['', 'k'.repeat(129), 'tab\there', 'naïve', 'line\nbreak'])('rejects %j', (key) => {
+    const result = validateIdempotencyKey(key);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors[0]!.path).toBe('Idempotency-Key');
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts keys at every depth and keeps array order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
+  });
+
+  it('gives two equivalent specs the same hash and different specs different hashes', () => {
+    const first = parseJobSpec({ ...minimal, gpus: 1, tags: { b: '2', a: '1' } });
+    const second = parseJobSpec({ tags: { a: '1', b: '2' }, command: ['python', 'train.py'], image: 'pytorch/pytorch:2.3' });
+    const third = parseJobSpec({ ...minimal, gpus: 2 });
+    if (!first.ok || !second.ok || !third.ok) throw new Error('fixtures must be valid');
+    expect(canonicalRequestHash(first.spec)).toBe(canonicalRequestHash(second.spec));
+    expect(canonicalRequestHash(first.spec)).not.toBe(canonicalRequestHash(third.spec));
+    expect(canonicalRequestHash(first.spec)).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
