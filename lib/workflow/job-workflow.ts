@@ -1,8 +1,55 @@
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration, Names, Stack } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { JOB_SPEC_LIMITS } from '../../core/spec.js';
+import { STATE } from '../../core/workflow-contract.js';
+import { BATCH_JOB_TAG } from './batch-task.js';
+
+export { STATE as JOB_WORKFLOW_STATE } from '../../core/workflow-contract.js';
+export { BATCH_JOB_TAG } from './batch-task.js';
+
+/** The longest per-attempt timeout a job may ask for (Batch `attemptDurationSeconds`), 14 days. */
+export const MAX_JOB_TIMEOUT_SECONDS = JOB_SPEC_LIMITS.timeoutSeconds.max;
+
+/**
+ * Upper bound on one Batch task: the longest attempt plus a week of waiting for capacity and
+ * Batch's own host-loss retries. Queue time limits cancel jobs stuck without capacity long before.
+ */
+export const BATCH_TASK_TIMEOUT_SECONDS = MAX_JOB_TIMEOUT_SECONDS + 7 * 24 * 3600;
+
+/** The workflow's task handlers do a few DynamoDB/Batch/EventBridge calls each. */
+export const LAMBDA_TASK_TIMEOUT_SECONDS = 120;
+
+/**
+ * Whole-execution bound, 24 days. It must stay below 2^31 ms (24.8 days): local mode runs this
+ * definition on Node, whose timers fire at once when given a longer delay.
+ */
+export const EXECUTION_TIMEOUT_SECONDS = 24 * 24 * 3600;
+
+/**
+ * Errors Step Functions reports when a Batch API call of the `.sync` integration fails
+ * (throttling, Batch outages). A job's own failure is `States.TaskFailed` and never retried here:
+ * the settle-attempt handler decides what follows it.
+ */
+export const BATCH_API_ERRORS = [
+  'Batch.AWSBatchException',
+  'Batch.ServerException',
+  'Batch.TooManyRequestsException',
+] as const;
+
+/** Lambda service-side failures and throttling, safe to retry because the handlers are idempotent. */
+export const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ClientExecutionTimeoutException',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+] as const;
 
 export interface JobWorkflowProps {
   /** Task handler for the `Prepare` state (lambdas/workflow/prepare.ts). */
@@ -15,22 +62,213 @@ export interface JobWorkflowProps {
   readonly spotJobQueue: batch.IJobQueue;
   /** Batch job queue backed by the On-Demand compute environment. */
   readonly onDemandJobQueue: batch.IJobQueue;
+  /**
+   * Name prefix of the job definitions that prepare registers; the workflow may submit only those.
+   * @default 'gpujobs-'
+   */
+  readonly jobDefinitionNamePrefix?: string;
+  /**
+   * What the execution log records.
+   * @default sfn.LogLevel.ALL
+   */
+  readonly logLevel?: sfn.LogLevel;
+  /**
+   * Whether execution logs carry state input and output (job commands and environment).
+   * @default false
+   */
+  readonly includeExecutionDataInLogs?: boolean;
+  /**
+   * How long execution logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** What the definition is built from: the task handlers and the two queues. */
+export type JobWorkflowDefinitionProps = Pick<
+  JobWorkflowProps,
+  'prepareFunction' | 'settleAttemptFunction' | 'finishFunction' | 'spotJobQueue' | 'onDemandJobQueue'
+>;
+
+/**
+ * Builds the job workflow's states (see core/workflow-contract.ts for the path and the payloads).
+ * This is the only definition: the stack deploys it, local mode executes what it synthesizes.
+ */
+export function buildJobWorkflowDefinition(scope: Construct, props: JobWorkflowDefinitionProps): sfn.IChainable {
+  const prepare = lambdaTask(scope, STATE.prepare, props.prepareFunction, {
+    // No ResultPath: Prepare's result is the whole workflow state from here on.
+    payload: sfn.TaskInput.fromObject({ jobId: sfn.JsonPath.stringAt('$.jobId') }),
+  });
+
+  const settleAttempt = lambdaTask(scope, STATE.settleAttempt, props.settleAttemptFunction, {
+    payload: sfn.TaskInput.fromObject({
+      jobId: sfn.JsonPath.stringAt('$.jobId'),
+      attempt: sfn.JsonPath.numberAt('$.plan.attempt'),
+      // Both Run* states lead here; the plan that started the attempt names its capacity.
+      capacity: sfn.JsonPath.stringAt('$.plan.next'),
+      attemptResult: sfn.JsonPath.objectAt('$.attemptResult'),
+    }),
+    resultPath: '$.plan',
+  });
+
+  const finish = lambdaTask(scope, STATE.finish, props.finishFunction, {
+    payload: sfn.TaskInput.fromObject({
+      jobId: sfn.JsonPath.stringAt('$.jobId'),
+      outcome: sfn.JsonPath.objectAt('$.plan.outcome'),
+    }),
+  });
+
+  const runOnSpot = batchAttempt(scope, STATE.runOnSpot, props.spotJobQueue);
+  const runOnDemand = batchAttempt(scope, STATE.runOnDemand, props.onDemandJobQueue);
+  for (const run of [runOnSpot, runOnDemand]) {
+    // Every attempt's end, success or failure, is settled: recorded, classified, and the next step planned.
+    run.addCatch(settleAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.attemptResult' });
+    run.next(settleAttempt);
+  }
+
+  const done = new sfn.Succeed(scope, STATE.done, { stateName: STATE.done });
+  const alreadyFinished = new sfn.Succeed(scope, STATE.alreadyFinished, { stateName: STATE.alreadyFinished });
+
+  const chooseCapacity = new sfn.Choice(scope, STATE.chooseCapacity, { stateName: STATE.chooseCapacity })
+    .when(sfn.Condition.stringEquals('$.plan.next', 'spot'), runOnSpot)
+    .when(sfn.Condition.stringEquals('$.plan.next', 'on-demand'), runOnDemand)
+    .when(sfn.Condition.stringEquals('$.plan.next', 'finish'), finish.next(done))
+    .when(sfn.Condition.stringEquals('$.plan.next', 'skip'), alreadyFinished);
+
+  settleAttempt.next(chooseCapacity);
+  return prepare.next(chooseCapacity);
+}
+
+function lambdaTask(
+  scope: Construct,
+  stateName: string,
+  fn: lambda.IFunction,
+  // ResultPath "$" is left implicit: aws-local-stepfunctions mishandles it when written out.
+  options: { payload: sfn.TaskInput; resultPath?: string },
+): tasks.LambdaInvoke {
+  const task = new tasks.LambdaInvoke(scope, stateName, {
+    stateName,
+    lambdaFunction: fn,
+    payload: options.payload,
+    payloadResponseOnly: true,
+    ...(options.resultPath === undefined ? {} : { resultPath: options.resultPath }),
+    taskTimeout: sfn.Timeout.duration(Duration.seconds(LAMBDA_TASK_TIMEOUT_SECONDS)),
+    retryOnServiceExceptions: false,
+  });
+  task.addRetry({
+    errors: [...LAMBDA_SERVICE_ERRORS],
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 6,
+    maxDelay: Duration.seconds(30),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  return task;
+}
+
+/**
+ * One Batch attempt on one queue. Written as raw state JSON because BatchSubmitJob cannot take
+ * the command and environment arrays from the state, and sets no TimeoutSeconds on the task.
+ */
+function batchAttempt(scope: Construct, stateName: string, queue: batch.IJobQueue): sfn.CustomState {
+  const state = new sfn.CustomState(scope, stateName, {
+    stateJson: {
+      Type: 'Task',
+      Resource: `arn:${Aws.PARTITION}:states:::batch:submitJob.sync`,
+      Parameters: {
+        JobQueue: queue.jobQueueArn,
+        'JobName.$': '$.plan.jobName',
+        'JobDefinition.$': '$.job.jobDefinitionArn',
+        ContainerOverrides: {
+          'Command.$': '$.job.command',
+          'Environment.$': '$.plan.environment',
+        },
+        Timeout: { 'AttemptDurationSeconds.$': '$.job.timeoutSeconds' },
+        Tags: {
+          [`${BATCH_JOB_TAG.jobId}.$`]: '$.jobId',
+          [`${BATCH_JOB_TAG.attempt}.$`]: "States.Format('{}', $.plan.attempt)",
+        },
+      },
+      ResultPath: '$.attemptResult',
+      TimeoutSeconds: BATCH_TASK_TIMEOUT_SECONDS,
+    },
+  });
+  // Batch allows 50 SubmitJob calls per second per account: spread retries out with full jitter.
+  state.addRetry({
+    errors: [...BATCH_API_ERRORS],
+    interval: Duration.seconds(5),
+    backoffRate: 2,
+    maxAttempts: 8,
+    maxDelay: Duration.minutes(2),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  return state;
 }
 
 /**
  * The job workflow (Step Functions Standard): Spot first, classify failures,
  * retry or fail over to On-Demand, finish exactly once. The definition is built
- * here only; local mode executes the one this construct synthesizes.
+ * by buildJobWorkflowDefinition only; local mode executes the one this construct synthesizes.
  */
 export class JobWorkflow extends Construct {
   readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: JobWorkflowProps) {
     super(scope, id);
-    void props;
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(this, 'Placeholder')),
-      timeout: Duration.days(30),
+    const jobDefinitionNamePrefix = props.jobDefinitionNamePrefix ?? 'gpujobs-';
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(jobDefinitionNamePrefix)) {
+      throw new Error(
+        `jobDefinitionNamePrefix must be 1-64 letters, digits, hyphens or underscores. Received ${JSON.stringify(jobDefinitionNamePrefix)}.`,
+      );
+    }
+
+    // The vendedlogs prefix keeps Step Functions' log delivery out of the account's size-limited log resource policy.
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(this, { maxLength: 200 })}`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(buildJobWorkflowDefinition(this, props)),
+      timeout: Duration.seconds(EXECUTION_TIMEOUT_SECONDS),
+      tracingEnabled: true,
+      logs: {
+        destination: this.logGroup,
+        level: props.logLevel ?? sfn.LogLevel.ALL,
+        includeExecutionData: props.includeExecutionDataInLogs ?? false,
+      },
+    });
+
+    this.grantBatchSync(props, jobDefinitionNamePrefix);
+  }
+
+  /** What `batch:submitJob.sync` needs: submit, watch, and terminate on StopExecution or task timeout. */
+  private grantBatchSync(props: JobWorkflowProps, jobDefinitionNamePrefix: string): void {
+    const stack = Stack.of(this);
+    const jobArns = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*' });
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['batch:SubmitJob'],
+        resources: [
+          props.spotJobQueue.jobQueueArn,
+          props.onDemandJobQueue.jobQueueArn,
+          stack.formatArn({ service: 'batch', resource: 'job-definition', resourceName: `${jobDefinitionNamePrefix}*` }),
+        ],
+      }),
+    );
+    // Job ids exist only at run time, so terminate and tag-on-submit are scoped to this account's jobs.
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['batch:TerminateJob', 'batch:TagResource'], resources: [jobArns] }),
+    );
+    // DescribeJobs supports no resource-level permissions.
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }));
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForBatchJobsRule' })],
+      }),
+    );
   }
 }

@@ -1,0 +1,308 @@
+/**
+ * The job workflow as deployed: the state machine definition resolved from the synthesized
+ * gpujobs stack, executed by aws-local-stepfunctions, with Batch answering as Step Functions
+ * reports it and the Lambda tasks making core/'s real decisions over an in-memory job record.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CANCEL_TERMINATE_REASON } from '../../core/failure.js';
+import type { CapacityType, JobRecord, JobSpec } from '../../core/job.js';
+import { STATE, batchJobName, type FinishResult } from '../../core/workflow-contract.js';
+import { BATCH_JOB_TAG, BatchApiError } from '../../lib/workflow/batch-task.js';
+import {
+  REASON,
+  exitedWith,
+  misconfigured,
+  noCapacity,
+  reclaimed,
+  succeeded,
+  terminatedForCancel,
+  throttled,
+  timedOut,
+  type SubmitJobRequest,
+} from './batch-fixtures.js';
+import { InMemoryJob, JOB_DEFINITION_ARN, aJobRecord } from './domain-tasks.js';
+import { runWorkflow, validateAsl, type BatchOutcome, type WorkflowRun } from './run-workflow.js';
+import { synthesizeWorkflowUnderTest, type WorkflowUnderTest } from './workflow-under-test.js';
+
+let workflow: WorkflowUnderTest;
+
+// Synthesis bundles every handler with esbuild: slow on a busy machine, done once for the file.
+beforeAll(() => {
+  workflow = synthesizeWorkflowUnderTest();
+}, 240_000);
+
+let jobCounter = 0;
+
+async function runJob(
+  batch: readonly BatchOutcome[],
+  spec: Partial<JobSpec> = {},
+  record: Partial<JobRecord> = {},
+): Promise<{ run: WorkflowRun; job: InMemoryJob; jobId: string }> {
+  jobCounter += 1;
+  const jobId = `01JD3Q8ZK${String(jobCounter).padStart(4, '0')}WORKFLOW`;
+  const job = new InMemoryJob(aJobRecord(jobId, spec, record));
+  const run = await runWorkflow(workflow, { jobId }, job, batch);
+  return { run, job, jobId };
+}
+
+/** Where each submission went: the capacity behind its queue, the state that made it, and its attempt number. */
+function placements(run: WorkflowRun): { capacity: CapacityType | undefined; state: string; attempt: string | undefined }[] {
+  return run.submissions.map(({ queueCapacity, state, request }) => ({
+    capacity: queueCapacity,
+    state,
+    attempt: request.Tags?.[BATCH_JOB_TAG.attempt],
+  }));
+}
+
+const environmentOf = (request: SubmitJobRequest) =>
+  Object.fromEntries(request.ContainerOverrides.Environment.map(({ Name, Value }) => [Name, Value]));
+
+const attemptLoop = (runState: string) => [runState, STATE.settleAttempt, STATE.chooseCapacity];
+const start = [STATE.prepare, STATE.chooseCapacity];
+const end = [STATE.finish, STATE.done];
+
+describe('the synthesized job workflow definition', () => {
+  it('is accepted by asl-validator', () => {
+    const { isValid, errors } = validateAsl(workflow.definition);
+
+    expect(errors).toBe('');
+    expect(isValid).toBe(true);
+  });
+
+  it('submits Spot attempts to the queue backed by Spot compute and On-Demand attempts to the other', () => {
+    expect([...workflow.queueCapacity.values()].sort()).toEqual(['on-demand', 'spot']);
+  });
+
+  it('bounds every Task state with a timeout that Node timers (local mode) can honour', () => {
+    const tasks = Object.entries(workflow.definition.States).filter(([, state]) => state.Type === 'Task');
+
+    expect(tasks.map(([name]) => name).sort()).toEqual(
+      [STATE.prepare, STATE.runOnSpot, STATE.runOnDemand, STATE.settleAttempt, STATE.finish].sort(),
+    );
+    for (const [name, state] of tasks) {
+      const timeout = (state as { TimeoutSeconds?: number }).TimeoutSeconds;
+      expect(timeout, name).toBeGreaterThan(0);
+      expect(timeout! * 1000, name).toBeLessThan(2 ** 31);
+    }
+    expect(workflow.definition.TimeoutSeconds! * 1000).toBeLessThan(2 ** 31);
+  });
+});
+
+describe('running the job workflow', () => {
+  it('finishes SUCCEEDED after one Spot attempt when the container exits 0', async () => {
+    // GIVEN a spot-first job whose first attempt succeeds
+    const { run, job, jobId } = await runJob([succeeded]);
+
+    // THEN one Spot submission carried the job's command, environment and limits
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(placements(run)).toEqual([{ capacity: 'spot', state: STATE.runOnSpot, attempt: '1' }]);
+    const [submission] = run.submissions;
+    expect(submission!.request).toMatchObject({
+      JobName: batchJobName(jobId, 1),
+      JobDefinition: JOB_DEFINITION_ARN,
+      ContainerOverrides: { Command: ['python', 'train.py', '--epochs', '3'] },
+      Timeout: { AttemptDurationSeconds: 3_600 },
+      Tags: { [BATCH_JOB_TAG.jobId]: jobId, [BATCH_JOB_TAG.attempt]: '1' },
+    });
+    expect(environmentOf(submission!.request)).toEqual({
+      DATASET: 's3://bucket/data',
+      GPUJOBS_JOB_ID: jobId,
+      GPUJOBS_ATTEMPT: '1',
+    });
+    // AND the terminal transition happened once, with the settled attempt recorded
+    expect(run.output).toEqual({ jobId, status: 'SUCCEEDED', transitioned: true } satisfies FinishResult);
+    expect(job.record.status).toBe('SUCCEEDED');
+    expect(job.record.attempts).toMatchObject([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 }]);
+    expect(job.finished).toHaveLength(1);
+  });
+
+  it('runs on Spot again after one reclaim and succeeds there', async () => {
+    const { run, job, jobId } = await runJob([reclaimed, succeeded]);
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(placements(run)).toEqual([
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '2' },
+    ]);
+    expect(run.submissions.map((s) => s.request.JobName)).toEqual([batchJobName(jobId, 1), batchJobName(jobId, 2)]);
+    expect(environmentOf(run.submissions[1]!.request).GPUJOBS_ATTEMPT).toBe('2');
+    expect(job.settled.map(({ attempt, capacity }) => ({ attempt, capacity }))).toEqual([
+      { attempt: 1, capacity: 'spot' },
+      { attempt: 2, capacity: 'spot' },
+    ]);
+    expect(job.record.attempts).toMatchObject([
+      { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
+      { attempt: 2, capacity: 'spot', status: 'SUCCEEDED' },
+    ]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
+  });
+
+  it('fails over to On-Demand once reclaims use up the Spot budget', async () => {
+    // GIVEN a budget of two Spot attempts, both reclaimed
+    const { run, job } = await runJob([reclaimed, reclaimed, succeeded], { maxSpotAttempts: 2 });
+
+    expect(run.path).toEqual([
+      ...start,
+      ...attemptLoop(STATE.runOnSpot),
+      ...attemptLoop(STATE.runOnSpot),
+      ...attemptLoop(STATE.runOnDemand),
+      ...end,
+    ]);
+    expect(placements(run)).toEqual([
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '2' },
+      { capacity: 'on-demand', state: STATE.runOnDemand, attempt: '3' },
+    ]);
+    expect(job.record.attempts.map(({ capacity, status }) => `${capacity}:${status}`)).toEqual([
+      'spot:FAILED',
+      'spot:FAILED',
+      'on-demand:SUCCEEDED',
+    ]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
+  });
+
+  it('fails over to On-Demand at once when the Spot queue found no capacity', async () => {
+    const { run, job } = await runJob([noCapacity, succeeded]);
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnDemand), ...end]);
+    expect(placements(run)).toEqual([
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
+      { capacity: 'on-demand', state: STATE.runOnDemand, attempt: '2' },
+    ]);
+    expect(job.record.attempts[0]).toMatchObject({ failureClass: 'NO_CAPACITY', statusReason: REASON.noCapacity });
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED' });
+  });
+
+  it('ends FAILED with the exit code and never tries On-Demand when the application exits 1', async () => {
+    const { run, job, jobId } = await runJob([exitedWith(1)]);
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(placements(run)).toEqual([{ capacity: 'spot', state: STATE.runOnSpot, attempt: '1' }]);
+    // A job's own failure is settled, not retried as if Batch had failed.
+    expect(run.retried).toEqual([]);
+    expect(job.finished).toEqual([
+      { jobId, outcome: expect.objectContaining({ status: 'FAILED', exitCode: 1, failureClass: 'APP_ERROR' }) },
+    ]);
+    expect(job.record).toMatchObject({ status: 'FAILED', exitCode: 1 });
+    expect(run.output).toEqual({ jobId, status: 'FAILED', transitioned: true });
+  });
+
+  it('ends FAILED as a timeout when the attempt outlives timeoutSeconds', async () => {
+    const { run, job } = await runJob([timedOut]);
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(run.submissions).toHaveLength(1);
+    expect(job.finished[0]!.outcome).toMatchObject({ status: 'FAILED', failureClass: 'TIMEOUT' });
+    expect(job.record.statusReason).toContain(REASON.timeout);
+    expect(run.output).toMatchObject({ status: 'FAILED' });
+  });
+
+  it('ends FAILED naming the misconfiguration when no instance type fits the job', async () => {
+    const { run, job } = await runJob([misconfigured]);
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(run.submissions).toHaveLength(1);
+    expect(job.finished[0]!.outcome).toMatchObject({ status: 'FAILED', failureClass: 'MISCONFIGURATION' });
+    expect(job.record.statusReason).toContain('MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT');
+    expect(run.output).toMatchObject({ status: 'FAILED' });
+  });
+
+  it('ends FAILED without On-Demand when a spot-only job is reclaimed beyond its budget', async () => {
+    const { run, job } = await runJob([reclaimed, reclaimed], { capacity: 'spot-only', maxSpotAttempts: 2 });
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(placements(run).map((p) => p.capacity)).toEqual(['spot', 'spot']);
+    expect(job.finished[0]!.outcome).toMatchObject({ status: 'FAILED', failureClass: 'SPOT_RECLAIM' });
+    expect(job.record.statusReason).toMatch(/spot-only/);
+    expect(run.output).toMatchObject({ status: 'FAILED' });
+  });
+
+  it('ends FAILED without On-Demand when a spot-only job finds no Spot capacity', async () => {
+    const { run, job } = await runJob([noCapacity], { capacity: 'spot-only' });
+
+    expect(placements(run).map((p) => p.capacity)).toEqual(['spot']);
+    expect(job.finished[0]!.outcome).toMatchObject({ status: 'FAILED', failureClass: 'NO_CAPACITY' });
+  });
+
+  it('runs an on-demand job on On-Demand only', async () => {
+    const { run, job } = await runJob([succeeded], { capacity: 'on-demand' });
+
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnDemand), ...end]);
+    expect(placements(run)).toEqual([{ capacity: 'on-demand', state: STATE.runOnDemand, attempt: '1' }]);
+    expect(job.record.attempts).toMatchObject([{ capacity: 'on-demand', status: 'SUCCEEDED' }]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED' });
+  });
+
+  it('retries a throttled submission as the same attempt and succeeds', async () => {
+    // GIVEN Batch throttles SubmitJob twice
+    const { run, job, jobId } = await runJob([() => throttled(), () => throttled(), succeeded]);
+
+    // THEN Step Functions retried the task, which settled once, as attempt 1
+    expect(run.retried).toEqual([STATE.runOnSpot, STATE.runOnSpot]);
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(run.submissions.map(({ answer, request }) => `${answer}:${request.JobName}`)).toEqual([
+      `Batch.TooManyRequestsException:${batchJobName(jobId, 1)}`,
+      `Batch.TooManyRequestsException:${batchJobName(jobId, 1)}`,
+      `ok:${batchJobName(jobId, 1)}`,
+    ]);
+    expect(job.settled.map(({ attempt }) => attempt)).toEqual([1]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
+  });
+
+  it.each(['ServerException', 'AWSBatchException'] as const)('retries the submission after Batch.%s', async (exception) => {
+    const outage = () => new BatchApiError(exception, '(Service: AWSBatch; Status Code: 500)');
+
+    const { run } = await runJob([outage, succeeded]);
+
+    expect(run.retried).toEqual([STATE.runOnSpot]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED' });
+  });
+
+  it('does nothing for a job cancelled while it was queued', async () => {
+    // GIVEN the cancel API already made the queued job CANCELLED
+    const { run, job, jobId } = await runJob([], {}, { status: 'CANCELLED', finishedAt: '2025-01-01T00:00:00.000Z' });
+
+    // THEN prepare says skip and the execution ends without a submission or a second terminal write
+    expect(run.path).toEqual([...start, STATE.alreadyFinished]);
+    expect(run.submissions).toEqual([]);
+    expect(job.finished).toEqual([]);
+    expect(run.output).toEqual({ jobId, plan: { next: 'skip' } });
+  });
+
+  it('does nothing when prepare finds the job already finished by an earlier execution', async () => {
+    const { run, job } = await runJob([], {}, { status: 'SUCCEEDED', version: 7 });
+
+    expect(run.path).toEqual([...start, STATE.alreadyFinished]);
+    expect(job.record).toMatchObject({ status: 'SUCCEEDED', version: 7 });
+  });
+
+  it('finishes CANCELLED without another attempt when the running attempt is terminated for a cancel', async () => {
+    // GIVEN the owner cancels while the Spot attempt runs, and the attempt is terminated
+    let job: InMemoryJob | undefined;
+    const cancelDuringAttempt: BatchOutcome = (request) => {
+      job!.requestCancel();
+      return terminatedForCancel(CANCEL_TERMINATE_REASON)(request);
+    };
+    jobCounter += 1;
+    const jobId = `01JD3Q8ZK${String(jobCounter).padStart(4, '0')}CANCELLED`;
+    job = new InMemoryJob(aJobRecord(jobId));
+
+    // WHEN the workflow runs
+    const run = await runWorkflow(workflow, { jobId }, job, [cancelDuringAttempt]);
+
+    // THEN the job ends CANCELLED through Finish, with no retry on Spot or On-Demand
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(run.submissions).toHaveLength(1);
+    expect(job.finished[0]!.outcome).toMatchObject({ status: 'CANCELLED', failureClass: 'CANCELLED' });
+    expect(job.record.status).toBe('CANCELLED');
+    expect(run.output).toEqual({ jobId, status: 'CANCELLED', transitioned: true });
+  });
+
+  it('finishes CANCELLED without submitting when the cancel arrived before prepare', async () => {
+    const { run, job } = await runJob([], {}, { status: 'PENDING', cancelRequested: true });
+
+    expect(run.path).toEqual([...start, ...end]);
+    expect(run.submissions).toEqual([]);
+    expect(job.record.status).toBe('CANCELLED');
+  });
+});

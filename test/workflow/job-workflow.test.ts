@@ -1,0 +1,107 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EXECUTION_TIMEOUT_SECONDS, JobWorkflow } from '../../lib/workflow/job-workflow.js';
+import type { CloudFormationTemplate } from '../../lib/workflow/resolve-definition.js';
+import { synthesizeStandInWorkflowStack } from './stand-in-stack.js';
+import { resolveWorkflowUnderTest } from './workflow-under-test.js';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+function statementsOf(template: Template): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies).flatMap(
+    (policy) => (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
+  );
+}
+
+const actionsOf = (statement: Statement) => [statement.Action].flat();
+
+describe('JobWorkflow', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    // GIVEN the workflow wired to stand-in functions and a Spot and an On-Demand queue
+    template = Template.fromJSON(synthesizeStandInWorkflowStack() as Record<string, unknown>);
+  });
+
+  it('is a Standard state machine with X-Ray tracing and a bounded execution time', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+    });
+    const { definition } = resolveWorkflowUnderTest(template.toJSON() as CloudFormationTemplate);
+    expect(definition.TimeoutSeconds).toBe(EXECUTION_TIMEOUT_SECONDS);
+  });
+
+  it('logs every event without execution data to a log group with retention', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: false,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^JobWorkflowLogs'), 'Arn'] } } }],
+      },
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
+      RetentionInDays: 30,
+    });
+  });
+
+  it('may submit only to its two queues and only job definitions named with the gpujobs prefix', () => {
+    const submit = statementsOf(template).filter((statement) => actionsOf(statement).includes('batch:SubmitJob'));
+
+    expect(submit).toHaveLength(1);
+    const resources = JSON.stringify(submit[0]!.Resource);
+    expect(resources).toMatch(/"SpotQueue[0-9A-F]+","JobQueueArn"/);
+    expect(resources).toMatch(/"OnDemandQueue[0-9A-F]+","JobQueueArn"/);
+    expect(resources).toContain(':job-definition/gpujobs-*');
+    expect(resources).not.toContain('"*"');
+  });
+
+  it('may terminate Batch jobs, so that stopping an execution stops the GPU instance billing', () => {
+    const terminate = statementsOf(template).find((statement) => actionsOf(statement).includes('batch:TerminateJob'));
+
+    expect(terminate).toBeDefined();
+    expect(JSON.stringify(terminate!.Resource)).toContain(':job/*');
+  });
+
+  it('may manage the managed rule through which Step Functions follows Batch jobs', () => {
+    const events = statementsOf(template).find((statement) => actionsOf(statement).includes('events:PutRule'));
+
+    expect(actionsOf(events!).sort()).toEqual(['events:DescribeRule', 'events:PutRule', 'events:PutTargets']);
+    expect(JSON.stringify(events!.Resource)).toContain(':rule/StepFunctionsGetEventsForBatchJobsRule');
+  });
+
+  it('uses the configured log level and job definition prefix', () => {
+    const custom = Template.fromJSON(
+      synthesizeStandInWorkflowStack({ logLevel: sfn.LogLevel.ERROR, jobDefinitionNamePrefix: 'team-a-' }) as Record<string, unknown>,
+    );
+
+    custom.hasResourceProperties('AWS::StepFunctions::StateMachine', { LoggingConfiguration: { Level: 'ERROR' } });
+    const submit = statementsOf(custom).find((statement) => actionsOf(statement).includes('batch:SubmitJob'));
+    expect(JSON.stringify(submit!.Resource)).toContain(':job-definition/team-a-*');
+  });
+
+  it('fails when the job definition prefix could match names it does not own', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Bad');
+    const fn = lambda.Function.fromFunctionArn(stack, 'Fn', 'arn:aws:lambda:us-east-1:123456789012:function:f');
+    const queue = batch.JobQueue.fromJobQueueArn(stack, 'Queue', 'arn:aws:batch:us-east-1:123456789012:job-queue/q');
+
+    expect(
+      () =>
+        new JobWorkflow(stack, 'JobWorkflow', {
+          prepareFunction: fn,
+          settleAttemptFunction: fn,
+          finishFunction: fn,
+          spotJobQueue: queue,
+          onDemandJobQueue: queue,
+          jobDefinitionNamePrefix: 'gpujobs*',
+        }),
+    ).toThrow('jobDefinitionNamePrefix must be 1-64 letters, digits, hyphens or underscores. Received "gpujobs*".');
+  });
+});
