@@ -1,0 +1,210 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { ENV } from '../lambdas/shared/environment.js';
+import type { GpuJobsConfig } from './config.js';
+import { GpuCompute } from './gpu-compute.js';
+import { GpuJobsFunction, HANDLER_ENTRIES } from './gpujobs-function.js';
+import { HttpJobApi } from './http-job-api.js';
+import { IntakeQueue } from './intake-queue.js';
+import { JobNetwork } from './job-network.js';
+import { JobStore } from './job-store.js';
+import { Monitoring } from './monitoring.js';
+import { Notifications } from './notifications.js';
+import { JobWorkflow } from './workflow/job-workflow.js';
+
+export interface GpuJobsStackProps extends StackProps {
+  /** Validated configuration (lib/config.ts). */
+  readonly config: GpuJobsConfig;
+}
+
+/**
+ * The gpujobs platform. This class only wires the constructs together: each function
+ * receives an environment variable together with the grant that variable implies.
+ */
+export class GpuJobsStack extends Stack {
+  readonly api: HttpJobApi;
+  readonly store: JobStore;
+  readonly intake: IntakeQueue;
+  readonly network: JobNetwork;
+  readonly compute: GpuCompute;
+  readonly workflow: JobWorkflow;
+  readonly notifications: Notifications;
+  readonly monitoring: Monitoring;
+  readonly functions: Readonly<Record<keyof typeof HANDLER_ENTRIES, GpuJobsFunction>>;
+
+  constructor(scope: Construct, id: string, props: GpuJobsStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+
+    const fn = (name: keyof typeof HANDLER_ENTRIES, description: string, timeout = Duration.seconds(30)) =>
+      new GpuJobsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
+        entry: HANDLER_ENTRIES[name],
+        description,
+        timeout,
+        logRetention,
+        serviceName: this.stackName,
+      });
+    const functions = {
+      // API Gateway gives up on an integration after 30 s; answer well before.
+      api: fn('api', 'gpujobs: job API', Duration.seconds(10)),
+      dispatcher: fn('dispatcher', 'gpujobs: start a workflow execution per queued job'),
+      prepare: fn('prepare', 'gpujobs workflow: register the job definition and plan the first attempt'),
+      settleAttempt: fn('settleAttempt', 'gpujobs workflow: record an attempt and plan the next step'),
+      finish: fn('finish', 'gpujobs workflow: terminal transition and event'),
+      batchEvents: fn('batchEvents', 'gpujobs: Batch job state changes to job status'),
+      reconcile: fn('reconcile', 'gpujobs: workflow executions that ended early to job status'),
+    };
+    this.functions = functions;
+
+    this.store = new JobStore(this, 'JobStore', {
+      removalPolicy: config.tableRemovalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    this.intake = new IntakeQueue(this, 'IntakeQueue', {
+      dispatcher: functions.dispatcher.function,
+      dispatcherTimeout: functions.dispatcher.timeout,
+      batchSize: config.dispatcherBatchSize,
+      maxConcurrency: config.dispatcherMaxConcurrency,
+    });
+    this.network = new JobNetwork(this, 'JobNetwork', {
+      ...(config.vpcId !== undefined && { vpcId: config.vpcId }),
+      subnetIds: config.subnetIds,
+      logRetention,
+    });
+    this.compute = new GpuCompute(this, 'GpuCompute', {
+      vpc: this.network.vpc,
+      subnets: this.network.subnets,
+      securityGroup: this.network.securityGroup,
+      instanceTypes: config.gpuInstanceTypes,
+      maxVcpus: config.maxVcpus,
+      capacityTimeout: Duration.seconds(config.capacityTimeoutSeconds),
+      logRetention,
+      allowedRegistries: config.allowedRegistries,
+      ...(config.gpuAmiId !== undefined && { gpuAmiId: config.gpuAmiId }),
+      rootVolumeGiB: config.rootVolumeGiB,
+    });
+    this.workflow = new JobWorkflow(this, 'JobWorkflow', {
+      prepareFunction: functions.prepare.function,
+      settleAttemptFunction: functions.settleAttempt.function,
+      finishFunction: functions.finish.function,
+      spotJobQueue: this.compute.spotJobQueue,
+      onDemandJobQueue: this.compute.onDemandJobQueue,
+      jobDefinitionNamePrefix: this.compute.jobDefinitionPrefix,
+      logRetention,
+    });
+    const stateMachine = this.workflow.stateMachine;
+    this.notifications = new Notifications(this, 'Notifications', {
+      batchEventsFunction: functions.batchEvents.function,
+      reconcileFunction: functions.reconcile.function,
+      jobQueues: [this.compute.spotJobQueue, this.compute.onDemandJobQueue],
+      stateMachine,
+    });
+    this.api = new HttpJobApi(this, 'HttpJobApi', {
+      handler: functions.api.function,
+      auth:
+        config.authType === 'jwt'
+          ? {
+              type: 'jwt',
+              issuer: config.jwtIssuer!,
+              audience: config.jwtAudience,
+              ...(config.jwtRequiredScope !== undefined && { requiredScope: config.jwtRequiredScope }),
+            }
+          : { type: 'iam' },
+      throttlingRateLimit: config.throttlingRateLimit,
+      throttlingBurstLimit: config.throttlingBurstLimit,
+      logRetention,
+    });
+
+    const withTable = (f: GpuJobsFunction, access: 'read' | 'readWrite') => {
+      f.addEnvironment(ENV.tableName, this.store.table.tableName);
+      if (access === 'read') this.store.grantRead(f.function);
+      else this.store.grantReadWrite(f.function);
+    };
+    const withEventBus = (f: GpuJobsFunction) => {
+      f.addEnvironment(ENV.eventBusName, this.notifications.eventBus.eventBusName);
+      this.notifications.grantPutEvents(f.function);
+    };
+    const withContainerInstances = (f: GpuJobsFunction) => {
+      // Batch creates its ECS clusters (AWSBatch-<compute environment>-<uuid>) at run time, so
+      // their container instances can only be named by pattern.
+      f.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:DescribeContainerInstances'],
+          resources: [this.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: 'AWSBatch-*' })],
+        }),
+      );
+    };
+    const allowedRegistries = config.allowedRegistries.join(',');
+
+    // api: submit, read, cancel, logs.
+    withTable(functions.api, 'readWrite');
+    withEventBus(functions.api);
+    functions.api.addEnvironment(ENV.intakeQueueUrl, this.intake.queue.queueUrl);
+    this.intake.grantSend(functions.api.function);
+    functions.api.addEnvironment(ENV.stateMachineArn, stateMachine.stateMachineArn);
+    stateMachine.grantExecution(functions.api.function, 'states:StopExecution');
+    functions.api.addEnvironment(ENV.jobLogGroupName, this.compute.jobLogGroup.logGroupName);
+    this.compute.jobLogGroup.grantRead(functions.api.function);
+    functions.api.addEnvironment(ENV.allowedRegistries, allowedRegistries);
+
+    // dispatcher: queued job → execution named after it.
+    withTable(functions.dispatcher, 'read');
+    functions.dispatcher.addEnvironment(ENV.stateMachineArn, stateMachine.stateMachineArn);
+    stateMachine.grantStartExecution(functions.dispatcher.function);
+
+    // prepare: register the job definition for the job's image, with the two job roles.
+    withTable(functions.prepare, 'readWrite');
+    functions.prepare.addEnvironment(ENV.jobDefinitionPrefix, this.compute.jobDefinitionPrefix);
+    functions.prepare.addEnvironment(ENV.jobRoleArn, this.compute.jobRole.roleArn);
+    functions.prepare.addEnvironment(ENV.jobExecutionRoleArn, this.compute.jobExecutionRole.roleArn);
+    this.compute.grantRegisterJobDefinitions(functions.prepare.function);
+    functions.prepare.addEnvironment(ENV.jobLogGroupName, this.compute.jobLogGroup.logGroupName);
+    functions.prepare.addEnvironment(ENV.allowedRegistries, allowedRegistries);
+    // QUEUED → PENDING is a transition, and every transition is announced.
+    withEventBus(functions.prepare);
+
+    // settle-attempt: record the attempt, including the instance type it ran on.
+    withTable(functions.settleAttempt, 'readWrite');
+    withContainerInstances(functions.settleAttempt);
+    // An interrupted attempt moves the job back to PENDING: announced like every transition.
+    withEventBus(functions.settleAttempt);
+
+    // finish: the terminal transition and its event.
+    withTable(functions.finish, 'readWrite');
+    withEventBus(functions.finish);
+
+    // batch-events: PENDING/RUNNING transitions and attempt details.
+    withTable(functions.batchEvents, 'readWrite');
+    withEventBus(functions.batchEvents);
+    withContainerInstances(functions.batchEvents);
+
+    // reconcile: executions stopped (cancel), failed or timed out.
+    withTable(functions.reconcile, 'readWrite');
+    withEventBus(functions.reconcile);
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      serviceName: this.stackName,
+      functions: Object.entries(functions).map(([label, f]) => ({ label, function: f.function })),
+      dispatcher: functions.dispatcher.function,
+      deadLetterQueues: [
+        { label: 'IntakeDeadLetterQueue', queue: this.intake.deadLetterQueue },
+        { label: 'EventTargetDeadLetterQueue', queue: this.notifications.deadLetterQueue },
+      ],
+      intakeQueue: this.intake.queue,
+      stateMachine,
+      ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the job API' });
+    new CfnOutput(this, 'EventBusName', { value: this.notifications.eventBus.eventBusName });
+    new CfnOutput(this, 'EventBusArn', { value: this.notifications.eventBus.eventBusArn });
+    new CfnOutput(this, 'JobTableName', { value: this.store.table.tableName });
+    new CfnOutput(this, 'IntakeQueueArn', { value: this.intake.queue.queueArn });
+    new CfnOutput(this, 'IntakeDeadLetterQueueArn', { value: this.intake.deadLetterQueue.queueArn });
+    new CfnOutput(this, 'EventTargetDeadLetterQueueArn', { value: this.notifications.deadLetterQueue.queueArn });
+    new CfnOutput(this, 'StateMachineArn', { value: stateMachine.stateMachineArn });
+    new CfnOutput(this, 'DashboardUrl', { value: this.monitoring.dashboardUrl });
+  }
+}
