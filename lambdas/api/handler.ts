@@ -1,4 +1,50 @@
-// Entry point bundled by the stack; its implementation replaces this module.
-export const handler = async (): Promise<never> => {
-  throw new Error('handler not implemented yet');
+/**
+ * The HTTP API (API Gateway HTTP API, payload v2): the five routes of the v1 contract.
+ * Wiring only: configuration and clients at module scope, routes in job-api.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import { buildJobEvent } from '../../core/events.js';
+import { newJobId } from '../../core/job-view.js';
+import { createDocumentClient } from '../shared/clients.js';
+import { flagEnv, listEnv, requireEnv } from '../shared/config.js';
+import { ENV } from '../shared/environment.js';
+import { EventPublisher } from '../shared/events-publisher.js';
+import { DynamoJobStore } from '../shared/job-store.js';
+import { createJobApi, type ApiRequest, type ApiResponse } from './job-api.js';
+import { createJobLogReader } from './job-logs.js';
+import { problemDetails } from './problem.js';
+
+const logger = new Logger({ serviceName: 'gpujobs-api' });
+const config = {
+  tableName: requireEnv(ENV.tableName),
+  intakeQueueUrl: requireEnv(ENV.intakeQueueUrl),
+  stateMachineArn: requireEnv(ENV.stateMachineArn),
+  eventBusName: requireEnv(ENV.eventBusName),
+  jobLogGroupName: requireEnv(ENV.jobLogGroupName),
+  allowedRegistries: listEnv(ENV.allowedRegistries),
+  localMode: flagEnv(ENV.localMode),
 };
+
+const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const jobApi = createJobApi({
+  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  sqs: new SQSClient({}),
+  sfn: new SFNClient({}),
+  logs: createJobLogReader(new CloudWatchLogsClient({}), config.jobLogGroupName),
+  publishCancelledEvents: (record, previousStatus) => publisher.publish(buildJobEvent(record, previousStatus)),
+  config,
+  newJobId: () => newJobId(),
+  now: () => new Date().toISOString(),
+  logger,
+});
+
+export const handler = middy<ApiRequest, ApiResponse>()
+  .handler((event: ApiRequest) => jobApi.handle(event))
+  .use(injectLambdaContext(logger))
+  .use(problemDetails({ logger }));

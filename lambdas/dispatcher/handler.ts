@@ -1,4 +1,48 @@
-// Entry point bundled by the stack; its implementation replaces this module.
-export const handler = async (): Promise<never> => {
-  throw new Error('handler not implemented yet');
+/**
+ * SQS intake queue → one Step Functions execution per job. Failures are reported
+ * per message (`batchItemFailures`), so one bad message never sends its whole
+ * batch back to the queue.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { createDocumentClient } from '../shared/clients.js';
+import { requireEnv } from '../shared/config.js';
+import { ENV } from '../shared/environment.js';
+import { DynamoJobStore } from '../shared/job-store.js';
+import { createJobDispatcher, parseIntakeMessage } from './dispatch-job.js';
+
+const logger = new Logger({ serviceName: 'gpujobs-dispatcher' });
+const config = {
+  tableName: requireEnv(ENV.tableName),
+  stateMachineArn: requireEnv(ENV.stateMachineArn),
 };
+
+const dispatchJob = createJobDispatcher({
+  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  sfn: new SFNClient({}),
+  stateMachineArn: config.stateMachineArn,
+});
+const processor = new BatchProcessor(EventType.SQS);
+
+async function dispatchRecord(record: SQSRecord): Promise<void> {
+  try {
+    const { jobId } = parseIntakeMessage(record.body);
+    const outcome = await dispatchJob({ jobId });
+    logger.info('Dispatched job', { jobId, outcome: outcome.kind });
+  } catch (error) {
+    logger.error('Could not dispatch intake message', { messageId: record.messageId, error });
+    throw error;
+  }
+}
+
+async function dispatchBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  // A fully failed batch is reported like a partial one: every message goes back to the
+  // queue either way, and the per-message report keeps the DLQ count exact.
+  return processPartialResponse(event, dispatchRecord, processor, { context, throwOnFullBatchFailure: false });
+}
+
+export const handler = middy(dispatchBatch).use(injectLambdaContext(logger));

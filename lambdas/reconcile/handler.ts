@@ -1,4 +1,47 @@
-// Entry point bundled by the stack; its implementation replaces this module.
-export const handler = async (): Promise<never> => {
-  throw new Error('handler not implemented yet');
+/**
+ * EventBridge "Step Functions Execution Status Change" (ABORTED, FAILED, TIMED_OUT)
+ * for the job workflow → the job becomes terminal unless it already is. See
+ * reconcile-execution.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import middy from '@middy/core';
+import { jobCostUsd } from '../../core/cost.js';
+import { buildJobEvent } from '../../core/events.js';
+import { createDocumentClient } from '../shared/clients.js';
+import { requireEnv } from '../shared/config.js';
+import { ENV } from '../shared/environment.js';
+import { EventPublisher } from '../shared/events-publisher.js';
+import { DynamoJobStore } from '../shared/job-store.js';
+import { dynamoTerminalEventMarker } from '../workflow/terminal-event.js';
+import { createExecutionReconciler, endedExecutionFrom, type ReconcileEffect } from './reconcile-execution.js';
+
+const logger = new Logger({ serviceName: 'gpujobs-reconcile' });
+const config = {
+  tableName: requireEnv(ENV.tableName),
+  eventBusName: requireEnv(ENV.eventBusName),
 };
+
+const documentClient = createDocumentClient();
+const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const reconcile = createExecutionReconciler({
+  store: new DynamoJobStore(documentClient, config.tableName),
+  terminalEvents: {
+    publish: (events) => publisher.publish(events),
+    buildEvents: buildJobEvent,
+    markPublished: dynamoTerminalEventMarker(documentClient, config.tableName),
+  },
+  jobCostUsd: (record) => jobCostUsd(record.attempts),
+  now: () => new Date().toISOString(),
+});
+
+async function reconcileExecution(event: unknown): Promise<{ effect: ReconcileEffect | 'not-an-end' }> {
+  const execution = endedExecutionFrom(event);
+  if (!execution) return { effect: 'not-an-end' };
+  const effect = await reconcile(execution);
+  logger.info('Reconciled ended execution', { jobId: execution.jobId, executionStatus: execution.status, effect });
+  return { effect };
+}
+
+export const handler = middy(reconcileExecution).use(injectLambdaContext(logger));

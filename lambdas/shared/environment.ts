@@ -22,6 +22,11 @@ export const ENV = {
   jobDefinitionPrefix: 'JOB_DEFINITION_PREFIX',
   /** Comma-separated registries images may come from; empty allows any. */
   allowedRegistries: 'ALLOWED_REGISTRIES',
+  /**
+   * `1` only in local mode, where no authorizer exists: the api takes the owner from the
+   * `x-gpujobs-owner` header (else `local`). Never set by the stack.
+   */
+  localMode: 'GPUJOBS_LOCAL_MODE',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

@@ -1,4 +1,44 @@
-// Entry point bundled by the stack; its implementation replaces this module.
-export const handler = async (): Promise<never> => {
-  throw new Error('handler not implemented yet');
+/**
+ * Step Functions task `Finish`: FinishInput → FinishResult. See finish-job.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import middy from '@middy/core';
+import { jobCostUsd } from '../../core/cost.js';
+import { buildJobEvent } from '../../core/events.js';
+import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
+import { createDocumentClient } from '../shared/clients.js';
+import { requireEnv } from '../shared/config.js';
+import { ENV } from '../shared/environment.js';
+import { EventPublisher } from '../shared/events-publisher.js';
+import { DynamoJobStore } from '../shared/job-store.js';
+import { createJobFinisher } from './finish-job.js';
+import { dynamoTerminalEventMarker } from './terminal-event.js';
+
+const logger = new Logger({ serviceName: 'gpujobs-finish' });
+const config = {
+  tableName: requireEnv(ENV.tableName),
+  eventBusName: requireEnv(ENV.eventBusName),
 };
+
+const documentClient = createDocumentClient();
+const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const finishJob = createJobFinisher({
+  store: new DynamoJobStore(documentClient, config.tableName),
+  terminalEvents: {
+    publish: (events) => publisher.publish(events),
+    buildEvents: buildJobEvent,
+    markPublished: dynamoTerminalEventMarker(documentClient, config.tableName),
+  },
+  jobCostUsd: (record) => jobCostUsd(record.attempts),
+  now: () => new Date().toISOString(),
+});
+
+async function finish(input: FinishInput): Promise<FinishResult> {
+  const result = await finishJob(input);
+  logger.info('Finished job', { ...result, outcome: input.outcome });
+  return result;
+}
+
+export const handler = middy(finish).use(injectLambdaContext(logger));

@@ -1,4 +1,52 @@
-// Entry point bundled by the stack; its implementation replaces this module.
-export const handler = async (): Promise<never> => {
-  throw new Error('handler not implemented yet');
+/**
+ * Step Functions task `Prepare`: `{jobId}` → PrepareResult. See prepare-job.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { BatchClient, ClientException } from '@aws-sdk/client-batch';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import middy from '@middy/core';
+import { buildJobEvent } from '../../core/events.js';
+import type { PrepareInput, PrepareResult } from '../../core/workflow-contract.js';
+import { createDocumentClient } from '../shared/clients.js';
+import { listEnv, requireEnv } from '../shared/config.js';
+import { ENV } from '../shared/environment.js';
+import { EventPublisher } from '../shared/events-publisher.js';
+import { DynamoJobStore } from '../shared/job-store.js';
+import { JobDefinitionResolver } from './job-definitions.js';
+import { createJobPreparer } from './prepare-job.js';
+
+const logger = new Logger({ serviceName: 'gpujobs-prepare' });
+const config = {
+  tableName: requireEnv(ENV.tableName),
+  eventBusName: requireEnv(ENV.eventBusName),
+  allowedRegistries: listEnv(ENV.allowedRegistries),
+  jobDefinitions: {
+    namePrefix: requireEnv(ENV.jobDefinitionPrefix),
+    jobRoleArn: requireEnv(ENV.jobRoleArn),
+    executionRoleArn: requireEnv(ENV.jobExecutionRoleArn),
+    logGroupName: requireEnv(ENV.jobLogGroupName),
+  },
 };
+
+const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+// Module scope: a warm container resolves each image's definition from memory.
+const jobDefinitions = new JobDefinitionResolver(new BatchClient({}), config.jobDefinitions);
+const prepareJob = createJobPreparer({
+  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  publish: (events) => publisher.publish(events),
+  buildEvents: buildJobEvent,
+  now: () => new Date().toISOString(),
+  allowedRegistries: config.allowedRegistries,
+  resolveJobDefinition: (record) => jobDefinitions.resolve(record),
+  explainRegistrationFailure: (error) =>
+    error instanceof ClientException ? `The job definition for the job's image could not be registered: ${error.message}` : undefined,
+});
+
+async function prepare(input: PrepareInput): Promise<PrepareResult> {
+  const result = await prepareJob(input);
+  logger.info('Prepared job', { jobId: input.jobId, plan: result.plan.next, jobDefinitionArn: result.job?.jobDefinitionArn });
+  return result;
+}
+
+export const handler = middy(prepare).use(injectLambdaContext(logger));

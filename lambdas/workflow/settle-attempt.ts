@@ -1,4 +1,44 @@
-// Entry point bundled by the stack; its implementation replaces this module.
-export const handler = async (): Promise<never> => {
-  throw new Error('handler not implemented yet');
+/**
+ * Step Functions task `SettleAttempt`: SettleAttemptInput → Plan. See settle-attempt-job.ts.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import middy from '@middy/core';
+import { attemptCostUsd } from '../../core/cost.js';
+import { buildJobEvent } from '../../core/events.js';
+import type { Plan, SettleAttemptInput } from '../../core/workflow-contract.js';
+import { InstanceTypeLookup } from '../batch-events/instance-types.js';
+import { createDocumentClient } from '../shared/clients.js';
+import { requireEnv } from '../shared/config.js';
+import { ENV } from '../shared/environment.js';
+import { EventPublisher } from '../shared/events-publisher.js';
+import { DynamoJobStore } from '../shared/job-store.js';
+import { createAttemptSettler } from './settle-attempt-job.js';
+
+const logger = new Logger({ serviceName: 'gpujobs-settle-attempt' });
+const config = {
+  tableName: requireEnv(ENV.tableName),
+  eventBusName: requireEnv(ENV.eventBusName),
 };
+
+const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const instanceTypes = new InstanceTypeLookup(new ECSClient({}));
+const settleAttempt = createAttemptSettler({
+  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  publish: (events) => publisher.publish(events),
+  buildEvents: buildJobEvent,
+  now: () => new Date().toISOString(),
+  // The state change event may not have named the instance yet when the attempt ends this fast.
+  instanceTypeOf: (containerInstanceArn) => instanceTypes.instanceTypeOf(containerInstanceArn),
+  attemptCostUsd: (attempt) => attemptCostUsd(attempt)?.costUsd,
+});
+
+async function settle(input: SettleAttemptInput): Promise<Plan> {
+  const plan = await settleAttempt(input);
+  logger.info('Settled attempt', { jobId: input.jobId, attempt: input.attempt, capacity: input.capacity, next: plan.next });
+  return plan;
+}
+
+export const handler = middy(settle).use(injectLambdaContext(logger));

@@ -1,0 +1,122 @@
+/**
+ * A job's log lines, attempt by attempt, from the CloudWatch Logs stream recorded on each attempt.
+ *
+ * The page token is base64url JSON `{"a": <attempt number>, "t": <CloudWatch forward token>?}`:
+ * where to continue. A reader moves past an attempt only once that attempt has stopped and its
+ * stream has been read to the end, so polling a running job never skips lines. The last page of
+ * a finished job carries no token.
+ */
+import { GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { isTerminal, type JobRecord } from '../../core/job.js';
+import type { StoredAttempt } from '../shared/job-store.js';
+import { invalidRequest } from './problem.js';
+
+export interface LogLine {
+  readonly attempt: number;
+  readonly timestamp: string;
+  readonly message: string;
+}
+
+export interface LogPage {
+  readonly lines: readonly LogLine[];
+  readonly nextToken?: string;
+}
+
+interface LogPosition {
+  readonly attempt: number;
+  readonly forwardToken?: string;
+}
+
+/** Bounds the CloudWatch calls of one request: sparse streams can return empty pages with new tokens. */
+const MAX_CALLS_PER_PAGE = 10;
+
+export function encodeLogToken(position: LogPosition): string {
+  const payload = position.forwardToken === undefined ? { a: position.attempt } : { a: position.attempt, t: position.forwardToken };
+  return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
+}
+
+function decodeLogToken(token: string): LogPosition {
+  const invalid = () => invalidRequest('The nextToken is not valid.', [{ path: 'nextToken', message: 'must be a token returned by a previous page' }]);
+  let payload: unknown;
+  try {
+    if (!/^[A-Za-z0-9_-]+$/.test(token)) throw invalid();
+    payload = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw invalid();
+  const { a, t, ...rest } = payload as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || !Number.isInteger(a) || (a as number) < 1) throw invalid();
+  if (t !== undefined && (typeof t !== 'string' || t === '')) throw invalid();
+  return { attempt: a as number, ...(t === undefined ? {} : { forwardToken: t as string }) };
+}
+
+const ATTEMPT_STOPPED = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+function isAttemptFinished(attempt: StoredAttempt): boolean {
+  return ATTEMPT_STOPPED.has(attempt.status) || attempt.stoppedAt !== undefined;
+}
+
+export interface JobLogReader {
+  readPage(job: JobRecord, request: { readonly limit: number; readonly nextToken?: string }): Promise<LogPage>;
+}
+
+export function createJobLogReader(client: CloudWatchLogsClient, logGroupName: string): JobLogReader {
+  return {
+    async readPage(job, request) {
+      let position: LogPosition = request.nextToken === undefined ? { attempt: 1 } : decodeLogToken(request.nextToken);
+      const attempts = [...(job.attempts as readonly StoredAttempt[])].sort((left, right) => left.attempt - right.attempt);
+      const lines: LogLine[] = [];
+      for (let calls = 0; calls < MAX_CALLS_PER_PAGE && lines.length < request.limit; ) {
+        const attempt = attempts.find((candidate) => candidate.attempt >= position.attempt);
+        if (!attempt) break;
+        if (attempt.attempt !== position.attempt) position = { attempt: attempt.attempt };
+        let reachedEnd = true;
+        if (attempt.logStreamName !== undefined) {
+          calls++;
+          const page = await readStream(client, logGroupName, attempt.logStreamName, position.forwardToken, request.limit - lines.length);
+          for (const event of page.events) {
+            lines.push({ attempt: attempt.attempt, timestamp: new Date(event.timestamp).toISOString(), message: event.message });
+          }
+          reachedEnd = page.events.length === 0;
+          position = { attempt: attempt.attempt, ...(page.forwardToken === undefined ? {} : { forwardToken: page.forwardToken }) };
+        }
+        if (!reachedEnd) continue;
+        // Nothing more in this stream now: move on only if the attempt can write no more.
+        if (!isAttemptFinished(attempt)) break;
+        position = { attempt: attempt.attempt + 1 };
+      }
+      const finishedReading =
+        isTerminal(job.status) && position.forwardToken === undefined && !attempts.some((candidate) => candidate.attempt >= position.attempt);
+      return { lines, ...(finishedReading ? {} : { nextToken: encodeLogToken(position) }) };
+    },
+  };
+}
+
+async function readStream(
+  client: CloudWatchLogsClient,
+  logGroupName: string,
+  logStreamName: string,
+  forwardToken: string | undefined,
+  limit: number,
+): Promise<{ events: { timestamp: number; message: string }[]; forwardToken?: string }> {
+  try {
+    const response = await client.send(
+      new GetLogEventsCommand({
+        logGroupName,
+        logStreamName,
+        startFromHead: true,
+        limit,
+        ...(forwardToken === undefined ? {} : { nextToken: forwardToken }),
+      }),
+    );
+    return {
+      events: (response.events ?? []).map((event) => ({ timestamp: event.timestamp ?? 0, message: event.message ?? '' })),
+      ...(response.nextForwardToken === undefined ? {} : { forwardToken: response.nextForwardToken }),
+    };
+  } catch (error) {
+    // The stream appears only when the container starts; an attempt that never started has none.
+    if (error instanceof Error && error.name === 'ResourceNotFoundException') return { events: [] };
+    throw error;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * A job's workflow execution ended without finishing the job: stopped for a cancel
+ * (ABORTED), failed, or timed out. Unless the job is already terminal, this makes it
+ * terminal now, so no job is ever left PENDING or RUNNING with nothing driving it.
+ */
+import * as z from 'zod/mini';
+import { describeFailure } from '../../core/failure.js';
+import { isTerminal, type Attempt, type JobRecord } from '../../core/job.js';
+import { ConflictError, type JobStore } from '../../core/ports.js';
+import { allowedFrom } from '../../core/transitions.js';
+import {
+  payTerminalEventDebt,
+  terminalTransitionFields,
+  type TerminalEventDependencies,
+} from '../workflow/terminal-event.js';
+
+export const ENDED_EXECUTION_STATUSES = ['ABORTED', 'FAILED', 'TIMED_OUT'] as const;
+
+export const executionStatusChangeSchema = z.object({
+  'detail-type': z.literal('Step Functions Execution Status Change'),
+  detail: z.object({
+    executionArn: z.string(),
+    /** The execution name, which is the job id. */
+    name: z.string().check(z.minLength(1)),
+    status: z.string(),
+    stopDate: z.optional(z.nullable(z.number())),
+    error: z.optional(z.nullable(z.string())),
+    cause: z.optional(z.nullable(z.string())),
+  }),
+});
+
+export class MalformedExecutionEventError extends Error {
+  override readonly name = 'MalformedExecutionEventError';
+}
+
+export interface EndedExecution {
+  readonly jobId: string;
+  readonly executionArn: string;
+  readonly status: (typeof ENDED_EXECUTION_STATUSES)[number];
+  readonly stoppedAt?: string;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/** The ended execution, or undefined for a status change that is not an end this handler settles. */
+export function endedExecutionFrom(event: unknown): EndedExecution | undefined {
+  const parsed = executionStatusChangeSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new MalformedExecutionEventError(`Not a Step Functions Execution Status Change event: ${z.prettifyError(parsed.error)}`);
+  }
+  const { detail } = parsed.data;
+  const status = ENDED_EXECUTION_STATUSES.find((candidate) => candidate === detail.status);
+  if (!status) return undefined;
+  return {
+    jobId: detail.name,
+    executionArn: detail.executionArn,
+    status,
+    stoppedAt: typeof detail.stopDate === 'number' ? new Date(detail.stopDate).toISOString() : undefined,
+    error: detail.error ?? undefined,
+    cause: detail.cause ?? undefined,
+  };
+}
+
+const MAX_CAUSE_LENGTH = 400;
+
+/** `Workflow execution TIMED_OUT: States.Timeout: …`, short enough for a status line. */
+export function workflowFailureReason(execution: EndedExecution): string {
+  const details = [execution.error, execution.cause].filter((part): part is string => !!part && part.length > 0).join(': ');
+  const clipped = details.length > MAX_CAUSE_LENGTH ? `${details.slice(0, MAX_CAUSE_LENGTH - 1)}…` : details;
+  return clipped ? `Workflow execution ${execution.status}: ${clipped}` : `Workflow execution ${execution.status}`;
+}
+
+export type ReconcileEffect = 'unknown-job' | 'already-terminal' | 'cancelled' | 'failed';
+
+export interface ReconcileDependencies {
+  readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempt'>;
+  readonly terminalEvents: TerminalEventDependencies;
+  readonly jobCostUsd: (record: JobRecord) => number;
+  readonly now: () => string;
+}
+
+const MAX_WRITE_ROUNDS = 8;
+const OPEN_ATTEMPT_STATUSES = new Set<Attempt['status']>(['PENDING', 'RUNNING']);
+
+export function createExecutionReconciler(dependencies: ReconcileDependencies) {
+  const { store } = dependencies;
+
+  /** Attempts the stopped execution never settled end with the job. */
+  async function closeOpenAttempts(record: JobRecord, cancelled: boolean, stoppedAt: string, reason: string): Promise<void> {
+    for (const attempt of record.attempts) {
+      if (!OPEN_ATTEMPT_STATUSES.has(attempt.status)) continue;
+      await store.putAttempt(record.jobId, {
+        ...attempt,
+        status: cancelled ? 'CANCELLED' : 'FAILED',
+        ...(cancelled ? { failureClass: 'CANCELLED' as const } : {}),
+        stoppedAt: attempt.stoppedAt ?? stoppedAt,
+        statusReason: attempt.statusReason ?? reason,
+      });
+    }
+  }
+
+  return async function reconcile(execution: EndedExecution): Promise<ReconcileEffect> {
+    for (let round = 0; round < MAX_WRITE_ROUNDS; round++) {
+      const record = await store.getJob(execution.jobId);
+      if (!record) return 'unknown-job';
+      if (isTerminal(record.status)) {
+        // A finish that wrote the status but could not publish is paid for here: its execution is over.
+        await payTerminalEventDebt(dependencies.terminalEvents, record);
+        return 'already-terminal';
+      }
+
+      const cancelled = record.cancelRequested === true;
+      const to = cancelled ? 'CANCELLED' : 'FAILED';
+      const reason = cancelled ? describeFailure('CANCELLED') : workflowFailureReason(execution);
+      const now = dependencies.now();
+      const stoppedAt = execution.stoppedAt ?? now;
+      try {
+        await closeOpenAttempts(record, cancelled, stoppedAt, reason);
+        const settled = (await store.getJob(execution.jobId)) ?? record;
+        const finished = await store.transition({
+          jobId: execution.jobId,
+          from: allowedFrom(to),
+          to,
+          expectedVersion: settled.version,
+          now,
+          set: terminalTransitionFields(
+            { statusReason: reason, finishedAt: stoppedAt, costUsd: dependencies.jobCostUsd(settled) },
+            'reconcile',
+            settled.status,
+          ),
+        });
+        await payTerminalEventDebt(dependencies.terminalEvents, finished);
+        return cancelled ? 'cancelled' : 'failed';
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+      }
+    }
+    throw new ConflictError(`Job ${execution.jobId} kept changing; could not reconcile it in ${MAX_WRITE_ROUNDS} rounds.`);
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Find-or-register of the Batch job definition a job runs with. SubmitJob's
+ * container overrides cannot change the image, so each image (with its GPU, vCPU
+ * and memory requirements) needs a definition of its own; it is registered the
+ * first time that image and those resources are seen and reused afterwards.
+ */
+import { createHash } from 'node:crypto';
+import {
+  DescribeJobDefinitionsCommand,
+  RegisterJobDefinitionCommand,
+  type BatchClient,
+  type RegisterJobDefinitionCommandInput,
+} from '@aws-sdk/client-batch';
+import type { JobSpec } from '../../core/job.js';
+
+/** What of a job decides its job definition. */
+export type JobDefinitionSpec = Pick<JobSpec, 'image' | 'gpus' | 'vcpus' | 'memoryMiB'>;
+
+/** Deployment settings every registered definition carries. */
+export interface JobDefinitionSettings {
+  /** Name prefix; the stack lets the workflow submit only definitions named `<prefix>*`. */
+  readonly namePrefix: string;
+  readonly jobRoleArn: string;
+  readonly executionRoleArn: string;
+  readonly logGroupName: string;
+}
+
+/** Log stream names become `gpujobs/<container>/<ECS task id>`. */
+export const JOB_LOG_STREAM_PREFIX = 'gpujobs';
+
+/**
+ * Batch-level attempts per submitted job. Batch retries only host loss in place
+ * (see the rules below); every further reclaim goes back to the workflow, whose
+ * Spot budget (`maxSpotAttempts`) is what the job's owner chose.
+ */
+export const BATCH_ATTEMPTS_PER_SUBMISSION = 2;
+
+/**
+ * Batch evaluates these in order and takes the first match. When nothing matches,
+ * Batch RETRIES, so the final catch-all is what stops an application error or a
+ * misconfiguration from being run again by Batch behind the workflow's back.
+ */
+export const EVALUATE_ON_EXIT = [
+  // A timed-out attempt would time out again.
+  { onStatusReason: 'Job attempt duration exceeded timeout', action: 'EXIT' },
+  // Spot reclaim or host failure: the container never got to finish, so run it again.
+  { onStatusReason: 'Host EC2*', action: 'RETRY' },
+  { onReason: '*', action: 'EXIT' },
+] as const;
+
+/** The registration request, without its name. */
+export function jobDefinitionContent(
+  spec: JobDefinitionSpec,
+  settings: JobDefinitionSettings,
+): Omit<RegisterJobDefinitionCommandInput, 'jobDefinitionName'> {
+  return {
+    type: 'container',
+    platformCapabilities: ['EC2'],
+    containerProperties: {
+      image: spec.image,
+      resourceRequirements: [
+        { type: 'GPU', value: String(spec.gpus) },
+        { type: 'VCPU', value: String(spec.vcpus) },
+        { type: 'MEMORY', value: String(spec.memoryMiB) },
+      ],
+      jobRoleArn: settings.jobRoleArn,
+      executionRoleArn: settings.executionRoleArn,
+      logConfiguration: {
+        logDriver: 'awslogs',
+        options: {
+          'awslogs-group': settings.logGroupName,
+          'awslogs-stream-prefix': JOB_LOG_STREAM_PREFIX,
+        },
+      },
+    },
+    retryStrategy: {
+      attempts: BATCH_ATTEMPTS_PER_SUBMISSION,
+      evaluateOnExit: EVALUATE_ON_EXIT.map((rule) => ({ ...rule })),
+    },
+    // The workflow tags each submission with the job id and attempt; propagation puts them on the ECS task.
+    propagateTags: true,
+  };
+}
+
+/**
+ * `<prefix>-<hash>` where the hash covers the whole registration content: the image
+ * and resources, and also the roles, log group and retry rules, so a redeployed
+ * stack with new roles or a changed definition shape never reuses a stale one.
+ * Within one deployment that is exactly one definition per image and resources.
+ */
+export function jobDefinitionName(spec: JobDefinitionSpec, settings: JobDefinitionSettings): string {
+  const content = jobDefinitionContent(spec, settings);
+  const hash = createHash('sha256').update(canonicalJson(content)).digest('hex').slice(0, 32);
+  const separator = /[-_]$/.test(settings.namePrefix) ? '' : '-';
+  return `${settings.namePrefix}${separator}${hash}`;
+}
+
+/** JSON with object keys sorted, so equal content always hashes equally. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, entry]) => entry !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export class JobDefinitionRegistrationError extends Error {
+  override readonly name = 'JobDefinitionRegistrationError';
+}
+
+/**
+ * Resolves job definitions by name: module-scope cache, then ACTIVE definitions in
+ * Batch, then registration. Two executions racing for a new image may both
+ * register; Batch then holds two identical revisions, and either works.
+ */
+export class JobDefinitionResolver {
+  private readonly arnsByName = new Map<string, string>();
+
+  constructor(
+    private readonly batch: BatchClient,
+    private readonly settings: JobDefinitionSettings,
+  ) {}
+
+  async resolve(spec: JobDefinitionSpec): Promise<string> {
+    const name = jobDefinitionName(spec, this.settings);
+    const cached = this.arnsByName.get(name);
+    if (cached) return cached;
+    const arn = (await this.findActive(name)) ?? (await this.register(name, spec));
+    this.arnsByName.set(name, arn);
+    return arn;
+  }
+
+  private async findActive(name: string): Promise<string | undefined> {
+    let latest: { revision: number; arn: string } | undefined;
+    let nextToken: string | undefined;
+    do {
+      const page = await this.batch.send(
+        new DescribeJobDefinitionsCommand({ jobDefinitionName: name, status: 'ACTIVE', nextToken }),
+      );
+      for (const definition of page.jobDefinitions ?? []) {
+        if (definition.jobDefinitionArn && (latest === undefined || (definition.revision ?? 0) > latest.revision)) {
+          latest = { revision: definition.revision ?? 0, arn: definition.jobDefinitionArn };
+        }
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return latest?.arn;
+  }
+
+  private async register(name: string, spec: JobDefinitionSpec): Promise<string> {
+    const { jobDefinitionArn } = await this.batch.send(
+      new RegisterJobDefinitionCommand({ jobDefinitionName: name, ...jobDefinitionContent(spec, this.settings) }),
+    );
+    if (!jobDefinitionArn) {
+      throw new JobDefinitionRegistrationError(`RegisterJobDefinition for ${name} returned no jobDefinitionArn.`);
+    }
+    return jobDefinitionArn;
+  }
+}

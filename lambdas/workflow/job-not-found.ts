@@ -1,0 +1,4 @@
+/** The job a workflow task was started for is not in the store. */
+export class JobNotFoundError extends Error {
+  override readonly name = 'JobNotFoundError';
+}

@@ -1,0 +1,247 @@
+import 'aws-sdk-client-mock-vitest/extend';
+import { DescribeContainerInstancesCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { batchJobName } from '../../core/workflow-contract.js';
+import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
+import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
+
+const ecsMock = mockClient(ECSClient);
+const eventsMock = mockClient(EventBridgeClient);
+let dynamo: RunningDynalite;
+let store: DynamoJobStore;
+let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
+
+const CLUSTER = 'AWSBatch-gpujobs-spot-1a2b3c';
+const CONTAINER_INSTANCE_ARN = `arn:aws:ecs:us-east-1:123456789012:container-instance/${CLUSTER}/0f1e2d3c4b5a`;
+const STARTED_AT = Date.parse('2025-05-01T10:00:00.000Z');
+const STOPPED_AT = Date.parse('2025-05-01T10:30:00.000Z');
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  setHandlerEnvironment(dynamo);
+  store = storeFor(dynamo);
+  ({ handler } = await import('../../lambdas/batch-events/handler.js'));
+});
+
+afterAll(async () => {
+  await dynamo?.stop();
+});
+
+beforeEach(() => {
+  ecsMock.reset();
+  eventsMock.reset();
+  ecsMock.on(DescribeContainerInstancesCommand).resolves({
+    containerInstances: [
+      {
+        containerInstanceArn: CONTAINER_INSTANCE_ARN,
+        attributes: [
+          { name: 'ecs.availability-zone', value: 'us-east-1a' },
+          { name: 'ecs.instance-type', value: 'g5.xlarge' },
+        ],
+      },
+    ],
+    failures: [],
+  });
+  eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-1' }] });
+});
+
+function batchEvent(jobName: string, status: string, detail: Record<string, unknown> = {}) {
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': 'Batch Job State Change',
+    source: 'aws.batch',
+    account: '123456789012',
+    time: '2025-05-01T10:00:00Z',
+    region: 'us-east-1',
+    resources: ['arn:aws:batch:us-east-1:123456789012:job/5f0c1b2a'],
+    detail: {
+      jobArn: 'arn:aws:batch:us-east-1:123456789012:job/5f0c1b2a',
+      jobName,
+      jobId: '5f0c1b2a',
+      jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/gpujobs-spot',
+      status,
+      attempts: [],
+      createdAt: STARTED_AT - 60_000,
+      dependsOn: [],
+      jobDefinition: 'arn:aws:batch:us-east-1:123456789012:job-definition/gpujobs-test-abc:1',
+      parameters: {},
+      tags: {},
+      platformCapabilities: ['EC2'],
+      ...detail,
+    },
+  };
+}
+
+const runningDetail = {
+  startedAt: STARTED_AT,
+  container: {
+    containerInstanceArn: CONTAINER_INSTANCE_ARN,
+    taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/abc`,
+    logStreamName: 'gpujobs/default/abc',
+  },
+};
+
+/** A PENDING job whose first attempt (Spot) was planned by prepare. */
+async function pendingJobWithPlannedAttempt() {
+  const job = await seedJob(store, { path: ['PENDING'] });
+  return store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+}
+
+function publishedDetails() {
+  return eventsMock
+    .commandCalls(PutEventsCommand)
+    .flatMap((call) => call.args[0].input.Entries ?? [])
+    .map((entry) => ({ detailType: entry.DetailType, detail: JSON.parse(entry.Detail ?? '{}') as Record<string, unknown> }));
+}
+
+describe('batch-events', () => {
+  it('marks the job and its attempt RUNNING with the Batch job id, instance type and log stream', async () => {
+    // GIVEN a PENDING job whose first attempt waits on Spot
+    const job = await pendingJobWithPlannedAttempt();
+
+    // WHEN Batch reports the attempt RUNNING
+    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+
+    // THEN
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('RUNNING');
+    expect(stored?.startedAt).toBe(new Date(STARTED_AT).toISOString());
+    expect(stored?.attempts).toEqual([
+      {
+        attempt: 1,
+        capacity: 'spot',
+        status: 'RUNNING',
+        batchJobId: '5f0c1b2a',
+        startedAt: new Date(STARTED_AT).toISOString(),
+        instanceType: 'g5.xlarge',
+        logStreamName: 'gpujobs/default/abc',
+      },
+    ]);
+    expect(ecsMock).toHaveReceivedCommandWith(DescribeContainerInstancesCommand, {
+      cluster: CLUSTER,
+      containerInstances: [CONTAINER_INSTANCE_ARN],
+    });
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({
+        detailType: 'GPU Job Status Change',
+        detail: expect.objectContaining({ jobId: job.jobId, status: 'RUNNING', previousStatus: 'PENDING' }),
+      }),
+    ]);
+  });
+
+  it('changes nothing when the same RUNNING event comes twice', async () => {
+    // GIVEN a job already moved to RUNNING by a first delivery
+    const job = await pendingJobWithPlannedAttempt();
+    const event = batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail);
+    await handler(event, lambdaContext('batch-events'));
+    const afterFirst = await store.getJob(job.jobId);
+    eventsMock.resetHistory();
+
+    // WHEN the event is delivered again
+    await handler(event, lambdaContext('batch-events'));
+
+    // THEN no write and no second event
+    expect((await store.getJob(job.jobId))?.version).toBe(afterFirst?.version);
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('never lets a late RUNNING event touch a SUCCEEDED job', async () => {
+    // GIVEN a job that already finished
+    const job = await pendingJobWithPlannedAttempt();
+    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+    const finished = await store.transition({ jobId: job.jobId, from: ['PENDING'], to: 'SUCCEEDED', now: new Date().toISOString() });
+
+    // WHEN the RUNNING event arrives late
+    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+
+    // THEN
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('SUCCEEDED');
+    expect(stored?.version).toBe(finished.version);
+    expect(stored?.attempts[0]?.status).toBe('SUCCEEDED');
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('ignores a RUNNABLE event that arrives after RUNNING', async () => {
+    // GIVEN a RUNNING job
+    const job = await pendingJobWithPlannedAttempt();
+    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+    const running = await store.getJob(job.jobId);
+    eventsMock.resetHistory();
+
+    // WHEN the earlier RUNNABLE event is delivered late
+    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE'), lambdaContext('batch-events'));
+
+    // THEN the job and attempt stay RUNNING
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('RUNNING');
+    expect(stored?.attempts[0]?.status).toBe('RUNNING');
+    expect(stored?.version).toBe(running?.version);
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('moves the job back to PENDING when Batch retries the attempt in place after losing the host', async () => {
+    // GIVEN a RUNNING attempt
+    const job = await pendingJobWithPlannedAttempt();
+    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+    eventsMock.resetHistory();
+
+    // WHEN Batch reports it RUNNABLE again, with the lost run among its attempts
+    await handler(
+      batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', {
+        attempts: [{ startedAt: STARTED_AT, stoppedAt: STOPPED_AT, statusReason: 'Host EC2 (instance i-0abc) terminated.' }],
+      }),
+      lambdaContext('batch-events'),
+    );
+
+    // THEN
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('PENDING');
+    expect(stored?.attempts[0]?.status).toBe('PENDING');
+    expect(publishedDetails()).toEqual([
+      expect.objectContaining({ detail: expect.objectContaining({ status: 'PENDING', previousStatus: 'RUNNING' }) }),
+    ]);
+  });
+
+  it('records the facts of a failed Batch job and leaves the outcome to the workflow', async () => {
+    // GIVEN a RUNNING attempt
+    const job = await pendingJobWithPlannedAttempt();
+    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+    eventsMock.resetHistory();
+
+    // WHEN Batch reports the job FAILED
+    await handler(
+      batchEvent(batchJobName(job.jobId, 1), 'FAILED', {
+        ...runningDetail,
+        stoppedAt: STOPPED_AT,
+        statusReason: 'Essential container in task exited',
+        container: { ...runningDetail.container, exitCode: 3, reason: 'Essential container in task exited' },
+      }),
+      lambdaContext('batch-events'),
+    );
+
+    // THEN the attempt has its facts, and the job's status is untouched
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('RUNNING');
+    expect(stored?.attempts[0]).toMatchObject({
+      status: 'RUNNING',
+      exitCode: 3,
+      stoppedAt: new Date(STOPPED_AT).toISOString(),
+      statusReason: 'Essential container in task exited',
+    });
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('ignores Batch jobs that are not gpujobs attempts', async () => {
+    // WHEN
+    await handler(batchEvent('nightly-etl', 'RUNNING', runningDetail), lambdaContext('batch-events'));
+
+    // THEN
+    expect(ecsMock).not.toHaveReceivedCommand(DescribeContainerInstancesCommand);
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * What the handler tests share: a Lambda context, handler environments, and jobs
+ * seeded through the real store into dynalite.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import type { JobSpec, JobStatus } from '../../core/job.js';
+import { ENV } from '../../lambdas/shared/environment.js';
+import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import { documentClientFor, type RunningDynalite } from '../support/dynalite.js';
+
+export const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:gpujobs-job-workflow';
+
+export function lambdaContext(functionName = 'gpujobs-test'): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** Every variable any of these handlers reads, pointed at the test's dynalite. */
+export function setHandlerEnvironment(dynamo: RunningDynalite): void {
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+  process.env[ENV.tableName] = dynamo.tableName;
+  process.env[ENV.stateMachineArn] = STATE_MACHINE_ARN;
+  process.env[ENV.eventBusName] = 'gpujobs-test-bus';
+  process.env[ENV.jobLogGroupName] = '/gpujobs/jobs';
+  process.env[ENV.jobRoleArn] = 'arn:aws:iam::123456789012:role/gpujobs-job';
+  process.env[ENV.jobExecutionRoleArn] = 'arn:aws:iam::123456789012:role/gpujobs-job-execution';
+  process.env[ENV.jobDefinitionPrefix] = 'gpujobs-test';
+  // Keep test output readable; the handlers' logs are not what these tests assert.
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+}
+
+export function storeFor(dynamo: RunningDynalite): DynamoJobStore {
+  return new DynamoJobStore(documentClientFor(dynamo.endpoint), dynamo.tableName);
+}
+
+export const DEFAULT_SPEC: JobSpec = {
+  image: 'public.ecr.aws/docker/library/python:3.12',
+  command: ['python', '-c', 'print(1)'],
+  environment: { MODEL: 'tiny' },
+  tags: { team: 'ml' },
+  gpus: 1,
+  vcpus: 4,
+  memoryMiB: 16_384,
+  capacity: 'spot-first',
+  maxSpotAttempts: 3,
+  timeoutSeconds: 3_600,
+};
+
+let sequence = 0;
+export function newJobId(): string {
+  sequence += 1;
+  return `01JTEST${Date.now().toString(36).toUpperCase()}${String(sequence).padStart(4, '0')}${randomUUID().slice(0, 6)}`;
+}
+
+/** Creates a job QUEUED, then walks it through `path` (each step a legal transition). */
+export async function seedJob(
+  store: DynamoJobStore,
+  options: { readonly spec?: Partial<JobSpec>; readonly path?: readonly JobStatus[]; readonly owner?: string } = {},
+) {
+  const jobId = newJobId();
+  const created = await store.createJob({
+    jobId,
+    owner: options.owner ?? 'arn:aws:iam::123456789012:user/alice',
+    spec: { ...DEFAULT_SPEC, ...options.spec },
+    now: new Date().toISOString(),
+  });
+  if (created.kind !== 'created') throw new Error(`Seeding job ${jobId} gave ${created.kind}.`);
+  let record = created.job;
+  for (const status of options.path ?? []) {
+    record = await store.transition({ jobId, from: [record.status], to: status, now: new Date().toISOString() });
+  }
+  return record;
+}

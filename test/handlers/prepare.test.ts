@@ -1,0 +1,252 @@
+import 'aws-sdk-client-mock-vitest/extend';
+import {
+  BatchClient,
+  ClientException,
+  DescribeJobDefinitionsCommand,
+  RegisterJobDefinitionCommand,
+} from '@aws-sdk/client-batch';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { PrepareInput, PrepareResult } from '../../core/workflow-contract.js';
+import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
+import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
+
+type PrepareHandler = (input: PrepareInput, context: ReturnType<typeof lambdaContext>) => Promise<PrepareResult>;
+
+const batchMock = mockClient(BatchClient);
+const eventsMock = mockClient(EventBridgeClient);
+let dynamo: RunningDynalite;
+let store: DynamoJobStore;
+
+/** A freshly loaded module: a cold start, with an empty job definition cache. */
+async function coldStart(): Promise<PrepareHandler> {
+  vi.resetModules();
+  return (await import('../../lambdas/workflow/prepare.js')).handler;
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  setHandlerEnvironment(dynamo);
+  store = storeFor(dynamo);
+});
+
+afterAll(async () => {
+  await dynamo?.stop();
+});
+
+beforeEach(() => {
+  batchMock.reset();
+  eventsMock.reset();
+  eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-1' }] });
+});
+
+const registeredArn = (name: string) => `arn:aws:batch:us-east-1:123456789012:job-definition/${name}:1`;
+
+/** Batch with no definitions until one is registered, then that one ACTIVE. */
+function batchWithRegistry() {
+  const registered: { name: string; arn: string }[] = [];
+  batchMock.on(DescribeJobDefinitionsCommand).callsFake((input: { jobDefinitionName?: string }) => ({
+    jobDefinitions: registered
+      .filter((definition) => definition.name === input.jobDefinitionName)
+      .map((definition) => ({
+        jobDefinitionName: definition.name,
+        jobDefinitionArn: definition.arn,
+        revision: 1,
+        status: 'ACTIVE',
+        type: 'container',
+      })),
+  }));
+  batchMock.on(RegisterJobDefinitionCommand).callsFake((input: { jobDefinitionName: string }) => {
+    const arn = registeredArn(input.jobDefinitionName);
+    registered.push({ name: input.jobDefinitionName, arn });
+    return { jobDefinitionName: input.jobDefinitionName, jobDefinitionArn: arn, revision: 1 };
+  });
+}
+
+describe('prepare', () => {
+  it('moves the job to PENDING, registers its job definition and plans the first attempt on Spot', async () => {
+    // GIVEN a queued job and no job definition for its image yet
+    batchWithRegistry();
+    const handler = await coldStart();
+    const job = await seedJob(store);
+
+    // WHEN
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN the definition carries the image, resources, roles, logs and the retry rules in order
+    expect(batchMock).toHaveReceivedCommandTimes(RegisterJobDefinitionCommand, 1);
+    const registration = batchMock.commandCalls(RegisterJobDefinitionCommand)[0]!.args[0].input;
+    expect(registration.jobDefinitionName).toMatch(/^gpujobs-test-[0-9a-f]{32}$/);
+    expect(registration).toEqual({
+      jobDefinitionName: registration.jobDefinitionName,
+      type: 'container',
+      platformCapabilities: ['EC2'],
+      propagateTags: true,
+      containerProperties: {
+        image: 'public.ecr.aws/docker/library/python:3.12',
+        resourceRequirements: [
+          { type: 'GPU', value: '1' },
+          { type: 'VCPU', value: '4' },
+          { type: 'MEMORY', value: '16384' },
+        ],
+        jobRoleArn: 'arn:aws:iam::123456789012:role/gpujobs-job',
+        executionRoleArn: 'arn:aws:iam::123456789012:role/gpujobs-job-execution',
+        logConfiguration: {
+          logDriver: 'awslogs',
+          options: { 'awslogs-group': '/gpujobs/jobs', 'awslogs-stream-prefix': 'gpujobs' },
+        },
+      },
+      retryStrategy: {
+        attempts: 2,
+        evaluateOnExit: [
+          { onStatusReason: 'Job attempt duration exceeded timeout', action: 'EXIT' },
+          { onStatusReason: 'Host EC2*', action: 'RETRY' },
+          { onReason: '*', action: 'EXIT' },
+        ],
+      },
+    });
+    expect(result).toEqual({
+      jobId: job.jobId,
+      job: {
+        jobDefinitionArn: registeredArn(registration.jobDefinitionName!),
+        command: ['python', '-c', 'print(1)'],
+        timeoutSeconds: 3_600,
+      },
+      plan: {
+        next: 'spot',
+        attempt: 1,
+        jobName: `gpujobs-${job.jobId}-1`,
+        environment: [
+          { Name: 'MODEL', Value: 'tiny' },
+          { Name: 'GPUJOBS_JOB_ID', Value: job.jobId },
+          { Name: 'GPUJOBS_ATTEMPT', Value: '1' },
+        ],
+      },
+    });
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('PENDING');
+    expect(stored?.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
+    expect(eventsMock).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+    const [entry] = eventsMock.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries ?? [];
+    expect(entry).toMatchObject({ Source: 'gpujobs', DetailType: 'GPU Job Status Change', EventBusName: 'gpujobs-test-bus' });
+    expect(JSON.parse(entry?.Detail ?? '{}')).toMatchObject({ status: 'PENDING', previousStatus: 'QUEUED' });
+  });
+
+  it('registers one definition per image and resources, and finds it again after a cold start', async () => {
+    // GIVEN a first job registered the definition for its image
+    batchWithRegistry();
+    let handler = await coldStart();
+    const first = await handler({ jobId: (await seedJob(store)).jobId }, lambdaContext('prepare'));
+
+    // WHEN a second job with the same image runs in the same container, and a third after a cold start
+    const second = await handler({ jobId: (await seedJob(store)).jobId }, lambdaContext('prepare'));
+    handler = await coldStart();
+    batchMock.resetHistory();
+    const third = await handler({ jobId: (await seedJob(store)).jobId }, lambdaContext('prepare'));
+
+    // THEN all three use the one definition; the cold start looked it up and registered nothing
+    expect(second.job?.jobDefinitionArn).toBe(first.job?.jobDefinitionArn);
+    expect(third.job?.jobDefinitionArn).toBe(first.job?.jobDefinitionArn);
+    expect(batchMock).toHaveReceivedCommandTimes(DescribeJobDefinitionsCommand, 1);
+    expect(batchMock).toHaveReceivedCommandWith(DescribeJobDefinitionsCommand, {
+      jobDefinitionName: first.job?.jobDefinitionArn?.split('/')[1]?.split(':')[0],
+      status: 'ACTIVE',
+    });
+    expect(batchMock).not.toHaveReceivedCommand(RegisterJobDefinitionCommand);
+  });
+
+  it('registers a separate definition when the resources differ', async () => {
+    // GIVEN
+    batchWithRegistry();
+    const handler = await coldStart();
+    const oneGpu = await handler({ jobId: (await seedJob(store)).jobId }, lambdaContext('prepare'));
+
+    // WHEN the same image asks for two GPUs
+    const twoGpus = await handler({ jobId: (await seedJob(store, { spec: { gpus: 2 } })).jobId }, lambdaContext('prepare'));
+
+    // THEN
+    expect(twoGpus.job?.jobDefinitionArn).not.toBe(oneGpu.job?.jobDefinitionArn);
+    expect(batchMock).toHaveReceivedCommandTimes(RegisterJobDefinitionCommand, 2);
+    expect(batchMock).toHaveReceivedNthCommandWith(RegisterJobDefinitionCommand, 2, {
+      containerProperties: expect.objectContaining({ resourceRequirements: expect.arrayContaining([{ type: 'GPU', value: '2' }]) }),
+    });
+  });
+
+  it('skips a job that was cancelled while queued', async () => {
+    // GIVEN
+    batchWithRegistry();
+    const handler = await coldStart();
+    const job = await seedJob(store, { path: ['CANCELLED'] });
+
+    // WHEN
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN
+    expect(result).toEqual({ jobId: job.jobId, plan: { next: 'skip' } });
+    expect(batchMock).not.toHaveReceivedAnyCommand();
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('gives the same plan and one status event when Step Functions runs it twice', async () => {
+    // GIVEN a job prepared once
+    batchWithRegistry();
+    const handler = await coldStart();
+    const job = await seedJob(store);
+    const first = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // WHEN it is prepared again
+    const again = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN
+    expect(again).toEqual(first);
+    expect((await store.getJob(job.jobId))?.attempts).toHaveLength(1);
+    expect(eventsMock).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+  });
+
+  it('finishes the job FAILED with the reason when Batch refuses the job definition', async () => {
+    // GIVEN Batch rejects the image reference
+    batchMock.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
+    batchMock
+      .on(RegisterJobDefinitionCommand)
+      .rejects(new ClientException({ message: 'Error executing request, Exception : Invalid image.', $metadata: {} }));
+    const handler = await coldStart();
+    const job = await seedJob(store, { spec: { image: 'registry.example.com/bad image' } });
+
+    // WHEN
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN
+    expect(result).toEqual({
+      jobId: job.jobId,
+      plan: {
+        next: 'finish',
+        outcome: {
+          status: 'FAILED',
+          failureClass: 'MISCONFIGURATION',
+          statusReason: expect.stringContaining('Invalid image.'),
+        },
+      },
+    });
+  });
+
+  it('refuses an image from a registry the deployment no longer allows, before touching Batch', async () => {
+    // GIVEN the allow list names only the account's ECR
+    batchWithRegistry();
+    process.env.ALLOWED_REGISTRIES = '*.dkr.ecr.us-east-1.amazonaws.com';
+    const handler = await coldStart();
+    delete process.env.ALLOWED_REGISTRIES;
+    const job = await seedJob(store, { spec: { image: 'ghcr.io/someone/miner:latest' } });
+
+    // WHEN
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN
+    expect(result.plan).toEqual({
+      next: 'finish',
+      outcome: { status: 'FAILED', failureClass: 'MISCONFIGURATION', statusReason: expect.stringContaining('ghcr.io') },
+    });
+    expect(batchMock).not.toHaveReceivedAnyCommand();
+  });
+});

@@ -1,0 +1,86 @@
+import 'aws-sdk-client-mock-vitest/extend';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { GpuJobEvent } from '../../core/ports.js';
+import { EventPublishError, EventPublisher } from '../../lambdas/shared/events-publisher.js';
+
+const eventBridge = mockClient(EventBridgeClient);
+const noWait = async () => {};
+
+function anEvent(jobId: string): GpuJobEvent {
+  return { detailType: 'GPU Job Succeeded', detail: { schemaVersion: '1', jobId, status: 'SUCCEEDED' } };
+}
+
+const entryFor = (jobId: string) => ({
+  EventBusName: 'gpujobs-bus',
+  Source: 'gpujobs',
+  DetailType: 'GPU Job Succeeded',
+  Detail: JSON.stringify(anEvent(jobId).detail),
+});
+
+beforeEach(() => {
+  eventBridge.reset();
+});
+
+describe('EventPublisher', () => {
+  it('sends every event to the bus with source gpujobs', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }, { EventId: '2' }] });
+    const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', { sleep: noWait });
+
+    await publisher.publish([anEvent('a'), anEvent('b')]);
+
+    expect(eventBridge).toHaveReceivedCommandExactlyOnceWith(PutEventsCommand, { Entries: [entryFor('a'), entryFor('b')] });
+  });
+
+  it('sends again only the entries EventBridge rejected', async () => {
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [{ EventId: '1' }, { ErrorCode: 'ThrottlingException', ErrorMessage: 'slow down' }, { EventId: '3' }],
+      })
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: '2' }] });
+    const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', { sleep: noWait });
+
+    await publisher.publish([anEvent('a'), anEvent('b'), anEvent('c')]);
+
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 2);
+    expect(eventBridge).toHaveReceivedNthCommandWith(PutEventsCommand, 2, { Entries: [entryFor('b')] });
+  });
+
+  it('gives up after the bound, naming the rejection', async () => {
+    eventBridge
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'boom' }] });
+    const delays: number[] = [];
+    const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', {
+      maxAttempts: 3,
+      baseDelayMs: 100,
+      sleep: async (milliseconds) => {
+        delays.push(milliseconds);
+      },
+    });
+
+    const failure = await publisher.publish([anEvent('a')]).catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(EventPublishError);
+    expect((failure as EventPublishError).failures).toEqual(['InternalFailure: boom']);
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 3);
+    expect(delays).toHaveLength(2);
+    expect(delays[1]).toBeLessThanOrEqual(200);
+  });
+
+  it('splits more than ten events into calls of at most ten', async () => {
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries: unknown[] }) => ({
+      FailedEntryCount: 0,
+      Entries: input.Entries.map((_, position) => ({ EventId: String(position) })),
+    }));
+    const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', { sleep: noWait });
+
+    await publisher.publish(Array.from({ length: 23 }, (_, position) => anEvent(`job-${position}`)));
+
+    const sizes = eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.length);
+    expect(sizes).toEqual([10, 10, 3]);
+  });
+});

@@ -1,0 +1,354 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, type CreateJobRequest } from '../../core/ports.js';
+import { idempotencyKey } from '../../core/table.js';
+import { DynamoJobStore, InvalidNextTokenError, JobNotFoundError } from '../../lambdas/shared/job-store.js';
+import { documentClientFor, startDynalite, type RunningDynalite } from '../support/dynalite.js';
+import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
+
+let dynamo: RunningDynalite;
+let documentClient: DynamoDBDocumentClient;
+let store: DynamoJobStore;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  documentClient = documentClientFor(dynamo.endpoint);
+  store = new DynamoJobStore(documentClient, dynamo.tableName);
+});
+
+afterAll(async () => {
+  documentClient.destroy();
+  await dynamo.stop();
+});
+
+const NOW = '2026-03-01T12:00:00.000Z';
+
+function createRequest(overrides: Partial<CreateJobRequest> = {}): CreateJobRequest {
+  return { jobId: aJobId(), owner: anOwner(), spec: aJobSpec(), now: NOW, ...overrides };
+}
+
+async function allJobsOf(owner: string) {
+  return (await store.listJobs({ owner, limit: 100 })).jobs;
+}
+
+describe('createJob', () => {
+  it('stores a QUEUED job at version 1 with no attempts, named after its id when unnamed', async () => {
+    const request = createRequest();
+
+    const result = await store.createJob(request);
+
+    expect(result.kind).toBe('created');
+    const stored = await store.getJob(request.jobId);
+    expect(stored).toMatchObject({
+      jobId: request.jobId,
+      name: request.jobId,
+      owner: request.owner,
+      status: 'QUEUED',
+      version: 1,
+      attempts: [],
+      costUsd: 0,
+      createdAt: NOW,
+      updatedAt: NOW,
+      image: request.spec.image,
+      command: request.spec.command,
+    });
+    expect(stored).not.toHaveProperty('pk');
+    expect(stored).not.toHaveProperty('gsi1pk');
+  });
+
+  it('refuses a second job with the same id', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+
+    await expect(store.createJob({ ...request, owner: anOwner() })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('replays the first job for the same key and body, creating nothing', async () => {
+    const owner = anOwner();
+    const first = await store.createJob(createRequest({ owner, idempotency: { key: 'k-1', requestHash: 'h-1' } }));
+
+    const replay = await store.createJob(createRequest({ owner, idempotency: { key: 'k-1', requestHash: 'h-1' } }));
+
+    expect(first.kind).toBe('created');
+    expect(replay.kind).toBe('replayed');
+    expect(replay.kind === 'replayed' && replay.job.jobId).toBe(first.kind === 'created' && first.job.jobId);
+    expect(await allJobsOf(owner)).toHaveLength(1);
+  });
+
+  it('reports a key conflict for the same key with a different body', async () => {
+    const owner = anOwner();
+    const first = await store.createJob(createRequest({ owner, idempotency: { key: 'k-2', requestHash: 'h-1' } }));
+
+    const second = await store.createJob(createRequest({ owner, idempotency: { key: 'k-2', requestHash: 'h-2' } }));
+
+    expect(second).toEqual({ kind: 'key-conflict', existingJobId: first.kind === 'created' ? first.job.jobId : '' });
+    expect(await allJobsOf(owner)).toHaveLength(1);
+  });
+
+  it('keeps keys of different owners apart', async () => {
+    const first = await store.createJob(createRequest({ idempotency: { key: 'shared', requestHash: 'h' } }));
+    const second = await store.createJob(createRequest({ idempotency: { key: 'shared', requestHash: 'h' } }));
+
+    expect([first.kind, second.kind]).toEqual(['created', 'created']);
+  });
+
+  it('forgets a key after 24 hours', async () => {
+    const owner = anOwner();
+    await store.createJob(createRequest({ owner, idempotency: { key: 'k-3', requestHash: 'h' } }));
+
+    const dayLater = await store.createJob(
+      createRequest({ owner, now: '2026-03-02T12:00:01.000Z', idempotency: { key: 'k-3', requestHash: 'other' } }),
+    );
+
+    expect(dayLater.kind).toBe('created');
+    expect(await allJobsOf(owner)).toHaveLength(2);
+  });
+
+  it('creates exactly one job when many requests with one key race', async () => {
+    const owner = anOwner();
+    const requests = Array.from({ length: 12 }, () =>
+      createRequest({ owner, idempotency: { key: 'race', requestHash: 'same-body' } }),
+    );
+
+    const results = await Promise.all(requests.map((request) => store.createJob(request)));
+
+    expect(results.filter((result) => result.kind === 'created')).toHaveLength(1);
+    const jobIds = new Set(results.map((result) => (result.kind === 'key-conflict' ? undefined : result.job.jobId)));
+    expect(jobIds.size).toBe(1);
+    const jobs = await allJobsOf(owner);
+    expect(jobs.map((job) => job.jobId)).toEqual([...jobIds]);
+  });
+
+  it('recreates the job under the claimed id when a request stopped between the key and the job', async () => {
+    const owner = anOwner();
+    const claimedJobId = aJobId();
+    await documentClient.send(
+      new PutCommand({
+        TableName: dynamo.tableName,
+        Item: { ...idempotencyKey(owner, 'k-4'), jobId: claimedJobId, requestHash: 'h', expiresAt: Date.parse(NOW) / 1000 + 3600 },
+      }),
+    );
+
+    const retry = await store.createJob(createRequest({ owner, idempotency: { key: 'k-4', requestHash: 'h' } }));
+
+    expect(retry.kind).toBe('created');
+    expect(retry.kind === 'created' && retry.job.jobId).toBe(claimedJobId);
+    expect((await store.getJob(claimedJobId))?.status).toBe('QUEUED');
+  });
+});
+
+describe('deleteUnsentJob', () => {
+  it('removes the job and frees its idempotency key', async () => {
+    const owner = anOwner();
+    const request = createRequest({ owner, idempotency: { key: 'k-5', requestHash: 'h' } });
+    await store.createJob(request);
+
+    await store.deleteUnsentJob(request.jobId, owner, 'k-5');
+
+    expect(await store.getJob(request.jobId)).toBeUndefined();
+    const retry = await store.createJob(createRequest({ owner, idempotency: { key: 'k-5', requestHash: 'other-body' } }));
+    expect(retry.kind).toBe('created');
+  });
+
+  it('refuses to delete a job that has already left QUEUED', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+
+    const deletion = store.deleteUnsentJob(request.jobId, request.owner);
+
+    await expect(deletion).rejects.toBeInstanceOf(ConflictError);
+    expect((await store.getJob(request.jobId))?.status).toBe('PENDING');
+  });
+});
+
+describe('transition', () => {
+  it('moves the status, bumps the version, writes the extra fields and moves the job between status listings', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+
+    const updated = await store.transition({
+      jobId: request.jobId,
+      from: ['QUEUED'],
+      to: 'PENDING',
+      now: '2026-03-01T12:00:05.000Z',
+      set: { executionArn: 'arn:aws:states:us-east-1:123456789012:execution:jobs:x', statusReason: undefined },
+    });
+
+    expect(updated).toMatchObject({ status: 'PENDING', version: 2, updatedAt: '2026-03-01T12:00:05.000Z', createdAt: NOW });
+    expect(updated.executionArn).toContain(':execution:');
+    expect(updated).not.toHaveProperty('statusReason');
+    const queued = await store.listJobs({ owner: request.owner, status: 'QUEUED', limit: 10 });
+    const pending = await store.listJobs({ owner: request.owner, status: 'PENDING', limit: 10 });
+    expect(queued.jobs).toHaveLength(0);
+    expect(pending.jobs.map((job) => job.jobId)).toEqual([request.jobId]);
+  });
+
+  it('refuses a move from a status not allowed, carrying the current record', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+
+    const error = await store
+      .transition({ jobId: request.jobId, from: ['RUNNING'], to: 'SUCCEEDED', now: NOW })
+      .catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).current).toMatchObject({ jobId: request.jobId, status: 'QUEUED', version: 1 });
+  });
+
+  it('refuses a move computed from an older version', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+
+    const stale = store.transition({ jobId: request.jobId, from: ['PENDING'], to: 'RUNNING', now: NOW, expectedVersion: 1 });
+
+    await expect(stale).rejects.toBeInstanceOf(ConflictError);
+    expect((await store.getJob(request.jobId))?.status).toBe('PENDING');
+  });
+
+  it('lets exactly one of racing terminal transitions win', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'RUNNING', now: NOW });
+    const terminals = ['SUCCEEDED', 'CANCELLED', 'FAILED', 'SUCCEEDED', 'CANCELLED', 'FAILED'] as const;
+
+    const outcomes = await Promise.allSettled(
+      terminals.map((to) => store.transition({ jobId: request.jobId, from: ['QUEUED', 'PENDING', 'RUNNING'], to, now: NOW })),
+    );
+
+    const winners = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    const losers = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
+    expect(winners).toHaveLength(1);
+    expect(losers.every((reason) => reason instanceof ConflictError)).toBe(true);
+    const final = await store.getJob(request.jobId);
+    expect(final?.status).toBe(winners[0]?.status);
+    expect(final?.version).toBe(3);
+  });
+
+  it('fails with JobNotFoundError for an unknown job', async () => {
+    await expect(store.transition({ jobId: aJobId(), from: ['QUEUED'], to: 'PENDING', now: NOW })).rejects.toBeInstanceOf(
+      JobNotFoundError,
+    );
+  });
+});
+
+describe('putAttempt', () => {
+  it('keeps every attempt when several are written at once', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+
+    await Promise.all(
+      [1, 2, 3, 4, 5].map((attempt) => store.putAttempt(request.jobId, { attempt, capacity: 'spot', status: 'PENDING' })),
+    );
+
+    const stored = await store.getJob(request.jobId);
+    expect(stored?.attempts.map((attempt) => attempt.attempt)).toEqual([1, 2, 3, 4, 5]);
+    expect(stored?.version).toBe(6);
+  });
+
+  it('merges new fields of an attempt into the ones already recorded', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc' });
+
+    const updated = await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' });
+
+    expect(updated.attempts).toEqual([
+      { attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc', instanceType: 'g5.xlarge' },
+    ]);
+  });
+
+  it('leaves a terminal job untouched unless told the write belongs to its end', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'FAILED', now: NOW });
+
+    const late = store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+    await expect(late).rejects.toBeInstanceOf(ConflictError);
+
+    const closing = await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }, { allowTerminal: true });
+    expect(closing.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }]);
+  });
+});
+
+describe('requestCancel', () => {
+  it('marks a running job once and leaves it running', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'RUNNING', now: NOW });
+
+    const first = await store.requestCancel(request.jobId, NOW);
+    const second = await store.requestCancel(request.jobId, NOW);
+
+    expect(first).toMatchObject({ status: 'RUNNING', cancelRequested: true, version: 3 });
+    expect(second.version).toBe(3);
+  });
+
+  it('refuses a finished job', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'SUCCEEDED', now: NOW });
+
+    await expect(store.requestCancel(request.jobId, NOW)).rejects.toBeInstanceOf(ConflictError);
+  });
+});
+
+describe('listJobs', () => {
+  async function createJobsAt(owner: string, count: number) {
+    const jobIds: string[] = [];
+    for (let second = 0; second < count; second++) {
+      const jobId = aJobId();
+      await store.createJob(createRequest({ owner, jobId, now: `2026-03-01T12:00:${String(second).padStart(2, '0')}.000Z` }));
+      jobIds.push(jobId);
+    }
+    return jobIds;
+  }
+
+  it('pages through the owner\'s jobs newest first, with no token on the last page', async () => {
+    const owner = anOwner();
+    const oldestFirst = await createJobsAt(owner, 5);
+    await createJobsAt(anOwner(), 2);
+
+    const page1 = await store.listJobs({ owner, limit: 2 });
+    const page2 = await store.listJobs({ owner, limit: 2, nextToken: page1.nextToken });
+    const page3 = await store.listJobs({ owner, limit: 1, nextToken: page2.nextToken });
+
+    const seen = [...page1.jobs, ...page2.jobs, ...page3.jobs].map((job) => job.jobId);
+    expect(seen).toEqual([...oldestFirst].reverse());
+    expect(page1.nextToken).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(page3.nextToken).toBeUndefined();
+  });
+
+  it('filters by status', async () => {
+    const owner = anOwner();
+    const [first, second, third] = await createJobsAt(owner, 3);
+    await store.transition({ jobId: first!, from: ['QUEUED'], to: 'PENDING', now: NOW });
+    await store.transition({ jobId: third!, from: ['QUEUED'], to: 'PENDING', now: NOW });
+
+    const pending = await store.listJobs({ owner, status: 'PENDING', limit: 10 });
+    const queued = await store.listJobs({ owner, status: 'QUEUED', limit: 10 });
+
+    expect(pending.jobs.map((job) => job.jobId)).toEqual([third, first]);
+    expect(queued.jobs.map((job) => job.jobId)).toEqual([second]);
+  });
+
+  it.each([
+    ['not base64url', '%%%'],
+    ['not JSON', Buffer.from('hello').toString('base64url')],
+    ['a JSON array', Buffer.from('[]').toString('base64url')],
+    ['foreign keys', Buffer.from(JSON.stringify({ pk: 'x', sk: 'y' })).toString('base64url')],
+  ])('rejects a token that is %s', async (_, nextToken) => {
+    await expect(store.listJobs({ owner: anOwner(), limit: 5, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
+  });
+
+  it("rejects another owner's token and a token from a different filter", async () => {
+    const owner = anOwner();
+    await createJobsAt(owner, 3);
+    const { nextToken } = await store.listJobs({ owner, limit: 1 });
+
+    await expect(store.listJobs({ owner: anOwner(), limit: 1, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
+    await expect(store.listJobs({ owner, status: 'QUEUED', limit: 1, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
+  });
+});
