@@ -1,0 +1,704 @@
+/**
+ * The AWS Batch stand-in: job definitions, a Spot and an On-Demand queue over one
+ * pool of GPU slots, each attempt run as a local process, and a simulated Spot
+ * market (reclaims, capacity off/on). Job details, state-change events, status
+ * reasons and exit codes have the shapes and strings Batch uses, because the
+ * shared handlers classify them exactly as in AWS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { CapacityType } from '../core/job.js';
+import { ENV } from '../lambdas/shared/environment.js';
+import type { GpuSlot } from './gpus.js';
+import type { LocalLogger } from './logger.js';
+import type { LogStore } from './log-store.js';
+import { deferred, type Deferred } from './deferred.js';
+
+export const BATCH_STATUS_REASON = {
+  containerExited: 'Essential container in task exited',
+  attemptTimeout: 'Job attempt duration exceeded timeout',
+  noCapacity: 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY',
+  jobTooLarge: 'Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT',
+  hostTerminated: (instanceId: string) => `Host EC2 (instance ${instanceId}) terminated.`,
+} as const;
+
+export type BatchJobStatus = 'SUBMITTED' | 'PENDING' | 'RUNNABLE' | 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+interface KeyValuePair {
+  readonly name: string;
+  readonly value: string;
+}
+interface ResourceRequirement {
+  readonly type: string;
+  readonly value: string;
+}
+interface EvaluateOnExit {
+  readonly onStatusReason?: string;
+  readonly onReason?: string;
+  readonly onExitCode?: string;
+  readonly action: string;
+}
+interface RetryStrategy {
+  readonly attempts?: number;
+  readonly evaluateOnExit?: readonly EvaluateOnExit[];
+}
+
+/** RegisterJobDefinition's request, as the Batch REST-JSON protocol carries it. */
+export interface RegisterJobDefinitionRequest {
+  readonly jobDefinitionName: string;
+  readonly type?: string;
+  readonly parameters?: Record<string, string>;
+  readonly containerProperties?: {
+    readonly image?: string;
+    readonly command?: readonly string[];
+    readonly environment?: readonly KeyValuePair[];
+    readonly resourceRequirements?: readonly ResourceRequirement[];
+    readonly jobRoleArn?: string;
+    readonly executionRoleArn?: string;
+    readonly logConfiguration?: { readonly logDriver?: string; readonly options?: Record<string, string> };
+    readonly [other: string]: unknown;
+  };
+  readonly retryStrategy?: RetryStrategy;
+  readonly timeout?: { readonly attemptDurationSeconds?: number };
+  readonly tags?: Record<string, string>;
+  readonly propagateTags?: boolean;
+  readonly platformCapabilities?: readonly string[];
+  readonly [other: string]: unknown;
+}
+
+export interface JobDefinition extends RegisterJobDefinitionRequest {
+  readonly jobDefinitionArn: string;
+  readonly revision: number;
+  readonly status: 'ACTIVE' | 'INACTIVE';
+  readonly type: string;
+}
+
+/** SubmitJob's request with Step Functions' PascalCase field names (what the `.sync` task's Parameters resolve to). */
+export interface SubmitJobParameters {
+  readonly JobName: string;
+  readonly JobQueue: string;
+  readonly JobDefinition: string;
+  readonly ContainerOverrides?: {
+    readonly Command?: readonly string[];
+    readonly Environment?: readonly { readonly Name: string; readonly Value: string }[];
+    readonly ResourceRequirements?: readonly { readonly Type: string; readonly Value: string }[];
+  };
+  readonly Timeout?: { readonly AttemptDurationSeconds?: number };
+  readonly RetryStrategy?: { readonly Attempts?: number; readonly EvaluateOnExit?: readonly Record<string, string>[] };
+  readonly Tags?: Record<string, string>;
+  readonly Parameters?: Record<string, string>;
+}
+
+/** Batch's DescribeJobs `JobDetail` (camelCase, timestamps in epoch milliseconds). */
+export type JobDetail = Record<string, unknown> & {
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly status: BatchJobStatus;
+};
+
+export class ClientException extends Error {
+  override readonly name = 'ClientException';
+}
+
+export interface LocalBatchOptions {
+  readonly account: string;
+  readonly region: string;
+  readonly gpus: readonly GpuSlot[];
+  readonly logStore: LogStore;
+  /** Log group used when a job definition names none (Batch's default). */
+  readonly defaultLogGroupName: string;
+  /** Where registered job definitions are kept across restarts. */
+  readonly jobDefinitionsFile: string;
+  /** Seconds a job may wait RUNNABLE for Spot capacity (or for a pool that can never fit it) before it is cancelled. */
+  readonly capacityTimeoutSeconds: number;
+  /** Seconds between SIGTERM and SIGKILL when an instance is reclaimed or a job is terminated. */
+  readonly stopGracePeriodSeconds: number;
+  /** Working directory of job processes. */
+  readonly jobWorkingDirectory: string;
+  /** Reported as the instance type of every attempt. */
+  readonly instanceType: string;
+  readonly logger: LocalLogger;
+  /** Called on every transition Batch announces as a "Batch Job State Change" event. */
+  readonly onStateChange: (detail: JobDetail) => void;
+}
+
+interface RunningAttempt {
+  readonly process: ChildProcess;
+  readonly slots: readonly number[];
+  readonly instanceId: string;
+  readonly taskArn: string;
+  readonly containerInstanceArn: string;
+  readonly logStreamName: string;
+  readonly logGroupName: string;
+  readonly startedAt: number;
+  stop?: { readonly statusReason: string; readonly kind: 'reclaim' | 'timeout' | 'terminate' };
+  timers: NodeJS.Timeout[];
+  spawned: boolean;
+}
+
+interface AttemptRecord {
+  readonly container: Record<string, unknown>;
+  readonly startedAt: number;
+  readonly stoppedAt: number;
+  readonly statusReason: string;
+}
+
+interface BatchJob {
+  readonly jobId: string;
+  readonly jobArn: string;
+  readonly jobName: string;
+  readonly jobQueue: string;
+  readonly capacity: CapacityType;
+  readonly definition: JobDefinition;
+  readonly command: readonly string[];
+  readonly environment: readonly KeyValuePair[];
+  readonly resourceRequirements: readonly ResourceRequirement[];
+  readonly gpus: number;
+  readonly timeoutSeconds?: number;
+  readonly retryStrategy: RetryStrategy;
+  readonly tags: Record<string, string>;
+  readonly parameters: Record<string, string>;
+  readonly createdAt: number;
+  readonly sequence: number;
+  status: BatchJobStatus;
+  statusReason?: string;
+  startedAt?: number;
+  stoppedAt?: number;
+  attempts: AttemptRecord[];
+  running?: RunningAttempt;
+  blockedSince?: number;
+  blockedTimer?: NodeJS.Timeout;
+  terminateReason?: string;
+  readonly settled: Deferred<JobDetail>;
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
+
+export class LocalBatch {
+  private readonly definitions = new Map<string, JobDefinition[]>();
+  private readonly jobs = new Map<string, BatchJob>();
+  private readonly containerInstances = new Map<string, Record<string, unknown>>();
+  private readonly freeSlots: Set<number>;
+  private spotCapacityAvailable = true;
+  private sequence = 0;
+  private stopping = false;
+
+  constructor(private readonly options: LocalBatchOptions) {
+    this.freeSlots = new Set(options.gpus.map((gpu) => gpu.index));
+    this.loadDefinitions();
+  }
+
+  // ---- job definitions -------------------------------------------------------
+
+  registerJobDefinition(request: RegisterJobDefinitionRequest): { jobDefinitionName: string; jobDefinitionArn: string; revision: number } {
+    if (!request.jobDefinitionName || !/^[A-Za-z0-9_-]{1,128}$/.test(request.jobDefinitionName)) {
+      throw new ClientException(`jobDefinitionName must be 1-128 letters, digits, hyphens or underscores. Received ${JSON.stringify(request.jobDefinitionName)}.`);
+    }
+    const revisions = this.definitions.get(request.jobDefinitionName) ?? [];
+    const revision = revisions.length + 1;
+    const definition: JobDefinition = {
+      ...request,
+      type: request.type ?? 'container',
+      jobDefinitionArn: `arn:aws:batch:${this.options.region}:${this.options.account}:job-definition/${request.jobDefinitionName}:${revision}`,
+      revision,
+      status: 'ACTIVE',
+    };
+    revisions.push(definition);
+    this.definitions.set(request.jobDefinitionName, revisions);
+    this.saveDefinitions();
+    return { jobDefinitionName: request.jobDefinitionName, jobDefinitionArn: definition.jobDefinitionArn, revision };
+  }
+
+  describeJobDefinitions(request: {
+    jobDefinitions?: readonly string[];
+    jobDefinitionName?: string;
+    status?: string;
+    maxResults?: number;
+    nextToken?: string;
+  }): { jobDefinitions: JobDefinition[]; nextToken?: string } {
+    let matching: JobDefinition[];
+    if (request.jobDefinitions?.length) {
+      matching = request.jobDefinitions.map((reference) => this.findDefinition(reference)).filter((d): d is JobDefinition => !!d);
+    } else if (request.jobDefinitionName) {
+      matching = [...(this.definitions.get(request.jobDefinitionName) ?? [])];
+    } else {
+      matching = [...this.definitions.values()].flat();
+    }
+    if (request.status) matching = matching.filter((definition) => definition.status === request.status);
+    const start = request.nextToken ? Number(request.nextToken) : 0;
+    const pageSize = Math.min(request.maxResults ?? 100, 100);
+    const page = matching.slice(start, start + pageSize);
+    const next = start + pageSize < matching.length ? String(start + pageSize) : undefined;
+    return { jobDefinitions: page, ...(next ? { nextToken: next } : {}) };
+  }
+
+  deregisterJobDefinition(reference: string): void {
+    const definition = this.findDefinition(reference);
+    if (!definition) throw new ClientException(`Job definition ${reference} does not exist.`);
+    const revisions = this.definitions.get(definition.jobDefinitionName) ?? [];
+    this.definitions.set(
+      definition.jobDefinitionName,
+      revisions.map((candidate) => (candidate.revision === definition.revision ? { ...candidate, status: 'INACTIVE' } : candidate)),
+    );
+    this.saveDefinitions();
+  }
+
+  /** An ARN, `name:revision`, or a name (its latest ACTIVE revision). */
+  private findDefinition(reference: string): JobDefinition | undefined {
+    const arnMatch = /:job-definition\/([^:]+):(\d+)$/.exec(reference);
+    const nameRevision = arnMatch ? [arnMatch[1]!, arnMatch[2]!] : reference.split(':');
+    const [name, revision] = nameRevision;
+    const revisions = this.definitions.get(name ?? '') ?? [];
+    if (revision !== undefined) return revisions.find((definition) => definition.revision === Number(revision));
+    return [...revisions].reverse().find((definition) => definition.status === 'ACTIVE');
+  }
+
+  private loadDefinitions(): void {
+    if (!existsSync(this.options.jobDefinitionsFile)) return;
+    const stored = JSON.parse(readFileSync(this.options.jobDefinitionsFile, 'utf8')) as JobDefinition[];
+    for (const definition of stored) {
+      const revisions = this.definitions.get(definition.jobDefinitionName) ?? [];
+      revisions.push(definition);
+      this.definitions.set(definition.jobDefinitionName, revisions);
+    }
+  }
+
+  private saveDefinitions(): void {
+    mkdirSync(dirname(this.options.jobDefinitionsFile), { recursive: true });
+    writeFileSync(this.options.jobDefinitionsFile, JSON.stringify([...this.definitions.values()].flat()));
+  }
+
+  // ---- jobs --------------------------------------------------------------------
+
+  /** SubmitJob; the returned promise settles when the job is SUCCEEDED or FAILED (what `.sync` waits for). */
+  submitJob(parameters: SubmitJobParameters, capacity: CapacityType): { jobId: string; jobArn: string; completion: Promise<JobDetail> } {
+    const definition = this.findDefinition(parameters.JobDefinition);
+    if (!definition || definition.status !== 'ACTIVE') {
+      throw new ClientException(`Job definition ${parameters.JobDefinition} does not exist or is not ACTIVE.`);
+    }
+    if (!parameters.JobName || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(parameters.JobName)) {
+      throw new ClientException(`jobName must be 1-128 letters, digits, hyphens or underscores, starting with a letter or digit. Received ${JSON.stringify(parameters.JobName)}.`);
+    }
+    const container = definition.containerProperties ?? {};
+    const overrides = parameters.ContainerOverrides ?? {};
+    const command = overrides.Command ?? container.command ?? [];
+    const environment = mergeEnvironment(
+      container.environment ?? [],
+      (overrides.Environment ?? []).map(({ Name, Value }) => ({ name: Name, value: Value })),
+    );
+    const resourceRequirements = mergeResources(
+      container.resourceRequirements ?? [],
+      (overrides.ResourceRequirements ?? []).map(({ Type, Value }) => ({ type: Type, value: Value })),
+    );
+    const gpus = Number(resourceRequirements.find((requirement) => requirement.type === 'GPU')?.value ?? 0);
+    const timeoutSeconds = parameters.Timeout?.AttemptDurationSeconds ?? definition.timeout?.attemptDurationSeconds;
+    const retryStrategy: RetryStrategy = parameters.RetryStrategy
+      ? {
+          attempts: parameters.RetryStrategy.Attempts ?? 1,
+          evaluateOnExit: (parameters.RetryStrategy.EvaluateOnExit ?? []).map((rule) => ({
+            action: rule.Action ?? 'EXIT',
+            ...(rule.OnStatusReason ? { onStatusReason: rule.OnStatusReason } : {}),
+            ...(rule.OnReason ? { onReason: rule.OnReason } : {}),
+            ...(rule.OnExitCode ? { onExitCode: rule.OnExitCode } : {}),
+          })),
+        }
+      : (definition.retryStrategy ?? { attempts: 1 });
+    const jobId = randomUUID();
+    const job: BatchJob = {
+      jobId,
+      jobArn: `arn:aws:batch:${this.options.region}:${this.options.account}:job/${jobId}`,
+      jobName: parameters.JobName,
+      jobQueue: parameters.JobQueue,
+      capacity,
+      definition,
+      command,
+      environment,
+      resourceRequirements,
+      gpus,
+      ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+      retryStrategy,
+      tags: { ...(definition.propagateTags ? definition.tags : {}), ...parameters.Tags },
+      parameters: { ...definition.parameters, ...parameters.Parameters },
+      createdAt: Date.now(),
+      sequence: (this.sequence += 1),
+      status: 'SUBMITTED',
+      attempts: [],
+      settled: deferred<JobDetail>(),
+    };
+    this.jobs.set(jobId, job);
+    this.setStatus(job, 'RUNNABLE');
+    queueMicrotask(() => this.schedule());
+    return { jobId, jobArn: job.jobArn, completion: job.settled.promise };
+  }
+
+  describeJobs(jobIds: readonly string[]): JobDetail[] {
+    return jobIds.map((id) => this.jobs.get(id)).filter((job): job is BatchJob => !!job).map((job) => this.detailOf(job));
+  }
+
+  /** TerminateJob: a waiting job fails at once and never starts; a running one is stopped. */
+  terminateJob(jobId: string, reason: string): void {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new ClientException(`Job ${jobId} does not exist.`);
+    if (job.status === 'SUCCEEDED' || job.status === 'FAILED') return;
+    job.terminateReason = reason;
+    if (job.running) {
+      this.stopAttempt(job.running, { statusReason: reason, kind: 'terminate' });
+      return;
+    }
+    this.finish(job, 'FAILED', reason);
+  }
+
+  describeContainerInstances(arns: readonly string[]): { found: Record<string, unknown>[]; missing: string[] } {
+    const found: Record<string, unknown>[] = [];
+    const missing: string[] = [];
+    for (const arn of arns) {
+      const instance = this.containerInstances.get(arn);
+      if (instance) found.push(instance);
+      else missing.push(arn);
+    }
+    return { found, missing };
+  }
+
+  // ---- the simulated Spot market ----------------------------------------------
+
+  /** Reclaims every running Spot attempt the way EC2 does; returns how many. */
+  interruptSpot(): number {
+    let interrupted = 0;
+    for (const job of this.jobs.values()) {
+      if (job.capacity !== 'spot' || !job.running || job.running.stop) continue;
+      this.stopAttempt(job.running, { statusReason: BATCH_STATUS_REASON.hostTerminated(job.running.instanceId), kind: 'reclaim' });
+      interrupted += 1;
+    }
+    return interrupted;
+  }
+
+  setSpotCapacity(available: boolean): void {
+    this.spotCapacityAvailable = available;
+    this.schedule();
+  }
+
+  get spotCapacity(): boolean {
+    return this.spotCapacityAvailable;
+  }
+
+  /** Process ids of running attempts by Batch job name (for diagnostics and tests). */
+  runningProcesses(): { jobName: string; pid: number; capacity: CapacityType; slots: readonly number[] }[] {
+    return [...this.jobs.values()]
+      .filter((job) => job.running?.process.pid !== undefined)
+      .map((job) => ({ jobName: job.jobName, pid: job.running!.process.pid!, capacity: job.capacity, slots: job.running!.slots }));
+  }
+
+  /**
+   * Stops every job process without settling anything: the platform is going down and
+   * the jobs' records are reconciled when it starts again.
+   */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    const exits: Promise<unknown>[] = [];
+    for (const job of this.jobs.values()) {
+      if (job.blockedTimer) clearTimeout(job.blockedTimer);
+      const running = job.running;
+      if (!running) continue;
+      exits.push(new Promise((resolve) => running.process.once('close', resolve)));
+      this.stopAttempt(running, { statusReason: 'local platform stopped', kind: 'terminate' });
+    }
+    await Promise.all(exits);
+  }
+
+  // ---- scheduling -----------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.stopping) return;
+    const waiting = [...this.jobs.values()].filter((job) => job.status === 'RUNNABLE').sort((a, b) => a.sequence - b.sequence);
+    for (const job of waiting) {
+      const tooLarge = job.gpus > this.options.gpus.length;
+      const noCapacity = job.capacity === 'spot' && !this.spotCapacityAvailable;
+      if (tooLarge || noCapacity) {
+        this.startCapacityClock(job, tooLarge ? BATCH_STATUS_REASON.jobTooLarge : BATCH_STATUS_REASON.noCapacity);
+        continue;
+      }
+      this.stopCapacityClock(job);
+      if (job.gpus <= this.freeSlots.size) this.start(job);
+    }
+  }
+
+  /** The Spot queue's jobStateTimeLimitActions: cancel a job stuck RUNNABLE for the timeout. */
+  private startCapacityClock(job: BatchJob, reason: string): void {
+    if (job.blockedTimer) return;
+    job.blockedSince = Date.now();
+    job.blockedTimer = setTimeout(() => {
+      job.blockedTimer = undefined;
+      if (job.status === 'RUNNABLE') this.finish(job, 'FAILED', reason);
+    }, this.options.capacityTimeoutSeconds * 1000);
+  }
+
+  private stopCapacityClock(job: BatchJob): void {
+    if (job.blockedTimer) clearTimeout(job.blockedTimer);
+    job.blockedTimer = undefined;
+    job.blockedSince = undefined;
+  }
+
+  private start(job: BatchJob): void {
+    const slots = [...this.freeSlots].sort((a, b) => a - b).slice(0, job.gpus);
+    for (const slot of slots) this.freeSlots.delete(slot);
+    this.setStatus(job, 'STARTING');
+
+    const attemptNumber = job.attempts.length + 1;
+    const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
+    const clusterName = `gpujobs-local-${job.capacity}`;
+    const containerInstanceArn = `arn:aws:ecs:${this.options.region}:${this.options.account}:container-instance/${clusterName}/${randomBytes(16).toString('hex')}`;
+    const taskId = randomBytes(16).toString('hex');
+    const taskArn = `arn:aws:ecs:${this.options.region}:${this.options.account}:task/${clusterName}/${taskId}`;
+    const logOptions = job.definition.containerProperties?.logConfiguration?.options ?? {};
+    const logGroupName = logOptions['awslogs-group'] ?? this.options.defaultLogGroupName;
+    const logStreamName = `${logOptions['awslogs-stream-prefix'] ?? job.definition.jobDefinitionName}/default/${taskId}`;
+    this.containerInstances.set(containerInstanceArn, {
+      containerInstanceArn,
+      ec2InstanceId: instanceId,
+      status: 'ACTIVE',
+      agentConnected: true,
+      attributes: [
+        { name: 'ecs.instance-type', value: this.options.instanceType },
+        { name: 'ecs.availability-zone', value: `${this.options.region}a` },
+        { name: 'ecs.capability.spot', value: String(job.capacity === 'spot') },
+      ],
+    });
+    this.options.logStore.createStream(logGroupName, logStreamName);
+
+    const environment = {
+      ...inheritedEnvironment(),
+      ...Object.fromEntries(job.environment.map(({ name, value }) => [name, value])),
+      AWS_BATCH_JOB_ID: job.jobId,
+      AWS_BATCH_JOB_ATTEMPT: String(attemptNumber),
+      AWS_BATCH_JQ_NAME: job.jobQueue.split('/').pop() ?? job.jobQueue,
+      AWS_BATCH_CE_NAME: clusterName,
+      CUDA_VISIBLE_DEVICES: slots.join(','),
+    };
+    const [file, ...args] = job.command;
+    // Its own process group, so that a reclaim or cancel reaches everything the job started.
+    const child = spawn(file ?? '', args, {
+      cwd: this.options.jobWorkingDirectory,
+      env: environment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const running: RunningAttempt = {
+      process: child,
+      slots,
+      instanceId,
+      taskArn,
+      containerInstanceArn,
+      logStreamName,
+      logGroupName,
+      startedAt: Date.now(),
+      timers: [],
+      spawned: false,
+    };
+    job.running = running;
+
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
+        this.options.logStore.append(logGroupName, logStreamName, line),
+      );
+    }
+    child.once('spawn', () => {
+      running.spawned = true;
+      if (job.startedAt === undefined) job.startedAt = running.startedAt;
+      if (!running.stop) this.setStatus(job, 'RUNNING');
+      if (job.timeoutSeconds !== undefined) {
+        running.timers.push(
+          setTimeout(
+            () => this.stopAttempt(running, { statusReason: BATCH_STATUS_REASON.attemptTimeout, kind: 'timeout' }),
+            job.timeoutSeconds * 1000,
+          ),
+        );
+      }
+    });
+    let spawnError: Error | undefined;
+    child.once('error', (error) => {
+      spawnError = error;
+    });
+    child.once('close', (code, signal) => {
+      void this.onAttemptEnded(job, running, code, signal, spawnError);
+    });
+  }
+
+  private stopAttempt(running: RunningAttempt, stop: NonNullable<RunningAttempt['stop']>): void {
+    if (running.stop) return;
+    running.stop = stop;
+    signalGroup(running.process, 'SIGTERM');
+    running.timers.push(setTimeout(() => signalGroup(running.process, 'SIGKILL'), this.options.stopGracePeriodSeconds * 1000));
+  }
+
+  private async onAttemptEnded(
+    job: BatchJob,
+    running: RunningAttempt,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    spawnError: Error | undefined,
+  ): Promise<void> {
+    for (const timer of running.timers) clearTimeout(timer);
+    // Stray processes of the group (a job's background children) end with the job.
+    signalGroup(running.process, 'SIGKILL');
+    for (const slot of running.slots) this.freeSlots.add(slot);
+    job.running = undefined;
+    await this.options.logStore.closeStream(running.logGroupName, running.logStreamName);
+    if (this.stopping) return;
+
+    const stoppedAt = Date.now();
+    const exitCode = code ?? (signal ? 128 + (SIGNAL_NUMBERS[signal] ?? 0) : undefined);
+    let statusReason: string;
+    let containerReason: string | undefined;
+    if (spawnError && !running.spawned) {
+      statusReason = 'CannotStartContainerError: Error response from daemon: failed to create task for container';
+      containerReason = `CannotStartContainerError: exec: ${JSON.stringify(job.command[0] ?? '')}: ${spawnError.message}`;
+    } else if (running.stop?.kind === 'reclaim' || running.stop?.kind === 'timeout') {
+      statusReason = running.stop.statusReason;
+    } else {
+      statusReason = BATCH_STATUS_REASON.containerExited;
+    }
+    const container: Record<string, unknown> = {
+      containerInstanceArn: running.containerInstanceArn,
+      taskArn: running.taskArn,
+      logStreamName: running.logStreamName,
+      networkInterfaces: [],
+      // A reclaimed host reports no exit code: the container never exited on its own.
+      ...(running.stop?.kind === 'reclaim' || exitCode === undefined || (spawnError && !running.spawned) ? {} : { exitCode }),
+      ...(containerReason ? { reason: containerReason } : {}),
+    };
+    job.attempts.push({ container, startedAt: running.startedAt, stoppedAt, statusReason });
+
+    const succeeded = !spawnError && exitCode === 0 && !running.stop;
+    if (succeeded) {
+      this.finish(job, 'SUCCEEDED', statusReason);
+    } else if (running.stop?.kind === 'terminate' || job.terminateReason !== undefined) {
+      this.finish(job, 'FAILED', job.terminateReason ?? running.stop?.statusReason ?? statusReason);
+    } else if (this.shouldRetry(job, statusReason, containerReason, container.exitCode as number | undefined)) {
+      job.status = 'RUNNABLE';
+      job.statusReason = undefined;
+      this.options.onStateChange(this.detailOf(job));
+    } else {
+      this.finish(job, 'FAILED', statusReason);
+    }
+    this.schedule();
+  }
+
+  /** Batch's retryStrategy: the first matching evaluateOnExit rule decides; with none matching, retry while attempts remain. */
+  private shouldRetry(job: BatchJob, statusReason: string, reason: string | undefined, exitCode: number | undefined): boolean {
+    if (job.attempts.length >= (job.retryStrategy.attempts ?? 1)) return false;
+    for (const rule of job.retryStrategy.evaluateOnExit ?? []) {
+      const matches =
+        (rule.onStatusReason === undefined || globMatches(rule.onStatusReason, statusReason)) &&
+        (rule.onReason === undefined || globMatches(rule.onReason, reason ?? '')) &&
+        (rule.onExitCode === undefined || globMatches(rule.onExitCode, exitCode === undefined ? '' : String(exitCode)));
+      if (matches) return rule.action.toUpperCase() === 'RETRY';
+    }
+    return true;
+  }
+
+  private finish(job: BatchJob, status: 'SUCCEEDED' | 'FAILED', statusReason: string): void {
+    this.stopCapacityClock(job);
+    job.statusReason = statusReason;
+    job.stoppedAt = Date.now();
+    this.setStatus(job, status);
+    job.settled.resolve(this.detailOf(job));
+  }
+
+  private setStatus(job: BatchJob, status: BatchJobStatus): void {
+    job.status = status;
+    // Batch announces these transitions; SUBMITTED and PENDING are not.
+    if (status !== 'SUBMITTED' && status !== 'PENDING') this.options.onStateChange(this.detailOf(job));
+  }
+
+  private detailOf(job: BatchJob): JobDetail {
+    const lastAttempt = job.attempts.at(-1);
+    const running = job.running;
+    const currentContainer = running
+      ? { containerInstanceArn: running.containerInstanceArn, taskArn: running.taskArn, logStreamName: running.logStreamName }
+      : (lastAttempt?.container ?? {});
+    const container = job.definition.containerProperties ?? {};
+    return {
+      jobArn: job.jobArn,
+      jobName: job.jobName,
+      jobId: job.jobId,
+      jobQueue: job.jobQueue,
+      status: job.status,
+      attempts: job.attempts.map((attempt) => ({ ...attempt, container: { ...attempt.container } })),
+      ...(job.statusReason !== undefined ? { statusReason: job.statusReason } : {}),
+      createdAt: job.createdAt,
+      retryStrategy: job.retryStrategy,
+      ...(job.startedAt !== undefined ? { startedAt: job.startedAt } : {}),
+      ...(job.stoppedAt !== undefined ? { stoppedAt: job.stoppedAt } : {}),
+      dependsOn: [],
+      jobDefinition: job.definition.jobDefinitionArn,
+      parameters: job.parameters,
+      container: {
+        image: container.image,
+        command: job.command,
+        ...(container.jobRoleArn ? { jobRoleArn: container.jobRoleArn } : {}),
+        ...(container.executionRoleArn ? { executionRoleArn: container.executionRoleArn } : {}),
+        volumes: [],
+        environment: job.environment,
+        mountPoints: [],
+        ulimits: [],
+        resourceRequirements: job.resourceRequirements,
+        networkInterfaces: [],
+        secrets: [],
+        ...(container.logConfiguration ? { logConfiguration: container.logConfiguration } : {}),
+        ...currentContainer,
+      },
+      ...(job.timeoutSeconds !== undefined ? { timeout: { attemptDurationSeconds: job.timeoutSeconds } } : {}),
+      tags: job.tags,
+      propagateTags: job.definition.propagateTags ?? false,
+      platformCapabilities: job.definition.platformCapabilities ?? ['EC2'],
+      eksAttempts: [],
+    };
+  }
+}
+
+/** Batch matches evaluateOnExit patterns exactly, or by prefix when they end in `*`. */
+export function globMatches(pattern: string, value: string): boolean {
+  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
+  return pattern === value;
+}
+
+function mergeEnvironment(base: readonly KeyValuePair[], overrides: readonly KeyValuePair[]): KeyValuePair[] {
+  const merged = new Map(base.map(({ name, value }) => [name, value]));
+  for (const { name, value } of overrides) merged.set(name, value);
+  return [...merged].map(([name, value]) => ({ name, value }));
+}
+
+function mergeResources(base: readonly ResourceRequirement[], overrides: readonly ResourceRequirement[]): ResourceRequirement[] {
+  const merged = new Map(base.map(({ type, value }) => [type, value]));
+  for (const { type, value } of overrides) merged.set(type, value);
+  return [...merged].map(([type, value]) => ({ type, value }));
+}
+
+/**
+ * A job sees this machine's environment (PATH, HOME, an activated virtualenv), but not
+ * the developer's AWS credentials or the platform's own settings: in AWS a job has only
+ * what its job role and definition give it.
+ */
+const PLATFORM_VARIABLES = new Set<string>([...Object.values(ENV), 'CUDA_VISIBLE_DEVICES', 'NODE_OPTIONS']);
+
+function inheritedEnvironment(): Record<string, string> {
+  const inherited: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined) continue;
+    if (/^(AWS_|GPUJOBS_|POWERTOOLS_)/.test(name) || PLATFORM_VARIABLES.has(name)) continue;
+    inherited[name] = value;
+  }
+  return inherited;
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * The API Gateway HTTP API stand-in: turns requests into API Gateway v2 (payload
+ * format 2.0) events for the same api handler, with the stack's five routes and the
+ * 64 KiB body limit, and serves the local-only /local/* endpoints.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { LocalLogger } from './logger.js';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly routeKey: string;
+  readonly parameters: readonly string[];
+}
+
+/** The routes of the stack's HTTP API (issue "The job service", API contract v1). */
+const ROUTES: readonly Route[] = [
+  { method: 'POST', pattern: /^\/v1\/jobs$/, routeKey: 'POST /v1/jobs', parameters: [] },
+  { method: 'GET', pattern: /^\/v1\/jobs$/, routeKey: 'GET /v1/jobs', parameters: [] },
+  { method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)$/, routeKey: 'GET /v1/jobs/{jobId}', parameters: ['jobId'] },
+  { method: 'POST', pattern: /^\/v1\/jobs\/([^/]+)\/cancel$/, routeKey: 'POST /v1/jobs/{jobId}/cancel', parameters: ['jobId'] },
+  { method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/logs$/, routeKey: 'GET /v1/jobs/{jobId}/logs', parameters: ['jobId'] },
+];
+
+export interface LocalControl {
+  interruptSpot(): number;
+  setSpotCapacity(available: boolean): void;
+  listEvents(): unknown[];
+}
+
+export interface LocalHttpApiOptions {
+  readonly invokeApi: (event: APIGatewayProxyEventV2) => Promise<unknown>;
+  readonly control: LocalControl;
+  readonly account: string;
+  readonly logger: LocalLogger;
+}
+
+export class PayloadTooLargeError extends Error {
+  override readonly name = 'PayloadTooLargeError';
+}
+
+export interface RunningHttpApi {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttpApi(options: LocalHttpApiOptions, port: number, host = '127.0.0.1'): Promise<RunningHttpApi> {
+  const server: Server = createServer((request, response) => {
+    void route(options, request, response).catch((error: unknown) => {
+      options.logger.error(`${request.method} ${request.url}`, error);
+      if (!response.headersSent) sendProblem(response, 500, 'Internal Server Error', 'Something went wrong.');
+      else response.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${actualPort}`,
+    port: actualPort,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function route(options: LocalHttpApiOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const method = request.method ?? 'GET';
+
+  if (url.pathname.startsWith('/local/')) {
+    await localEndpoint(options.control, method, url.pathname, request, response);
+    return;
+  }
+
+  const match = matchRoute(method, url.pathname);
+  if (!match) {
+    request.resume();
+    sendProblem(response, 404, 'Not Found', `No route for ${method} ${url.pathname}.`);
+    return;
+  }
+  let body: Buffer;
+  try {
+    body = await readLimitedBody(request, MAX_BODY_BYTES);
+  } catch (error) {
+    if (!(error instanceof PayloadTooLargeError)) throw error;
+    rejectTooLarge(request, response);
+    return;
+  }
+  const event = toApiGatewayEvent(request, url, match, body, options.account);
+  let result: unknown;
+  try {
+    result = await options.invokeApi(event);
+  } catch (error) {
+    // API Gateway's answer when the integration fails: no detail leaks.
+    options.logger.error(`api handler failed on ${match.route.routeKey}`, error);
+    sendJson(response, 500, { message: 'Internal Server Error' }, { 'apigw-requestid': event.requestContext.requestId });
+    return;
+  }
+  sendIntegrationResult(response, result, event.requestContext.requestId);
+}
+
+function matchRoute(method: string, path: string): { route: Route; pathParameters: Record<string, string> } | undefined {
+  for (const route of ROUTES) {
+    if (route.method !== method) continue;
+    const found = route.pattern.exec(path);
+    if (!found) continue;
+    const pathParameters: Record<string, string> = {};
+    route.parameters.forEach((name, index) => {
+      pathParameters[name] = decodeURIComponent(found[index + 1]!);
+    });
+    return { route, pathParameters };
+  }
+  return undefined;
+}
+
+export function toApiGatewayEvent(
+  request: IncomingMessage,
+  url: URL,
+  match: { route: Route; pathParameters: Record<string, string> },
+  body: Buffer,
+  account: string,
+): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || name === 'cookie') continue;
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const queryStringParameters: Record<string, string> = {};
+  for (const name of new Set(url.searchParams.keys())) {
+    queryStringParameters[name] = url.searchParams.getAll(name).join(',');
+  }
+  const textual = isTextual(headers['content-type']);
+  const now = new Date();
+  const cookies = request.headers.cookie?.split(';').map((cookie) => cookie.trim()).filter(Boolean);
+  const requestId = randomUUID();
+  return {
+    version: '2.0',
+    routeKey: match.route.routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(cookies?.length ? { cookies } : {}),
+    headers,
+    ...(Object.keys(queryStringParameters).length ? { queryStringParameters } : {}),
+    ...(Object.keys(match.pathParameters).length ? { pathParameters: match.pathParameters } : {}),
+    requestContext: {
+      accountId: account,
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: (headers.host ?? 'localhost').split('.')[0] ?? 'localhost',
+      http: {
+        method: request.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: match.route.routeKey,
+      stage: '$default',
+      time: apiGatewayTime(now),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0 ? { body: textual ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0 && !textual,
+  };
+}
+
+function isTextual(contentType: string | undefined): boolean {
+  if (!contentType) return true;
+  return /^(text\/|application\/([\w.+-]*\+)?(json|xml|x-www-form-urlencoded|javascript|yaml))/i.test(contentType);
+}
+
+/** API Gateway's `requestContext.time` format: `12/Mar/2020:19:03:58 +0000`. */
+function apiGatewayTime(date: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return `${pad(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
+}
+
+/** Stops reading as soon as the body passes the limit, so an oversized upload is never buffered whole. */
+export function readLimitedBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new PayloadTooLargeError(`${declared} bytes`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        request.off('data', onData);
+        request.pause();
+        reject(new PayloadTooLargeError(`more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+/** Payload format 2.0: a structured result, or any other value as a 200 JSON body. */
+function sendIntegrationResult(response: ServerResponse, result: unknown, requestId: string): void {
+  const structured =
+    typeof result === 'object' && result !== null && 'statusCode' in result ? (result as APIGatewayProxyStructuredResultV2) : undefined;
+  if (!structured) {
+    sendJson(response, 200, result ?? null, { 'apigw-requestid': requestId });
+    return;
+  }
+  const headers: Record<string, string | string[]> = { 'apigw-requestid': requestId };
+  for (const [name, value] of Object.entries(structured.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  if (structured.cookies?.length) headers['set-cookie'] = structured.cookies;
+  const body =
+    structured.body === undefined
+      ? Buffer.alloc(0)
+      : structured.isBase64Encoded
+        ? Buffer.from(structured.body, 'base64')
+        : Buffer.from(structured.body, 'utf8');
+  if (body.length > 0 && !headers['content-type']) headers['content-type'] = 'application/json';
+  headers['content-length'] = String(body.length);
+  response.writeHead(structured.statusCode ?? 200, headers);
+  response.end(body);
+}
+
+async function localEndpoint(
+  control: LocalControl,
+  method: string,
+  path: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  let body: Buffer;
+  try {
+    body = await readLimitedBody(request, MAX_BODY_BYTES);
+  } catch (error) {
+    if (!(error instanceof PayloadTooLargeError)) throw error;
+    rejectTooLarge(request, response);
+    return;
+  }
+  if (method === 'POST' && path === '/local/spot/interrupt') {
+    sendJson(response, 200, { interrupted: control.interruptSpot() });
+    return;
+  }
+  if (method === 'POST' && path === '/local/spot/capacity') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      sendProblem(response, 400, 'Bad Request', 'The body must be JSON: {"available": true|false}.');
+      return;
+    }
+    const available = (parsed as { available?: unknown } | null)?.available;
+    if (typeof available !== 'boolean') {
+      sendProblem(response, 400, 'Bad Request', 'The body must be JSON: {"available": true|false}.', undefined, [
+        { path: 'available', message: 'must be a boolean' },
+      ]);
+      return;
+    }
+    control.setSpotCapacity(available);
+    sendJson(response, 200, { available });
+    return;
+  }
+  if (method === 'GET' && path === '/local/events') {
+    sendJson(response, 200, { events: control.listEvents() });
+    return;
+  }
+  sendProblem(response, 404, 'Not Found', `No route for ${method} ${path}.`);
+}
+
+/**
+ * Answers 413 and discards (never buffers) the rest of the upload for a moment, so the
+ * client can read the answer before the connection closes.
+ */
+function rejectTooLarge(request: IncomingMessage, response: ServerResponse): void {
+  request.resume();
+  sendProblem(response, 413, 'Payload Too Large', `The request body must be at most ${MAX_BODY_BYTES} bytes.`, () => {
+    setTimeout(() => request.destroy(), 1_000).unref();
+  });
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  response.end(text);
+}
+
+function sendProblem(
+  response: ServerResponse,
+  status: number,
+  title: string,
+  detail: string,
+  after?: () => void,
+  errors?: { path: string; message: string }[],
+): void {
+  const text = JSON.stringify({ type: 'about:blank', title, status, detail, ...(errors ? { errors } : {}) });
+  response.writeHead(status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(text),
+    ...(after ? { connection: 'close' } : {}),
+  });
+  response.end(text, after);
+}

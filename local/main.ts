@@ -1,0 +1,66 @@
+/**
+ * `npm start`: the whole gpujobs platform on this machine. Configuration comes from
+ * the environment (PORT, GPUJOBS_DATA_DIR, GPUJOBS_LOCAL_GPUS,
+ * GPUJOBS_CAPACITY_TIMEOUT_SECONDS, GPUJOBS_SPOT_GRACE_SECONDS, GPUJOBS_WEBHOOK_URLS);
+ * see docs/local-mode.md.
+ */
+import { describeError } from './logger.js';
+import { startLocalPlatform, type LocalPlatform } from './platform.js';
+
+const startedAt = Date.now();
+let platform: LocalPlatform;
+try {
+  platform = await startLocalPlatform();
+} catch (error) {
+  process.stderr.write(`gpujobs local mode could not start: ${describeError(error)}\n`);
+  process.exit(1);
+}
+
+const { slots, real } = platform.gpus;
+const gpuLine = real
+  ? `${slots.length} GPU(s): ${slots.map((gpu) => `${gpu.index} ${gpu.name}${gpu.memoryMiB ? ` (${gpu.memoryMiB} MiB)` : ''}`).join(', ')}`
+  : `${slots.length} virtual GPU slot(s) (no nvidia-smi found; GPUJOBS_LOCAL_GPUS sets the count)`;
+const recovered = platform.recovered;
+process.stdout.write(
+  [
+    '',
+    `gpujobs local mode is ready on ${platform.url}  (${((Date.now() - startedAt) / 1000).toFixed(1)} s${platform.synthesized ? ', workflow synthesized' : ''})`,
+    `  data dir       ${platform.dataDir}`,
+    `  GPUs           ${gpuLine}`,
+    `  Spot capacity  on; Spot jobs fail over after ${platform.capacityTimeoutSeconds} s without capacity`,
+    ...(recovered.requeued.length + recovered.ended.length > 0
+      ? [`  after restart  ${recovered.requeued.length} queued job(s) requeued, ${recovered.ended.length} interrupted job(s) ended FAILED`]
+      : []),
+    '',
+    'Submit a first job:',
+    `  curl -s -X POST ${platform.url}/v1/jobs -H 'content-type: application/json' \\`,
+    `    -d '{"image": "local", "command": ["sh", "-c", "echo hello from $GPUJOBS_JOB_ID on GPU $CUDA_VISIBLE_DEVICES"]}'`,
+    'Then:',
+    `  curl -s ${platform.url}/v1/jobs                     # your jobs`,
+    `  curl -s ${platform.url}/v1/jobs/<jobId>/logs         # its output`,
+    `  curl -s -X POST ${platform.url}/local/spot/interrupt  # reclaim running Spot attempts`,
+    `  curl -s ${platform.url}/local/events                 # events published`,
+    '',
+    'Ctrl-C stops the platform (running jobs are stopped; their records stay consistent).',
+    '',
+  ].join('\n'),
+);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) {
+      process.stderr.write('stopping already; a second signal exits at once\n');
+      process.exit(130);
+    }
+    stopping = true;
+    process.stderr.write(`\n${signal}: stopping job processes and servers...\n`);
+    platform.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`stopping failed: ${describeError(error)}\n`);
+        process.exit(1);
+      },
+    );
+  });
+}

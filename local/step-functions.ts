@@ -1,0 +1,260 @@
+/**
+ * The Step Functions stand-in: executions of one state machine (the synthesized job
+ * workflow) run by aws-local-stepfunctions, with StartExecution's name rules,
+ * StopExecution (which also stops the execution's running Batch job, as the `.sync`
+ * integration does) and the "Step Functions Execution Status Change" events.
+ */
+import './polyfills.js';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import type { LocalLogger } from './logger.js';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type TaskHandler = (input: JsonValue) => Promise<JsonValue>;
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+/** What a task handler may know about the execution it runs in. */
+export interface ExecutionHandle {
+  readonly executionArn: string;
+  readonly name: string;
+  /** Runs `onStop` if the execution is stopped before the returned function is called. */
+  onStop(onStop: () => void): () => void;
+}
+
+export interface ExecutionDescription {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly status: ExecutionStatus;
+  readonly startDate: Date;
+  readonly stopDate?: Date;
+  readonly input: string;
+  readonly output?: string;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+export class StepFunctionsError extends Error {
+  constructor(
+    override readonly name: 'ExecutionAlreadyExists' | 'ExecutionDoesNotExist' | 'StateMachineDoesNotExist' | 'InvalidName' | 'InvalidExecutionInput' | 'InvalidArn',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LocalStepFunctionsOptions {
+  readonly stateMachineArn: string;
+  readonly definition: StateMachineDefinition;
+  /** Task overrides by state name, made per execution. */
+  readonly createTaskHandlers: (execution: ExecutionHandle) => Record<string, TaskHandler>;
+  /** Receives every execution status change, as the "Step Functions Execution Status Change" detail. */
+  readonly onStatusChange: (detail: Record<string, unknown>) => void;
+  readonly logger: LocalLogger;
+}
+
+interface Execution {
+  description: ExecutionDescription;
+  abort?: () => void;
+  stopHooks: Set<() => void>;
+  stopRequest?: { error?: string; cause?: string };
+  finished: Promise<void>;
+}
+
+/** Node timers fire at once when given more than 2^31-1 ms; longer machine timeouts are enforced here instead. */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+export class LocalStepFunctions {
+  private readonly executions = new Map<string, Execution>();
+  private readonly machine: StateMachine;
+  private readonly machineTimeoutSeconds?: number;
+  private stopping = false;
+
+  constructor(private readonly options: LocalStepFunctionsOptions) {
+    const { TimeoutSeconds, ...rest } = options.definition;
+    this.machineTimeoutSeconds = TimeoutSeconds;
+    const runnable = TimeoutSeconds !== undefined && TimeoutSeconds <= MAX_TIMER_SECONDS ? options.definition : rest;
+    this.machine = new StateMachine(runnable as StateMachineDefinition, {
+      validationOptions: { checkArn: false, checkPaths: true },
+    });
+  }
+
+  get stateMachineArn(): string {
+    return this.options.stateMachineArn;
+  }
+
+  executionArnOf(name: string): string {
+    return `${this.options.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  }
+
+  startExecution(request: { stateMachineArn?: string; name?: string; input?: string }): { executionArn: string; startDate: Date } {
+    if (this.stopping) throw new StepFunctionsError('StateMachineDoesNotExist', 'The local platform is stopping.');
+    if (request.stateMachineArn !== this.options.stateMachineArn) {
+      throw new StepFunctionsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${request.stateMachineArn}'`);
+    }
+    const name = request.name ?? crypto.randomUUID();
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) {
+      throw new StepFunctionsError('InvalidName', `Invalid Name: '${name}'`);
+    }
+    const inputText = request.input ?? '{}';
+    let input: JsonValue;
+    try {
+      input = JSON.parse(inputText) as JsonValue;
+    } catch {
+      throw new StepFunctionsError('InvalidExecutionInput', `Invalid State Machine Execution Input: '${inputText}'`);
+    }
+    const executionArn = this.executionArnOf(name);
+    const existing = this.executions.get(executionArn);
+    if (existing) {
+      // Standard workflows: the same name and input while running is the same request, anything else a conflict.
+      if (existing.description.status === 'RUNNING' && existing.description.input === inputText) {
+        return { executionArn, startDate: existing.description.startDate };
+      }
+      throw new StepFunctionsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    }
+
+    const execution: Execution = {
+      description: {
+        executionArn,
+        stateMachineArn: this.options.stateMachineArn,
+        name,
+        status: 'RUNNING',
+        startDate: new Date(),
+        input: inputText,
+      },
+      stopHooks: new Set(),
+      finished: Promise.resolve(),
+    };
+    this.executions.set(executionArn, execution);
+    const handle: ExecutionHandle = {
+      executionArn,
+      name,
+      onStop: (hook) => {
+        execution.stopHooks.add(hook);
+        return () => execution.stopHooks.delete(hook);
+      },
+    };
+    const run = this.machine.run(input, {
+      overrides: { taskResourceLocalHandlers: this.options.createTaskHandlers(handle) },
+      context: { Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/local' } },
+    });
+    execution.abort = run.abort;
+    const timeout = this.startMachineTimeout(execution);
+    execution.finished = run.result.then(
+      (output) => this.close(execution, { status: 'SUCCEEDED', output: JSON.stringify(output) }),
+      (error: unknown) => this.close(execution, this.failureOf(execution, error)),
+    ).finally(() => timeout?.cancel());
+    this.publish(execution.description);
+    return { executionArn, startDate: execution.description.startDate };
+  }
+
+  stopExecution(request: { executionArn?: string; error?: string; cause?: string }): { stopDate: Date } {
+    const execution = this.executions.get(request.executionArn ?? '');
+    if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${request.executionArn}'`);
+    if (execution.description.status === 'RUNNING' && !execution.stopRequest) {
+      execution.stopRequest = {
+        ...(request.error !== undefined ? { error: request.error } : {}),
+        ...(request.cause !== undefined ? { cause: request.cause } : {}),
+      };
+      this.runStopHooks(execution);
+      execution.abort?.();
+    }
+    return { stopDate: execution.description.stopDate ?? new Date() };
+  }
+
+  describeExecution(request: { executionArn?: string }): ExecutionDescription {
+    const execution = this.executions.get(request.executionArn ?? '');
+    if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${request.executionArn}'`);
+    return execution.description;
+  }
+
+  /** Resolves when every execution started so far has ended. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.executions.values()].map((execution) => execution.finished));
+  }
+
+  /** Abandons running executions without status events: their jobs are reconciled on the next start. */
+  shutdown(): void {
+    this.stopping = true;
+    for (const execution of this.executions.values()) {
+      if (execution.description.status === 'RUNNING') execution.abort?.();
+    }
+  }
+
+  private failureOf(execution: Execution, error: unknown): Partial<ExecutionDescription> & { status: ExecutionStatus } {
+    if (error instanceof ExecutionAbortedError) {
+      return { status: 'ABORTED', ...execution.stopRequest };
+    }
+    if (error instanceof ExecutionTimeoutError) {
+      return { status: 'TIMED_OUT', error: 'States.Timeout' };
+    }
+    const wrapped = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : error;
+    if (wrapped instanceof Error) return { status: 'FAILED', error: wrapped.name, cause: wrapped.message };
+    return { status: 'FAILED', error: 'States.Runtime', cause: String(wrapped) };
+  }
+
+  private close(execution: Execution, end: Partial<ExecutionDescription> & { status: ExecutionStatus }): void {
+    if (execution.description.status !== 'RUNNING') return;
+    execution.description = { ...execution.description, ...end, stopDate: new Date() };
+    execution.stopHooks.clear();
+    if (this.stopping) return;
+    if (end.status === 'FAILED') {
+      this.options.logger.warn(`execution ${execution.description.name} failed: ${end.error}: ${end.cause}`);
+    }
+    this.publish(execution.description);
+  }
+
+  private runStopHooks(execution: Execution): void {
+    for (const hook of execution.stopHooks) {
+      try {
+        hook();
+      } catch (error) {
+        this.options.logger.warn(`stopping execution ${execution.description.name}`, error);
+      }
+    }
+    execution.stopHooks.clear();
+  }
+
+  private startMachineTimeout(execution: Execution): { cancel(): void } | undefined {
+    const seconds = this.machineTimeoutSeconds;
+    if (seconds === undefined || seconds <= MAX_TIMER_SECONDS) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = Date.now() + seconds * 1000;
+    const arm = () => {
+      const remaining = deadline - Date.now();
+      timer = setTimeout(() => {
+        if (remaining > MAX_TIMER_SECONDS * 1000) return arm();
+        if (execution.description.status !== 'RUNNING') return;
+        this.runStopHooks(execution);
+        execution.abort?.();
+        this.close(execution, { status: 'TIMED_OUT', error: 'States.Timeout' });
+      }, Math.min(remaining, MAX_TIMER_SECONDS * 1000));
+      timer.unref();
+    };
+    arm();
+    return { cancel: () => clearTimeout(timer) };
+  }
+
+  private publish(description: ExecutionDescription): void {
+    this.options.onStatusChange({
+      executionArn: description.executionArn,
+      stateMachineArn: description.stateMachineArn,
+      name: description.name,
+      status: description.status,
+      startDate: description.startDate.getTime(),
+      stopDate: description.stopDate ? description.stopDate.getTime() : null,
+      input: description.input,
+      inputDetails: { included: true },
+      output: description.output ?? null,
+      outputDetails: description.output === undefined ? null : { included: true },
+      error: description.error ?? null,
+      cause: description.cause ?? null,
+    });
+  }
+}

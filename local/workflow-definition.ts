@@ -1,0 +1,95 @@
+/**
+ * The job workflow local mode executes: the state machine of the synthesized app,
+ * resolved into plain ASL by lib/workflow/resolve-definition.ts. Synthesis takes
+ * seconds, so the result is cached under the data dir, keyed by a hash of every
+ * source it depends on; it is rebuilt only when one of them changes.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+
+export interface ResolvedWorkflow {
+  readonly definition: StateMachineDefinition;
+  /** The state machine's logical id in the template. */
+  readonly logicalId: string;
+  /** Whether this start synthesized (false: read from the cache). */
+  readonly synthesized: boolean;
+}
+
+export interface WorkflowDefinitionOptions {
+  readonly projectRoot: string;
+  readonly cacheDirectory: string;
+  readonly region: string;
+  readonly account: string;
+}
+
+/**
+ * What the definition is built from; a change in any of them invalidates the cache.
+ * lib/ imports from core/ (limits, table schema) and the handlers' environment names.
+ */
+const SOURCES = ['lib', 'core', 'lambdas/shared/environment.ts', 'package-lock.json', 'cdk.json'];
+const CACHE_FORMAT = 1;
+
+export function workflowSourceHash(projectRoot: string): string {
+  const hash = createHash('sha256').update(`format ${CACHE_FORMAT}\n`);
+  for (const file of SOURCES.flatMap((source) => filesUnder(join(projectRoot, source)))) {
+    hash.update(`${relative(projectRoot, file)}\n`).update(readFileSync(file)).update('\n');
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
+export async function loadWorkflowDefinition(options: WorkflowDefinitionOptions): Promise<ResolvedWorkflow> {
+  const key = workflowSourceHash(options.projectRoot);
+  const cacheFile = join(options.cacheDirectory, `job-workflow-${options.region}-${options.account}-${key}.json`);
+  if (existsSync(cacheFile)) {
+    try {
+      const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { definition: StateMachineDefinition; logicalId: string };
+      return { ...cached, synthesized: false };
+    } catch {
+      // A cache file cut short by a crash is rebuilt below.
+    }
+  }
+  const resolved = await synthesizeWorkflowDefinition(options);
+  mkdirSync(options.cacheDirectory, { recursive: true });
+  for (const stale of readdirSync(options.cacheDirectory).filter((name) => name.startsWith('job-workflow-'))) {
+    rmSync(join(options.cacheDirectory, stale), { force: true });
+  }
+  const temporary = `${cacheFile}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(resolved));
+  renameSync(temporary, cacheFile);
+  return { ...resolved, synthesized: true };
+}
+
+/** Synthesizes the real app (without bundling the handlers, which the definition does not need). */
+async function synthesizeWorkflowDefinition(
+  options: WorkflowDefinitionOptions,
+): Promise<{ definition: StateMachineDefinition; logicalId: string }> {
+  const [{ createApp }, resolver] = await Promise.all([
+    import('../lib/app.js'),
+    import('../lib/workflow/resolve-definition.js'),
+  ]);
+  const outdir = mkdtempSync(join(tmpdir(), 'gpujobs-local-synth-'));
+  try {
+    const { app, stack } = createApp({ context: { 'aws:cdk:bundling-stacks': [] }, outdir });
+    const assembly = app.synth();
+    const template = assembly.getStackArtifact(stack.artifactId).template as import('../lib/workflow/resolve-definition.js').CloudFormationTemplate;
+    const pseudoParameters = { region: options.region, accountId: options.account };
+    const { logicalId, definition } = resolver.resolveJobWorkflowDefinition(template, {
+      resources: resolver.standInResourceAttributes(template, pseudoParameters),
+      pseudoParameters,
+    });
+    return { definition, logicalId };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+function filesUnder(path: string): string[] {
+  if (!existsSync(path)) return [];
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((entry) => filesUnder(join(path, entry.name)));
+}

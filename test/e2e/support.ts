@@ -1,0 +1,144 @@
+/**
+ * End-to-end helpers: a local platform on a random port with a temporary data dir,
+ * and a small HTTP client for the v1 API and the /local endpoints.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Job, JobStatus } from '../../core/job.js';
+import { startLocalPlatform, type LocalPlatform, type LocalPlatformOptions } from '../../local/platform.js';
+
+export interface TestPlatform {
+  readonly platform: LocalPlatform;
+  readonly dataDir: string;
+  readonly api: ApiClient;
+  /** Stops the platform and removes its data dir. */
+  dispose(): Promise<void>;
+}
+
+export async function startTestPlatform(options: LocalPlatformOptions = {}): Promise<TestPlatform> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gpujobs-e2e-'));
+  const platform = await startLocalPlatform({
+    port: 0,
+    capacityTimeoutSeconds: 1,
+    stopGracePeriodSeconds: 0.5,
+    gpus: 4,
+    quiet: true,
+    // One synthesis for every suite, instead of one per temporary data dir.
+    workflowCacheDir: join(process.cwd(), '.cache', 'local-workflow'),
+    ...options,
+    dataDir,
+  });
+  return {
+    platform,
+    dataDir,
+    api: new ApiClient(platform.url),
+    dispose: async () => {
+      await platform.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ApiResponse<T = unknown> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+}
+
+export type JobSubmission = Record<string, unknown>;
+
+export class ApiClient {
+  constructor(readonly url: string) {}
+
+  async request<T = unknown>(method: string, path: string, options: { body?: unknown; rawBody?: string; headers?: Record<string, string>; owner?: string } = {}): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.owner) headers['x-gpujobs-owner'] = options.owner;
+    let body: string | undefined = options.rawBody;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] = 'application/json';
+    }
+    const response = await fetch(`${this.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  async submit(job: JobSubmission, options: { owner?: string; idempotencyKey?: string } = {}): Promise<Job> {
+    const response = await this.request<Job>('POST', '/v1/jobs', {
+      body: { image: 'busybox', ...job },
+      ...(options.owner ? { owner: options.owner } : {}),
+      ...(options.idempotencyKey ? { headers: { 'idempotency-key': options.idempotencyKey } } : {}),
+    });
+    if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
+
+  async get(jobId: string, owner?: string): Promise<Job> {
+    const response = await this.request<Job>('GET', `/v1/jobs/${jobId}`, owner ? { owner } : {});
+    if (response.status !== 200) throw new Error(`get ${jobId} answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
+
+  async logs(jobId: string, owner?: string): Promise<string[]> {
+    const lines: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const query = nextToken ? `?nextToken=${encodeURIComponent(nextToken)}` : '';
+      const response = await this.request<{ lines: { message: string }[]; nextToken?: string }>('GET', `/v1/jobs/${jobId}/logs${query}`, owner ? { owner } : {});
+      if (response.status !== 200) throw new Error(`logs ${jobId} answered ${response.status}: ${JSON.stringify(response.body)}`);
+      lines.push(...response.body.lines.map((line) => line.message));
+      nextToken = response.body.lines.length > 0 ? response.body.nextToken : undefined;
+    } while (nextToken);
+    return lines;
+  }
+
+  async events(): Promise<{ id: string; 'detail-type': string; detail: Record<string, unknown> }[]> {
+    const response = await this.request<{ events: { id: string; 'detail-type': string; detail: Record<string, unknown> }[] }>('GET', '/local/events');
+    return response.body.events;
+  }
+
+  async waitForStatus(jobId: string, statuses: readonly JobStatus[], options: { owner?: string; timeoutMs?: number } = {}): Promise<Job> {
+    const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+    for (;;) {
+      const job = await this.get(jobId, options.owner);
+      if (statuses.includes(job.status)) return job;
+      if (Date.now() > deadline) throw new Error(`job ${jobId} is ${job.status}, not ${statuses.join('/')}: ${JSON.stringify(job)}`);
+      await sleep(25);
+    }
+  }
+}
+
+export const TERMINAL_EVENT_TYPES = ['GPU Job Succeeded', 'GPU Job Failed', 'GPU Job Cancelled'];
+
+export async function terminalEventsOf(api: ApiClient, jobId: string): Promise<string[]> {
+  return (await api.events()).filter((event) => event.detail.jobId === jobId && TERMINAL_EVENT_TYPES.includes(event['detail-type'])).map((event) => event['detail-type']);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function waitFor<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 20_000,
+  intervalMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
