@@ -1,0 +1,175 @@
+import { readFile } from 'node:fs/promises';
+import { extname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { CAPACITY_POLICIES } from '../../core/job.js';
+import { parseJobSpec, validateIdempotencyKey } from '../../core/spec.js';
+import { EXIT, UsageError, integerOption, stringListOption, stringOption, type Command, type OptionValues } from '../command.js';
+import { exitCodeForStatus, followJob } from '../follow.js';
+import { printFieldErrors } from '../problems.js';
+import { UnitParseError, parseDurationSeconds, parseKeyValue, parseMemoryMiB } from '../units.js';
+
+const NAME = 'submit';
+
+export const submitCommand: Command = {
+  name: NAME,
+  summary: 'Submit a job; prints its id (--wait follows it to the end)',
+  usage: 'gpujobs submit --image IMAGE [options] -- COMMAND [ARGS...]',
+  description: [
+    'Submits a containerized GPU job and prints its id on stdout. The command after `--`',
+    'is passed as argv, never through a shell. The spec is checked before it is sent,',
+    'so mistakes show at once; the API has the final say.',
+    '',
+    'With --wait the job is followed to the end (progress on stderr) and the exit code',
+    'says how it ended: 0 SUCCEEDED, 1 FAILED, 130 CANCELLED.',
+  ].join('\n'),
+  options: {
+    image: { type: 'string' },
+    gpus: { type: 'string' },
+    vcpus: { type: 'string' },
+    memory: { type: 'string' },
+    capacity: { type: 'string' },
+    'max-spot-attempts': { type: 'string' },
+    timeout: { type: 'string' },
+    env: { type: 'string', multiple: true, short: 'e' },
+    tag: { type: 'string', multiple: true },
+    name: { type: 'string' },
+    'idempotency-key': { type: 'string' },
+    file: { type: 'string', short: 'f' },
+    wait: { type: 'boolean', short: 'w' },
+  },
+  optionHelp: [
+    ['--image IMAGE', 'container image (registry/repository[:tag][@sha256:digest])'],
+    ['--gpus N', 'GPUs, 1-8 (default 1)'],
+    ['--vcpus N', 'vCPUs, 1-192 (default 4)'],
+    ['--memory SIZE', 'memory: 16GiB, 512MiB, 1.5GiB or MiB as a number (default 16GiB)'],
+    ['--capacity POLICY', `${CAPACITY_POLICIES.join(' | ')} (default spot-first)`],
+    ['--max-spot-attempts N', 'Spot attempts before failing over or giving up, 1-10 (default 3)'],
+    ['--timeout DURATION', 'per attempt: 2h, 90m, 1h30m, 45s or seconds (default 24h)'],
+    ['-e, --env KEY=VALUE', 'environment variable for the job (repeatable)'],
+    ['--tag KEY=VALUE', 'tag (repeatable)'],
+    ['--name NAME', 'job name, [A-Za-z0-9._-], up to 128 characters'],
+    ['--idempotency-key KEY', 'the same key and spec return the same job instead of a new one'],
+    ['-f, --file FILE', 'job spec as JSON or YAML (the API body); flags override its fields'],
+    ['-w, --wait', 'follow the job to the end; exit 0 SUCCEEDED, 1 FAILED, 130 CANCELLED'],
+  ],
+  examples: [
+    'gpujobs submit --image nvidia/cuda:12.4.1-base-ubuntu22.04 -- nvidia-smi',
+    'gpujobs submit --image ghcr.io/acme/train:1.2 --gpus 4 --memory 64GiB --timeout 6h \\\n    --env EPOCHS=10 --tag team=vision --wait -- python train.py --lr 3e-4',
+    'gpujobs submit --file job.yaml --capacity on-demand',
+    'JOB=$(gpujobs submit --image alpine -- echo hello) && gpujobs logs "$JOB" --follow',
+  ],
+
+  async run(context, commandLine) {
+    const { values } = commandLine;
+    if (commandLine.positionals.length > 0) {
+      throw new UsageError(
+        `unexpected argument "${commandLine.positionals[0]}": put the job's command after \`--\`, e.g. gpujobs submit --image IMG -- python train.py`,
+        NAME,
+      );
+    }
+    const body = await buildSubmitBody(context.cwd, values, commandLine.rest);
+    const idempotencyKey = stringOption(values, 'idempotency-key');
+    if (idempotencyKey !== undefined && !validateIdempotencyKey(idempotencyKey).ok) {
+      throw new UsageError('--idempotency-key must be 1-128 printable ASCII characters.', NAME);
+    }
+
+    const checked = parseJobSpec(body);
+    if (!checked.ok) {
+      if (context.json) {
+        context.term.err(JSON.stringify({ title: 'Invalid job spec', errors: checked.errors }, null, 2));
+      } else {
+        context.term.err(`${context.term.red('error:')} the job spec is not valid`);
+        printFieldErrors(context.term, checked.errors);
+      }
+      return EXIT.usage;
+    }
+
+    const client = await context.client();
+    const job = await client.submit(body, idempotencyKey);
+    if (values.wait !== true) {
+      if (context.json) context.term.out(JSON.stringify(job, null, 2));
+      else context.term.out(job.jobId);
+      return EXIT.ok;
+    }
+
+    if (!context.json) context.term.out(job.jobId);
+    if (context.term.isTTY) {
+      context.term.err(context.term.dim(`Following ${job.jobId}; Ctrl-C stops following, not the job (gpujobs cancel ${job.jobId}).`));
+    }
+    const final = await followJob(context, client, job.jobId, 'stderr');
+    if (context.json) context.term.out(JSON.stringify(final, null, 2));
+    return exitCodeForStatus(final.status);
+  },
+};
+
+/** The API body from `--file` (if any), then flags over it, then the command after `--`. */
+export async function buildSubmitBody(
+  cwd: string,
+  values: OptionValues,
+  command: readonly string[],
+): Promise<Record<string, unknown>> {
+  const text = (name: string): string | undefined => stringOption(values, name);
+  const file = text('file');
+  const body: Record<string, unknown> = file ? await readSpecFile(resolve(cwd, file)) : {};
+  try {
+    const image = text('image');
+    if (image !== undefined) body.image = image;
+    const name = text('name');
+    if (name !== undefined) body.name = name;
+    const gpus = integerOption(values, 'gpus', NAME);
+    if (gpus !== undefined) body.gpus = gpus;
+    const vcpus = integerOption(values, 'vcpus', NAME);
+    if (vcpus !== undefined) body.vcpus = vcpus;
+    const memory = text('memory');
+    if (memory !== undefined) body.memoryMiB = parseMemoryMiB(memory);
+    const capacity = text('capacity');
+    if (capacity !== undefined) body.capacity = capacity;
+    const maxSpotAttempts = integerOption(values, 'max-spot-attempts', NAME);
+    if (maxSpotAttempts !== undefined) body.maxSpotAttempts = maxSpotAttempts;
+    const timeout = text('timeout');
+    if (timeout !== undefined) body.timeoutSeconds = parseDurationSeconds(timeout);
+    const environment = stringListOption(values, 'env');
+    if (environment.length > 0) body.environment = { ...asRecord(body.environment), ...pairs(environment, '--env') };
+    const tags = stringListOption(values, 'tag');
+    if (tags.length > 0) body.tags = { ...asRecord(body.tags), ...pairs(tags, '--tag') };
+  } catch (error) {
+    if (error instanceof UnitParseError) throw new UsageError(error.message, NAME, { cause: error });
+    throw error;
+  }
+  if (command.length > 0) body.command = [...command];
+  if (body.image === undefined && !file) throw new UsageError('--image is required (or a --file that names the image).', NAME);
+  if (body.command === undefined && !file) throw new UsageError('the job needs a command after `--`, e.g. -- python train.py', NAME);
+  return body;
+}
+
+function pairs(items: readonly string[], flag: string): Record<string, string> {
+  return Object.fromEntries(items.map((item) => parseKeyValue(item, flag)));
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+async function readSpecFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, NAME, {
+      cause: error,
+    });
+  }
+  let parsed: unknown;
+  try {
+    // YAML is a superset of JSON, so anything not named .json is read as YAML.
+    parsed = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new UsageError(`--file ${path} is not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`, NAME, {
+      cause: error,
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`--file ${path} must hold an object with the job's fields (image, command, ...).`, NAME);
+  }
+  return parsed as Record<string, unknown>;
+}
