@@ -7,6 +7,10 @@
 import { describeError } from './logger.js';
 import { startLocalPlatform, type LocalPlatform } from './platform.js';
 
+// The SDK warns on Node 20 about its releases from 2027 on; local mode supports Node 20 and the
+// warning would land in the middle of the banner.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const startedAt = Date.now();
 let platform: LocalPlatform;
 try {
