@@ -18,6 +18,9 @@ export type CapacityType = (typeof CAPACITY_TYPES)[number];
 export const ATTEMPT_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
 
+/** How an attempt ended; final once recorded. */
+export const SETTLED_ATTEMPT_STATUSES: readonly AttemptStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
 export const FAILURE_CLASSES = [
   'SPOT_RECLAIM',
   'NO_CAPACITY',
@@ -74,6 +77,21 @@ export interface Job extends JobSpec {
   readonly costUsd: number;
 }
 
+/** Which code path wrote a job's terminal status (`api`: a QUEUED job cancelled at once). */
+export const TERMINAL_WRITERS = ['finish', 'reconcile', 'api'] as const;
+export type TerminalWriter = (typeof TERMINAL_WRITERS)[number];
+
+/**
+ * The terminal event a job is owed: written in the same conditional update as its
+ * terminal status (so it exists exactly when that transition happened), by the code
+ * path that made it; `published` turns true once the event was accepted.
+ */
+export interface TerminalEventDebt {
+  readonly writer: TerminalWriter;
+  readonly previousStatus: JobStatus;
+  readonly published: boolean;
+}
+
 /**
  * The stored record: the job plus bookkeeping that the API does not show.
  * `version` increases by one on every write; every write is conditional on it.
@@ -86,8 +104,14 @@ export interface JobRecord extends Job {
   readonly executionArn?: string;
   /** Hash of the canonical request body, for idempotent replays. */
   readonly requestHash?: string;
+  /** Present once the job is terminal: the terminal event it is owed, and whether it was published. */
+  readonly terminalEvent?: TerminalEventDebt;
 }
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
+}
+
+export function isAttemptSettled(status: AttemptStatus): boolean {
+  return SETTLED_ATTEMPT_STATUSES.includes(status);
 }

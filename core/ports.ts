@@ -54,7 +54,19 @@ export interface TransitionRequest {
   readonly now: string;
   readonly expectedVersion?: number;
   /** Extra top-level fields written in the same update (statusReason, exitCode, finishedAt, costUsd, ...). */
-  readonly set?: Partial<Pick<JobRecord, 'statusReason' | 'exitCode' | 'startedAt' | 'finishedAt' | 'costUsd' | 'cancelRequested' | 'executionArn'>>;
+  readonly set?: Partial<
+    Pick<JobRecord, 'statusReason' | 'exitCode' | 'startedAt' | 'finishedAt' | 'costUsd' | 'cancelRequested' | 'executionArn' | 'terminalEvent'>
+  >;
+}
+
+export interface PutAttemptOptions {
+  /** The write belongs to the job's end (closing its open attempts): allowed on a terminal job. */
+  readonly allowTerminal?: boolean;
+  /**
+   * Batch is running the attempt again in place (its own retry after the host was lost): the
+   * one case where a RUNNING attempt may go back to PENDING.
+   */
+  readonly retryingInPlace?: boolean;
 }
 
 export interface JobStore {
@@ -65,10 +77,21 @@ export interface JobStore {
   listJobs(query: ListJobsQuery): Promise<ListJobsPage>;
   /** Conditional status change; throws ConflictError (with the current record) when not allowed. Returns the new record. */
   transition(request: TransitionRequest): Promise<JobRecord>;
-  /** Sets fields of one attempt (creating it when absent), conditional on the job not being terminal unless `allowTerminal`. */
-  putAttempt(jobId: string, attempt: Attempt & { readonly logStreamName?: string }, options?: { allowTerminal?: boolean }): Promise<JobRecord>;
+  /**
+   * Sets fields of one attempt (creating it when absent), conditional on the job not being terminal
+   * unless `allowTerminal`. Attempt statuses only move forward (PENDING → RUNNING → SUCCEEDED, FAILED
+   * or CANCELLED; RUNNING → PENDING only when `retryingInPlace`); a write that would move one back,
+   * or from one settled status to another, throws ConflictError (with the current record). A write
+   * that changes nothing writes nothing.
+   */
+  putAttempt(jobId: string, attempt: Attempt & { readonly logStreamName?: string }, options?: PutAttemptOptions): Promise<JobRecord>;
   /** Marks a cancel request on a non-terminal job; returns the record. */
   requestCancel(jobId: string, now: string): Promise<JobRecord>;
+  /**
+   * Records that the job's terminal event was published: true when this call settled the debt,
+   * false when there was none unpaid (another invocation paid it, or the job is not terminal).
+   */
+  markTerminalEventPublished(jobId: string): Promise<boolean>;
 }
 
 /** Publishes gpujobs events (EventBridge in AWS, the local bus in local mode). */

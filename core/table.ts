@@ -4,7 +4,8 @@
  *
  * Single table:
  *   job          pk = JOB#<jobId>                     sk = JOB
- *   idempotency  pk = IDEMPOTENCY#<owner>#<key>       sk = IDEMPOTENCY   (expires after 24 h)
+ *   idempotency  pk = IDEMPOTENCY#<owner>#<key>       sk = IDEMPOTENCY   (expires after 24 h;
+ *                owner and key each percent-encoded, so a `#` in either cannot move the boundary)
  * Indexes (both sorted by `<createdAt>#<jobId>`, read newest first):
  *   byOwner        gsi1pk = <owner>
  *   byOwnerStatus  gsi2pk = <owner>#<status>
@@ -20,8 +21,13 @@ export const JOB_TABLE = {
 } as const;
 
 export const jobKey = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' }) as const;
+/**
+ * Owners (a JWT `sub`) and Idempotency-Keys may both contain `#`: joined raw, owner `a#b` with key
+ * `c` and owner `a` with key `b#c` would share a record and replay each other's jobs.
+ * encodeURIComponent escapes `#` (and `%`), so the pair is recoverable and distinct pairs never meet.
+ */
 export const idempotencyKey = (owner: string, key: string) =>
-  ({ pk: `IDEMPOTENCY#${owner}#${key}`, sk: 'IDEMPOTENCY' }) as const;
+  ({ pk: `IDEMPOTENCY#${encodeURIComponent(owner)}#${encodeURIComponent(key)}`, sk: 'IDEMPOTENCY' }) as const;
 export const ownerIndexKey = (owner: string, createdAt: string, jobId: string) =>
   ({ gsi1pk: owner, gsi1sk: `${createdAt}#${jobId}` }) as const;
 export const ownerStatusIndexKey = (owner: string, status: string, createdAt: string, jobId: string) =>

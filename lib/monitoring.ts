@@ -10,29 +10,10 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
-/** CloudWatch namespace of the metrics the handlers emit (Embedded Metric Format). */
-export const METRICS_NAMESPACE = 'GpuJobs';
-
-/**
- * The metrics the handlers emit, each with the single dimension `service` (the value of
- * POWERTOOLS_SERVICE_NAME, the stack name).
- */
-export const JOB_METRICS = {
-  /** Count: a job was accepted (api). */
-  jobsSubmitted: 'JobsSubmitted',
-  /** Count: a job ended SUCCEEDED (finish). */
-  jobsSucceeded: 'JobsSucceeded',
-  /** Count: a job ended FAILED (finish, reconcile). */
-  jobsFailed: 'JobsFailed',
-  /** Count: a job ended CANCELLED (api for queued jobs, reconcile, finish). */
-  jobsCancelled: 'JobsCancelled',
-  /** Seconds from submission to the container running, first attempt that ran (batch-events). */
-  timeToStartSeconds: 'TimeToStartSeconds',
-  /** Count: an attempt lost its Spot instance (settle-attempt). */
-  spotReclaims: 'SpotReclaims',
-  /** Count: a job moved from Spot to On-Demand (settle-attempt). */
-  failovers: 'Failovers',
-} as const;
+// The handlers emit these (Embedded Metric Format, dimension `service` = the stack name);
+// one definition, so the dashboard can never read a metric nobody writes.
+import { JOB_METRICS, METRICS_NAMESPACE } from '../lambdas/shared/metrics.js';
+export { JOB_METRICS, METRICS_NAMESPACE };
 
 /** A function shown on the dashboard by its role in the platform. */
 export interface MonitoredFunction {

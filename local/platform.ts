@@ -364,6 +364,8 @@ function configureHandlerEnvironment(endpoints: {
   env[ENV.localMode] = '1';
   // Handler logs: warnings and errors only, unless asked for.
   env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  // Handlers run in-process here: their CloudWatch metric lines would flood the terminal.
+  env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 }
 
 async function importHandlers(): Promise<Handlers> {

@@ -16,6 +16,7 @@ import { flagEnv, listEnv, requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
+import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobApi, type ApiRequest, type ApiResponse } from './job-api.js';
 import { createJobLogReader } from './job-logs.js';
 import { problemDetails } from './problem.js';
@@ -32,12 +33,19 @@ const config = {
 };
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const metrics = metricsFromEnvironment();
+const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const jobApi = createJobApi({
-  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  store,
   sqs: new SQSClient({}),
   sfn: new SFNClient({}),
   logs: createJobLogReader(new CloudWatchLogsClient({}), config.jobLogGroupName),
-  publishCancelledEvents: (record, previousStatus) => publisher.publish(buildJobEvent(record, previousStatus)),
+  terminalEvents: {
+    publish: (events) => publisher.publish(events),
+    buildEvents: buildJobEvent,
+    markPublished: (jobId) => store.markTerminalEventPublished(jobId),
+  },
+  metrics,
   config,
   newJobId: () => newJobId(),
   now: () => new Date().toISOString(),
@@ -47,4 +55,5 @@ const jobApi = createJobApi({
 export const handler = middy<ApiRequest, ApiResponse>()
   .handler((event: ApiRequest) => jobApi.handle(event))
   .use(injectLambdaContext(logger))
-  .use(problemDetails({ logger }));
+  .use(problemDetails({ logger }))
+  .use(flushMetrics(metrics));

@@ -6,8 +6,8 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { isTerminal, type JobRecord, type JobStatus } from '../../core/job.js';
-import { ConflictError, type GpuJobEvent, type JobStore } from '../../core/ports.js';
+import type { JobRecord } from '../../core/job.js';
+import { ConflictError, type JobStore } from '../../core/ports.js';
 import {
   canonicalRequestHash,
   parseJobSpec,
@@ -18,6 +18,8 @@ import {
 } from '../../core/spec.js';
 import { isJobId, toPublicJob } from '../../core/job-view.js';
 import { InvalidNextTokenError, JobNotFoundError } from '../shared/job-store.js';
+import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
+import { payTerminalEventDebt, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
 import type { JobLogReader } from './job-logs.js';
 import { resolveOwner, type OwnerSource } from './owner.js';
 import { HttpProblem, PROBLEM_TYPES, invalidRequest } from './problem.js';
@@ -55,8 +57,9 @@ export interface JobApiDependencies {
   readonly sqs: SQSClient;
   readonly sfn: SFNClient;
   readonly logs: JobLogReader;
-  /** Publishes the terminal events of a cancel while QUEUED; they are owed once the write lands. */
-  readonly publishCancelledEvents: (record: JobRecord, previousStatus: JobStatus) => Promise<void>;
+  /** Pays the terminal event of a cancel while QUEUED, owed from the moment the write lands. */
+  readonly terminalEvents: TerminalEventDependencies;
+  readonly metrics: MetricsRecorder;
   readonly config: {
     readonly intakeQueueUrl: string;
     readonly stateMachineArn: string;
@@ -177,6 +180,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
     const { job } = result;
     if (result.kind === 'created') {
       await announceNewJob(job, key);
+      dependencies.metrics.add(JOB_METRICS.jobsSubmitted);
     } else if (job.status === 'QUEUED') {
       // The first request may have stopped between storing and announcing the job; announcing
       // again is harmless because the dispatcher starts one execution per job id.
@@ -221,10 +225,12 @@ export function createJobApi(dependencies: JobApiDependencies) {
   }
 
   /**
-   * QUEUED → CANCELLED at once. PENDING/RUNNING → the cancel is recorded, then the execution is
+   * QUEUED → CANCELLED at once, with its terminal event owed on the record (see
+   * shared/terminal-event.ts). PENDING/RUNNING → the cancel is recorded, then the execution is
    * stopped; the job becomes CANCELLED when the execution ends (reconcile). Every step is a
    * conditional write, so a cancel racing the dispatcher or the job's own end re-reads and
-   * decides again; the first terminal write wins.
+   * decides again; the first terminal write wins. Cancelling a CANCELLED job again pays any
+   * terminal event still owed, so an owner's retry delivers what a failed publish could not.
    */
   async function cancelJob(initial: JobRecord): Promise<ApiResponse> {
     let job = initial;
@@ -235,6 +241,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
           case 'FAILED':
             throw new HttpProblem(PROBLEM_TYPES.jobFinished, `Job ${job.jobId} already ${job.status.toLowerCase()}; it can no longer be cancelled.`);
           case 'CANCELLED':
+            await payOwedTerminalEvent(job);
             return json(202, toPublicJob(job));
           case 'QUEUED': {
             const now = dependencies.now();
@@ -244,12 +251,14 @@ export function createJobApi(dependencies: JobApiDependencies) {
               to: 'CANCELLED',
               now,
               expectedVersion: job.version,
-              set: { statusReason: CANCELLED_BEFORE_START_REASON, finishedAt: now, cancelRequested: true },
+              set: terminalTransitionFields(
+                { statusReason: CANCELLED_BEFORE_START_REASON, finishedAt: now, cancelRequested: true },
+                'api',
+                job.status,
+              ),
             });
-            await dependencies.publishCancelledEvents(cancelled, 'QUEUED').catch((error: unknown) => {
-              // The cancel itself stands; the caller must not retry it because of the event.
-              dependencies.logger.error('Could not publish the events of a cancelled job', { jobId: cancelled.jobId, error });
-            });
+            dependencies.metrics.add(JOB_METRICS.jobsCancelled);
+            await payOwedTerminalEvent(cancelled);
             return json(202, toPublicJob(cancelled));
           }
           case 'PENDING':
@@ -268,6 +277,18 @@ export function createJobApi(dependencies: JobApiDependencies) {
       }
     }
     throw unavailable('The job kept changing while it was being cancelled; retry the request.');
+  }
+
+  /** The cancel stands either way: a failed publish stays owed on the record for the next cancel. */
+  async function payOwedTerminalEvent(job: JobRecord): Promise<void> {
+    try {
+      await payTerminalEventDebt(dependencies.terminalEvents, job);
+    } catch (error) {
+      dependencies.logger.error('Could not publish the terminal event of a cancelled job; a repeated cancel publishes it', {
+        jobId: job.jobId,
+        error,
+      });
+    }
   }
 
   async function stopExecution(jobId: string): Promise<void> {

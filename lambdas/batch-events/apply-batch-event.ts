@@ -8,8 +8,9 @@
  * running (and on what instance); the workflow's settle-attempt decides how an
  * attempt ended and what follows, so for a finished Batch job only facts are recorded.
  */
-import { isTerminal, type Attempt, type JobRecord, type JobStatus } from '../../core/job.js';
-import { ConflictError, type JobStore } from '../../core/ports.js';
+import { isAttemptSettled, isTerminal, type Attempt, type JobRecord, type JobStatus } from '../../core/job.js';
+import { ConflictError, type JobStore, type PutAttemptOptions } from '../../core/ports.js';
+import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
 import { changeStatus, type StatusChangeDependencies } from '../workflow/status-change.js';
 import type { BatchAttemptFacts } from './batch-job-event.js';
 
@@ -18,6 +19,8 @@ type StoredAttempt = Attempt & { readonly logStreamName?: string };
 export interface BatchEventDependencies extends StatusChangeDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'putAttempt' | 'transition'>;
   readonly instanceTypeOf: (containerInstanceArn: string) => Promise<string | undefined>;
+  /** Records TimeToStartSeconds when this event is the one that first moved the job to RUNNING. */
+  readonly metrics: MetricsRecorder;
 }
 
 export type BatchEventEffect =
@@ -32,24 +35,42 @@ export type BatchEventEffect =
   | 'job-pending';
 
 const WAITING_BATCH_STATUSES = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
-const SETTLED_ATTEMPT_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
 export function createBatchEventApplier(dependencies: BatchEventDependencies) {
   const { store } = dependencies;
 
-  /** Writes `patch` onto the attempt unless it already says all of it. */
-  async function updateAttempt(jobId: string, existing: StoredAttempt, patch: Partial<StoredAttempt>): Promise<boolean> {
+  /**
+   * Writes `patch` onto the attempt unless it already says all of it. The store refuses (ConflictError)
+   * a write that would move the attempt's status back, e.g. when settle-attempt settled it after our read.
+   */
+  async function updateAttempt(
+    jobId: string,
+    existing: StoredAttempt,
+    patch: Partial<StoredAttempt>,
+    options: PutAttemptOptions = {},
+  ): Promise<boolean> {
     const changed = Object.entries(patch).some(
       ([field, value]) => value !== undefined && existing[field as keyof StoredAttempt] !== value,
     );
     if (!changed) return false;
-    await store.putAttempt(jobId, { ...existing, ...definedOnly(patch) });
+    await store.putAttempt(jobId, { ...existing, ...definedOnly(patch) }, options);
     return true;
   }
 
   /** Moves the job and announces it; losing the race to another writer is not an error. */
-  async function moveJob(record: JobRecord, to: JobStatus, set: { startedAt?: string }): Promise<boolean> {
-    return (await changeStatus(dependencies, record, to, set)) !== undefined;
+  async function moveJob(
+    record: JobRecord,
+    to: JobStatus,
+    set: { startedAt?: string },
+    onMoved?: (updated: JobRecord) => void,
+  ): Promise<boolean> {
+    return (await changeStatus(dependencies, record, to, set, onMoved)) !== undefined;
+  }
+
+  /** Seconds from submission to the container running, for the first attempt that ran. */
+  function recordTimeToStart(record: JobRecord, startedAt: string): void {
+    const seconds = (Date.parse(startedAt) - Date.parse(record.createdAt)) / 1000;
+    if (Number.isFinite(seconds)) dependencies.metrics.add(JOB_METRICS.timeToStartSeconds, Math.max(0, seconds));
   }
 
   return async function applyBatchEvent(facts: BatchAttemptFacts): Promise<BatchEventEffect> {
@@ -59,7 +80,7 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
     // Prepare and settle-attempt record each attempt (with its capacity) before submitting it.
     const existing = record.attempts.find((attempt) => attempt.attempt === facts.attempt) as StoredAttempt | undefined;
     if (!existing) return 'attempt-unknown';
-    if (SETTLED_ATTEMPT_STATUSES.has(existing.status)) return 'attempt-settled';
+    if (isAttemptSettled(existing.status)) return 'attempt-settled';
     const isCurrentAttempt = record.attempts.every((attempt) => attempt.attempt <= facts.attempt);
 
     try {
@@ -76,7 +97,11 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
         });
         if (isCurrentAttempt && record.status === 'PENDING') {
           // startedAt on the job is the first time any attempt ran.
-          const moved = await moveJob(record, 'RUNNING', { startedAt: record.startedAt ?? facts.startedAt ?? dependencies.now() });
+          const startedAt = record.startedAt ?? facts.startedAt ?? dependencies.now();
+          const firstRun = record.startedAt === undefined;
+          const moved = await moveJob(record, 'RUNNING', { startedAt }, () => {
+            if (firstRun) recordTimeToStart(record, startedAt);
+          });
           if (moved) return 'job-running';
         }
         return attemptChanged ? 'attempt-updated' : 'duplicate';
@@ -88,7 +113,7 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
           // stopped (host lost, Batch retrying in place); otherwise the event is just late.
           const recordedRunEnded = Boolean(existing.startedAt && facts.lastRunStoppedAt && facts.lastRunStoppedAt >= existing.startedAt);
           if (!recordedRunEnded) return 'stale';
-          await updateAttempt(record.jobId, existing, { status: 'PENDING', batchJobId: facts.batchJobId });
+          await updateAttempt(record.jobId, existing, { status: 'PENDING', batchJobId: facts.batchJobId }, { retryingInPlace: true });
           if (isCurrentAttempt && record.status === 'RUNNING' && (await moveJob(record, 'PENDING', {}))) return 'job-pending';
           return 'attempt-updated';
         }

@@ -14,6 +14,7 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
+import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createBatchEventApplier, type BatchEventEffect } from './apply-batch-event.js';
 import { attemptFactsFrom } from './batch-job-event.js';
 import { InstanceTypeLookup } from './instance-types.js';
@@ -26,12 +27,14 @@ const config = {
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
 const instanceTypes = new InstanceTypeLookup(new ECSClient({}));
+const metrics = metricsFromEnvironment();
 const applyBatchEvent = createBatchEventApplier({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
   instanceTypeOf: (containerInstanceArn) => instanceTypes.instanceTypeOf(containerInstanceArn),
   publish: (events) => publisher.publish(events),
   buildEvents: buildJobEvent,
   now: () => new Date().toISOString(),
+  metrics,
 });
 
 const QUIET_EFFECTS = new Set<BatchEventEffect>(['duplicate', 'stale', 'job-terminal', 'not-our-job']);
@@ -46,4 +49,4 @@ async function applyEvent(event: unknown): Promise<{ effect: BatchEventEffect }>
   return { effect };
 }
 
-export const handler = middy(applyEvent).use(injectLambdaContext(logger));
+export const handler = middy(applyEvent).use(injectLambdaContext(logger)).use(flushMetrics(metrics));

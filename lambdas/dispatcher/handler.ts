@@ -1,7 +1,7 @@
 /**
- * SQS intake queue → one Step Functions execution per job. Failures are reported
- * per message (`batchItemFailures`), so one bad message never sends its whole
- * batch back to the queue.
+ * SQS intake queue → one Step Functions execution per job, one message at a time.
+ * Failures are reported per message (`batchItemFailures`), so one bad message never
+ * sends its whole batch back to the queue.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -40,9 +40,16 @@ async function dispatchRecord(record: SQSRecord): Promise<void> {
 }
 
 async function dispatchBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  // A fully failed batch is reported like a partial one: every message goes back to the
-  // queue either way, and the per-message report keeps the DLQ count exact.
-  return processPartialResponse(event, dispatchRecord, processor, { context, throwOnFullBatchFailure: false });
+  return processPartialResponse(event, dispatchRecord, processor, {
+    context,
+    // A fully failed batch is reported like a partial one: every message goes back to the
+    // queue either way, and the per-message report keeps the DLQ count exact.
+    throwOnFullBatchFailure: false,
+    // One StartExecution at a time per invocation: the event source's MaximumConcurrency then
+    // bounds the platform's start rate, keeping Batch under its 50 SubmitJob/s per account
+    // (lib/config.ts). Powertools processes a batch in parallel unless told otherwise.
+    processInParallel: false,
+  });
 }
 
 export const handler = middy(dispatchBatch).use(injectLambdaContext(logger));

@@ -14,7 +14,7 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
-import { dynamoTerminalEventMarker } from '../workflow/terminal-event.js';
+import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createExecutionReconciler, endedExecutionFrom, type ReconcileEffect } from './reconcile-execution.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-reconcile' });
@@ -23,15 +23,17 @@ const config = {
   eventBusName: requireEnv(ENV.eventBusName),
 };
 
-const documentClient = createDocumentClient();
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const metrics = metricsFromEnvironment();
+const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const reconcile = createExecutionReconciler({
-  store: new DynamoJobStore(documentClient, config.tableName),
+  store,
   terminalEvents: {
     publish: (events) => publisher.publish(events),
     buildEvents: buildJobEvent,
-    markPublished: dynamoTerminalEventMarker(documentClient, config.tableName),
+    markPublished: (jobId) => store.markTerminalEventPublished(jobId),
   },
+  metrics,
   jobCostUsd: (record) => jobCostUsd(record.attempts),
   now: () => new Date().toISOString(),
 });
@@ -44,4 +46,4 @@ async function reconcileExecution(event: unknown): Promise<{ effect: ReconcileEf
   return { effect };
 }
 
-export const handler = middy(reconcileExecution).use(injectLambdaContext(logger));
+export const handler = middy(reconcileExecution).use(injectLambdaContext(logger)).use(flushMetrics(metrics));

@@ -8,11 +8,12 @@ import { describeFailure } from '../../core/failure.js';
 import { isTerminal, type Attempt, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { allowedFrom } from '../../core/transitions.js';
+import { terminalStatusMetric, type MetricsRecorder } from '../shared/metrics.js';
 import {
   payTerminalEventDebt,
   terminalTransitionFields,
   type TerminalEventDependencies,
-} from '../workflow/terminal-event.js';
+} from '../shared/terminal-event.js';
 
 export const ENDED_EXECUTION_STATUSES = ['ABORTED', 'FAILED', 'TIMED_OUT'] as const;
 
@@ -77,6 +78,8 @@ export interface ReconcileDependencies {
   readonly terminalEvents: TerminalEventDependencies;
   readonly jobCostUsd: (record: JobRecord) => number;
   readonly now: () => string;
+  /** Counts the job's end, once: only when this call's transition made it terminal. */
+  readonly metrics: MetricsRecorder;
 }
 
 const MAX_WRITE_ROUNDS = 8;
@@ -129,6 +132,8 @@ export function createExecutionReconciler(dependencies: ReconcileDependencies) {
             settled.status,
           ),
         });
+        const endMetric = terminalStatusMetric(finished.status);
+        if (endMetric) dependencies.metrics.add(endMetric);
         await payTerminalEventDebt(dependencies.terminalEvents, finished);
         return cancelled ? 'cancelled' : 'failed';
       } catch (error) {

@@ -11,7 +11,10 @@
  *   Puts the job under the CLAIMED job id, so concurrent replays, or a replay after a crash
  *   between the two writes, converge on exactly one job: whoever's Put lands first created it,
  *   everyone else replays it.
- * - Attempts live in a map keyed by attempt number, so writing one attempt never rewrites another.
+ * - Attempts live in a map keyed by attempt number, so writing one attempt never rewrites another,
+ *   and their statuses only move forward (a late Batch event never undoes a settled attempt).
+ * - A job's terminal event debt (`terminalEvent`) is written with its terminal status and settled
+ *   by markTerminalEventPublished, conditional on being unpaid, so it is settled once.
  * - The two list indexes' keys are rewritten on every status change.
  */
 import {
@@ -22,8 +25,8 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { Attempt, JobRecord, JobStatus } from '../../core/job.js';
-import { JOB_STATUSES, TERMINAL_STATUSES } from '../../core/job.js';
+import type { Attempt, AttemptStatus, JobRecord, JobStatus } from '../../core/job.js';
+import { JOB_STATUSES, TERMINAL_STATUSES, isAttemptSettled } from '../../core/job.js';
 import {
   ConflictError,
   type CreateJobRequest,
@@ -31,6 +34,7 @@ import {
   type JobStore,
   type ListJobsPage,
   type ListJobsQuery,
+  type PutAttemptOptions,
   type TransitionRequest,
 } from '../../core/ports.js';
 import { JOB_TABLE, idempotencyKey, jobKey, ownerIndexKey, ownerStatusIndexKey } from '../../core/table.js';
@@ -202,19 +206,24 @@ export class DynamoJobStore implements JobStore {
     throw new ConflictError(`Job ${request.jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(request.jobId));
   }
 
-  async putAttempt(
-    jobId: string,
-    attempt: StoredAttempt,
-    options: { allowTerminal?: boolean } = {},
-  ): Promise<StoredJobRecord> {
+  async putAttempt(jobId: string, attempt: StoredAttempt, options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
     const allowedStatuses = options.allowTerminal ? ALL_STATUSES : ALL_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status));
     for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
+      // Decided on this read, and the write below is conditional on its version: a settle that lands
+      // after the read fails the write, and the next round decides again on the settled attempt.
       const current = await this.requireJob(jobId);
       if (!allowedStatuses.includes(current.status)) {
         throw new ConflictError(`Job ${jobId} is ${current.status}; its attempts can no longer change.`, current);
       }
       const existing = current.attempts.find((candidate) => candidate.attempt === attempt.attempt);
+      if (existing && !isAttemptStatusMoveAllowed(existing.status, attempt.status, options)) {
+        throw new ConflictError(
+          `Attempt ${attempt.attempt} of job ${jobId} is ${existing.status}; it cannot become ${attempt.status}.`,
+          current,
+        );
+      }
       const merged = { ...existing, ...definedOnly(attempt) } as StoredAttempt;
+      if (existing && sameFields(existing, merged)) return current;
       // The port gives no clock here; updatedAt never moves backwards even if this host's clock lags.
       const updatedAt = latest(current.updatedAt, new Date().toISOString());
       const updated = await this.conditionalUpdate(jobId, current.version, { updatedAt }, {
@@ -240,6 +249,25 @@ export class DynamoJobStore implements JobStore {
       if (updated) return updated;
     }
     throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
+  }
+
+  async markTerminalEventPublished(jobId: string): Promise<boolean> {
+    try {
+      await this.documentClient.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'SET #debt.#published = :true, #version = #version + :one',
+          ConditionExpression: 'attribute_exists(pk) AND #debt.#published = :false',
+          ExpressionAttributeNames: { '#debt': 'terminalEvent', '#published': 'published', '#version': 'version' },
+          ExpressionAttributeValues: { ':true': true, ':false': false, ':one': 1 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
   }
 
   private async requireJob(jobId: string): Promise<StoredJobRecord> {
@@ -426,6 +454,25 @@ function decodePageToken(
     throw new InvalidNextTokenError();
   }
   return decoded as Item;
+}
+
+/**
+ * Attempt statuses move forward only: events come late and twice, and a late RUNNING must never
+ * undo the workflow's record of how the attempt ended. A settled status is final; RUNNING goes
+ * back to PENDING only when Batch retries the attempt in place.
+ */
+function isAttemptStatusMoveAllowed(from: AttemptStatus, to: AttemptStatus, options: PutAttemptOptions): boolean {
+  if (from === to) return true;
+  if (isAttemptSettled(from)) return false;
+  if (from === 'RUNNING' && to === 'PENDING') return options.retryingInPlace === true;
+  return true;
+}
+
+/** Attempts are flat records of strings and numbers. */
+function sameFields(left: StoredAttempt, right: StoredAttempt): boolean {
+  const leftEntries = Object.entries(definedOnly(left));
+  const rightEntries = definedOnly(right) as Record<string, unknown>;
+  return leftEntries.length === Object.keys(rightEntries).length && leftEntries.every(([field, value]) => rightEntries[field] === value);
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

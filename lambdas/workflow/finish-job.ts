@@ -2,21 +2,24 @@
  * The workflow's last step: the job's one terminal transition, then its events.
  * Safe to run again (Step Functions retries it): the transition is conditional on
  * the version it was computed from, and the events are published from the debt the
- * transition recorded (see terminal-event.ts), so a retry after a failed PutEvents
+ * transition recorded (see lambdas/shared/terminal-event.ts), so a retry after a failed PutEvents
  * publishes exactly what the first try could not, and nothing twice.
  */
 import { isTerminal, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { allowedFrom } from '../../core/transitions.js';
 import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
+import { terminalStatusMetric, type MetricsRecorder } from '../shared/metrics.js';
 import { JobNotFoundError } from './job-not-found.js';
-import { payTerminalEventDebt, terminalEventOf, terminalTransitionFields, type TerminalEventDependencies } from './terminal-event.js';
+import { payTerminalEventDebt, terminalEventOf, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
 
 export interface FinishDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'transition'>;
   readonly terminalEvents: TerminalEventDependencies;
   readonly jobCostUsd: (record: JobRecord) => number;
   readonly now: () => string;
+  /** Counts the job's end, once: only when this call's transition made it terminal. */
+  readonly metrics: MetricsRecorder;
 }
 
 /** Rounds of read-then-conditional-write when other writers (batch-events) keep moving the version. */
@@ -56,6 +59,8 @@ export function createJobFinisher(dependencies: FinishDependencies) {
             record.status,
           ),
         });
+        const endMetric = terminalStatusMetric(finished.status);
+        if (endMetric) dependencies.metrics.add(endMetric);
         await payTerminalEventDebt(dependencies.terminalEvents, finished);
         return { jobId, status: finished.status, transitioned: true };
       } catch (error) {

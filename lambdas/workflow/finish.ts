@@ -13,8 +13,8 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
+import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobFinisher } from './finish-job.js';
-import { dynamoTerminalEventMarker } from './terminal-event.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-finish' });
 const config = {
@@ -22,15 +22,17 @@ const config = {
   eventBusName: requireEnv(ENV.eventBusName),
 };
 
-const documentClient = createDocumentClient();
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const metrics = metricsFromEnvironment();
+const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const finishJob = createJobFinisher({
-  store: new DynamoJobStore(documentClient, config.tableName),
+  store,
   terminalEvents: {
     publish: (events) => publisher.publish(events),
     buildEvents: buildJobEvent,
-    markPublished: dynamoTerminalEventMarker(documentClient, config.tableName),
+    markPublished: (jobId) => store.markTerminalEventPublished(jobId),
   },
+  metrics,
   jobCostUsd: (record) => jobCostUsd(record.attempts),
   now: () => new Date().toISOString(),
 });
@@ -41,4 +43,4 @@ async function finish(input: FinishInput): Promise<FinishResult> {
   return result;
 }
 
-export const handler = middy(finish).use(injectLambdaContext(logger));
+export const handler = middy(finish).use(injectLambdaContext(logger)).use(flushMetrics(metrics));

@@ -8,10 +8,11 @@
  * up to this one only, and the job is moved to PENDING only if it is not there yet.
  */
 import { interpretAttemptResult } from '../../core/batch-result.js';
-import type { Attempt, AttemptStatus, JobRecord } from '../../core/job.js';
+import { isAttemptSettled, type Attempt, type AttemptStatus, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { planAfterAttempt } from '../../core/plan.js';
 import type { Plan, SettleAttemptInput } from '../../core/workflow-contract.js';
+import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
 import { JobNotFoundError } from './job-not-found.js';
 import { changeStatus, type StatusChangeDependencies } from './status-change.js';
 
@@ -22,6 +23,8 @@ export interface SettleAttemptDependencies extends StatusChangeDependencies {
   readonly instanceTypeOf: (containerInstanceArn: string) => Promise<string | undefined>;
   /** What the attempt cost, when its instance type and times are known. */
   readonly attemptCostUsd: (attempt: Attempt) => number | undefined;
+  /** SpotReclaims and Failovers, each counted by the call that recorded it, never by a retry. */
+  readonly metrics: MetricsRecorder;
 }
 
 /** The record as it was when `attempt` was the latest: later attempts are this step's own earlier planning. */
@@ -61,8 +64,13 @@ export function createAttemptSettler(dependencies: SettleAttemptDependencies) {
     let settled: JobRecord;
     try {
       settled = await store.putAttempt(input.jobId, { ...ended, ...(costUsd === undefined ? {} : { costUsd }) });
+      // A retry of this step finds the attempt settled by its earlier try, and does not count it again.
+      const settledNow = !known || !isAttemptSettled(known.status);
+      if (settledNow && result.failureClass === 'SPOT_RECLAIM' && input.capacity === 'spot') {
+        dependencies.metrics.add(JOB_METRICS.spotReclaims);
+      }
     } catch (error) {
-      // Terminal already: nothing is left to decide (planAfterAttempt says skip).
+      // Terminal already (nothing is left to decide: planAfterAttempt says skip), or settled otherwise by an earlier try.
       if (!(error instanceof ConflictError)) throw error;
       settled = error.current ?? record;
     }
@@ -76,7 +84,9 @@ export function createAttemptSettler(dependencies: SettleAttemptDependencies) {
     });
     if (plan.next !== 'spot' && plan.next !== 'on-demand') return plan;
 
+    const alreadyPlanned = settled.attempts.some((attempt) => attempt.attempt === plan.attempt);
     const current = await store.putAttempt(input.jobId, { attempt: plan.attempt, capacity: plan.next, status: 'PENDING' });
+    if (!alreadyPlanned && input.capacity === 'spot' && plan.next === 'on-demand') dependencies.metrics.add(JOB_METRICS.failovers);
     if (current.status === 'RUNNING') await changeStatus(dependencies, current, 'PENDING');
     return plan;
   };

@@ -15,6 +15,7 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
+import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createAttemptSettler } from './settle-attempt-job.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-settle-attempt' });
@@ -25,6 +26,7 @@ const config = {
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
 const instanceTypes = new InstanceTypeLookup(new ECSClient({}));
+const metrics = metricsFromEnvironment();
 const settleAttempt = createAttemptSettler({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
   publish: (events) => publisher.publish(events),
@@ -33,6 +35,7 @@ const settleAttempt = createAttemptSettler({
   // The state change event may not have named the instance yet when the attempt ends this fast.
   instanceTypeOf: (containerInstanceArn) => instanceTypes.instanceTypeOf(containerInstanceArn),
   attemptCostUsd: (attempt) => attemptCostUsd(attempt)?.costUsd,
+  metrics,
 });
 
 async function settle(input: SettleAttemptInput): Promise<Plan> {
@@ -41,4 +44,4 @@ async function settle(input: SettleAttemptInput): Promise<Plan> {
   return plan;
 }
 
-export const handler = middy(settle).use(injectLambdaContext(logger));
+export const handler = middy(settle).use(injectLambdaContext(logger)).use(flushMetrics(metrics));

@@ -13,12 +13,17 @@ export interface StatusChangeDependencies {
   readonly now: () => string;
 }
 
-/** The record after the change, or undefined when the job was no longer in `record.status`. */
+/**
+ * The record after the change, or undefined when the job was no longer in `record.status`.
+ * `onChanged` runs once the write landed and before the announcement, so what it records
+ * (a metric) counts the change even if publishing then fails and the caller is retried.
+ */
 export async function changeStatus(
   dependencies: StatusChangeDependencies,
   record: JobRecord,
   to: JobStatus,
   set: { readonly startedAt?: string } = {},
+  onChanged?: (updated: JobRecord) => void,
 ): Promise<JobRecord | undefined> {
   let updated: JobRecord;
   try {
@@ -27,6 +32,7 @@ export async function changeStatus(
     if (error instanceof ConflictError) return undefined;
     throw error;
   }
+  onChanged?.(updated);
   await dependencies.publish(dependencies.buildEvents(updated, record.status));
   return updated;
 }

@@ -143,6 +143,38 @@ describe('POST /v1/jobs/{jobId}/cancel', () => {
     expect((await api.store.getJob(jobId))?.status).toBe('CANCELLED');
   });
 
+  it('announces a QUEUED cancel exactly once when PutEvents fails at first: a repeated cancel publishes what the first could not', async () => {
+    // GIVEN EventBridge fails the first PutEvents call outright, then accepts
+    const { jobId, owner } = await jobIn('QUEUED');
+    const accepted: string[] = [];
+    let failNextCall = true;
+    eventBridgeMock.on(PutEventsCommand).callsFake((input: { Entries: { DetailType: string }[] }) => {
+      if (failNextCall) {
+        failNextCall = false;
+        throw Object.assign(new Error('bus unavailable'), { name: 'InternalException' });
+      }
+      accepted.push(...input.Entries.map((entry) => entry.DetailType));
+      return { FailedEntryCount: 0, Entries: input.Entries.map((_, position) => ({ EventId: `event-${position}` })) };
+    });
+
+    // WHEN the owner cancels three times
+    const first = await cancel(jobId, owner);
+    const acceptedAfterFirst = [...accepted];
+    const second = await cancel(jobId, owner);
+    const acceptedAfterSecond = [...accepted];
+    const third = await cancel(jobId, owner);
+
+    // THEN every cancel answers 202 with the job CANCELLED; the first published nothing, the second the
+    // events the first owed, the third nothing: one terminal event in all
+    expect([first.statusCode, second.statusCode, third.statusCode]).toEqual([202, 202, 202]);
+    expect([first.body.status, second.body.status, third.body.status]).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED']);
+    expect(acceptedAfterFirst).toEqual([]);
+    expect(acceptedAfterSecond).toEqual(['GPU Job Status Change', 'GPU Job Cancelled']);
+    expect(accepted).toEqual(acceptedAfterSecond);
+    expect(eventBridgeMock).toHaveReceivedCommandTimes(PutEventsCommand, 2);
+    expect(second.body).not.toHaveProperty('terminalEvent');
+  });
+
   it('resolves a cancel racing the dispatcher: either cancelled while queued or stopped while pending', async () => {
     for (let round = 0; round < 10; round++) {
       resetAwsMocks();

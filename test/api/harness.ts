@@ -53,6 +53,7 @@ export async function startApi(extraEnv: Record<string, string> = {}): Promise<A
     ALLOWED_REGISTRIES: '',
     GPUJOBS_LOCAL_MODE: '',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
     ...extraEnv,
   };
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);

@@ -12,12 +12,13 @@ describe('toPublicJob', () => {
       cancelRequested: true,
       executionArn: 'arn:aws:states:us-east-1:123456789012:execution:gpujobs:01J',
       requestHash: 'f'.repeat(64),
+      terminalEvent: { writer: 'api', previousStatus: 'QUEUED', published: false },
       attempts: [withLogStream],
     });
     // WHEN shown to a caller
     const job = toPublicJob(record);
     // THEN none of them is visible
-    for (const key of ['version', 'cancelRequested', 'executionArn', 'requestHash']) expect(job).not.toHaveProperty(key);
+    for (const key of ['version', 'cancelRequested', 'executionArn', 'requestHash', 'terminalEvent']) expect(job).not.toHaveProperty(key);
     expect(job.attempts[0]).not.toHaveProperty('logStreamName');
     expect(job.attempts[0]).toMatchObject({ attempt: 1, batchJobId: 'b-1' });
   });

@@ -166,6 +166,46 @@ describe('batch-events', () => {
     expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
   });
 
+  it('never moves an attempt the workflow settled back to RUNNING when the RUNNING event was read before the settle', async () => {
+    // GIVEN a PENDING attempt, and a settle-attempt that records it SUCCEEDED while the RUNNING event is being
+    // applied (between the handler's read and its write: while it looks up the instance type)
+    const job = await pendingJobWithPlannedAttempt();
+    const containerInstanceArn = `arn:aws:ecs:us-east-1:123456789012:container-instance/${CLUSTER}/${crypto.randomUUID()}`;
+    let settled: Awaited<ReturnType<typeof store.putAttempt>> | undefined;
+    ecsMock.on(DescribeContainerInstancesCommand).callsFake(async () => {
+      settled = await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() });
+      return { containerInstances: [{ containerInstanceArn, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }], failures: [] };
+    });
+
+    // WHEN the RUNNING event is applied
+    const result = await handler(
+      batchEvent(batchJobName(job.jobId, 1), 'RUNNING', { ...runningDetail, container: { ...runningDetail.container, containerInstanceArn } }),
+      lambdaContext('batch-events'),
+    );
+
+    // THEN the settled attempt is exactly as settle-attempt left it and the event counts as stale
+    expect(result).toEqual({ effect: 'stale' });
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() }]);
+    expect(stored?.version).toBe(settled?.version);
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('changes nothing when a RUNNING event comes for an attempt already SUCCEEDED', async () => {
+    // GIVEN an attempt the workflow settled while the job has not finished yet
+    const job = await pendingJobWithPlannedAttempt();
+    const settled = await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+
+    // WHEN its RUNNING event arrives, and again
+    const first = await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+    const second = await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+
+    // THEN
+    expect([first, second]).toEqual([{ effect: 'attempt-settled' }, { effect: 'attempt-settled' }]);
+    expect(await store.getJob(job.jobId)).toEqual(settled);
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
   it('ignores a RUNNABLE event that arrives after RUNNING', async () => {
     // GIVEN a RUNNING job
     const job = await pendingJobWithPlannedAttempt();

@@ -131,4 +131,28 @@ describe('dispatcher', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
   });
+  it('starts the executions of one batch one at a time', async () => {
+    // GIVEN ten queued jobs, and a StartExecution that takes a moment and records how many calls overlap
+    const jobs = await Promise.all(Array.from({ length: 10 }, () => seedJob(store)));
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const startOrder: string[] = [];
+    sfnMock.on(StartExecutionCommand).callsFake(async (input: { name: string }) => {
+      inFlight += 1;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      startOrder.push(input.name);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight -= 1;
+      return { executionArn: executionArnOf(input.name), startDate: new Date() };
+    });
+    const { event } = sqsEvent(jobs.map(({ jobId }) => JSON.stringify({ jobId })));
+
+    // WHEN the batch is dispatched
+    const response = await handler(event, lambdaContext('dispatcher'));
+
+    // THEN every job started, in the batch's order, never two calls at once
+    expect(response.batchItemFailures).toEqual([]);
+    expect(startOrder).toEqual(jobs.map(({ jobId }) => jobId));
+    expect(mostInFlight).toBe(1);
+  });
 });

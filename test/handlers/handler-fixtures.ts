@@ -38,8 +38,10 @@ export function setHandlerEnvironment(dynamo: RunningDynalite): void {
   process.env[ENV.jobRoleArn] = 'arn:aws:iam::123456789012:role/gpujobs-job';
   process.env[ENV.jobExecutionRoleArn] = 'arn:aws:iam::123456789012:role/gpujobs-job-execution';
   process.env[ENV.jobDefinitionPrefix] = 'gpujobs-test';
-  // Keep test output readable; the handlers' logs are not what these tests assert.
+  // Keep test output readable; the handlers' logs and metrics are not what these tests assert
+  // (metrics.test.ts turns metrics back on).
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 }
 
 export function storeFor(dynamo: RunningDynalite): DynamoJobStore {

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_TABLE } from '../../core/table.js';
+import { ROUTES } from '../../lambdas/api/job-api.js';
 import { ENV } from '../../lambdas/shared/environment.js';
 import { DEFAULT_CONFIG } from '../../lib/config.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
@@ -363,6 +364,13 @@ describe('notifications', () => {
 });
 
 describe('http api', () => {
+  it('routes exactly the requests the api handler serves', () => {
+    const routeKeys = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
+      (route) => (route as { Properties: { RouteKey: string } }).Properties.RouteKey,
+    );
+    expect(routeKeys.sort()).toEqual(Object.values(ROUTES).sort());
+  });
+
   const routes = ['POST /v1/jobs', 'GET /v1/jobs', 'GET /v1/jobs/{jobId}', 'POST /v1/jobs/{jobId}/cancel', 'GET /v1/jobs/{jobId}/logs'];
 
   it.each(routes)('requires IAM (SigV4) authorization on %s', (routeKey) => {

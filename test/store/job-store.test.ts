@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -91,6 +92,27 @@ describe('createJob', () => {
     const second = await store.createJob(createRequest({ idempotency: { key: 'shared', requestHash: 'h' } }));
 
     expect([first.kind, second.kind]).toEqual(['created', 'created']);
+  });
+
+  it('keeps an owner whose id contains # apart from an owner whose key does', async () => {
+    // GIVEN owner `a#b` with key `c`, and owner `a` with key `b#c`: joined with # they would read the same
+    const suffix = randomUUID();
+    const ownerWithHash = `owner-${suffix}#b`;
+    const plainOwner = `owner-${suffix}`;
+
+    // WHEN each submits with its key and the same body
+    const first = await store.createJob(createRequest({ owner: ownerWithHash, idempotency: { key: 'c', requestHash: 'same-body' } }));
+    const second = await store.createJob(createRequest({ owner: plainOwner, idempotency: { key: 'b#c', requestHash: 'same-body' } }));
+
+    // THEN two jobs exist, each seen only by its own owner
+    expect([first.kind, second.kind]).toEqual(['created', 'created']);
+    const firstJobId = first.kind === 'created' ? first.job.jobId : '';
+    const secondJobId = second.kind === 'created' ? second.job.jobId : '';
+    expect(firstJobId).not.toBe(secondJobId);
+    expect((await allJobsOf(ownerWithHash)).map((job) => job.jobId)).toEqual([firstJobId]);
+    expect((await allJobsOf(plainOwner)).map((job) => job.jobId)).toEqual([secondJobId]);
+    expect((await store.getJob(firstJobId))?.owner).toBe(ownerWithHash);
+    expect((await store.getJob(secondJobId))?.owner).toBe(plainOwner);
   });
 
   it('forgets a key after 24 hours', async () => {
@@ -270,6 +292,127 @@ describe('putAttempt', () => {
 
     const closing = await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }, { allowTerminal: true });
     expect(closing.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }]);
+  });
+});
+
+describe('putAttempt keeps attempt statuses monotonic', () => {
+  async function jobWithAttempt(status: 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED') {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+    return store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status, ...(status === 'SUCCEEDED' ? { exitCode: 0 } : {}) });
+  }
+
+  it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('refuses to move a %s attempt back to RUNNING or PENDING, changing nothing', async (settled) => {
+    // GIVEN an attempt settled by the workflow
+    const before = await jobWithAttempt(settled);
+
+    // WHEN a late Batch event's RUNNING (or a waiting PENDING) write lands after it
+    const running = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' });
+    const pending = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' }, { retryingInPlace: true });
+
+    // THEN both are refused as conflicts carrying the record, and the record is as it was
+    await expect(running).rejects.toBeInstanceOf(ConflictError);
+    await expect(pending).rejects.toBeInstanceOf(ConflictError);
+    await expect(running).rejects.toMatchObject({ current: { version: before.version } });
+    expect(await store.getJob(before.jobId)).toEqual(before);
+  });
+
+  it('refuses to move a settled attempt to another settled status', async () => {
+    const before = await jobWithAttempt('FAILED');
+
+    await expect(store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED' })).rejects.toBeInstanceOf(ConflictError);
+
+    expect(await store.getJob(before.jobId)).toEqual(before);
+  });
+
+  it('adds facts to a settled attempt when the write keeps its status', async () => {
+    const before = await jobWithAttempt('SUCCEEDED');
+
+    const updated = await store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', stoppedAt: '2026-03-01T12:30:00.000Z' });
+
+    expect(updated.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: '2026-03-01T12:30:00.000Z' }]);
+  });
+
+  it('moves a RUNNING attempt back to PENDING only when Batch retries it in place', async () => {
+    const before = await jobWithAttempt('RUNNING');
+
+    const late = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+    await expect(late).rejects.toBeInstanceOf(ConflictError);
+    expect((await store.getJob(before.jobId))?.attempts[0]?.status).toBe('RUNNING');
+
+    const retried = await store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' }, { retryingInPlace: true });
+    expect(retried.attempts[0]?.status).toBe('PENDING');
+  });
+
+  it('moves attempts forward: PENDING to RUNNING to SUCCEEDED', async () => {
+    const pending = await jobWithAttempt('PENDING');
+
+    const running = await store.putAttempt(pending.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+    const succeeded = await store.putAttempt(pending.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+
+    expect(running.attempts[0]?.status).toBe('RUNNING');
+    expect(succeeded.attempts[0]).toEqual({ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+  });
+
+  it('treats a write that changes nothing as a no-op: no new version', async () => {
+    const before = await jobWithAttempt('RUNNING');
+
+    const again = await store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+
+    expect(again.version).toBe(before.version);
+    expect(await store.getJob(before.jobId)).toEqual(before);
+  });
+
+  it('decides on the record as stored when a settle lands between a reader and its write', async () => {
+    // GIVEN a reader saw the attempt RUNNING, then the workflow settled it
+    const seenRunning = await jobWithAttempt('RUNNING');
+    await store.putAttempt(seenRunning.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+    const settled = await store.getJob(seenRunning.jobId);
+
+    // WHEN the reader writes what it saw, with a new fact
+    const stale = store.putAttempt(seenRunning.jobId, { ...seenRunning.attempts[0]!, instanceType: 'g5.xlarge' });
+
+    // THEN the write is refused and the settled attempt stays as it is
+    await expect(stale).rejects.toBeInstanceOf(ConflictError);
+    expect(await store.getJob(seenRunning.jobId)).toEqual(settled);
+  });
+});
+
+describe('markTerminalEventPublished', () => {
+  it('settles the debt a terminal transition recorded exactly once', async () => {
+    // GIVEN a job made terminal with its event owed
+    const request = createRequest();
+    await store.createJob(request);
+    const cancelled = await store.transition({
+      jobId: request.jobId,
+      from: ['QUEUED'],
+      to: 'CANCELLED',
+      now: NOW,
+      set: { terminalEvent: { writer: 'api', previousStatus: 'QUEUED', published: false } },
+    });
+
+    // WHEN two invocations mark it published
+    const first = await store.markTerminalEventPublished(request.jobId);
+    const second = await store.markTerminalEventPublished(request.jobId);
+
+    // THEN only the first settled it
+    expect(cancelled.terminalEvent).toEqual({ writer: 'api', previousStatus: 'QUEUED', published: false });
+    expect([first, second]).toEqual([true, false]);
+    expect(await store.getJob(request.jobId)).toMatchObject({
+      status: 'CANCELLED',
+      terminalEvent: { writer: 'api', previousStatus: 'QUEUED', published: true },
+      version: cancelled.version + 1,
+    });
+  });
+
+  it('answers false for a job that owes nothing and for an unknown job, writing nothing', async () => {
+    const request = createRequest();
+    await store.createJob(request);
+
+    expect(await store.markTerminalEventPublished(request.jobId)).toBe(false);
+    expect(await store.markTerminalEventPublished(aJobId())).toBe(false);
+    expect((await store.getJob(request.jobId))?.version).toBe(1);
   });
 });
 

@@ -1,0 +1,329 @@
+import 'aws-sdk-client-mock-vitest/extend';
+import { DescribeContainerInstancesCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { batchJobName, type FinishInput, type FinishResult, type Plan, type SettleAttemptInput } from '../../core/workflow-contract.js';
+import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import {
+  DEFAULT_SERVICE_NAME,
+  EmfMetrics,
+  JOB_METRICS,
+  METRICS_NAMESPACE,
+  MetricsConfigurationError,
+  metricsFromEnvironment,
+} from '../../lambdas/shared/metrics.js';
+import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
+import { captureEmf, type EmfCapture } from './emf-capture.js';
+import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
+import { recordingEventBus } from './terminal-events.js';
+
+describe('EmfMetrics', () => {
+  it('writes one EMF line per flush: namespace GpuJobs, the service dimension, each metric with its unit', () => {
+    // GIVEN
+    const lines: string[] = [];
+    const metrics = new EmfMetrics({ serviceName: 'GpuJobsStack', write: (line) => lines.push(line), now: () => 1_746_000_000_000 });
+
+    // WHEN two counts and a duration are recorded, then flushed
+    metrics.add(JOB_METRICS.jobsSubmitted);
+    metrics.add(JOB_METRICS.jobsSubmitted);
+    metrics.add(JOB_METRICS.timeToStartSeconds, 42.5);
+    metrics.flush();
+
+    // THEN
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toEqual({
+      _aws: {
+        Timestamp: 1_746_000_000_000,
+        CloudWatchMetrics: [
+          {
+            Namespace: 'GpuJobs',
+            Dimensions: [['service']],
+            Metrics: [
+              { Name: 'JobsSubmitted', Unit: 'Count' },
+              { Name: 'TimeToStartSeconds', Unit: 'Seconds' },
+            ],
+          },
+        ],
+      },
+      service: 'GpuJobsStack',
+      JobsSubmitted: [1, 1],
+      TimeToStartSeconds: 42.5,
+    });
+  });
+
+  it('writes nothing when nothing was recorded, and never a value twice', () => {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics({ write: (line) => lines.push(line) });
+
+    metrics.flush();
+    metrics.add(JOB_METRICS.failovers);
+    metrics.flush();
+    metrics.flush();
+
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ Failovers: 1, service: DEFAULT_SERVICE_NAME });
+  });
+
+  it('flushes on its own before a metric exceeds the 100 values one EMF document may hold', () => {
+    const lines: string[] = [];
+    const metrics = new EmfMetrics({ write: (line) => lines.push(line) });
+
+    for (let count = 0; count < 101; count++) metrics.add(JOB_METRICS.jobsSucceeded);
+    metrics.flush();
+
+    expect(lines.map((line) => (JSON.parse(line) as { JobsSucceeded: number | number[] }).JobsSucceeded)).toEqual([
+      Array.from({ length: 100 }, () => 1),
+      1,
+    ]);
+  });
+
+  it('refuses a value that is not a finite number', () => {
+    const metrics = new EmfMetrics({ write: () => undefined });
+
+    expect(() => metrics.add(JOB_METRICS.timeToStartSeconds, Number.NaN)).toThrow(/TimeToStartSeconds needs a finite value. Received NaN/);
+  });
+
+  it('takes the service from POWERTOOLS_SERVICE_NAME, defaulting to gpujobs, and writes nothing when disabled', () => {
+    const lines: string[] = [];
+    const write = (line: string) => void lines.push(line);
+
+    const configured = metricsFromEnvironment({ POWERTOOLS_SERVICE_NAME: 'GpuJobsStack' }, { write });
+    const unset = metricsFromEnvironment({}, { write });
+    const disabled = metricsFromEnvironment({ POWERTOOLS_METRICS_DISABLED: 'true' }, { write });
+    const devMode = metricsFromEnvironment({ POWERTOOLS_DEV: 'true' }, { write });
+    const devButEnabled = metricsFromEnvironment({ POWERTOOLS_DEV: 'true', POWERTOOLS_METRICS_DISABLED: 'false' }, { write });
+    for (const metrics of [configured, unset, disabled, devMode, devButEnabled]) {
+      metrics.add(JOB_METRICS.jobsFailed);
+      metrics.flush();
+    }
+
+    expect(lines.map((line) => (JSON.parse(line) as { service: string }).service)).toEqual(['GpuJobsStack', 'gpujobs', 'gpujobs']);
+  });
+
+  it('fails at load naming a flag it cannot read', () => {
+    expect(() => metricsFromEnvironment({ POWERTOOLS_METRICS_DISABLED: 'maybe' })).toThrow(MetricsConfigurationError);
+    expect(() => metricsFromEnvironment({ POWERTOOLS_METRICS_DISABLED: 'maybe' })).toThrow(/POWERTOOLS_METRICS_DISABLED must be true or false. Received "maybe"/);
+  });
+});
+
+describe('metrics the handlers emit', () => {
+  const ecsMock = mockClient(ECSClient);
+  const eventsMock = mockClient(EventBridgeClient);
+  const CONTAINER_INSTANCE_ARN = 'arn:aws:ecs:us-east-1:123456789012:container-instance/AWSBatch-gpujobs-spot/0f1e2d3c';
+  let dynamo: RunningDynalite;
+  let store: DynamoJobStore;
+  let emf: EmfCapture;
+  let finish: (input: FinishInput, context: ReturnType<typeof lambdaContext>) => Promise<FinishResult>;
+  let reconcile: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
+  let settleAttempt: (input: SettleAttemptInput, context: ReturnType<typeof lambdaContext>) => Promise<Plan>;
+  let batchEvents: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    setHandlerEnvironment(dynamo);
+    process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+    store = storeFor(dynamo);
+    emf = captureEmf();
+    ({ handler: finish } = await import('../../lambdas/workflow/finish.js'));
+    ({ handler: reconcile } = await import('../../lambdas/reconcile/handler.js'));
+    ({ handler: settleAttempt } = await import('../../lambdas/workflow/settle-attempt.js'));
+    ({ handler: batchEvents } = await import('../../lambdas/batch-events/handler.js'));
+  });
+
+  afterAll(async () => {
+    emf?.restore();
+    await dynamo?.stop();
+  });
+
+  beforeEach(() => {
+    emf.clear();
+    eventsMock.reset();
+    ecsMock.reset();
+    recordingEventBus(eventsMock);
+    ecsMock.on(DescribeContainerInstancesCommand).resolves({
+      containerInstances: [{ containerInstanceArn: CONTAINER_INSTANCE_ARN, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }],
+    });
+  });
+
+  const succeeded = (jobId: string): FinishInput => ({ jobId, outcome: { status: 'SUCCEEDED', statusReason: 'Completed', exitCode: 0 } });
+
+  describe('finish', () => {
+    it('counts JobsSucceeded once, not again when Step Functions runs it a second time', async () => {
+      const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
+
+      await finish(succeeded(job.jobId), lambdaContext('finish'));
+      await finish(succeeded(job.jobId), lambdaContext('finish'));
+
+      expect(emf.all()).toEqual({ JobsSucceeded: [1] });
+      expect(emf.documents[0]).toMatchObject({
+        service: 'gpujobs',
+        _aws: { CloudWatchMetrics: [{ Namespace: 'GpuJobs', Dimensions: [['service']], Metrics: [{ Name: 'JobsSucceeded', Unit: 'Count' }] }] },
+      });
+    });
+
+    it('counts the end when the transition happened even though PutEvents then failed, and not on the retry', async () => {
+      const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
+      eventsMock.on(PutEventsCommand).rejects(new Error('EventBridge unavailable'));
+      const failed = { jobId: job.jobId, outcome: { status: 'FAILED' as const, statusReason: 'The container exited with code 3', exitCode: 3 } };
+
+      await expect(finish(failed, lambdaContext('finish'))).rejects.toThrow('EventBridge unavailable');
+      eventsMock.reset();
+      recordingEventBus(eventsMock);
+      await finish(failed, lambdaContext('finish'));
+
+      expect(emf.all()).toEqual({ JobsFailed: [1] });
+    });
+
+    it('counts nothing for a job something else made terminal first', async () => {
+      const job = await seedJob(store, { path: ['PENDING', 'RUNNING', 'CANCELLED'] });
+
+      await finish(succeeded(job.jobId), lambdaContext('finish'));
+
+      expect(emf.documents).toEqual([]);
+    });
+  });
+
+  describe('reconcile', () => {
+    function executionEnded(jobId: string, status: string) {
+      const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${jobId}`;
+      return {
+        'detail-type': 'Step Functions Execution Status Change',
+        source: 'aws.states',
+        detail: { executionArn, stateMachineArn: STATE_MACHINE_ARN, name: jobId, status, stopDate: Date.now(), error: null, cause: null },
+      };
+    }
+
+    it('counts JobsCancelled for a stopped execution once, however often its event comes', async () => {
+      const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
+      await store.requestCancel(job.jobId, new Date().toISOString());
+
+      await reconcile(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'));
+      await reconcile(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'));
+
+      expect(emf.all()).toEqual({ JobsCancelled: [1] });
+    });
+
+    it('counts JobsFailed for an execution that timed out', async () => {
+      const job = await seedJob(store, { path: ['PENDING'] });
+
+      await reconcile(executionEnded(job.jobId, 'TIMED_OUT'), lambdaContext('reconcile'));
+
+      expect(emf.all()).toEqual({ JobsFailed: [1] });
+    });
+  });
+
+  describe('settle-attempt', () => {
+    const reclaimed = { Error: 'States.TaskFailed', Cause: JSON.stringify({ JobId: 'b-1', Status: 'FAILED', StatusReason: 'Host EC2 (instance i-0abc) terminated.', Container: {} }) };
+    const noCapacity = {
+      Error: 'States.TaskFailed',
+      Cause: JSON.stringify({
+        JobId: 'b-1',
+        Status: 'FAILED',
+        StatusReason: 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY',
+        Container: {},
+      }),
+    };
+
+    async function runningSpotAttempt(maxSpotAttempts: number) {
+      const job = await seedJob(store, { path: ['PENDING', 'RUNNING'], spec: { maxSpotAttempts } });
+      await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+      return job;
+    }
+
+    it('counts a reclaim within the Spot budget as a SpotReclaim and no failover', async () => {
+      const job = await runningSpotAttempt(3);
+
+      const plan = await settleAttempt({ jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: reclaimed }, lambdaContext('settle-attempt'));
+
+      expect(plan.next).toBe('spot');
+      expect(emf.all()).toEqual({ SpotReclaims: [1] });
+    });
+
+    it('counts a reclaim beyond the budget as a SpotReclaim and a Failover, and nothing when Step Functions retries the step', async () => {
+      const job = await runningSpotAttempt(1);
+      const input: SettleAttemptInput = { jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: reclaimed };
+
+      const plan = await settleAttempt(input, lambdaContext('settle-attempt'));
+      const retried = await settleAttempt(input, lambdaContext('settle-attempt'));
+
+      expect([plan.next, retried.next]).toEqual(['on-demand', 'on-demand']);
+      expect(emf.all()).toEqual({ SpotReclaims: [1], Failovers: [1] });
+    });
+
+    it('counts a failover for want of Spot capacity, which is no reclaim', async () => {
+      const job = await runningSpotAttempt(3);
+
+      const plan = await settleAttempt({ jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: noCapacity }, lambdaContext('settle-attempt'));
+
+      expect(plan.next).toBe('on-demand');
+      expect(emf.all()).toEqual({ Failovers: [1] });
+    });
+  });
+
+  describe('batch-events', () => {
+    function batchEvent(jobName: string, status: string, detail: Record<string, unknown> = {}) {
+      return {
+        'detail-type': 'Batch Job State Change',
+        source: 'aws.batch',
+        detail: {
+          jobArn: 'arn:aws:batch:us-east-1:123456789012:job/5f0c1b2a',
+          jobName,
+          jobId: '5f0c1b2a',
+          jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/gpujobs-spot',
+          status,
+          attempts: [],
+          createdAt: Date.now(),
+          jobDefinition: 'arn:aws:batch:us-east-1:123456789012:job-definition/gpujobs-test-abc:1',
+          ...detail,
+        },
+      };
+    }
+
+    const running = (startedAt: number) => ({
+      startedAt,
+      container: { containerInstanceArn: CONTAINER_INSTANCE_ARN, logStreamName: 'gpujobs/default/abc' },
+    });
+
+    it('records TimeToStartSeconds from submission to the first run, once, and not for a run after Batch retried in place', async () => {
+      // GIVEN a job submitted at createdAt, its first attempt planned
+      const job = await seedJob(store, { path: ['PENDING'] });
+      await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      const firstRun = Date.parse(job.createdAt) + 42_000;
+      const secondRun = firstRun + 600_000;
+
+      // WHEN it runs 42 s later (the event delivered twice), loses its host, and runs again
+      await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(firstRun)), lambdaContext('batch-events'));
+      await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(firstRun)), lambdaContext('batch-events'));
+      await batchEvents(
+        batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', { attempts: [{ startedAt: firstRun, stoppedAt: firstRun + 60_000 }] }),
+        lambdaContext('batch-events'),
+      );
+      await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(secondRun)), lambdaContext('batch-events'));
+
+      // THEN one time to start: 42 s
+      expect((await store.getJob(job.jobId))?.status).toBe('RUNNING');
+      expect(emf.all()).toEqual({ TimeToStartSeconds: [42] });
+      expect(emf.documents[0]?._aws.CloudWatchMetrics[0]?.Metrics).toEqual([{ Name: 'TimeToStartSeconds', Unit: 'Seconds' }]);
+    });
+
+    it('records the time to start once when announcing the start failed and EventBridge redelivers the event', async () => {
+      // GIVEN the job's status change cannot be announced at first
+      const job = await seedJob(store, { path: ['PENDING'] });
+      await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      const event = batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(Date.parse(job.createdAt) + 7_000));
+      eventsMock.reset();
+      eventsMock.on(PutEventsCommand).rejects(new Error('EventBridge unavailable'));
+
+      // WHEN the event fails once and is delivered again
+      await expect(batchEvents(event, lambdaContext('batch-events'))).rejects.toThrow('EventBridge unavailable');
+      eventsMock.reset();
+      recordingEventBus(eventsMock);
+      await batchEvents(event, lambdaContext('batch-events'));
+
+      // THEN the start, which happened with the first delivery, is counted once
+      expect((await store.getJob(job.jobId))?.status).toBe('RUNNING');
+      expect(emf.all()).toEqual({ TimeToStartSeconds: [7] });
+    });
+  });
+});
