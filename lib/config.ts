@@ -32,6 +32,8 @@ export interface GpuJobsConfig {
   readonly dispatcherBatchSize: number;
   /** Concurrent dispatcher invocations (SQS event source MaximumConcurrency). */
   readonly dispatcherMaxConcurrency: number;
+  /** Executions the platform starts per second at most, shared by the dispatcher invocations. */
+  readonly dispatchRatePerSecond: number;
   /** EC2 instance types both compute environments may launch. */
   readonly gpuInstanceTypes: readonly string[];
   /** Maximum vCPUs of each compute environment. */
@@ -61,16 +63,16 @@ export const CONFIG_CONTEXT_KEY = 'gpujobs';
 
 /**
  * Dispatcher defaults, chosen to stay under AWS Batch's hard limit of 50 SubmitJob
- * calls per second per account. Each execution the dispatcher starts submits its
- * first Batch job only after the Prepare task, and the dispatcher starts executions
- * one message at a time. A StartExecution round trip takes at least ~40 ms, so one
- * invocation starts at most ~25 executions per second; MaximumConcurrency 2 (SQS's
- * minimum) caps the platform at ~2 × 25 = 50 new submissions per second, and
- * BatchSize 10 keeps the per-invocation overhead low without raising that rate.
- * Anything above the limit is throttled by Batch and retried by the workflow with
- * backoff; the queue absorbs the rest of the burst.
+ * calls per second per account. Every execution the dispatcher starts submits its
+ * first Batch job moments later (after the Prepare task), so the start rate is the
+ * submission rate. Each invocation starts executions one message at a time, spaced
+ * by its share of `ratePerSecond` (45/s, 90% of the limit, leaving room for the
+ * workflow's own resubmissions after a reclaim); MaximumConcurrency 2 (SQS's minimum)
+ * gives each invocation 22.5 starts per second. BatchSize 10 keeps the per-invocation
+ * overhead low without raising that rate. A burst waits in the queue, not in Batch's
+ * throttling backoff.
  */
-const DISPATCHER_DEFAULTS = { batchSize: 10, maxConcurrency: 2 } as const;
+const DISPATCHER_DEFAULTS = { batchSize: 10, maxConcurrency: 2, ratePerSecond: 45 } as const;
 
 export const DEFAULT_CONFIG: GpuJobsConfig = {
   authType: 'iam',
@@ -79,6 +81,7 @@ export const DEFAULT_CONFIG: GpuJobsConfig = {
   throttlingBurstLimit: 100,
   dispatcherBatchSize: DISPATCHER_DEFAULTS.batchSize,
   dispatcherMaxConcurrency: DISPATCHER_DEFAULTS.maxConcurrency,
+  dispatchRatePerSecond: DISPATCHER_DEFAULTS.ratePerSecond,
   // Three NVIDIA families (T4, A10G, L4) in several sizes: Spot price-capacity-optimized needs many pools.
   gpuInstanceTypes: [
     'g4dn.xlarge',
@@ -203,6 +206,8 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
     dispatcherBatchSize: integer(raw, 'dispatcherBatchSize', 1, 10, d.dispatcherBatchSize),
     // SQS event sources accept MaximumConcurrency from 2 to 1000.
     dispatcherMaxConcurrency: integer(raw, 'dispatcherMaxConcurrency', 2, 1000, d.dispatcherMaxConcurrency),
+    // Batch's SubmitJob limit is 50/s per account; more would only be throttled.
+    dispatchRatePerSecond: integer(raw, 'dispatchRatePerSecond', 1, 50, d.dispatchRatePerSecond),
     gpuInstanceTypes,
     maxVcpus: integer(raw, 'maxVcpus', 0, 10_000, d.maxVcpus),
     // Batch rejects jobStateTimeLimitActions shorter than 10 minutes or longer than 24 hours.

@@ -48,6 +48,8 @@ export interface JobDispatcherDependencies {
   readonly sfn: SFNClient;
   readonly stateMachineArn: string;
   readonly throttlingRetry?: ThrottlingRetryOptions;
+  /** Waits for this instance's next start slot (see pacer.ts); no pacing when absent. */
+  readonly pace?: () => Promise<void>;
 }
 
 export function createJobDispatcher(dependencies: JobDispatcherDependencies) {
@@ -60,6 +62,7 @@ export function createJobDispatcher(dependencies: JobDispatcherDependencies) {
     if (isTerminal(job.status)) return { kind: 'skipped-terminal' };
 
     const input: ExecutionInput = { jobId };
+    await dependencies.pace?.();
     try {
       const { executionArn } = await retryOnThrottling(
         () => sfn.send(new StartExecutionCommand({ stateMachineArn, name: jobId, input: JSON.stringify(input) })),

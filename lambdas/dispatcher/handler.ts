@@ -14,6 +14,7 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { createJobDispatcher, parseIntakeMessage } from './dispatch-job.js';
+import { pacerFromEnvironment } from './pacer.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-dispatcher' });
 const config = {
@@ -25,6 +26,7 @@ const dispatchJob = createJobDispatcher({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
   sfn: new SFNClient({}),
   stateMachineArn: config.stateMachineArn,
+  pace: pacerFromEnvironment(process.env[ENV.dispatchRatePerSecond], ENV.dispatchRatePerSecond),
 });
 const processor = new BatchProcessor(EventType.SQS);
 

@@ -23,6 +23,11 @@ export const ENV = {
   /** Comma-separated registries images may come from; empty allows any. */
   allowedRegistries: 'ALLOWED_REGISTRIES',
   /**
+   * Executions one dispatcher instance may start per second (optional; unset = no pacing).
+   * The stack sets the platform-wide rate divided by the event source's maximum concurrency.
+   */
+  dispatchRatePerSecond: 'DISPATCH_RATE_PER_SECOND',
+  /**
    * `1` only in local mode, where no authorizer exists: the api takes the owner from the
    * `x-gpujobs-owner` header (else `local`). Never set by the stack.
    */

@@ -79,6 +79,10 @@ describe('configuration validation', () => {
     failsWith({ dispatcherMaxConcurrency: 1 }, 'gpujobs.dispatcherMaxConcurrency must be an integer between 2 and 1000. Received 1.');
   });
 
+  it("fails when the dispatch rate exceeds Batch's 50 SubmitJob calls per second", () => {
+    failsWith({ dispatchRatePerSecond: 51 }, 'gpujobs.dispatchRatePerSecond must be an integer between 1 and 50. Received 51.');
+  });
+
   it('fails when the throttling limits are not positive numbers', () => {
     failsWith({ throttlingRateLimit: 0 }, 'gpujobs.throttlingRateLimit must be a number between 1 and 10000. Received 0.');
     failsWith({ throttlingBurstLimit: 'lots' }, 'Received "lots".');

@@ -175,7 +175,7 @@ describe('functions', () => {
       return Object.keys(props.Environment.Variables).filter((key) => (Object.values(ENV) as string[]).includes(key)).sort();
     };
     expect(env('api')).toEqual([ENV.allowedRegistries, ENV.eventBusName, ENV.intakeQueueUrl, ENV.jobLogGroupName, ENV.stateMachineArn, ENV.tableName].sort());
-    expect(env('dispatcher')).toEqual([ENV.stateMachineArn, ENV.tableName].sort());
+    expect(env('dispatcher')).toEqual([ENV.dispatchRatePerSecond, ENV.stateMachineArn, ENV.tableName].sort());
     expect(env('prepare')).toEqual(
       [ENV.allowedRegistries, ENV.eventBusName, ENV.jobDefinitionPrefix, ENV.jobExecutionRoleArn, ENV.jobLogGroupName, ENV.jobRoleArn, ENV.tableName].sort(),
     );
@@ -360,6 +360,16 @@ describe('notifications', () => {
         }),
       ],
     });
+  });
+});
+
+describe('dispatch pacing', () => {
+  it("gives each concurrent dispatcher invocation its share of the platform's start rate", () => {
+    const props = template.findResources('AWS::Lambda::Function')[fnLogicalId('dispatcher')]!.Properties as { Environment: { Variables: Record<string, unknown> } };
+    const perInvocation = Number(props.Environment.Variables[ENV.dispatchRatePerSecond]);
+    expect(perInvocation * DEFAULT_CONFIG.dispatcherMaxConcurrency).toBe(DEFAULT_CONFIG.dispatchRatePerSecond);
+    // Batch accepts 50 SubmitJob calls per second per account.
+    expect(DEFAULT_CONFIG.dispatchRatePerSecond).toBeLessThan(50);
   });
 });
 
