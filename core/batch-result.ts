@@ -10,8 +10,13 @@
  *   Cause: '<the JobDetail as JSON>'}` when the job ran and failed, or an error
  *   whose Cause is not a job (`States.Timeout`, `Batch.ClientException` from a
  *   rejected SubmitJob, ...).
+ *
+ * One submission may be several attempts: Batch runs a job again in place after a lost
+ * host (its retryStrategy), and lists every run in `attempts[]`. The submission named
+ * `gpujobs-<jobId>-<N>` that ran k times is attempts N … N+k-1 of the job, each with its
+ * own times, reason, log stream and cost; the job-level fields describe the last one.
  */
-import { classifyAttemptFailure } from './failure.js';
+import { classifyAttemptFailure, type AttemptFailureInput } from './failure.js';
 import type { FailureClass } from './job.js';
 import type { TaskError } from './workflow-contract.js';
 
@@ -88,33 +93,93 @@ function parseCause(cause: string | undefined): Json | undefined {
 const without = <T extends object>(value: T) =>
   Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
 
-function fromJobDetail(detail: Json, options: InterpretOptions, taskFailed: boolean): AttemptResult {
+/** The runs Batch lists in a job detail (`attempts[]`), oldest first. */
+function runsOf(detail: Json): Json[] {
   const attempts = member(detail, 'attempts');
-  const lastAttempt = Array.isArray(attempts) ? [...attempts].reverse().find(isObject) : undefined;
-  const container = objectMember(detail, 'container');
-  const attemptContainer = objectMember(lastAttempt, 'container');
+  return Array.isArray(attempts) ? attempts.filter(isObject) : [];
+}
+
+/** One run Batch ended and listed, read on its own: the job-level fields describe the job's last run only. */
+function fromRun(run: Json, batchJobId: string | undefined, classify: (reasons: AttemptFailureInput) => FailureClass): AttemptResult {
+  const container = objectMember(run, 'container');
+  const statusReason = stringMember(run, 'statusReason');
+  const exitCode = numberMember(container, 'exitCode');
+  const containerReason = stringMember(container, 'reason');
+  return without({
+    succeeded: false,
+    batchJobId,
+    batchStatus: 'FAILED',
+    exitCode,
+    statusReason,
+    containerReason,
+    startedAt: isoFromEpochMs(numberMember(run, 'startedAt')),
+    stoppedAt: isoFromEpochMs(numberMember(run, 'stoppedAt')),
+    logStreamName: stringMember(container, 'logStreamName'),
+    containerInstanceArn: stringMember(container, 'containerInstanceArn'),
+    failureClass: classify({ statusReason, exitCode, containerReason }),
+  });
+}
+
+/**
+ * Batch retries a run whose host was lost while it has attempts left. When the last run
+ * listed is such a run, attempts were left, and the job ended with a reason of its own,
+ * the job ended while that retry waited (e.g. the queue cancelled it for lack of
+ * capacity): the retry is one more attempt, which never started.
+ */
+function endedWhileRetryWaited(detail: Json, runs: readonly Json[], jobStatusReason: string | undefined): boolean {
+  const lastRun = runs.at(-1);
+  if (!lastRun || jobStatusReason === undefined) return false;
+  const lastRunReason = stringMember(lastRun, 'statusReason');
+  if (lastRunReason === jobStatusReason) return false;
+  if (classifyAttemptFailure({ statusReason: lastRunReason }) !== 'SPOT_RECLAIM') return false;
+  const allowedRuns = numberMember(objectMember(detail, 'retryStrategy'), 'attempts');
+  return allowedRuns === undefined || runs.length < allowedRuns;
+}
+
+function fromJobDetail(detail: Json, options: InterpretOptions, taskFailed: boolean): AttemptResult[] {
+  const batchJobId = stringMember(detail, 'jobId');
   const batchStatus = stringMember(detail, 'status');
+  const jobStatusReason = stringMember(detail, 'statusReason');
   // A caught task error is a failure whatever the detail inside it says.
   const succeeded = !taskFailed && batchStatus === 'SUCCEEDED';
-  const exitCode = numberMember(container, 'exitCode') ?? numberMember(attemptContainer, 'exitCode');
-  const statusReason = stringMember(detail, 'statusReason') ?? stringMember(lastAttempt, 'statusReason');
-  const containerReason = stringMember(container, 'reason') ?? stringMember(attemptContainer, 'reason');
-  const result: AttemptResult = {
+  const runs = runsOf(detail);
+  // Earlier runs ended the way they did whatever happened later: a cancel applies to the last attempt only.
+  const earlier = (run: Json) => fromRun(run, batchJobId, classifyAttemptFailure);
+  const classifyLast = (reasons: AttemptFailureInput) =>
+    succeeded ? undefined : classifyAttemptFailure({ ...reasons, cancelRequested: options.cancelRequested });
+
+  if (!succeeded && endedWhileRetryWaited(detail, runs, jobStatusReason)) {
+    const neverStarted: AttemptResult = without({
+      succeeded: false,
+      batchJobId,
+      batchStatus,
+      statusReason: jobStatusReason,
+      failureClass: classifyLast({ statusReason: jobStatusReason }),
+    });
+    return [...runs.map(earlier), neverStarted];
+  }
+
+  const lastRun = runs.at(-1);
+  const container = objectMember(detail, 'container');
+  const runContainer = objectMember(lastRun, 'container');
+  const exitCode = numberMember(container, 'exitCode') ?? numberMember(runContainer, 'exitCode');
+  const statusReason = jobStatusReason ?? stringMember(lastRun, 'statusReason');
+  const containerReason = stringMember(container, 'reason') ?? stringMember(runContainer, 'reason');
+  // With several runs the job-level times and container may describe any of them; the run's own are exact.
+  const last: AttemptResult = without({
     succeeded,
-    batchJobId: stringMember(detail, 'jobId'),
+    batchJobId,
     batchStatus,
     exitCode,
     statusReason,
     containerReason,
-    startedAt: isoFromEpochMs(numberMember(detail, 'startedAt') ?? numberMember(lastAttempt, 'startedAt')),
-    stoppedAt: isoFromEpochMs(numberMember(detail, 'stoppedAt') ?? numberMember(lastAttempt, 'stoppedAt')),
-    logStreamName: stringMember(container, 'logStreamName') ?? stringMember(attemptContainer, 'logStreamName'),
-    containerInstanceArn: stringMember(container, 'containerInstanceArn') ?? stringMember(attemptContainer, 'containerInstanceArn'),
-    failureClass: succeeded
-      ? undefined
-      : classifyAttemptFailure({ statusReason, exitCode, containerReason, cancelRequested: options.cancelRequested }),
-  };
-  return without(result);
+    startedAt: isoFromEpochMs(numberMember(lastRun, 'startedAt') ?? numberMember(detail, 'startedAt')),
+    stoppedAt: isoFromEpochMs(numberMember(lastRun, 'stoppedAt') ?? numberMember(detail, 'stoppedAt')),
+    logStreamName: stringMember(runContainer, 'logStreamName') ?? stringMember(container, 'logStreamName'),
+    containerInstanceArn: stringMember(runContainer, 'containerInstanceArn') ?? stringMember(container, 'containerInstanceArn'),
+    failureClass: classifyLast({ statusReason, exitCode, containerReason }),
+  });
+  return [...runs.slice(0, -1).map(earlier), last];
 }
 
 /** A task failure that carries no job: the attempt never produced a Batch job detail. */
@@ -130,11 +195,38 @@ function fromBareTaskError(error: TaskError, options: InterpretOptions): Attempt
   return { succeeded: false, statusReason, failureClass };
 }
 
-/** Turns a `submitJob.sync` result (job detail or caught TaskError) into the attempt's outcome. */
-export function interpretAttemptResult(result: Record<string, unknown> | TaskError, options: InterpretOptions = {}): AttemptResult {
+/**
+ * Every attempt one submission came to, oldest first, from what its `submitJob.sync`
+ * task handed over (job detail or caught TaskError). Batch may have run the job
+ * several times in place (its retryStrategy after a lost host): each run it lists is an
+ * attempt of its own, and so is a retry that was still waiting when the job ended.
+ * Always at least one; the last is the submission's outcome, the others ended FAILED.
+ */
+export function interpretSubmissionResult(result: Record<string, unknown> | TaskError, options: InterpretOptions = {}): AttemptResult[] {
   if (isTaskError(result)) {
     const detail = parseCause(result.Cause);
-    return detail ? fromJobDetail(detail, options, true) : fromBareTaskError(result, options);
+    return detail ? fromJobDetail(detail, options, true) : [fromBareTaskError(result, options)];
   }
   return fromJobDetail(result as Json, options, false);
+}
+
+/** How the submission's last attempt ended (see interpretSubmissionResult for all of them). */
+export function interpretAttemptResult(result: Record<string, unknown> | TaskError, options: InterpretOptions = {}): AttemptResult {
+  return interpretSubmissionResult(result, options).at(-1)!;
+}
+
+/**
+ * The runs of a Batch job that is still going (waiting or running again): every run it
+ * lists has ended, and Batch retried it in place. Read from a "Batch Job State Change"
+ * detail (camelCase) or a DescribeJobs detail.
+ */
+export function endedRunsOf(detail: Record<string, unknown>): AttemptResult[] {
+  const batchJobId = stringMember(detail, 'jobId');
+  return runsOf(detail).map((run) => fromRun(run, batchJobId, classifyAttemptFailure));
+}
+
+/** The status an attempt is recorded with once it has ended this way. */
+export function settledAttemptStatus(result: Pick<AttemptResult, 'succeeded' | 'failureClass'>): 'SUCCEEDED' | 'FAILED' | 'CANCELLED' {
+  if (result.succeeded) return 'SUCCEEDED';
+  return result.failureClass === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
 }

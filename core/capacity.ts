@@ -13,8 +13,12 @@
  *   shortage; one more try is worth it, an open-ended loop of paid attempts is not.
  * - Any other failure (the application, its configuration, a timeout, a cancel):
  *   nothing. Another attempt would fail the same way and cost money.
+ *
+ * Every run counts: when Batch retries a reclaimed job in place, each run is an attempt
+ * of its own in the history, so the Spot budget bounds Batch's retries and the workflow's alike.
  */
 import type { CapacityPolicy, CapacityType, FailureClass } from './job.js';
+import { clampBatchAttempts } from './retry-strategy.js';
 
 export const ON_DEMAND_ATTEMPT_LIMIT = 2;
 
@@ -46,4 +50,26 @@ export function planNextCapacity({ policy, maxSpotAttempts, attempts }: Capacity
   const spotAttempts = attempts.filter((attempt) => attempt.capacity === 'spot').length;
   if (failureClass === 'SPOT_RECLAIM' && spotAttempts < maxSpotAttempts) return 'spot';
   return policy === 'spot-only' ? 'none' : 'on-demand';
+}
+
+/** Spot attempts the job may still make: its budget less every Spot attempt so far, in-place retries included. */
+export function remainingSpotAttempts(maxSpotAttempts: number, attempts: readonly Pick<CapacityHistoryEntry, 'capacity'>[]): number {
+  return Math.max(0, maxSpotAttempts - attempts.filter((attempt) => attempt.capacity === 'spot').length);
+}
+
+/**
+ * How many runs Batch may make of the next submission (its `RetryStrategy.Attempts`),
+ * given where it goes and the attempts so far (not including it):
+ *
+ * - Spot: whatever is left of the Spot budget, so Batch's in-place retries after reclaims
+ *   never take the job past `maxSpotAttempts`; capped at Batch's 10.
+ * - On-Demand: 1. On-Demand instances are not reclaimed, and the rare lost host goes back
+ *   to the workflow, which allows ON_DEMAND_ATTEMPT_LIMIT On-Demand attempts in all.
+ */
+export function batchAttemptsFor(
+  next: CapacityType,
+  { maxSpotAttempts, attempts }: Pick<CapacityPlanInput, 'maxSpotAttempts' | 'attempts'>,
+): number {
+  if (next === 'on-demand') return 1;
+  return clampBatchAttempts(remainingSpotAttempts(maxSpotAttempts, attempts));
 }

@@ -4,7 +4,7 @@
  * the workflow tests call them directly as task overrides, so the definition is
  * exercised against the real decisions.
  */
-import { planNextCapacity } from './capacity.js';
+import { batchAttemptsFor, planNextCapacity } from './capacity.js';
 import { describeFailure } from './failure.js';
 import { isTerminal, type Attempt, type CapacityType, type FailureClass, type JobRecord, type JobSpec } from './job.js';
 import { batchJobName, type BatchEnvironmentVariable, type Outcome, type Plan } from './workflow-contract.js';
@@ -28,12 +28,14 @@ const byNumber = (attempts: readonly Attempt[]) => [...attempts].sort((a, b) => 
 
 const nextAttemptNumber = (attempts: readonly Attempt[]) => attempts.reduce((highest, attempt) => Math.max(highest, attempt.attempt), 0) + 1;
 
-function attemptPlan(record: JobRecord, next: CapacityType, attempt: number): Plan {
+/** The next submission; `history` is every attempt before it, each in-place retry of Batch's included. */
+function attemptPlan(record: JobRecord, next: CapacityType, attempt: number, history: readonly Attempt[]): Plan {
   return {
     next,
     attempt,
     jobName: batchJobName(record.jobId, attempt),
     environment: attemptEnvironment(record, record.jobId, attempt),
+    batchAttempts: batchAttemptsFor(next, { maxSpotAttempts: record.maxSpotAttempts, attempts: history }),
   };
 }
 
@@ -48,7 +50,7 @@ export function planFirstAttempt(record: JobRecord): Plan {
   const next = planNextCapacity({ policy: record.capacity, maxSpotAttempts: record.maxSpotAttempts, attempts: [] });
   // 'none' cannot come from an empty history; the narrowing keeps the type honest.
   if (next === 'none') return finish({ status: 'FAILED', statusReason: 'No capacity is allowed by the job\'s capacity policy' });
-  return attemptPlan(record, next, nextAttemptNumber(record.attempts));
+  return attemptPlan(record, next, nextAttemptNumber(record.attempts), []);
 }
 
 /** What settle-attempt learned about the attempt that just ended. */
@@ -61,6 +63,24 @@ export interface SettledAttempt {
 }
 
 const times = (count: number) => (count === 1 ? 'once' : `${count} times`);
+
+const counted = (count: number, singular: string, plural = `${singular}s`) => `${count} ${count === 1 ? singular : plural}`;
+
+const capacityName = (capacity: CapacityType) => (capacity === 'spot' ? 'Spot' : 'On-Demand');
+
+/** `after 1 Spot reclaim`, `after 2 Spot reclaims and 1 wait for capacity that timed out`; empty when nothing interrupted the job. */
+function afterInterruptions(earlier: readonly Attempt[]): string {
+  const spotReclaims = earlier.filter((attempt) => attempt.capacity === 'spot' && attempt.failureClass === 'SPOT_RECLAIM').length;
+  const lostHosts = earlier.filter((attempt) => attempt.capacity === 'on-demand' && attempt.failureClass === 'SPOT_RECLAIM').length;
+  const shortages = earlier.filter((attempt) => attempt.failureClass === 'NO_CAPACITY').length;
+  const parts = [
+    ...(spotReclaims > 0 ? [counted(spotReclaims, 'Spot reclaim')] : []),
+    ...(lostHosts > 0 ? [counted(lostHosts, 'lost On-Demand host')] : []),
+    ...(shortages > 0 ? [counted(shortages, 'wait for capacity that timed out', 'waits for capacity that timed out')] : []),
+  ];
+  if (parts.length === 0) return '';
+  return ` after ${parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`}`;
+}
 
 function finalFailureReason(record: JobRecord, attempts: readonly Attempt[], failureClass: FailureClass, settled: SettledAttempt): string {
   const last = attempts.at(-1);
@@ -85,9 +105,11 @@ function finalFailureReason(record: JobRecord, attempts: readonly Attempt[], fai
 }
 
 /**
- * Settle-attempt's decision after an attempt ended. `record.attempts` includes
- * the settled attempt (the highest number); `settled.failureClass`, when given,
- * overrides whatever the record holds for it (it is the freshest reading).
+ * Settle-attempt's decision after a submission ended. `record.attempts` includes
+ * every attempt the submission ran (Batch's in-place retries are attempts of their
+ * own), the last of them the highest number; `settled` is how that last one ended,
+ * and its `failureClass`, when given, overrides whatever the record holds for it
+ * (it is the freshest reading).
  */
 export function planAfterAttempt(record: JobRecord, settled: SettledAttempt): Plan {
   if (isTerminal(record.status)) return { next: 'skip' };
@@ -95,7 +117,7 @@ export function planAfterAttempt(record: JobRecord, settled: SettledAttempt): Pl
   const last = attempts.at(-1);
 
   if (settled.succeeded) {
-    const where = last ? ` on attempt ${last.attempt} (${last.capacity === 'spot' ? 'Spot' : 'On-Demand'})` : '';
+    const where = last ? ` on attempt ${last.attempt} (${capacityName(last.capacity)})${afterInterruptions(attempts.slice(0, -1))}` : '';
     return finish({ status: 'SUCCEEDED', statusReason: `Completed${where}`, exitCode: settled.exitCode ?? 0 });
   }
 
@@ -112,5 +134,5 @@ export function planAfterAttempt(record: JobRecord, settled: SettledAttempt): Pl
       ...(settled.exitCode === undefined ? {} : { exitCode: settled.exitCode }),
     });
   }
-  return attemptPlan(record, next, nextAttemptNumber(history));
+  return attemptPlan(record, next, nextAttemptNumber(history), history);
 }

@@ -62,11 +62,6 @@ export interface TransitionRequest {
 export interface PutAttemptOptions {
   /** The write belongs to the job's end (closing its open attempts): allowed on a terminal job. */
   readonly allowTerminal?: boolean;
-  /**
-   * Batch is running the attempt again in place (its own retry after the host was lost): the
-   * one case where a RUNNING attempt may go back to PENDING.
-   */
-  readonly retryingInPlace?: boolean;
 }
 
 export interface JobStore {
@@ -80,11 +75,16 @@ export interface JobStore {
   /**
    * Sets fields of one attempt (creating it when absent), conditional on the job not being terminal
    * unless `allowTerminal`. Attempt statuses only move forward (PENDING → RUNNING → SUCCEEDED, FAILED
-   * or CANCELLED; RUNNING → PENDING only when `retryingInPlace`); a write that would move one back,
-   * or from one settled status to another, throws ConflictError (with the current record). A write
-   * that changes nothing writes nothing.
+   * or CANCELLED; a Batch retry in place is a new attempt, never a step back); a write that would move
+   * one back, or from one settled status to another, throws ConflictError (with the current record).
+   * A write that changes nothing writes nothing.
    */
   putAttempt(jobId: string, attempt: Attempt & { readonly logStreamName?: string }, options?: PutAttemptOptions): Promise<JobRecord>;
+  /**
+   * putAttempt for several attempts in one conditional write, all or none: readers never see one
+   * without the others (e.g. a settled attempt without the attempt planned after it).
+   */
+  putAttempts(jobId: string, attempts: readonly (Attempt & { readonly logStreamName?: string })[], options?: PutAttemptOptions): Promise<JobRecord>;
   /** Marks a cancel request on a non-terminal job; returns the record. */
   requestCancel(jobId: string, now: string): Promise<JobRecord>;
   /**

@@ -59,10 +59,16 @@ export type Plan =
       readonly next: CapacityType;
       /** 1-based number of the attempt about to start. */
       readonly attempt: number;
-      /** Batch job name for this attempt: `gpujobs-<jobId>-<attempt>`. */
+      /** Batch job name for this submission: `gpujobs-<jobId>-<attempt>`. */
       readonly jobName: string;
       /** The job's environment plus GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT. */
       readonly environment: readonly BatchEnvironmentVariable[];
+      /**
+       * Runs Batch may make of this submission (SubmitJob `RetryStrategy.Attempts`, 1-10): the Spot
+       * budget left for a Spot submission, 1 On-Demand. A submission that Batch runs k times is
+       * attempts `attempt` … `attempt + k - 1` of the job.
+       */
+      readonly batchAttempts: number;
     }
   | { readonly next: 'finish'; readonly outcome: Outcome }
   /** The job was already terminal (e.g. cancelled while queued): nothing to do. */
@@ -87,6 +93,7 @@ export interface TaskError {
 /** The state after a Run* task: `attemptResult` is the Batch job detail on success or a TaskError on failure. */
 export interface SettleAttemptInput {
   readonly jobId: string;
+  /** The submission's first attempt; the runs Batch lists in the job detail are this one and the ones after it. */
   readonly attempt: number;
   readonly capacity: CapacityType;
   readonly attemptResult: Record<string, unknown> | TaskError;
@@ -106,9 +113,13 @@ export interface FinishResult {
   readonly transitioned: boolean;
 }
 
+/**
+ * The Batch job of a submission is named after the job's first attempt it runs; Batch's
+ * in-place retries of it are the attempts that follow (see core/batch-result.ts).
+ */
 export const batchJobName = (jobId: string, attempt: number) => `gpujobs-${jobId}-${attempt}`;
 
-/** Inverse of batchJobName, for the Batch state-change events. */
+/** Inverse of batchJobName, for the Batch state-change events: the job and the submission's first attempt. */
 export function parseBatchJobName(name: string): { jobId: string; attempt: number } | undefined {
   const match = /^gpujobs-(.+)-(\d+)$/.exec(name);
   if (!match) return undefined;

@@ -87,7 +87,11 @@ export interface SubmitJobParameters {
     readonly ResourceRequirements?: readonly { readonly Type: string; readonly Value: string }[];
   };
   readonly Timeout?: { readonly AttemptDurationSeconds?: number };
-  readonly RetryStrategy?: { readonly Attempts?: number; readonly EvaluateOnExit?: readonly Record<string, string>[] };
+  /** Overrides the job definition's retryStrategy, as SubmitJob's does. */
+  readonly RetryStrategy?: {
+    readonly Attempts?: number;
+    readonly EvaluateOnExit?: readonly Partial<Record<'OnStatusReason' | 'OnReason' | 'OnExitCode' | 'Action', string>>[];
+  };
   readonly Tags?: Record<string, string>;
   readonly Parameters?: Record<string, string>;
 }
@@ -506,7 +510,8 @@ export class LocalBatch {
     }
     child.once('spawn', () => {
       running.spawned = true;
-      if (job.startedAt === undefined) job.startedAt = running.startedAt;
+      // Batch reports when the job last went RUNNING: after a retry in place, the current run's start.
+      job.startedAt = running.startedAt;
       if (!running.stop) this.setStatus(job, 'RUNNING');
       if (job.timeoutSeconds !== undefined) {
         running.timers.push(

@@ -93,7 +93,7 @@ async function countTransitions(definition: StateMachineDefinition, scenario: 'h
           [STATE.prepare]: () => ({
             jobId,
             job: { jobDefinitionArn: `arn:aws:batch:${BENCH_REGION}:${BENCH_ACCOUNT}:job-definition/GpuJobs-cost:1`, command: ['true'], timeoutSeconds: 3600 },
-            plan: { next: 'spot', attempt: 1, jobName: batchJobName(jobId, 1), environment: [] },
+            plan: { next: 'spot', attempt: 1, jobName: batchJobName(jobId, 1), environment: [], batchAttempts: 3 },
           }),
           [STATE.runOnSpot]: (input) => {
             const name = String((input as { JobName?: unknown }).JobName);
@@ -103,7 +103,7 @@ async function countTransitions(definition: StateMachineDefinition, scenario: 'h
           [STATE.runOnDemand]: (input) => succeeded(String((input as { JobName?: unknown }).JobName)),
           [STATE.settleAttempt]: (): JsonValue => {
             settles++;
-            if (scenario === 'reclaim-failover' && settles === 1) return { next: 'on-demand', attempt: 2, jobName: batchJobName(jobId, 2), environment: [] };
+            if (scenario === 'reclaim-failover' && settles === 1) return { next: 'on-demand', attempt: 2, jobName: batchJobName(jobId, 2), environment: [], batchAttempts: 1 };
             return { next: 'finish', outcome: { status: 'SUCCEEDED', exitCode: 0 } };
           },
           [STATE.finish]: () => ({ jobId, status: 'SUCCEEDED', transitioned: true }),

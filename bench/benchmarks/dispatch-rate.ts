@@ -113,7 +113,7 @@ async function run(context: BenchmarkContext) {
         return {
           jobId,
           job: { jobDefinitionArn: `arn:aws:batch:${BENCH_REGION}:${BENCH_ACCOUNT}:job-definition/GpuJobs-bench:1`, command: ['true'], timeoutSeconds: 3600 },
-          plan: { next: 'spot', attempt: 1, jobName: batchJobName(jobId, 1), environment: [] },
+          plan: { next: 'spot', attempt: 1, jobName: batchJobName(jobId, 1), environment: [], batchAttempts: 3 },
         };
       },
       [STATE.runOnSpot]: async (input) => submit(input),
@@ -162,6 +162,11 @@ async function run(context: BenchmarkContext) {
 
   process.env[ENV.tableName] = TABLE_NAME;
   process.env[ENV.stateMachineArn] = stateMachineArn;
+  // The dispatcher's pacing, exactly as the stack configures it.
+  const dispatcherVariables = (template.Resources[eventSource.functionLogicalId]?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+  const dispatchRate = dispatcherVariables[ENV.dispatchRatePerSecond];
+  if (typeof dispatchRate === 'string') process.env[ENV.dispatchRatePerSecond] = dispatchRate;
+  else delete process.env[ENV.dispatchRatePerSecond];
   process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamodb.endpoint;
   process.env.AWS_ENDPOINT_URL_SFN = server.endpoint;
   // The handler logs one INFO line per job; at WARN the run measures dispatching, not a terminal.
@@ -276,7 +281,7 @@ async function run(context: BenchmarkContext) {
   if (timedOut) notes.push(`Not every job finished within ${DEADLINE_SECONDS} s: ${finished.size} of ${JOB_COUNT} executions reached Finish.`);
   if (onDemandSubmits.length > 0) notes.push(`${onDemandSubmits.length} submissions went to the On-Demand queue (none expected).`);
   notes.push(
-    `Conditions: event source batch size ${eventSource.batchSize} and maximum concurrency ${eventSource.maximumConcurrency} (from the template); the dispatcher's SFNClient over HTTP to a loopback Step Functions stand-in (StartExecution quota as a token bucket of ${START_EXECUTION_BUCKET}, ${START_EXECUTION_REFILL}/s); the synthesized definition run by aws-local-stepfunctions with Prepare/SettleAttempt/Finish stubbed; Batch stand-in: ${BATCH_SUBMIT_RATE} SubmitJob/s, burst ${BATCH_SUBMIT_BURST}, Batch.TooManyRequestsException beyond.`,
+    `Conditions: event source batch size ${eventSource.batchSize} and maximum concurrency ${eventSource.maximumConcurrency} (from the template), dispatcher pacing ${process.env[ENV.dispatchRatePerSecond] ?? "none"} starts/s per invocation (from the template); the dispatcher's SFNClient over HTTP to a loopback Step Functions stand-in (StartExecution quota as a token bucket of ${START_EXECUTION_BUCKET}, ${START_EXECUTION_REFILL}/s); the synthesized definition run by aws-local-stepfunctions with Prepare/SettleAttempt/Finish stubbed; Batch stand-in: ${BATCH_SUBMIT_RATE} SubmitJob/s, burst ${BATCH_SUBMIT_BURST}, Batch.TooManyRequestsException beyond.`,
     'StartExecution answers in about a millisecond here (tens of ms in AWS) and Prepare returns at once, so executions reach Batch faster than they would in AWS: throttling here is, if anything, worse than in AWS.',
     `SubmitJob rate = accepted SubmitJob calls / time from the first to the last accepted one. Throttled calls are retried by the workflow's own Retry on ${STATE.runOnSpot} (from the definition: ${JSON.stringify(retryPolicy)}).`,
   );

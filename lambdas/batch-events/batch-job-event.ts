@@ -4,6 +4,8 @@
  * it is ignored, and Batch may add fields at any time.
  */
 import * as z from 'zod/mini';
+import { endedRunsOf, interpretSubmissionResult, settledAttemptStatus, type AttemptResult } from '../../core/batch-result.js';
+import type { AttemptStatus, FailureClass } from '../../core/job.js';
 import { parseBatchJobName } from '../../core/workflow-contract.js';
 
 export const BATCH_JOB_STATUSES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
@@ -36,6 +38,7 @@ export const batchJobStateChangeSchema = z.object({
     stoppedAt: z.optional(z.number()),
     container: z.optional(containerSchema),
     attempts: z.optional(z.array(batchAttemptSchema)),
+    retryStrategy: z.optional(z.object({ attempts: z.optional(z.number()) })),
   }),
 });
 
@@ -45,9 +48,30 @@ export class MalformedBatchEventError extends Error {
   override readonly name = 'MalformedBatchEventError';
 }
 
-/** What one state change says about one of our attempts. */
+/** An attempt that one of Batch's earlier runs of the job was: it ended, and Batch retried in place. */
+export interface EndedAttemptFacts {
+  readonly attempt: number;
+  readonly status: Extract<AttemptStatus, 'FAILED' | 'SUCCEEDED' | 'CANCELLED'>;
+  readonly failureClass?: FailureClass;
+  readonly statusReason?: string;
+  readonly startedAt?: string;
+  readonly stoppedAt?: string;
+  readonly exitCode?: number;
+  readonly logStreamName?: string;
+  readonly containerInstanceArn?: string;
+}
+
+/**
+ * What one state change says about one of our submissions. A Batch job named
+ * `gpujobs-<jobId>-<N>` is attempts N, N+1, … (one per run: Batch retries a lost host in
+ * place), and the event is about attempt N + the runs it lists as ended; for a finished
+ * Batch job, about its last attempt.
+ */
 export interface BatchAttemptFacts {
   readonly jobId: string;
+  /** The attempt the Batch job was submitted as (its name says so). */
+  readonly submittedAttempt: number;
+  /** The attempt this event is about. */
   readonly attempt: number;
   readonly batchJobId: string;
   readonly batchStatus: BatchJobStatus;
@@ -58,16 +82,29 @@ export interface BatchAttemptFacts {
   readonly containerReason?: string;
   readonly logStreamName?: string;
   readonly containerInstanceArn?: string;
-  /**
-   * When Batch last stopped a run of this job in place (its own retry after host loss):
-   * a waiting state is news only if it came after the run we know about.
-   */
-  readonly lastRunStoppedAt?: string;
+  /** The attempts before `attempt` that this Batch job ran and ended, oldest first. */
+  readonly endedAttempts: readonly EndedAttemptFacts[];
 }
 
 const isoFromEpochMs = (epochMs: number | undefined) => (epochMs === undefined ? undefined : new Date(epochMs).toISOString());
 
 const isKnownStatus = (status: string): status is BatchJobStatus => (BATCH_JOB_STATUSES as readonly string[]).includes(status);
+
+const FINISHED_BATCH_STATUSES: readonly BatchJobStatus[] = ['SUCCEEDED', 'FAILED'];
+
+function endedAttempt(attempt: number, result: AttemptResult): EndedAttemptFacts {
+  return {
+    attempt,
+    status: settledAttemptStatus(result),
+    failureClass: result.failureClass,
+    statusReason: result.statusReason ?? result.containerReason,
+    startedAt: result.startedAt,
+    stoppedAt: result.stoppedAt,
+    exitCode: result.exitCode,
+    logStreamName: result.logStreamName,
+    containerInstanceArn: result.containerInstanceArn,
+  };
+}
 
 /**
  * Facts from the event, or undefined when the Batch job is not one of ours (its name
@@ -82,23 +119,48 @@ export function attemptFactsFrom(event: unknown): BatchAttemptFacts | undefined 
   const ours = parseBatchJobName(detail.jobName);
   if (!ours || !isKnownStatus(detail.status)) return undefined;
   const batchStatus = detail.status;
-  const batchAttempts = detail.attempts ?? [];
-  const lastStopped = batchAttempts.reduce<number | undefined>(
-    (latest, attempt) => (attempt.stoppedAt !== undefined && (latest === undefined || attempt.stoppedAt > latest) ? attempt.stoppedAt : latest),
-    undefined,
-  );
+  const submission = { jobId: ours.jobId, submittedAttempt: ours.attempt, batchJobId: detail.jobId, batchStatus };
+
+  if (FINISHED_BATCH_STATUSES.includes(batchStatus)) {
+    // The same reading of the detail as settle-attempt's, so both record the same attempts.
+    const results = interpretSubmissionResult(detail);
+    const last = results.at(-1)!;
+    return {
+      ...submission,
+      attempt: ours.attempt + results.length - 1,
+      statusReason: last.statusReason,
+      startedAt: last.startedAt,
+      stoppedAt: last.stoppedAt,
+      exitCode: last.exitCode,
+      containerReason: last.containerReason,
+      logStreamName: last.logStreamName,
+      containerInstanceArn: last.containerInstanceArn,
+      endedAttempts: results.slice(0, -1).map((result, index) => endedAttempt(ours.attempt + index, result)),
+    };
+  }
+
+  const ended = endedRunsOf(detail);
+  const lastEnded = ended.at(-1);
+  const startedAt = isoFromEpochMs(detail.startedAt);
+  // Between runs, and maybe just after one started, the job-level start and container may
+  // still be the ended run's: they describe the current run only when they are newer.
+  const startedAfterLastRun = startedAt !== undefined && (lastEnded?.stoppedAt === undefined || startedAt > lastEnded.stoppedAt);
+  const containerOfCurrentRun =
+    detail.container !== undefined && (lastEnded === undefined || detail.container.logStreamName !== lastEnded.logStreamName);
   return {
-    jobId: ours.jobId,
-    attempt: ours.attempt,
-    batchJobId: detail.jobId,
-    batchStatus,
+    ...submission,
+    attempt: ours.attempt + ended.length,
     statusReason: detail.statusReason,
-    startedAt: isoFromEpochMs(detail.startedAt),
-    stoppedAt: isoFromEpochMs(detail.stoppedAt),
-    exitCode: detail.container?.exitCode,
-    containerReason: detail.container?.reason,
-    logStreamName: detail.container?.logStreamName,
-    containerInstanceArn: detail.container?.containerInstanceArn,
-    lastRunStoppedAt: isoFromEpochMs(lastStopped),
+    startedAt: lastEnded === undefined || startedAfterLastRun ? startedAt : undefined,
+    stoppedAt: undefined,
+    ...(containerOfCurrentRun
+      ? {
+          exitCode: detail.container?.exitCode,
+          containerReason: detail.container?.reason,
+          logStreamName: detail.container?.logStreamName,
+          containerInstanceArn: detail.container?.containerInstanceArn,
+        }
+      : {}),
+    endedAttempts: ended.map((result, index) => endedAttempt(ours.attempt + index, result)),
   };
 }

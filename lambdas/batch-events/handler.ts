@@ -1,13 +1,14 @@
 /**
  * EventBridge "Batch Job State Change" for the job queues → the job's and its
- * attempt's status, Batch job id, instance type, times and log stream. See
- * apply-batch-event.ts.
+ * attempts' status, Batch job id, instance type, times and log stream (and the
+ * attempts Batch retried in place, settled). See apply-batch-event.ts.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
+import { attemptCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
@@ -31,6 +32,7 @@ const metrics = metricsFromEnvironment();
 const applyBatchEvent = createBatchEventApplier({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
   instanceTypeOf: (containerInstanceArn) => instanceTypes.instanceTypeOf(containerInstanceArn),
+  attemptCostUsd: (attempt) => attemptCostUsd(attempt)?.costUsd,
   publish: (events) => publisher.publish(events),
   buildEvents: buildJobEvent,
   now: () => new Date().toISOString(),

@@ -207,7 +207,13 @@ export class DynamoJobStore implements JobStore {
   }
 
   async putAttempt(jobId: string, attempt: StoredAttempt, options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
+    return this.putAttempts(jobId, [attempt], options);
+  }
+
+  async putAttempts(jobId: string, attempts: readonly StoredAttempt[], options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
     const allowedStatuses = options.allowTerminal ? ALL_STATUSES : ALL_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status));
+    const numbers = attempts.map((attempt) => attempt.attempt);
+    if (new Set(numbers).size !== numbers.length) throw new RangeError(`putAttempts got attempt numbers more than once: ${numbers.join(', ')}.`);
     for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
       // Decided on this read, and the write below is conditional on its version: a settle that lands
       // after the read fails the write, and the next round decides again on the settled attempt.
@@ -215,20 +221,24 @@ export class DynamoJobStore implements JobStore {
       if (!allowedStatuses.includes(current.status)) {
         throw new ConflictError(`Job ${jobId} is ${current.status}; its attempts can no longer change.`, current);
       }
-      const existing = current.attempts.find((candidate) => candidate.attempt === attempt.attempt);
-      if (existing && !isAttemptStatusMoveAllowed(existing.status, attempt.status, options)) {
-        throw new ConflictError(
-          `Attempt ${attempt.attempt} of job ${jobId} is ${existing.status}; it cannot become ${attempt.status}.`,
-          current,
-        );
+      const changed: StoredAttempt[] = [];
+      for (const attempt of attempts) {
+        const existing = current.attempts.find((candidate) => candidate.attempt === attempt.attempt);
+        if (existing && !isAttemptStatusMoveAllowed(existing.status, attempt.status)) {
+          throw new ConflictError(
+            `Attempt ${attempt.attempt} of job ${jobId} is ${existing.status}; it cannot become ${attempt.status}.`,
+            current,
+          );
+        }
+        const merged = { ...existing, ...definedOnly(attempt) } as StoredAttempt;
+        if (!existing || !sameFields(existing, merged)) changed.push(merged);
       }
-      const merged = { ...existing, ...definedOnly(attempt) } as StoredAttempt;
-      if (existing && sameFields(existing, merged)) return current;
+      if (changed.length === 0) return current;
       // The port gives no clock here; updatedAt never moves backwards even if this host's clock lags.
       const updatedAt = latest(current.updatedAt, new Date().toISOString());
       const updated = await this.conditionalUpdate(jobId, current.version, { updatedAt }, {
         allowedStatuses,
-        attempt: merged,
+        attempts: changed,
       });
       if (updated) return updated;
     }
@@ -277,14 +287,14 @@ export class DynamoJobStore implements JobStore {
   }
 
   /**
-   * Sets `fields` (and one attempt) if the job is still at `expectedVersion` and in one of
+   * Sets `fields` (and whole attempts) if the job is still at `expectedVersion` and in one of
    * `allowedStatuses`; bumps the version. Returns undefined when the condition failed.
    */
   private async conditionalUpdate(
     jobId: string,
     expectedVersion: number,
     fields: Item,
-    condition: { readonly allowedStatuses: readonly JobStatus[]; readonly attempt?: StoredAttempt },
+    condition: { readonly allowedStatuses: readonly JobStatus[]; readonly attempts?: readonly StoredAttempt[] },
   ): Promise<StoredJobRecord | undefined> {
     const names: Record<string, string> = { '#version': 'version', '#status': 'status' };
     const values: Record<string, unknown> = { ':expectedVersion': expectedVersion, ':nextVersion': expectedVersion + 1 };
@@ -294,12 +304,12 @@ export class DynamoJobStore implements JobStore {
       values[`:f${position}`] = value;
       assignments.push(`#f${position} = :f${position}`);
     });
-    if (condition.attempt) {
+    condition.attempts?.forEach((attempt, position) => {
       names['#attempts'] = 'attempts';
-      names['#attemptNumber'] = String(condition.attempt.attempt);
-      values[':attempt'] = condition.attempt;
-      assignments.push('#attempts.#attemptNumber = :attempt');
-    }
+      names[`#attemptNumber${position}`] = String(attempt.attempt);
+      values[`:attempt${position}`] = attempt;
+      assignments.push(`#attempts.#attemptNumber${position} = :attempt${position}`);
+    });
     const statusPlaceholders = condition.allowedStatuses.map((status, position) => {
       values[`:allowed${position}`] = status;
       return `:allowed${position}`;
@@ -458,14 +468,13 @@ function decodePageToken(
 
 /**
  * Attempt statuses move forward only: events come late and twice, and a late RUNNING must never
- * undo the workflow's record of how the attempt ended. A settled status is final; RUNNING goes
- * back to PENDING only when Batch retries the attempt in place.
+ * undo the workflow's record of how the attempt ended. A settled status is final, and a running
+ * attempt never waits again (Batch's retry in place is the next attempt).
  */
-function isAttemptStatusMoveAllowed(from: AttemptStatus, to: AttemptStatus, options: PutAttemptOptions): boolean {
+function isAttemptStatusMoveAllowed(from: AttemptStatus, to: AttemptStatus): boolean {
   if (from === to) return true;
   if (isAttemptSettled(from)) return false;
-  if (from === 'RUNNING' && to === 'PENDING') return options.retryingInPlace === true;
-  return true;
+  return !(from === 'RUNNING' && to === 'PENDING');
 }
 
 /** Attempts are flat records of strings and numbers. */

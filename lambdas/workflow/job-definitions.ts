@@ -12,6 +12,7 @@ import {
   type RegisterJobDefinitionCommandInput,
 } from '@aws-sdk/client-batch';
 import type { JobSpec } from '../../core/job.js';
+import { batchRetryStrategy, JOB_DEFINITION_BATCH_ATTEMPTS } from '../../core/retry-strategy.js';
 
 /** What of a job decides its job definition. */
 export type JobDefinitionSpec = Pick<JobSpec, 'image' | 'gpus' | 'vcpus' | 'memoryMiB'>;
@@ -27,26 +28,6 @@ export interface JobDefinitionSettings {
 
 /** Log stream names become `gpujobs/<container>/<ECS task id>`. */
 export const JOB_LOG_STREAM_PREFIX = 'gpujobs';
-
-/**
- * Batch-level attempts per submitted job. Batch retries only host loss in place
- * (see the rules below); every further reclaim goes back to the workflow, whose
- * Spot budget (`maxSpotAttempts`) is what the job's owner chose.
- */
-export const BATCH_ATTEMPTS_PER_SUBMISSION = 2;
-
-/**
- * Batch evaluates these in order and takes the first match. When nothing matches,
- * Batch RETRIES, so the final catch-all is what stops an application error or a
- * misconfiguration from being run again by Batch behind the workflow's back.
- */
-export const EVALUATE_ON_EXIT = [
-  // A timed-out attempt would time out again.
-  { onStatusReason: 'Job attempt duration exceeded timeout', action: 'EXIT' },
-  // Spot reclaim or host failure: the container never got to finish, so run it again.
-  { onStatusReason: 'Host EC2*', action: 'RETRY' },
-  { onReason: '*', action: 'EXIT' },
-] as const;
 
 /** The registration request, without its name. */
 export function jobDefinitionContent(
@@ -73,10 +54,8 @@ export function jobDefinitionContent(
         },
       },
     },
-    retryStrategy: {
-      attempts: BATCH_ATTEMPTS_PER_SUBMISSION,
-      evaluateOnExit: EVALUATE_ON_EXIT.map((rule) => ({ ...rule })),
-    },
+    // The workflow overrides the number of attempts per submission (the job's Spot budget left), never the rules.
+    retryStrategy: batchRetryStrategy(JOB_DEFINITION_BATCH_ATTEMPTS),
     // The workflow tags each submission with the job id and attempt; propagation puts them on the ECS task.
     propagateTags: true,
   };

@@ -4,6 +4,8 @@
  * failed job so that the workflow's Catch sees what Step Functions would give it.
  */
 
+import type { StepFunctionsEvaluateOnExitRule } from '../../core/retry-strategy.js';
+
 /** Tags put on every Batch job the workflow submits. */
 export const BATCH_JOB_TAG = { jobId: 'gpujobs:job-id', attempt: 'gpujobs:attempt' } as const;
 
@@ -19,7 +21,15 @@ export interface BatchSubmitJobParameters {
     readonly Environment: readonly { readonly Name: string; readonly Value: string }[];
   };
   readonly Timeout: { readonly AttemptDurationSeconds: number };
-  /** `gpujobs:job-id` and `gpujobs:attempt` (the attempt number as a string). */
+  /**
+   * Batch's retry of this submission, overriding the job definition's: `Attempts` is the plan's
+   * `batchAttempts` (the Spot budget left, or 1 On-Demand), the rules are core/retry-strategy.ts's.
+   */
+  readonly RetryStrategy: {
+    readonly Attempts: number;
+    readonly EvaluateOnExit: readonly StepFunctionsEvaluateOnExitRule[];
+  };
+  /** `gpujobs:job-id` and `gpujobs:attempt` (the submission's first attempt number, as a string). */
   readonly Tags: Readonly<Record<string, string>>;
 }
 

@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { stepFunctionsEvaluateOnExit } from '../../core/retry-strategy.js';
 import { JOB_SPEC_LIMITS } from '../../core/spec.js';
 import { STATE } from '../../core/workflow-contract.js';
 import { BATCH_JOB_TAG } from './batch-task.js';
@@ -184,6 +185,11 @@ function batchAttempt(scope: Construct, stateName: string, queue: batch.IJobQueu
           'Environment.$': '$.plan.environment',
         },
         Timeout: { 'AttemptDurationSeconds.$': '$.job.timeoutSeconds' },
+        // Overrides the job definition's: Batch retries a lost host in place only while the job's Spot budget lasts.
+        RetryStrategy: {
+          'Attempts.$': '$.plan.batchAttempts',
+          EvaluateOnExit: stepFunctionsEvaluateOnExit(),
+        },
         Tags: {
           [`${BATCH_JOB_TAG.jobId}.$`]: '$.jobId',
           [`${BATCH_JOB_TAG.attempt}.$`]: "States.Format('{}', $.plan.attempt)",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { interpretAttemptResult, isTaskError } from '../../core/batch-result.js';
+import { endedRunsOf, interpretAttemptResult, interpretSubmissionResult, isTaskError } from '../../core/batch-result.js';
 
 const CE = 'AWSBatch-gpujobs-spot-CE-QHSw71AzV6gbcMc5-34b9c50a-cf83-38e4-94f1-4b7b6119425a';
 const containerInstanceArn = `arn:aws:ecs:us-east-1:123456789012:container-instance/${CE}/34fd0f5536dc43bcbc15153177602533`;
@@ -209,5 +209,121 @@ describe('isTaskError', () => {
     expect(isTaskError({ Error: 'States.TaskFailed', Cause: '{}' })).toBe(true);
     expect(isTaskError(succeededOutput)).toBe(false);
     expect(isTaskError(null)).toBe(false);
+  });
+});
+
+// Batch lost the host under the first run and ran the job again in place; the second run succeeded.
+const retriedInPlaceOutput = {
+  ...succeededOutput,
+  Attempts: [
+    {
+      Container: { ContainerInstanceArn: `${containerInstanceArn}-lost`, LogStreamName: 'gpujobs/default/first-run', TaskArn: `${taskArn}-1` },
+      StartedAt: 1765040000000,
+      StatusReason: 'Host EC2 (instance i-0737c70432d64f82a) terminated.',
+      StoppedAt: 1765040300000,
+    },
+    ...succeededOutput.Attempts,
+  ],
+  RetryStrategy: { Attempts: 3 },
+};
+
+describe('interpretSubmissionResult', () => {
+  it('makes each run Batch listed an attempt of its own: the reclaimed run, then the one that succeeded', () => {
+    const [reclaimedRun, lastRun, ...more] = interpretSubmissionResult(retriedInPlaceOutput);
+
+    expect(more).toEqual([]);
+    expect(reclaimedRun).toEqual({
+      succeeded: false,
+      batchJobId: retriedInPlaceOutput.JobId,
+      batchStatus: 'FAILED',
+      statusReason: 'Host EC2 (instance i-0737c70432d64f82a) terminated.',
+      startedAt: new Date(1765040000000).toISOString(),
+      stoppedAt: new Date(1765040300000).toISOString(),
+      logStreamName: 'gpujobs/default/first-run',
+      containerInstanceArn: `${containerInstanceArn}-lost`,
+      failureClass: 'SPOT_RECLAIM',
+    });
+    expect(lastRun).toMatchObject({ succeeded: true, exitCode: 0, logStreamName, startedAt: '2025-12-06T17:03:16.993Z' });
+    expect(interpretAttemptResult(retriedInPlaceOutput)).toEqual(lastRun);
+  });
+
+  it('reads the same runs from the camelCase detail of local mode and of the state change events', () => {
+    const detail = {
+      jobId: 'local-1',
+      status: 'FAILED',
+      statusReason: 'Essential container in task exited',
+      container: { exitCode: 2, logStreamName: 'second' },
+      attempts: [
+        { container: { logStreamName: 'first' }, startedAt: 1000, stoppedAt: 2000, statusReason: 'Host EC2 (instance i-1) terminated.' },
+        { container: { exitCode: 2, logStreamName: 'second' }, startedAt: 3000, stoppedAt: 4000, statusReason: 'Essential container in task exited' },
+      ],
+    };
+
+    expect(interpretSubmissionResult(detail).map(({ failureClass, logStreamName }) => ({ failureClass, logStreamName }))).toEqual([
+      { failureClass: 'SPOT_RECLAIM', logStreamName: 'first' },
+      { failureClass: 'APP_ERROR', logStreamName: 'second' },
+    ]);
+  });
+
+  it('counts a retry still waiting when the queue cancelled it for lack of capacity as one more attempt, which never started', () => {
+    const detail = {
+      JobId: 'b-2',
+      Status: 'FAILED',
+      StatusReason: 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY',
+      Attempts: [reclaimedDetail.Attempts[0]],
+      RetryStrategy: { Attempts: 3 },
+    };
+
+    const results = interpretSubmissionResult({ Error: 'States.TaskFailed', Cause: JSON.stringify(detail) });
+
+    expect(results.map((result) => result.failureClass)).toEqual(['SPOT_RECLAIM', 'NO_CAPACITY']);
+    expect(results[1]).toEqual({
+      succeeded: false,
+      batchJobId: 'b-2',
+      batchStatus: 'FAILED',
+      statusReason: detail.StatusReason,
+      failureClass: 'NO_CAPACITY',
+    });
+  });
+
+  it('adds no attempt after the last run when Batch had no attempt left', () => {
+    const detail = { ...reclaimedDetail, StatusReason: 'Job failed after its last attempt', RetryStrategy: { Attempts: 1 } };
+
+    expect(interpretSubmissionResult({ Error: 'States.TaskFailed', Cause: JSON.stringify(detail) })).toHaveLength(1);
+  });
+
+  it('applies a pending cancel to the last attempt only: earlier runs stay reclaims', () => {
+    const detail = {
+      ...retriedInPlaceOutput,
+      Status: 'FAILED',
+      StatusReason: 'Terminated by gpujobs: cancelled by owner',
+    };
+
+    const results = interpretSubmissionResult({ Error: 'States.TaskFailed', Cause: JSON.stringify(detail) }, { cancelRequested: true });
+
+    expect(results.map((result) => result.failureClass)).toEqual(['SPOT_RECLAIM', 'CANCELLED']);
+  });
+
+  it('is one attempt for a task error without a job detail', () => {
+    expect(interpretSubmissionResult({ Error: 'States.Timeout' })).toHaveLength(1);
+  });
+});
+
+describe('endedRunsOf', () => {
+  it('lists the runs a still-going Batch job has ended, each as a failed attempt', () => {
+    const waiting = { jobId: 'b-3', status: 'RUNNABLE', attempts: [{ startedAt: 1000, stoppedAt: 2000, statusReason: 'Host EC2 (instance i-1) terminated.' }] };
+
+    expect(endedRunsOf(waiting)).toEqual([
+      {
+        succeeded: false,
+        batchJobId: 'b-3',
+        batchStatus: 'FAILED',
+        statusReason: 'Host EC2 (instance i-1) terminated.',
+        startedAt: new Date(1000).toISOString(),
+        stoppedAt: new Date(2000).toISOString(),
+        failureClass: 'SPOT_RECLAIM',
+      },
+    ]);
+    expect(endedRunsOf({ jobId: 'b-4', status: 'RUNNING', attempts: [] })).toEqual([]);
   });
 });

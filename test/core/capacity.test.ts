@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ON_DEMAND_ATTEMPT_LIMIT, planNextCapacity, type CapacityHistoryEntry } from '../../core/capacity.js';
+import { batchAttemptsFor, ON_DEMAND_ATTEMPT_LIMIT, planNextCapacity, remainingSpotAttempts, type CapacityHistoryEntry } from '../../core/capacity.js';
 import { FAILURE_CLASSES } from '../../core/job.js';
 
 const reclaimedSpot = (count: number): CapacityHistoryEntry[] =>
@@ -97,5 +97,35 @@ describe('planNextCapacity', () => {
         expect(onDemand).toBe(policy === 'spot-only' ? 0 : ON_DEMAND_ATTEMPT_LIMIT);
       }
     }
+  });
+});
+
+describe('in-place attempts (Batch retrying a reclaimed host inside one submission)', () => {
+  it('count against the Spot budget like any other Spot attempt', () => {
+    // GIVEN one submission that Batch ran twice on Spot, both runs reclaimed, of a budget of 2
+    const attempts = reclaimedSpot(2);
+
+    // THEN nothing is left on Spot, and the job fails over
+    expect(remainingSpotAttempts(2, attempts)).toBe(0);
+    expect(planNextCapacity({ policy: 'spot-first', maxSpotAttempts: 2, attempts })).toBe('on-demand');
+  });
+
+  it('are bounded by the budget left: Batch gets the remaining Spot attempts as its retry attempts', () => {
+    expect(batchAttemptsFor('spot', { maxSpotAttempts: 3, attempts: [] })).toBe(3);
+    expect(batchAttemptsFor('spot', { maxSpotAttempts: 3, attempts: reclaimedSpot(2) })).toBe(1);
+  });
+
+  it('are never asked of Batch beyond its own limit of 10', () => {
+    expect(batchAttemptsFor('spot', { maxSpotAttempts: 25, attempts: [] })).toBe(10);
+  });
+
+  it('are not allowed On-Demand: an On-Demand submission is one attempt', () => {
+    expect(batchAttemptsFor('on-demand', { maxSpotAttempts: 3, attempts: [] })).toBe(1);
+    expect(batchAttemptsFor('on-demand', { maxSpotAttempts: 3, attempts: reclaimedSpot(3) })).toBe(1);
+  });
+
+  it('ignore On-Demand attempts when counting what is left of the Spot budget', () => {
+    const attempts: CapacityHistoryEntry[] = [...reclaimedSpot(1), { capacity: 'on-demand', failureClass: 'SPOT_RECLAIM' }];
+    expect(remainingSpotAttempts(3, attempts)).toBe(2);
   });
 });

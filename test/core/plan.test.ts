@@ -38,11 +38,13 @@ describe('planFirstAttempt', () => {
         { Name: 'GPUJOBS_JOB_ID', Value: JOB_ID },
         { Name: 'GPUJOBS_ATTEMPT', Value: '1' },
       ],
+      // Batch may retry a reclaimed host in place as often as the whole Spot budget allows.
+      batchAttempts: 3,
     });
   });
 
-  it('starts an on-demand job on On-Demand', () => {
-    expect(planFirstAttempt(jobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({ next: 'on-demand', attempt: 1 });
+  it('starts an on-demand job on On-Demand, with no retry by Batch', () => {
+    expect(planFirstAttempt(jobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({ next: 'on-demand', attempt: 1, batchAttempts: 1 });
   });
 
   it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('skips a job that is already %s', (status) => {
@@ -62,7 +64,25 @@ describe('planAfterAttempt', () => {
     const record = jobRecord({ status: 'RUNNING', attempts: [attempt({ attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED' }), reclaimed(1)] });
     expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toEqual({
       next: 'finish',
-      outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (On-Demand)', exitCode: 0 },
+      outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (On-Demand) after 1 Spot reclaim', exitCode: 0 },
+    });
+  });
+
+  it('names the attempt that completed without interruptions when there were none', () => {
+    const record = jobRecord({ status: 'RUNNING', attempts: [attempt({ attempt: 1, status: 'SUCCEEDED' })] });
+    expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toMatchObject({
+      outcome: { statusReason: 'Completed on attempt 1 (Spot)' },
+    });
+  });
+
+  it('counts every reclaim and capacity wait before the attempt that completed', () => {
+    const noCapacity = attempt({ attempt: 3, failureClass: 'NO_CAPACITY' });
+    const record = jobRecord({
+      status: 'RUNNING',
+      attempts: [reclaimed(1), reclaimed(2), noCapacity, attempt({ attempt: 4, capacity: 'on-demand', status: 'SUCCEEDED' })],
+    });
+    expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toMatchObject({
+      outcome: { statusReason: 'Completed on attempt 4 (On-Demand) after 2 Spot reclaims and 1 wait for capacity that timed out' },
     });
   });
 
@@ -77,6 +97,27 @@ describe('planAfterAttempt', () => {
         { Name: 'GPUJOBS_JOB_ID', Value: JOB_ID },
         { Name: 'GPUJOBS_ATTEMPT', Value: '2' },
       ],
+      batchAttempts: 2,
+    });
+  });
+
+  it('numbers the next attempt after every attempt Batch ran in place, and gives Batch only the Spot budget left', () => {
+    // GIVEN a submission as attempt 1 that Batch ran twice (attempts 1 and 2), both reclaimed, of a budget of 3
+    const record = jobRecord({ status: 'RUNNING', maxSpotAttempts: 3, attempts: [reclaimed(1), reclaimed(2)] });
+
+    // WHEN the workflow plans what follows
+    const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' });
+
+    // THEN the next submission is attempt 3, on Spot, and Batch may run it only once
+    expect(plan).toMatchObject({ next: 'spot', attempt: 3, jobName: `gpujobs-${JOB_ID}-3`, batchAttempts: 1 });
+  });
+
+  it('fails over once in-place retries used up the Spot budget', () => {
+    const record = jobRecord({ status: 'RUNNING', maxSpotAttempts: 2, attempts: [reclaimed(1), reclaimed(2)] });
+    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toMatchObject({
+      next: 'on-demand',
+      attempt: 3,
+      batchAttempts: 1,
     });
   });
 

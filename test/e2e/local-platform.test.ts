@@ -23,6 +23,26 @@ async function reclaimSpot(times: number): Promise<void> {
   }
 }
 
+/** The job's log lines with the attempt each came from, every page. */
+async function logLinesByAttempt(jobId: string): Promise<{ attempt: number; message: string }[]> {
+  const lines: { attempt: number; message: string }[] = [];
+  let nextToken: string | undefined;
+  do {
+    const query = nextToken ? `?nextToken=${encodeURIComponent(nextToken)}` : '';
+    const page = await local.api.request<{ lines: { attempt: number; message: string }[]; nextToken?: string }>('GET', `/v1/jobs/${jobId}/logs${query}`);
+    lines.push(...page.body.lines.map(({ attempt, message }) => ({ attempt, message })));
+    nextToken = page.body.lines.length > 0 ? page.body.nextToken : undefined;
+  } while (nextToken);
+  return lines;
+}
+
+/** `previous→status` of each GPU Job Status Change the job announced, in order. */
+async function statusChangesOf(jobId: string): Promise<string[]> {
+  return (await local.api.events())
+    .filter((event) => event.detail.jobId === jobId && event['detail-type'] === 'GPU Job Status Change')
+    .map((event) => `${String(event.detail.previousStatus)}→${String(event.detail.status)}`);
+}
+
 const attemptsOf = (job: Job) => job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}${attempt.failureClass ? `:${attempt.failureClass}` : ''}`);
 
 describe('local mode end to end, over HTTP', () => {
@@ -158,37 +178,71 @@ describe('local mode end to end, over HTTP', () => {
     expect(cancelled.attempts.every((attempt) => attempt.startedAt === undefined)).toBe(true);
   });
 
-  it('retries on Spot after reclaims, within the Spot budget', async () => {
+  it('retries a reclaimed Spot attempt in place within the budget: attempt 2 on Spot, with its own times and log lines', async () => {
+    // GIVEN a job with a Spot budget of 3 whose first run waits to be reclaimed (Batch numbers its runs in AWS_BATCH_JOB_ATTEMPT)
     const { jobId } = await local.api.submit({
       maxSpotAttempts: 3,
-      command: ['sh', '-c', 'if [ "$GPUJOBS_ATTEMPT" = 1 ]; then sleep 60; fi; echo done'],
+      command: ['sh', '-c', 'echo "run $AWS_BATCH_JOB_ATTEMPT"; if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 60; fi; echo done'],
     });
+    await waitFor(async () => (await local.api.logs(jobId)).includes('run 1') || undefined, 'the first run to write its line');
 
-    // Batch itself retries a reclaimed host once; the second reclaim fails the Batch job.
-    await reclaimSpot(2);
+    // WHEN its Spot instance is reclaimed
+    await reclaimSpot(1);
     const job = await local.api.waitForStatus(jobId, ['SUCCEEDED', 'FAILED']);
+    await sleep(100);
 
+    // THEN Batch ran it again in place, on Spot, as attempt 2, and the job shows both attempts
     expect(job.status).toBe('SUCCEEDED');
     expect(attemptsOf(job)).toEqual(['spot:FAILED:SPOT_RECLAIM', 'spot:SUCCEEDED']);
+    expect(job.attempts.map((attempt) => attempt.attempt)).toEqual([1, 2]);
+    expect(job.statusReason).toBe('Completed on attempt 2 (Spot) after 1 Spot reclaim');
+    const [reclaimed, retried] = job.attempts;
+    expect(reclaimed!.statusReason).toMatch(/^Host EC2 \(instance i-[0-9a-f]+\) terminated\.$/);
+    expect(reclaimed!.stoppedAt! <= retried!.startedAt!).toBe(true);
+    expect(reclaimed!.costUsd).toBe(0);
+    // AND each attempt has its own log lines
+    expect(await logLinesByAttempt(jobId)).toEqual([
+      { attempt: 1, message: 'run 1' },
+      { attempt: 2, message: 'run 2' },
+      { attempt: 2, message: 'done' },
+    ]);
+    // AND the job waited again while the retry waited for its instance
+    expect(await statusChangesOf(jobId)).toEqual(['QUEUED→PENDING', 'PENDING→RUNNING', 'RUNNING→PENDING', 'PENDING→RUNNING', 'RUNNING→SUCCEEDED']);
   });
 
-  it('fails over to On-Demand once reclaims exceed the Spot budget', async () => {
+  it('fails over to On-Demand when a reclaim exceeds a Spot budget of 1, with no retry on Spot', async () => {
     const { jobId } = await local.api.submit({
       maxSpotAttempts: 1,
       command: ['sh', '-c', 'if [ "$GPUJOBS_ATTEMPT" = 1 ]; then sleep 60; fi'],
     });
 
-    await reclaimSpot(2);
+    await reclaimSpot(1);
     const job = await local.api.waitForStatus(jobId, ['SUCCEEDED', 'FAILED']);
 
     expect(job.status).toBe('SUCCEEDED');
     expect(attemptsOf(job)).toEqual(['spot:FAILED:SPOT_RECLAIM', 'on-demand:SUCCEEDED']);
+    expect(job.attempts.map((attempt) => attempt.attempt)).toEqual([1, 2]);
+    expect(job.statusReason).toBe('Completed on attempt 2 (On-Demand) after 1 Spot reclaim');
+  });
+
+  it('fails over to On-Demand once in-place retries use up the Spot budget', async () => {
+    const { jobId } = await local.api.submit({
+      maxSpotAttempts: 2,
+      command: ['sh', '-c', 'if [ "$GPUJOBS_ATTEMPT" = 1 ]; then sleep 60; fi'],
+    });
+
+    // Batch runs the Spot submission again in place once (the budget is 2), and both runs are reclaimed.
+    await reclaimSpot(2);
+    const job = await local.api.waitForStatus(jobId, ['SUCCEEDED', 'FAILED']);
+
+    expect(job.status).toBe('SUCCEEDED');
+    expect(attemptsOf(job)).toEqual(['spot:FAILED:SPOT_RECLAIM', 'spot:FAILED:SPOT_RECLAIM', 'on-demand:SUCCEEDED']);
   });
 
   it('ends a spot-only job FAILED when its Spot budget is exhausted', async () => {
     const { jobId } = await local.api.submit({ capacity: 'spot-only', maxSpotAttempts: 1, command: ['sleep', '60'] });
 
-    await reclaimSpot(2);
+    await reclaimSpot(1);
     const job = await local.api.waitForStatus(jobId, ['SUCCEEDED', 'FAILED']);
 
     expect(job.status).toBe('FAILED');

@@ -224,27 +224,150 @@ describe('batch-events', () => {
     expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
   });
 
-  it('moves the job back to PENDING when Batch retries the attempt in place after losing the host', async () => {
-    // GIVEN a RUNNING attempt
-    const job = await pendingJobWithPlannedAttempt();
-    await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
-    eventsMock.resetHistory();
+  describe('when Batch runs the job again in place after losing its host', () => {
+    const RECLAIMED_AT = STARTED_AT + 5 * 60_000;
+    const RETRY_STARTED_AT = RECLAIMED_AT + 2 * 60_000;
+    const HOST_LOST = 'Host EC2 (instance i-0abc) terminated.';
+    /** The run Batch ended, as it lists it in `attempts` from then on. */
+    const lostRun = {
+      container: { containerInstanceArn: CONTAINER_INSTANCE_ARN, taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/abc`, logStreamName: 'gpujobs/default/abc' },
+      startedAt: STARTED_AT,
+      stoppedAt: RECLAIMED_AT,
+      statusReason: HOST_LOST,
+    };
+    const retryRunning = {
+      startedAt: RETRY_STARTED_AT,
+      container: { containerInstanceArn: CONTAINER_INSTANCE_ARN, taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/def`, logStreamName: 'gpujobs/default/def' },
+      attempts: [lostRun],
+    };
+    /** While the retry waits, the job-level container is still the lost run's. */
+    const retryWaiting = { startedAt: STARTED_AT, container: lostRun.container, attempts: [lostRun] };
 
-    // WHEN Batch reports it RUNNABLE again, with the lost run among its attempts
-    await handler(
-      batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', {
-        attempts: [{ startedAt: STARTED_AT, stoppedAt: STOPPED_AT, statusReason: 'Host EC2 (instance i-0abc) terminated.' }],
-      }),
-      lambdaContext('batch-events'),
-    );
+    async function runningJob() {
+      const job = await pendingJobWithPlannedAttempt();
+      await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
+      eventsMock.resetHistory();
+      return job;
+    }
 
-    // THEN
-    const stored = await store.getJob(job.jobId);
-    expect(stored?.status).toBe('PENDING');
-    expect(stored?.attempts[0]?.status).toBe('PENDING');
-    expect(publishedDetails()).toEqual([
-      expect.objectContaining({ detail: expect.objectContaining({ status: 'PENDING', previousStatus: 'RUNNING' }) }),
-    ]);
+    /** Attempt 1 as settled from the lost run: 5 minutes on a g5.xlarge at the Spot estimate. */
+    const settledFirstAttempt = {
+      attempt: 1,
+      capacity: 'spot',
+      status: 'FAILED',
+      failureClass: 'SPOT_RECLAIM',
+      statusReason: HOST_LOST,
+      batchJobId: '5f0c1b2a',
+      startedAt: new Date(STARTED_AT).toISOString(),
+      stoppedAt: new Date(RECLAIMED_AT).toISOString(),
+      instanceType: 'g5.xlarge',
+      logStreamName: 'gpujobs/default/abc',
+      costUsd: 0.033533,
+    };
+
+    it('settles the lost run as attempt 1 and waits, PENDING, for attempt 2', async () => {
+      // GIVEN a RUNNING job on attempt 1
+      const job = await runningJob();
+
+      // WHEN Batch reports the job RUNNABLE again, with the lost run among its attempts
+      const result = await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', retryWaiting), lambdaContext('batch-events'));
+
+      // THEN attempt 1 ended as a reclaim, attempt 2 (same Spot submission) waits, and so does the job
+      expect(result).toEqual({ effect: 'job-pending' });
+      const stored = await store.getJob(job.jobId);
+      expect(stored?.status).toBe('PENDING');
+      expect(stored?.attempts).toEqual([settledFirstAttempt, { attempt: 2, capacity: 'spot', status: 'PENDING', batchJobId: '5f0c1b2a' }]);
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({ detail: expect.objectContaining({ status: 'PENDING', previousStatus: 'RUNNING', attempts: 2 }) }),
+      ]);
+    });
+
+    it('records the retry RUNNING as attempt 2, with its own start and log stream, and settles attempt 1', async () => {
+      // GIVEN a RUNNING job on attempt 1 whose RUNNABLE event was lost
+      const job = await runningJob();
+
+      // WHEN Batch reports the retry RUNNING
+      const result = await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', retryRunning), lambdaContext('batch-events'));
+
+      // THEN
+      expect(result).toEqual({ effect: 'attempt-updated' });
+      const stored = await store.getJob(job.jobId);
+      expect(stored?.status).toBe('RUNNING');
+      // The job started when its first attempt did.
+      expect(stored?.startedAt).toBe(new Date(STARTED_AT).toISOString());
+      expect(stored?.attempts).toEqual([
+        settledFirstAttempt,
+        {
+          attempt: 2,
+          capacity: 'spot',
+          status: 'RUNNING',
+          batchJobId: '5f0c1b2a',
+          startedAt: new Date(RETRY_STARTED_AT).toISOString(),
+          instanceType: 'g5.xlarge',
+          logStreamName: 'gpujobs/default/def',
+        },
+      ]);
+    });
+
+    it('moves the job from PENDING to RUNNING again when the retry runs', async () => {
+      const job = await runningJob();
+      await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', retryWaiting), lambdaContext('batch-events'));
+      eventsMock.resetHistory();
+
+      const result = await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', retryRunning), lambdaContext('batch-events'));
+
+      expect(result).toEqual({ effect: 'job-running' });
+      const stored = await store.getJob(job.jobId);
+      expect(stored?.status).toBe('RUNNING');
+      expect(stored?.attempts.map(({ attempt, status }) => `${attempt}:${status}`)).toEqual(['1:FAILED', '2:RUNNING']);
+      expect(publishedDetails()).toEqual([
+        expect.objectContaining({ detail: expect.objectContaining({ status: 'RUNNING', previousStatus: 'PENDING' }) }),
+      ]);
+    });
+
+    it('changes nothing for duplicates and for the older events that arrive late', async () => {
+      // GIVEN the retry already recorded RUNNING
+      const job = await runningJob();
+      await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', retryWaiting), lambdaContext('batch-events'));
+      await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', retryRunning), lambdaContext('batch-events'));
+      const before = await store.getJob(job.jobId);
+      eventsMock.resetHistory();
+
+      // WHEN the same RUNNING comes again, then the retry's RUNNABLE, then the first run's RUNNING, late
+      const effects = [
+        await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', retryRunning), lambdaContext('batch-events')),
+        await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', retryWaiting), lambdaContext('batch-events')),
+        await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events')),
+      ];
+
+      // THEN nothing moved back and nothing was written or announced
+      expect(effects).toEqual([{ effect: 'duplicate' }, { effect: 'stale' }, { effect: 'attempt-settled' }]);
+      expect(await store.getJob(job.jobId)).toEqual(before);
+      expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+    });
+
+    it('records the facts of both runs when the Batch job ends, leaving the last attempt\'s outcome to the workflow', async () => {
+      const job = await runningJob();
+      await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', retryRunning), lambdaContext('batch-events'));
+
+      // WHEN the retried job fails
+      const finalRun = { ...retryRunning.container, exitCode: 3 };
+      await handler(
+        batchEvent(batchJobName(job.jobId, 1), 'FAILED', {
+          startedAt: RETRY_STARTED_AT,
+          stoppedAt: STOPPED_AT,
+          statusReason: 'Essential container in task exited',
+          container: finalRun,
+          attempts: [lostRun, { container: finalRun, startedAt: RETRY_STARTED_AT, stoppedAt: STOPPED_AT, statusReason: 'Essential container in task exited' }],
+        }),
+        lambdaContext('batch-events'),
+      );
+
+      // THEN
+      const stored = await store.getJob(job.jobId);
+      expect(stored?.attempts[0]).toEqual(settledFirstAttempt);
+      expect(stored?.attempts[1]).toMatchObject({ attempt: 2, status: 'RUNNING', exitCode: 3, stoppedAt: new Date(STOPPED_AT).toISOString() });
+    });
   });
 
   it('records the facts of a failed Batch job and leaves the outcome to the workflow', async () => {

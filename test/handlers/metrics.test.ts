@@ -251,6 +251,25 @@ describe('metrics the handlers emit', () => {
       expect(emf.all()).toEqual({ SpotReclaims: [1], Failovers: [1] });
     });
 
+    it('counts every reclaim of a submission Batch retried in place, once, also when Step Functions retries the step', async () => {
+      // GIVEN a Spot submission that Batch ran twice, both runs reclaimed (attempts 1 and 2 of a budget of 2)
+      const job = await runningSpotAttempt(2);
+      const lost = (instance: string) => ({ StatusReason: `Host EC2 (instance ${instance}) terminated.`, StartedAt: 1, StoppedAt: 2, Container: {} });
+      const detail = { JobId: 'b-1', Status: 'FAILED', StatusReason: 'Host EC2 (instance i-0def) terminated.', Container: {}, Attempts: [lost('i-0abc'), lost('i-0def')] };
+      const input: SettleAttemptInput = {
+        jobId: job.jobId,
+        attempt: 1,
+        capacity: 'spot',
+        attemptResult: { Error: 'States.TaskFailed', Cause: JSON.stringify(detail) },
+      };
+
+      const plan = await settleAttempt(input, lambdaContext('settle-attempt'));
+      await settleAttempt(input, lambdaContext('settle-attempt'));
+
+      expect(plan).toMatchObject({ next: 'on-demand', attempt: 3 });
+      expect(emf.all()).toEqual({ SpotReclaims: [2], Failovers: [1] });
+    });
+
     it('counts a failover for want of Spot capacity, which is no reclaim', async () => {
       const job = await runningSpotAttempt(3);
 
@@ -292,17 +311,28 @@ describe('metrics the handlers emit', () => {
       const firstRun = Date.parse(job.createdAt) + 42_000;
       const secondRun = firstRun + 600_000;
 
-      // WHEN it runs 42 s later (the event delivered twice), loses its host, and runs again
+      // WHEN it runs 42 s later (the event delivered twice), loses its host, and runs again (attempt 2)
+      const lostRun = {
+        startedAt: firstRun,
+        stoppedAt: firstRun + 60_000,
+        statusReason: 'Host EC2 (instance i-0abc) terminated.',
+        container: { logStreamName: 'gpujobs/default/abc' },
+      };
       await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(firstRun)), lambdaContext('batch-events'));
       await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(firstRun)), lambdaContext('batch-events'));
+      await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', { attempts: [lostRun] }), lambdaContext('batch-events'));
       await batchEvents(
-        batchEvent(batchJobName(job.jobId, 1), 'RUNNABLE', { attempts: [{ startedAt: firstRun, stoppedAt: firstRun + 60_000 }] }),
+        batchEvent(batchJobName(job.jobId, 1), 'RUNNING', {
+          ...running(secondRun),
+          container: { containerInstanceArn: CONTAINER_INSTANCE_ARN, logStreamName: 'gpujobs/default/def' },
+          attempts: [lostRun],
+        }),
         lambdaContext('batch-events'),
       );
-      await batchEvents(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(secondRun)), lambdaContext('batch-events'));
 
       // THEN one time to start: 42 s
       expect((await store.getJob(job.jobId))?.status).toBe('RUNNING');
+      expect((await store.getJob(job.jobId))?.attempts.map((attempt) => attempt.status)).toEqual(['FAILED', 'RUNNING']);
       expect(emf.all()).toEqual({ TimeToStartSeconds: [42] });
       expect(emf.documents[0]?._aws.CloudWatchMetrics[0]?.Metrics).toEqual([{ Name: 'TimeToStartSeconds', Unit: 'Seconds' }]);
     });

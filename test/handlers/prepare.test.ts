@@ -123,6 +123,8 @@ describe('prepare', () => {
           { Name: 'GPUJOBS_JOB_ID', Value: job.jobId },
           { Name: 'GPUJOBS_ATTEMPT', Value: '1' },
         ],
+        // The whole Spot budget (maxSpotAttempts 3): Batch may retry a lost host in place up to it.
+        batchAttempts: 3,
       },
     });
     const stored = await store.getJob(job.jobId);

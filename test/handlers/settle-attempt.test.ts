@@ -89,6 +89,8 @@ describe('settle-attempt', () => {
         { Name: 'GPUJOBS_JOB_ID', Value: job.jobId },
         { Name: 'GPUJOBS_ATTEMPT', Value: '2' },
       ],
+      // Two Spot attempts of the budget of 3 are left.
+      batchAttempts: 2,
     });
     const stored = await store.getJob(job.jobId);
     expect(stored?.status).toBe('PENDING');
@@ -113,6 +115,101 @@ describe('settle-attempt', () => {
     const entries = eventsMock.commandCalls(PutEventsCommand).flatMap((call) => call.args[0].input.Entries ?? []);
     expect(entries.map((entry) => JSON.parse(entry.Detail ?? '{}'))).toEqual([
       expect.objectContaining({ status: 'PENDING', previousStatus: 'RUNNING' }),
+    ]);
+  });
+
+  it('records each run Batch retried in place as an attempt of its own, and numbers the next attempt after them', async () => {
+    // GIVEN Spot attempt 1, submitted as gpujobs-<id>-1, which Batch ran twice: the first run's host was reclaimed
+    const job = await jobWithAttempt('spot', 'RUNNING', 'g5.xlarge');
+    // (not CONTAINER_INSTANCE_ARN: the handler caches instance types, and other tests expect a lookup of that one)
+    const LOST_INSTANCE_ARN = 'arn:aws:ecs:us-east-1:123456789012:container-instance/AWSBatch-gpujobs-spot/1c2d3e';
+    ecsMock.on(DescribeContainerInstancesCommand).resolves({
+      containerInstances: [{ containerInstanceArn: LOST_INSTANCE_ARN, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }],
+    });
+    const firstRunStopped = STARTED_AT + 10 * 60_000;
+    const detail = {
+      ...batchJobDetail('FAILED', { statusReason: 'Host EC2 (instance i-0def) terminated.' }),
+      Attempts: [
+        {
+          Container: { ContainerInstanceArn: LOST_INSTANCE_ARN, LogStreamName: 'gpujobs/default/first' },
+          StartedAt: STARTED_AT,
+          StoppedAt: firstRunStopped,
+          StatusReason: 'Host EC2 (instance i-0abc) terminated.',
+        },
+        {
+          Container: { ContainerInstanceArn: LOST_INSTANCE_ARN, LogStreamName: 'gpujobs/default/second' },
+          StartedAt: firstRunStopped + 60_000,
+          StoppedAt: STOPPED_AT,
+          StatusReason: 'Host EC2 (instance i-0def) terminated.',
+        },
+      ],
+    };
+
+    // WHEN the submission is settled
+    const plan = await handler(
+      { jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: failedTask(detail) },
+      lambdaContext('settle-attempt'),
+    );
+
+    // THEN attempts 1 and 2 are both recorded, each with its own times, log stream and cost, and the next is attempt 3
+    expect(plan).toMatchObject({ next: 'spot', attempt: 3, jobName: `gpujobs-${job.jobId}-3`, batchAttempts: 1 });
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.attempts).toEqual([
+      {
+        attempt: 1,
+        capacity: 'spot',
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        statusReason: 'Host EC2 (instance i-0abc) terminated.',
+        batchJobId: 'b-1',
+        startedAt: new Date(STARTED_AT).toISOString(),
+        stoppedAt: new Date(firstRunStopped).toISOString(),
+        logStreamName: 'gpujobs/default/first',
+        instanceType: 'g5.xlarge',
+        // 10 minutes at the Spot estimate for g5.xlarge.
+        costUsd: 0.067067,
+      },
+      {
+        attempt: 2,
+        capacity: 'spot',
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        statusReason: 'Host EC2 (instance i-0def) terminated.',
+        batchJobId: 'b-1',
+        startedAt: new Date(firstRunStopped + 60_000).toISOString(),
+        stoppedAt: new Date(STOPPED_AT).toISOString(),
+        logStreamName: 'gpujobs/default/second',
+        instanceType: 'g5.xlarge',
+        costUsd: 0.127427,
+      },
+      { attempt: 3, capacity: 'spot', status: 'PENDING' },
+    ]);
+    expect(stored?.status).toBe('PENDING');
+  });
+
+  it('names the attempt that completed after an in-place retry, and the reclaim before it', async () => {
+    // GIVEN attempt 1, whose host Batch lost, and which then succeeded on Batch's second run
+    const job = await jobWithAttempt('spot', 'RUNNING', 'g5.xlarge');
+    const detail = {
+      ...batchJobDetail('SUCCEEDED', { exitCode: 0, statusReason: 'Essential container in task exited' }),
+      Container: { ExitCode: 0 },
+      Attempts: [
+        { Container: {}, StartedAt: STARTED_AT - 60_000, StoppedAt: STARTED_AT - 30_000, StatusReason: 'Host EC2 (instance i-0abc) terminated.' },
+        { Container: { ExitCode: 0 }, StartedAt: STARTED_AT, StoppedAt: STOPPED_AT, StatusReason: 'Essential container in task exited' },
+      ],
+    };
+
+    // WHEN
+    const plan = await handler({ jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: detail }, lambdaContext('settle-attempt'));
+
+    // THEN
+    expect(plan).toEqual({
+      next: 'finish',
+      outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (Spot) after 1 Spot reclaim', exitCode: 0 },
+    });
+    expect((await store.getJob(job.jobId))?.attempts.map(({ attempt, status, failureClass }) => ({ attempt, status, failureClass }))).toEqual([
+      { attempt: 1, status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
+      { attempt: 2, status: 'SUCCEEDED', failureClass: undefined },
     ]);
   });
 

@@ -309,7 +309,7 @@ describe('putAttempt keeps attempt statuses monotonic', () => {
 
     // WHEN a late Batch event's RUNNING (or a waiting PENDING) write lands after it
     const running = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' });
-    const pending = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' }, { retryingInPlace: true });
+    const pending = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
 
     // THEN both are refused as conflicts carrying the record, and the record is as it was
     await expect(running).rejects.toBeInstanceOf(ConflictError);
@@ -334,15 +334,13 @@ describe('putAttempt keeps attempt statuses monotonic', () => {
     expect(updated.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: '2026-03-01T12:30:00.000Z' }]);
   });
 
-  it('moves a RUNNING attempt back to PENDING only when Batch retries it in place', async () => {
+  it('never moves a RUNNING attempt back to PENDING: a retry Batch makes in place is the next attempt', async () => {
     const before = await jobWithAttempt('RUNNING');
 
     const late = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
-    await expect(late).rejects.toBeInstanceOf(ConflictError);
-    expect((await store.getJob(before.jobId))?.attempts[0]?.status).toBe('RUNNING');
 
-    const retried = await store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' }, { retryingInPlace: true });
-    expect(retried.attempts[0]?.status).toBe('PENDING');
+    await expect(late).rejects.toBeInstanceOf(ConflictError);
+    expect(await store.getJob(before.jobId)).toEqual(before);
   });
 
   it('moves attempts forward: PENDING to RUNNING to SUCCEEDED', async () => {
@@ -493,5 +491,42 @@ describe('listJobs', () => {
 
     await expect(store.listJobs({ owner: anOwner(), limit: 1, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
     await expect(store.listJobs({ owner, status: 'QUEUED', limit: 1, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
+  });
+});
+
+describe('putAttempts', () => {
+  async function runningJob() {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+    return store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: NOW });
+  }
+
+  it('settles one attempt and records the next in a single write', async () => {
+    const before = await runningJob();
+
+    const after = await store.putAttempts(before.jobId, [
+      { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
+      { attempt: 2, capacity: 'spot', status: 'RUNNING' },
+    ]);
+
+    expect(after.version).toBe(before.version + 1);
+    expect(after.attempts).toEqual([
+      { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM', startedAt: NOW },
+      { attempt: 2, capacity: 'spot', status: 'RUNNING' },
+    ]);
+    expect(await store.getJob(before.jobId)).toEqual(after);
+  });
+
+  it('writes none of them when one would move an attempt back', async () => {
+    const before = await runningJob();
+
+    const write = store.putAttempts(before.jobId, [
+      { attempt: 1, capacity: 'spot', status: 'PENDING' },
+      { attempt: 2, capacity: 'spot', status: 'PENDING' },
+    ]);
+
+    await expect(write).rejects.toBeInstanceOf(ConflictError);
+    expect(await store.getJob(before.jobId)).toEqual(before);
   });
 });

@@ -74,6 +74,7 @@ export function batchJobDetail(
     Container: containerDetail(request, last, jobId),
     Tags: request.Tags ?? {},
     Timeout: { AttemptDurationSeconds: request.Timeout.AttemptDurationSeconds },
+    ...(request.RetryStrategy !== undefined && { RetryStrategy: request.RetryStrategy }),
     PlatformCapabilities: ['EC2'],
     PropagateTags: true,
   };
@@ -92,14 +93,38 @@ export const REASON = {
 export const succeeded = (request: SubmitJobRequest) =>
   batchJobDetail(request, 'SUCCEEDED', [{ statusReason: REASON.containerExited, exitCode: 0 }]);
 
-/** Spot took the instance back on both of Batch's in-place attempts, so the job reached the workflow FAILED. */
-export const reclaimed = (request: SubmitJobRequest) =>
-  new BatchJobFailedError(
-    batchJobDetail(request, 'FAILED', [
-      { statusReason: REASON.hostTerminated('i-0abc'), instanceId: 'i-0abc' },
-      { statusReason: REASON.hostTerminated('i-0def'), instanceId: 'i-0def' },
-    ]),
-  );
+const lostHost = (run: number): BatchAttemptFixture => {
+  const instanceId = `i-0${run.toString(16).padStart(3, '0')}`;
+  return { statusReason: REASON.hostTerminated(instanceId), instanceId };
+};
+
+/** How many runs Batch may make of the submission: its RetryStrategy, as the workflow set it. */
+export const runsAllowed = (request: SubmitJobRequest) => request.RetryStrategy?.Attempts ?? 1;
+
+/**
+ * Spot took the instance back on every run Batch was allowed (RetryStrategy.Attempts, each retried
+ * in place by the `Host EC2*` rule), so the job reached the workflow FAILED after that many runs.
+ */
+export const reclaimedOnEveryRun = (request: SubmitJobRequest) =>
+  new BatchJobFailedError(batchJobDetail(request, 'FAILED', Array.from({ length: runsAllowed(request) }, (_, run) => lostHost(run))));
+
+/** Two runs, both reclaimed, then FAILED: what a Batch that stopped after two runs reports. */
+export const reclaimedOnTwoRuns = (request: SubmitJobRequest) => new BatchJobFailedError(batchJobDetail(request, 'FAILED', [lostHost(0), lostHost(1)]));
+
+/** Batch lost the host `reclaims` times and ran the job again in place each time; the last run exited 0. */
+export const succeededAfterReclaimsInPlace = (reclaims: number) => (request: SubmitJobRequest) => {
+  if (reclaims >= runsAllowed(request)) {
+    return new Error(`Batch may run this submission ${runsAllowed(request)} time(s): it cannot retry ${reclaims} reclaim(s) in place`);
+  }
+  return batchJobDetail(request, 'SUCCEEDED', [
+    ...Array.from({ length: reclaims }, (_, run) => lostHost(run)),
+    { statusReason: REASON.containerExited, exitCode: 0 },
+  ]);
+};
+
+/** The host was lost, and the queue's time limit cancelled the retry while it waited RUNNABLE for Spot capacity. */
+export const reclaimedThenNoCapacity = (request: SubmitJobRequest) =>
+  new BatchJobFailedError(batchJobDetail(request, 'FAILED', [lostHost(0)], REASON.noCapacity));
 
 /** The Spot queue's time limit cancelled the job while it waited RUNNABLE for capacity: no attempt ran. */
 export const noCapacity = (request: SubmitJobRequest) => new BatchJobFailedError(batchJobDetail(request, 'FAILED', [], REASON.noCapacity));

@@ -1,9 +1,9 @@
 /**
  * The workflow's Lambda tasks for the workflow tests: the real decisions of core/ (planFirstAttempt,
- * interpretAttemptResult, planAfterAttempt, the transition table) over one in-memory job record.
+ * interpretSubmissionResult, planAfterAttempt, the transition table) over one in-memory job record.
  * Only the bookkeeping a store would do lives here.
  */
-import { interpretAttemptResult } from '../../core/batch-result.js';
+import { interpretSubmissionResult, settledAttemptStatus } from '../../core/batch-result.js';
 import { isTerminal, type Attempt, type JobRecord, type JobSpec } from '../../core/job.js';
 import { planAfterAttempt, planFirstAttempt } from '../../core/plan.js';
 import { applyTransition } from '../../core/transitions.js';
@@ -79,17 +79,20 @@ export class InMemoryJob implements WorkflowTasks {
   async settleAttempt(input: SettleAttemptInput): Promise<Plan> {
     this.expectJob(input.jobId);
     this.settled.push(input);
-    const result = interpretAttemptResult(input.attemptResult, { cancelRequested: this.record.cancelRequested });
-    this.putAttempt({
-      attempt: input.attempt,
-      capacity: input.capacity,
-      status: result.succeeded ? 'SUCCEEDED' : result.failureClass === 'CANCELLED' ? 'CANCELLED' : 'FAILED',
-      ...(result.failureClass !== undefined && { failureClass: result.failureClass }),
-      ...(result.batchJobId !== undefined && { batchJobId: result.batchJobId }),
-      ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
-      ...(result.statusReason !== undefined && { statusReason: result.statusReason }),
-    });
-    const plan = planAfterAttempt(this.record, result);
+    // Each run Batch made of the submission is an attempt: input.attempt, input.attempt + 1, ...
+    const results = interpretSubmissionResult(input.attemptResult, { cancelRequested: this.record.cancelRequested });
+    results.forEach((result, index) =>
+      this.putAttempt({
+        attempt: input.attempt + index,
+        capacity: input.capacity,
+        status: settledAttemptStatus(result),
+        ...(result.failureClass !== undefined && { failureClass: result.failureClass }),
+        ...(result.batchJobId !== undefined && { batchJobId: result.batchJobId }),
+        ...(result.exitCode !== undefined && { exitCode: result.exitCode }),
+        ...(result.statusReason !== undefined && { statusReason: result.statusReason }),
+      }),
+    );
+    const plan = planAfterAttempt(this.record, results.at(-1)!);
     this.recordPlannedAttempt(plan);
     return plan;
   }

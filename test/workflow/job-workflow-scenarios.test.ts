@@ -7,14 +7,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CANCEL_TERMINATE_REASON } from '../../core/failure.js';
 import type { CapacityType, JobRecord, JobSpec } from '../../core/job.js';
 import { STATE, batchJobName, type FinishResult } from '../../core/workflow-contract.js';
+import { jobDefinitionContent } from '../../lambdas/workflow/job-definitions.js';
 import { BATCH_JOB_TAG, BatchApiError } from '../../lib/workflow/batch-task.js';
 import {
   REASON,
   exitedWith,
   misconfigured,
   noCapacity,
-  reclaimed,
+  reclaimedOnEveryRun,
+  reclaimedOnTwoRuns,
+  reclaimedThenNoCapacity,
   succeeded,
+  succeededAfterReclaimsInPlace,
   terminatedForCancel,
   throttled,
   timedOut,
@@ -52,6 +56,17 @@ function placements(run: WorkflowRun): { capacity: CapacityType | undefined; sta
     state,
     attempt: request.Tags?.[BATCH_JOB_TAG.attempt],
   }));
+}
+
+/** The job definition's evaluateOnExit rules, in the PascalCase of a Step Functions Batch task. */
+function jobDefinitionRules(): Record<string, string>[] {
+  const definition = jobDefinitionContent(
+    { image: 'trainer:latest', gpus: 1, vcpus: 4, memoryMiB: 16_384 },
+    { namePrefix: 'gpujobs', jobRoleArn: 'arn:aws:iam::123456789012:role/job', executionRoleArn: 'arn:aws:iam::123456789012:role/exec', logGroupName: '/gpujobs/jobs' },
+  );
+  return (definition.retryStrategy?.evaluateOnExit ?? []).map((rule) =>
+    Object.fromEntries(Object.entries(rule).map(([key, value]) => [key.charAt(0).toUpperCase() + key.slice(1), value as string])),
+  );
 }
 
 const environmentOf = (request: SubmitJobRequest) =>
@@ -116,42 +131,57 @@ describe('running the job workflow', () => {
     expect(job.finished).toHaveLength(1);
   });
 
-  it('runs on Spot again after one reclaim and succeeds there', async () => {
-    const { run, job, jobId } = await runJob([reclaimed, succeeded]);
+  it('lets Batch retry a reclaimed host in place within the Spot budget, and records each run as an attempt', async () => {
+    // GIVEN a job with a Spot budget of 3 whose first run is reclaimed and whose retry in place succeeds
+    const { run, job } = await runJob([succeededAfterReclaimsInPlace(1)], { maxSpotAttempts: 3 });
 
-    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnSpot), ...end]);
-    expect(placements(run)).toEqual([
-      { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
-      { capacity: 'spot', state: STATE.runOnSpot, attempt: '2' },
-    ]);
-    expect(run.submissions.map((s) => s.request.JobName)).toEqual([batchJobName(jobId, 1), batchJobName(jobId, 2)]);
-    expect(environmentOf(run.submissions[1]!.request).GPUJOBS_ATTEMPT).toBe('2');
-    expect(job.settled.map(({ attempt, capacity }) => ({ attempt, capacity }))).toEqual([
-      { attempt: 1, capacity: 'spot' },
-      { attempt: 2, capacity: 'spot' },
-    ]);
+    // THEN one Spot submission, allowed the whole budget of runs with the job definition's rules
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(placements(run)).toEqual([{ capacity: 'spot', state: STATE.runOnSpot, attempt: '1' }]);
+    expect(run.submissions[0]!.request.RetryStrategy).toEqual({ Attempts: 3, EvaluateOnExit: jobDefinitionRules() });
+    // AND the job shows two attempts: the reclaimed run and the one that completed
     expect(job.record.attempts).toMatchObject([
       { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
       { attempt: 2, capacity: 'spot', status: 'SUCCEEDED' },
     ]);
+    expect(job.record.statusReason).toBe('Completed on attempt 2 (Spot) after 1 Spot reclaim');
     expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
   });
 
-  it('fails over to On-Demand once reclaims use up the Spot budget', async () => {
-    // GIVEN a budget of two Spot attempts, both reclaimed
-    const { run, job } = await runJob([reclaimed, reclaimed, succeeded], { maxSpotAttempts: 2 });
+  it('gives the next Spot submission only the Spot budget that in-place retries left', async () => {
+    // GIVEN a budget of 3, and a first submission Batch ran twice, both runs reclaimed
+    const { run, job, jobId } = await runJob([reclaimedOnTwoRuns, succeeded], { maxSpotAttempts: 3 });
 
-    expect(run.path).toEqual([
-      ...start,
-      ...attemptLoop(STATE.runOnSpot),
-      ...attemptLoop(STATE.runOnSpot),
-      ...attemptLoop(STATE.runOnDemand),
-      ...end,
-    ]);
+    // THEN the second submission is attempt 3, still on Spot, and Batch may run it once
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnSpot), ...end]);
     expect(placements(run)).toEqual([
       { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
-      { capacity: 'spot', state: STATE.runOnSpot, attempt: '2' },
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '3' },
+    ]);
+    expect(run.submissions.map((s) => s.request.RetryStrategy.Attempts)).toEqual([3, 1]);
+    expect(run.submissions.map((s) => s.request.JobName)).toEqual([batchJobName(jobId, 1), batchJobName(jobId, 3)]);
+    expect(environmentOf(run.submissions[1]!.request).GPUJOBS_ATTEMPT).toBe('3');
+    expect(job.record.attempts.map(({ attempt, status, failureClass }) => `${attempt}:${status}:${failureClass ?? ''}`)).toEqual([
+      '1:FAILED:SPOT_RECLAIM',
+      '2:FAILED:SPOT_RECLAIM',
+      '3:SUCCEEDED:',
+    ]);
+    expect(job.record.statusReason).toBe('Completed on attempt 3 (Spot) after 2 Spot reclaims');
+  });
+
+  it('fails over to On-Demand once reclaims use up the Spot budget', async () => {
+    // GIVEN a budget of two Spot attempts, and Spot reclaiming every run Batch makes
+    const { run, job } = await runJob([reclaimedOnEveryRun, succeeded], { maxSpotAttempts: 2 });
+
+    // THEN Batch ran the Spot submission twice (its retry in place), then the job went On-Demand, where Batch does not retry
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnDemand), ...end]);
+    expect(placements(run)).toEqual([
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
       { capacity: 'on-demand', state: STATE.runOnDemand, attempt: '3' },
+    ]);
+    expect(run.submissions.map((s) => s.request.RetryStrategy)).toEqual([
+      { Attempts: 2, EvaluateOnExit: jobDefinitionRules() },
+      { Attempts: 1, EvaluateOnExit: jobDefinitionRules() },
     ]);
     expect(job.record.attempts.map(({ capacity, status }) => `${capacity}:${status}`)).toEqual([
       'spot:FAILED',
@@ -159,6 +189,30 @@ describe('running the job workflow', () => {
       'on-demand:SUCCEEDED',
     ]);
     expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
+  });
+
+  it('never lets Batch retry beyond a Spot budget of 1: the reclaim goes to On-Demand', async () => {
+    const { run, job } = await runJob([reclaimedOnEveryRun, succeeded], { maxSpotAttempts: 1 });
+
+    expect(run.submissions.map((s) => `${s.queueCapacity}:${s.request.RetryStrategy.Attempts}`)).toEqual(['spot:1', 'on-demand:1']);
+    expect(job.record.attempts.map(({ attempt, capacity, status }) => `${attempt}:${capacity}:${status}`)).toEqual([
+      '1:spot:FAILED',
+      '2:on-demand:SUCCEEDED',
+    ]);
+  });
+
+  it('fails over to On-Demand when the retry in place found no Spot capacity', async () => {
+    const { run, job } = await runJob([reclaimedThenNoCapacity, succeeded], { maxSpotAttempts: 3 });
+
+    expect(placements(run)).toEqual([
+      { capacity: 'spot', state: STATE.runOnSpot, attempt: '1' },
+      { capacity: 'on-demand', state: STATE.runOnDemand, attempt: '3' },
+    ]);
+    expect(job.record.attempts.map(({ attempt, capacity, failureClass }) => `${attempt}:${capacity}:${failureClass ?? ''}`)).toEqual([
+      '1:spot:SPOT_RECLAIM',
+      '2:spot:NO_CAPACITY',
+      '3:on-demand:',
+    ]);
   });
 
   it('fails over to On-Demand at once when the Spot queue found no capacity', async () => {
@@ -208,10 +262,11 @@ describe('running the job workflow', () => {
   });
 
   it('ends FAILED without On-Demand when a spot-only job is reclaimed beyond its budget', async () => {
-    const { run, job } = await runJob([reclaimed, reclaimed], { capacity: 'spot-only', maxSpotAttempts: 2 });
+    const { run, job } = await runJob([reclaimedOnEveryRun], { capacity: 'spot-only', maxSpotAttempts: 2 });
 
-    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...attemptLoop(STATE.runOnSpot), ...end]);
-    expect(placements(run).map((p) => p.capacity)).toEqual(['spot', 'spot']);
+    expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnSpot), ...end]);
+    expect(placements(run).map((p) => p.capacity)).toEqual(['spot']);
+    expect(job.record.attempts.map((attempt) => attempt.failureClass)).toEqual(['SPOT_RECLAIM', 'SPOT_RECLAIM']);
     expect(job.finished[0]!.outcome).toMatchObject({ status: 'FAILED', failureClass: 'SPOT_RECLAIM' });
     expect(job.record.statusReason).toMatch(/spot-only/);
     expect(run.output).toMatchObject({ status: 'FAILED' });
@@ -224,11 +279,12 @@ describe('running the job workflow', () => {
     expect(job.finished[0]!.outcome).toMatchObject({ status: 'FAILED', failureClass: 'NO_CAPACITY' });
   });
 
-  it('runs an on-demand job on On-Demand only', async () => {
+  it('runs an on-demand job on On-Demand only, with no retry by Batch', async () => {
     const { run, job } = await runJob([succeeded], { capacity: 'on-demand' });
 
     expect(run.path).toEqual([...start, ...attemptLoop(STATE.runOnDemand), ...end]);
     expect(placements(run)).toEqual([{ capacity: 'on-demand', state: STATE.runOnDemand, attempt: '1' }]);
+    expect(run.submissions[0]!.request.RetryStrategy).toEqual({ Attempts: 1, EvaluateOnExit: jobDefinitionRules() });
     expect(job.record.attempts).toMatchObject([{ capacity: 'on-demand', status: 'SUCCEEDED' }]);
     expect(run.output).toMatchObject({ status: 'SUCCEEDED' });
   });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { batchRetryStrategy, stepFunctionsEvaluateOnExit } from '../../../core/retry-strategy.js';
 import { BATCH_STATUS_REASON, LocalBatch, type JobDetail, type LocalBatchOptions } from '../../../local/batch-executor.js';
 import { LogStore } from '../../../local/log-store.js';
 import { consoleLogger } from '../../../local/logger.js';
@@ -130,6 +131,33 @@ describe('the local Batch executor', () => {
     expect(attempts[0]!.statusReason).toMatch(/^Host EC2 \(instance i-[0-9a-f]{17}\) terminated\.$/);
     expect(detail.status).toBe('SUCCEEDED');
     expect(attempts).toHaveLength(2);
+  });
+
+  it('lets a SubmitJob RetryStrategy override the definition\'s, as Batch does: 1 attempt means no retry in place', async () => {
+    // GIVEN a definition that retries a lost host (2 attempts), and a submission allowing 1
+    const batch = localBatch();
+    const definition = register(batch, 1, batchRetryStrategy(2));
+    const { completion } = batch.submitJob(
+      {
+        JobName: 'gpujobs-job-1',
+        JobQueue: 'arn:aws:batch:us-east-1:000000000000:job-queue/spot',
+        JobDefinition: definition,
+        ContainerOverrides: { Command: ['sh', '-c', 'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 30; fi'] },
+        RetryStrategy: { Attempts: 1, EvaluateOnExit: stepFunctionsEvaluateOnExit() },
+      },
+      'spot',
+    );
+    await waitFor(() => events.some((event) => event.status === 'RUNNING'));
+
+    // WHEN Spot is interrupted
+    batch.interruptSpot();
+    const detail = await completion;
+
+    // THEN the job failed after its one run, and reports the retry strategy it ran with
+    expect(detail.status).toBe('FAILED');
+    expect(detail.attempts).toHaveLength(1);
+    expect(detail.statusReason).toMatch(/^Host EC2 /);
+    expect(detail.retryStrategy).toEqual(batchRetryStrategy(1));
   });
 
   it('keeps Spot jobs RUNNABLE without capacity and cancels them after the capacity timeout', async () => {
