@@ -171,7 +171,13 @@ async function run(context: BenchmarkContext) {
   process.env.AWS_ENDPOINT_URL_SFN = server.endpoint;
   // The handler logs one INFO line per job; at WARN the run measures dispatching, not a terminal.
   process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
-  const { handler } = (await import('../../lambdas/dispatcher/handler.js')) as unknown as { handler: DispatcherHandler };
+  // One module instance per concurrent invocation, like Lambda's execution environments: each
+  // has its own module scope (clients, and the pacer that spaces its execution starts).
+  const handlers = await Promise.all(
+    Array.from({ length: eventSource.maximumConcurrency }, async (_, instance) =>
+      ((await import(`../../lambdas/dispatcher/handler.js?environment=${instance}`)) as unknown as { handler: DispatcherHandler }).handler,
+    ),
+  );
 
   // The event source: batches of up to batchSize, at most maximumConcurrency invocations at once.
   const queue: Message[] = jobIds.map((jobId, i) => ({ messageId: `m-${i}`, body: JSON.stringify({ jobId }), receiveCount: 0, sentAt: Date.now() }));
@@ -202,7 +208,7 @@ async function run(context: BenchmarkContext) {
     awsRegion: BENCH_REGION,
   });
 
-  const poller = async () => {
+  const poller = async (handler: DispatcherHandler) => {
     while (Date.now() < deadline) {
       const batch = queue.splice(0, eventSource.batchSize);
       if (batch.length === 0) {
@@ -239,7 +245,7 @@ async function run(context: BenchmarkContext) {
   };
 
   context.log('dispatching …');
-  await Promise.all(Array.from({ length: eventSource.maximumConcurrency }, poller));
+  await Promise.all(handlers.map((handler) => poller(handler)));
   const progress = setInterval(() => context.log(`${acceptedSubmits.length}/${JOB_COUNT} submitted to Batch, ${throttledSubmits} throttled`), 10_000);
   const remaining = Math.max(0, deadline - Date.now());
   let timedOut = false;
