@@ -2,7 +2,7 @@
  * A small client for the HTTP API (v1). Errors come back as classes that the
  * command layer prints: the API's problem details, or an endpoint that cannot be reached.
  */
-import type { Job, JobStatus } from '../core/job.js';
+import type { Job, JobPage, JobStatus, LogPage } from '../core/job.js';
 import type { RequestAuthenticator } from './auth.js';
 import { describeSource, type ResolvedEndpoint } from './config.js';
 
@@ -59,21 +59,7 @@ export class UnexpectedResponseError extends Error {
   override readonly name = 'UnexpectedResponseError';
 }
 
-export interface JobPage {
-  readonly jobs: readonly Job[];
-  readonly nextToken?: string;
-}
-
-export interface LogLine {
-  readonly attempt: number;
-  readonly timestamp: string;
-  readonly message: string;
-}
-
-export interface LogPage {
-  readonly lines: readonly LogLine[];
-  readonly nextToken?: string;
-}
+export type { JobPage, LogLine, LogPage } from '../core/job.js';
 
 export interface ClientOptions {
   readonly endpoint: ResolvedEndpoint;

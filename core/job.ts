@@ -115,3 +115,22 @@ export function isTerminal(status: JobStatus): boolean {
 export function isAttemptSettled(status: AttemptStatus): boolean {
   return SETTLED_ATTEMPT_STATUSES.includes(status);
 }
+
+/** `GET /v1/jobs`: the caller's jobs, newest first; `nextToken` absent on the last page. */
+export interface JobPage {
+  readonly jobs: readonly Job[];
+  readonly nextToken?: string;
+}
+
+/** One line of a job's output, from the attempt that wrote it. */
+export interface LogLine {
+  readonly attempt: number;
+  readonly timestamp: string;
+  readonly message: string;
+}
+
+/** `GET /v1/jobs/{jobId}/logs`: lines in order across attempts. */
+export interface LogPage {
+  readonly lines: readonly LogLine[];
+  readonly nextToken?: string;
+}

@@ -9,13 +9,13 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
-import { buildJobEvent } from '../../core/events.js';
 import { newJobId } from '../../core/job-view.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { flagEnv, listEnv, requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
+import { terminalEventDependencies } from '../shared/terminal-event.js';
 import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobApi, type ApiRequest, type ApiResponse } from './job-api.js';
 import { createJobLogReader } from './job-logs.js';
@@ -40,11 +40,7 @@ const jobApi = createJobApi({
   sqs: new SQSClient({}),
   sfn: new SFNClient({}),
   logs: createJobLogReader(new CloudWatchLogsClient({}), config.jobLogGroupName),
-  terminalEvents: {
-    publish: (events) => publisher.publish(events),
-    buildEvents: buildJobEvent,
-    markPublished: (jobId) => store.markTerminalEventPublished(jobId),
-  },
+  terminalEvents: terminalEventDependencies(store, publisher),
   metrics,
   config,
   newJobId: () => newJobId(),

@@ -7,20 +7,11 @@
  * a finished job carries no token.
  */
 import { GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { isTerminal, type JobRecord } from '../../core/job.js';
+import { isTerminal, type JobRecord, type LogLine, type LogPage } from '../../core/job.js';
 import type { StoredAttempt } from '../shared/job-store.js';
 import { invalidRequest } from './problem.js';
 
-export interface LogLine {
-  readonly attempt: number;
-  readonly timestamp: string;
-  readonly message: string;
-}
-
-export interface LogPage {
-  readonly lines: readonly LogLine[];
-  readonly nextToken?: string;
-}
+export type { LogLine, LogPage } from '../../core/job.js';
 
 interface LogPosition {
   readonly attempt: number;

@@ -16,7 +16,8 @@
  * those cases (at-least-once).
  */
 import type { JobRecord, JobStatus, TerminalEventDebt, TerminalWriter } from '../../core/job.js';
-import type { GpuJobEvent, TransitionRequest } from '../../core/ports.js';
+import { buildJobEvent } from '../../core/events.js';
+import type { GpuJobEvent, JobStore, TransitionRequest } from '../../core/ports.js';
 
 export type { TerminalEventDebt, TerminalWriter } from '../../core/job.js';
 
@@ -38,6 +39,18 @@ export interface TerminalEventDependencies {
   readonly buildEvents: (record: JobRecord, previousStatus: JobStatus) => readonly GpuJobEvent[];
   /** JobStore.markTerminalEventPublished: false when another invocation paid the debt first. */
   readonly markPublished: (jobId: string) => Promise<boolean>;
+}
+
+/** The production wiring: gpujobs events built from the record, published, then marked on it. */
+export function terminalEventDependencies(
+  store: Pick<JobStore, 'markTerminalEventPublished'>,
+  publisher: { publish(events: readonly GpuJobEvent[]): Promise<void> },
+): TerminalEventDependencies {
+  return {
+    publish: (events) => publisher.publish(events),
+    buildEvents: buildJobEvent,
+    markPublished: (jobId) => store.markTerminalEventPublished(jobId),
+  };
 }
 
 /**

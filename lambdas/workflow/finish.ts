@@ -6,13 +6,13 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { jobCostUsd } from '../../core/cost.js';
-import { buildJobEvent } from '../../core/events.js';
 import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
+import { terminalEventDependencies } from '../shared/terminal-event.js';
 import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobFinisher } from './finish-job.js';
 
@@ -27,11 +27,7 @@ const metrics = metricsFromEnvironment();
 const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const finishJob = createJobFinisher({
   store,
-  terminalEvents: {
-    publish: (events) => publisher.publish(events),
-    buildEvents: buildJobEvent,
-    markPublished: (jobId) => store.markTerminalEventPublished(jobId),
-  },
+  terminalEvents: terminalEventDependencies(store, publisher),
   metrics,
   jobCostUsd: (record) => jobCostUsd(record.attempts),
   now: () => new Date().toISOString(),
