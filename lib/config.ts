@@ -114,7 +114,8 @@ export const LOG_RETENTION_DAYS = [
 /** Families the ECS_AL2023_NVIDIA image does not support (g3/p3), or that are not x86 NVIDIA (g5g is Graviton). */
 const UNSUPPORTED_GPU_FAMILIES = new Set(['g3', 'g3s', 'p3', 'p3dn', 'g5g']);
 
-const KNOWN_KEYS = new Set<string>(Object.keys(DEFAULT_CONFIG).concat(['jwtIssuer', 'jwtRequiredScope', 'vpcId', 'alarmEmail', 'gpuAmiId']));
+/** Every configuration key, optional ones included (an unknown key is an error). */
+export const CONFIG_KEYS: ReadonlySet<string> = new Set<string>(Object.keys(DEFAULT_CONFIG).concat(['jwtIssuer', 'jwtRequiredScope', 'vpcId', 'alarmEmail', 'gpuAmiId']));
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -127,7 +128,7 @@ export function loadConfig(node: Node): GpuJobsConfig {
   const raw: Raw = {};
   const fromObject = node.tryGetContext(CONFIG_CONTEXT_KEY) as unknown;
   if (fromObject !== undefined) Object.assign(raw, parseObjectContext(fromObject));
-  for (const key of KNOWN_KEYS) {
+  for (const key of CONFIG_KEYS) {
     const flat = node.tryGetContext(`${CONFIG_CONTEXT_KEY}.${key}`) as unknown;
     if (flat !== undefined) raw[key] = flat;
   }
@@ -152,8 +153,8 @@ function parseObjectContext(value: unknown): Raw {
 /** Validates a raw configuration (values as they come from JSON or the command line). */
 export function parseConfig(raw: Raw): GpuJobsConfig {
   for (const key of Object.keys(raw)) {
-    if (!KNOWN_KEYS.has(key)) {
-      throw new ConfigError(`${name(key)} is not a gpujobs configuration key. Known keys: ${[...KNOWN_KEYS].sort().join(', ')}.`);
+    if (!CONFIG_KEYS.has(key)) {
+      throw new ConfigError(`${name(key)} is not a gpujobs configuration key. Known keys: ${[...CONFIG_KEYS].sort().join(', ')}.`);
     }
   }
   const d = DEFAULT_CONFIG;
