@@ -90,6 +90,8 @@ export interface TerminalEventDebt {
   readonly writer: TerminalWriter;
   readonly previousStatus: JobStatus;
   readonly published: boolean;
+  /** While set and in the future, one invocation holds the right to publish (ISO-8601). */
+  readonly claimedUntil?: string;
 }
 
 /**

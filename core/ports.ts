@@ -92,6 +92,13 @@ export interface JobStore {
    * false when there was none unpaid (another invocation paid it, or the job is not terminal).
    */
   markTerminalEventPublished(jobId: string): Promise<boolean>;
+  /**
+   * Takes the right to publish a job's unpublished terminal event until `until` (ISO-8601),
+   * if nobody holds an unexpired claim at `now`; false otherwise (published, or claimed).
+   */
+  claimTerminalEvent(jobId: string, now: string, until: string): Promise<boolean>;
+  /** Gives up a claim taken at `until` (the publish failed), so a retry need not wait for it to lapse. */
+  releaseTerminalEventClaim(jobId: string, until: string): Promise<void>;
 }
 
 /** Publishes gpujobs events (EventBridge in AWS, the local bus in local mode). */

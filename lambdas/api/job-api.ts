@@ -19,7 +19,7 @@ import {
 import { isJobId, toPublicJob } from '../../core/job-view.js';
 import { InvalidNextTokenError, JobNotFoundError } from '../shared/job-store.js';
 import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
-import { payTerminalEventDebt, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
+import { payTerminalEventDebt, TerminalEventBusyError, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
 import type { JobLogReader } from './job-logs.js';
 import { resolveOwner, type OwnerSource } from './owner.js';
 import { HttpProblem, PROBLEM_TYPES, invalidRequest } from './problem.js';
@@ -284,6 +284,8 @@ export function createJobApi(dependencies: JobApiDependencies) {
     try {
       await payTerminalEventDebt(dependencies.terminalEvents, job);
     } catch (error) {
+      // Another invocation (reconcile, a concurrent cancel) is publishing it right now.
+      if (error instanceof TerminalEventBusyError) return;
       dependencies.logger.error('Could not publish the terminal event of a cancelled job; a repeated cancel publishes it', {
         jobId: job.jobId,
         error,

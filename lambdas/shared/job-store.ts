@@ -280,6 +280,44 @@ export class DynamoJobStore implements JobStore {
     }
   }
 
+  async claimTerminalEvent(jobId: string, now: string, until: string): Promise<boolean> {
+    try {
+      await this.documentClient.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'SET #debt.#claimedUntil = :until, #version = #version + :one',
+          ConditionExpression:
+            'attribute_exists(pk) AND #debt.#published = :false AND (attribute_not_exists(#debt.#claimedUntil) OR #debt.#claimedUntil < :now)',
+          ExpressionAttributeNames: { '#debt': 'terminalEvent', '#published': 'published', '#claimedUntil': 'claimedUntil', '#version': 'version' },
+          ExpressionAttributeValues: { ':until': until, ':now': now, ':false': false, ':one': 1 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async releaseTerminalEventClaim(jobId: string, until: string): Promise<void> {
+    try {
+      await this.documentClient.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: jobKey(jobId),
+          UpdateExpression: 'REMOVE #debt.#claimedUntil SET #version = #version + :one',
+          // Only our own claim: a lapsed one may already have been taken by someone else.
+          ConditionExpression: 'attribute_exists(pk) AND #debt.#published = :false AND #debt.#claimedUntil = :until',
+          ExpressionAttributeNames: { '#debt': 'terminalEvent', '#published': 'published', '#claimedUntil': 'claimedUntil', '#version': 'version' },
+          ExpressionAttributeValues: { ':until': until, ':false': false, ':one': 1 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+    }
+  }
+
   private async requireJob(jobId: string): Promise<StoredJobRecord> {
     const current = await this.getJob(jobId);
     if (!current) throw new JobNotFoundError(jobId);

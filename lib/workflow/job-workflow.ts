@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { CLAIM_SECONDS, TERMINAL_EVENT_BUSY_ERROR } from '../../lambdas/shared/terminal-event.js';
 import { stepFunctionsEvaluateOnExit } from '../../core/retry-strategy.js';
 import { JOB_SPEC_LIMITS } from '../../core/spec.js';
 import { STATE } from '../../core/workflow-contract.js';
@@ -117,6 +118,14 @@ export function buildJobWorkflowDefinition(scope: Construct, props: JobWorkflowD
       jobId: sfn.JsonPath.stringAt('$.jobId'),
       outcome: sfn.JsonPath.objectAt('$.plan.outcome'),
     }),
+  });
+  // Another invocation (reconcile, a cancel) holds the claim to publish this job's terminal
+  // event; come back once that claim has lapsed, to publish it if its holder could not.
+  finish.addRetry({
+    errors: [TERMINAL_EVENT_BUSY_ERROR],
+    interval: Duration.seconds(CLAIM_SECONDS + 5),
+    backoffRate: 2,
+    maxAttempts: 4,
   });
 
   const runOnSpot = batchAttempt(scope, STATE.runOnSpot, props.spotJobQueue);

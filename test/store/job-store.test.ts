@@ -414,6 +414,61 @@ describe('markTerminalEventPublished', () => {
   });
 });
 
+describe('claimTerminalEvent', () => {
+  const at = (seconds: number) => new Date(Date.parse(NOW) + seconds * 1000).toISOString();
+
+  async function jobOwingItsTerminalEvent() {
+    const request = createRequest();
+    await store.createJob(request);
+    await store.transition({
+      jobId: request.jobId,
+      from: ['QUEUED'],
+      to: 'CANCELLED',
+      now: NOW,
+      set: { terminalEvent: { writer: 'api', previousStatus: 'QUEUED', published: false } },
+    });
+    return request.jobId;
+  }
+
+  it('lets one invocation publish while its claim is fresh, and another once it lapsed', async () => {
+    // GIVEN a job whose terminal event is owed
+    const jobId = await jobOwingItsTerminalEvent();
+
+    // WHEN two invocations claim it at once, and a third after the first claim lapsed
+    const [first, second] = await Promise.all([store.claimTerminalEvent(jobId, at(0), at(30)), store.claimTerminalEvent(jobId, at(0), at(30))]);
+    const beforeLapse = await store.claimTerminalEvent(jobId, at(29), at(59));
+    const afterLapse = await store.claimTerminalEvent(jobId, at(31), at(61));
+
+    // THEN exactly one of the first two won, and the lapsed claim could be taken again
+    expect([first, second].sort()).toEqual([false, true]);
+    expect(beforeLapse).toBe(false);
+    expect(afterLapse).toBe(true);
+    expect((await store.getJob(jobId))?.terminalEvent).toMatchObject({ published: false, claimedUntil: at(61) });
+  });
+
+  it('releases only its own claim, so a failed publisher lets the next one in at once', async () => {
+    const jobId = await jobOwingItsTerminalEvent();
+    await store.claimTerminalEvent(jobId, at(0), at(30));
+
+    await store.releaseTerminalEventClaim(jobId, at(99));
+    const whileHeld = await store.claimTerminalEvent(jobId, at(1), at(31));
+    await store.releaseTerminalEventClaim(jobId, at(30));
+    const afterRelease = await store.claimTerminalEvent(jobId, at(1), at(31));
+
+    expect([whileHeld, afterRelease]).toEqual([false, true]);
+  });
+
+  it('refuses to claim an event already published, or a job that owes none', async () => {
+    const jobId = await jobOwingItsTerminalEvent();
+    await store.markTerminalEventPublished(jobId);
+    const owesNothing = createRequest();
+    await store.createJob(owesNothing);
+
+    expect(await store.claimTerminalEvent(jobId, at(0), at(30))).toBe(false);
+    expect(await store.claimTerminalEvent(owesNothing.jobId, at(0), at(30))).toBe(false);
+  });
+});
+
 describe('requestCancel', () => {
   it('marks a running job once and leaves it running', async () => {
     const request = createRequest();

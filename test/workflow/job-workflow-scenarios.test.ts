@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CANCEL_TERMINATE_REASON } from '../../core/failure.js';
 import type { CapacityType, JobRecord, JobSpec } from '../../core/job.js';
+import { TerminalEventBusyError } from '../../lambdas/shared/terminal-event.js';
 import { STATE, batchJobName, type FinishResult } from '../../core/workflow-contract.js';
 import { jobDefinitionContent } from '../../lambdas/workflow/job-definitions.js';
 import { BATCH_JOB_TAG, BatchApiError } from '../../lib/workflow/batch-task.js';
@@ -312,6 +313,29 @@ describe('running the job workflow', () => {
 
     expect(run.retried).toEqual([STATE.runOnSpot]);
     expect(run.output).toMatchObject({ status: 'SUCCEEDED' });
+  });
+
+  it('retries Finish while another invocation holds the claim to publish the terminal event', async () => {
+    // GIVEN a job whose Finish first finds the terminal event being published elsewhere (reconcile)
+    jobCounter += 1;
+    const jobId = `01JD3Q8ZK${String(jobCounter).padStart(4, '0')}WORKFLOW`;
+    const job = new InMemoryJob(aJobRecord(jobId, {}, {}));
+    const finish = job.finish.bind(job);
+    let busy = true;
+    job.finish = async (input) => {
+      if (busy) {
+        busy = false;
+        throw new TerminalEventBusyError(jobId);
+      }
+      return finish(input);
+    };
+
+    // WHEN the job runs and succeeds on Spot
+    const run = await runWorkflow(workflow, { jobId }, job, [succeeded]);
+
+    // THEN Step Functions ran Finish again instead of failing the execution
+    expect(run.retried).toEqual([STATE.finish]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
   });
 
   it('does nothing for a job cancelled while it was queued', async () => {
