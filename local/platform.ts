@@ -181,6 +181,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       path: join(dataDir, 'dynamodb'),
       tableName: TABLE_NAME,
       region,
+      logger,
       ...(processPorts ? { port: processPorts.dynamodb } : {}),
     });
     closers.push(() => dynamodb.close());

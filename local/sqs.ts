@@ -1,5 +1,5 @@
 /**
- * The SQS stand-in (local-aws-sqs behind a thin loopback server that notices sends)
+ * The SQS stand-in (local-aws-sqs on a loopback port)
  * and a poller that plays Lambda's SQS event source mapping for the dispatcher:
  * batches, partial batch failures, redelivery after the visibility timeout, and the
  * dead-letter queue after maxReceiveCount receives (local-aws-sqs's redrive).
@@ -31,8 +31,6 @@ export interface RunningSqs {
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly deadLetterQueueUrl: string;
-  /** Resolves at the next SendMessage/SendMessageBatch, or after `timeoutMs`. */
-  nextSend(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,16 +41,7 @@ export async function startSqs(options: {
   readonly port?: number;
 }): Promise<RunningSqs> {
   let handle: ReturnType<typeof createRequestHandler>['requestHandler'] | undefined;
-  let waiters: (() => void)[] = [];
   const server: Server = createServer((request, response) => {
-    const target = request.headers['x-amz-target'];
-    if (target === 'AmazonSQS.SendMessage' || target === 'AmazonSQS.SendMessageBatch') {
-      response.once('finish', () => {
-        const waiting = waiters;
-        waiters = [];
-        for (const wake of waiting) wake();
-      });
-    }
     void handle!(request, response);
   });
   await new Promise<void>((resolve, reject) => {
@@ -94,18 +83,8 @@ export async function startSqs(options: {
       queueUrl: intake.QueueUrl!,
       queueArn: `arn:aws:sqs:${options.region}:${options.account}:${options.queue.queueName}`,
       deadLetterQueueUrl: dlq.QueueUrl!,
-      nextSend: (timeoutMs) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, timeoutMs);
-          waiters.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        }),
       close: () =>
         new Promise<void>((resolve) => {
-          for (const wake of waiters) wake();
-          waiters = [];
           server.close(() => resolve());
           server.closeAllConnections();
         }),
@@ -144,13 +123,15 @@ export interface EventSourceMappingOptions {
   readonly logger: LocalLogger;
 }
 
-/** Idle pollers look again this often even without a send, to pick up redelivered messages. */
-const IDLE_RECHECK_MS = 50;
+/** An idle poller's long poll, as Lambda's pollers use (SQS's longest). */
+const IDLE_WAIT_SECONDS = 20;
 
 export class SqsEventSourceMapping {
   private readonly client: SQSClient;
   private running = false;
   private pollers: Promise<void>[] = [];
+  /** Ends the idle pollers' long polls when the mapping stops. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: EventSourceMappingOptions) {
     this.client = new SQSClient({ endpoint: options.sqs.endpoint, region: options.region, maxAttempts: 1, credentials: LOCAL_CREDENTIALS });
@@ -165,38 +146,41 @@ export class SqsEventSourceMapping {
   /** Stops polling and waits for the batches being handled. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopping.abort();
     await Promise.all(this.pollers);
     this.client.destroy();
   }
 
   private async poll(): Promise<void> {
+    // Messages found waiting by the last look; none: wait on the queue itself.
+    let waiting = 0;
     while (this.running) {
       try {
-        const visible = await this.visibleMessages();
-        if (visible === 0) {
-          await this.options.sqs.nextSend(IDLE_RECHECK_MS);
-          continue;
-        }
-        // local-aws-sqs answers a receive as soon as it holds MaxNumberOfMessages, else after its wait:
-        // asking for what is there keeps latency low under light load and batches full under bursts.
+        // local-aws-sqs hands messages over on a 10 ms tick and answers a receive once it holds
+        // MaxNumberOfMessages, else when its wait ends. An idle poller long-polls for one message, so a
+        // submission is picked up at the next tick (also after a visibility timeout runs out); a busy one
+        // asks for exactly what is waiting, so batches fill under bursts without waiting for more.
+        const idle = waiting === 0;
         const { Messages } = await this.client.send(
           new ReceiveMessageCommand({
             QueueUrl: this.options.sqs.queueUrl,
-            MaxNumberOfMessages: Math.min(this.options.batchSize, 10, visible),
-            WaitTimeSeconds: 0,
+            MaxNumberOfMessages: idle ? 1 : Math.min(this.options.batchSize, 10, waiting),
+            WaitTimeSeconds: idle ? IDLE_WAIT_SECONDS : 0,
             MessageSystemAttributeNames: ['All'],
             // local-aws-sqs reads only the older parameter.
             AttributeNames: ['All'],
             MessageAttributeNames: ['All'],
           }),
+          { abortSignal: this.stopping.signal },
         );
-        if (!Messages?.length) continue;
         // Received while stopping: the messages stay in the queue (its contents end with the process).
         if (!this.running) return;
-        await this.handleBatch(Messages);
+        if (Messages?.length) await this.handleBatch(Messages);
+        waiting = await this.visibleMessages();
       } catch (error) {
         if (!this.running) return;
         this.options.logger.warn('intake queue poller', error);
+        waiting = 0;
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
@@ -204,9 +188,15 @@ export class SqsEventSourceMapping {
 
   private async visibleMessages(): Promise<number> {
     const { Attributes } = await this.client.send(
-      new GetQueueAttributesCommand({ QueueUrl: this.options.sqs.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: this.options.sqs.queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
     );
-    return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+    // local-aws-sqs counts messages in flight in ApproximateNumberOfMessages too; asking for those would
+    // hold a receive open until its wait ends.
+    const waiting = Number(Attributes?.ApproximateNumberOfMessages ?? 0) - Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    return Math.max(0, waiting);
   }
 
   private async handleBatch(messages: readonly Message[]): Promise<void> {

@@ -4,10 +4,12 @@
  * seconds, so the result is cached under the data dir, keyed by a hash of every
  * source it depends on; it is rebuilt only when one of them changes.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 
 export interface ResolvedWorkflow {
@@ -62,28 +64,43 @@ export async function loadWorkflowDefinition(options: WorkflowDefinitionOptions)
   return { ...resolved, synthesized: true };
 }
 
-/** Synthesizes the real app (without bundling the handlers, which the definition does not need). */
+export class WorkflowSynthesisError extends Error {
+  override readonly name = 'WorkflowSynthesisError';
+}
+
+/**
+ * Synthesizes the real app in a child process (local/synthesize-workflow.ts), so that aws-cdk-lib is
+ * never loaded into the process that runs the platform.
+ */
 async function synthesizeWorkflowDefinition(
   options: WorkflowDefinitionOptions,
 ): Promise<{ definition: StateMachineDefinition; logicalId: string }> {
-  const [{ createApp }, resolver] = await Promise.all([
-    import('../lib/app.js'),
-    import('../lib/workflow/resolve-definition.js'),
-  ]);
-  const outdir = mkdtempSync(join(tmpdir(), 'gpujobs-local-synth-'));
+  const workDirectory = mkdtempSync(join(tmpdir(), 'gpujobs-local-workflow-'));
+  const outputFile = join(workDirectory, 'workflow.json');
   try {
-    const { app, stack } = createApp({ context: { 'aws:cdk:bundling-stacks': [] }, outdir });
-    const assembly = app.synth();
-    const template = assembly.getStackArtifact(stack.artifactId).template as import('../lib/workflow/resolve-definition.js').CloudFormationTemplate;
-    const pseudoParameters = { region: options.region, accountId: options.account };
-    const { logicalId, definition } = resolver.resolveJobWorkflowDefinition(template, {
-      resources: resolver.standInResourceAttributes(template, pseudoParameters),
-      pseudoParameters,
-    });
-    return { definition, logicalId };
+    const script = fileURLToPath(new URL('./synthesize-workflow.ts', import.meta.url));
+    // `--import tsx` resolves from the project root, where tsx is a dependency.
+    const { code, stderr } = await run(process.execPath, ['--import', 'tsx', script, outputFile, options.region, options.account], options.projectRoot);
+    if (code !== 0 || !existsSync(outputFile)) {
+      throw new WorkflowSynthesisError(`Synthesizing the job workflow failed (exit code ${code}): ${stderr.trim().split('\n').slice(-20).join('\n')}`);
+    }
+    return JSON.parse(readFileSync(outputFile, 'utf8')) as { definition: StateMachineDefinition; logicalId: string };
   } finally {
-    rmSync(outdir, { recursive: true, force: true });
+    rmSync(workDirectory, { recursive: true, force: true });
   }
+}
+
+function run(command: string, args: readonly string[], cwd: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      // Only the end is reported; synthesis can warn at length.
+      stderr = (stderr + chunk).slice(-20_000);
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stderr }));
+  });
 }
 
 function filesUnder(path: string): string[] {
