@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../core/job.js';
+import { aJobSpec } from '../support/jobs.js';
 import { BASE_TIME, isoAt, startFakeApi, type FakeApi } from './fake-api.js';
 import { cli, type CliOptions } from './run-cli.js';
 import { FAILS, RECLAIMED_THEN_ON_DEMAND, SUCCEEDS } from './scenarios.js';
@@ -35,19 +36,10 @@ const submitted = (): Record<string, unknown> => {
 
 function job(overrides: Partial<Job> & Pick<Job, 'jobId'>): Job {
   return {
+    ...aJobSpec({ image: 'alpine:3', command: ['true'] }),
     name: overrides.jobId.toLowerCase(),
     owner: 'local',
     status: 'QUEUED',
-    image: 'alpine:3',
-    command: ['true'],
-    environment: {},
-    tags: {},
-    gpus: 1,
-    vcpus: 4,
-    memoryMiB: 16384,
-    capacity: 'spot-first',
-    maxSpotAttempts: 3,
-    timeoutSeconds: 86400,
     createdAt: isoAt(0),
     updatedAt: isoAt(0),
     attempts: [],

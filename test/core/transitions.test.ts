@@ -8,6 +8,7 @@ import {
   InvalidTransitionError,
   TERMINAL_DETAIL_TYPE,
 } from '../../core/transitions.js';
+import { jobRecord } from './fixtures.js';
 
 // The table from the issue, written out independently of the implementation.
 const ALLOWED: [JobStatus, JobStatus][] = [
@@ -81,27 +82,18 @@ describe('InvalidTransitionError', () => {
 });
 
 describe('applyTransition', () => {
-  const record: JobRecord = {
+  const record: JobRecord = jobRecord({
     jobId: '01JABC',
     name: 'demo',
-    owner: 'arn:aws:iam::123456789012:user/alice',
     status: 'RUNNING',
     image: 'ubuntu',
     command: ['true'],
     environment: {},
     tags: {},
-    gpus: 1,
-    vcpus: 4,
-    memoryMiB: 16384,
-    capacity: 'spot-first',
-    maxSpotAttempts: 3,
-    timeoutSeconds: 86400,
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
-    attempts: [],
-    costUsd: 0,
     version: 4,
-  };
+  });
 
   it('bumps the version and stamps the update', () => {
     const next = applyTransition(record, 'SUCCEEDED', '2026-01-01T01:00:00.000Z', { exitCode: 0, finishedAt: '2026-01-01T01:00:00.000Z' });
