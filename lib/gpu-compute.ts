@@ -5,6 +5,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
+/**
+ * Minutes running jobs may keep their instances during an infrastructure update (1–360 in every
+ * partition's schema: https://docs.aws.amazon.com/batch/latest/APIReference/API_UpdatePolicy.html).
+ */
+export const INFRASTRUCTURE_UPDATE_JOB_TIMEOUT_MINUTES = 360;
+
 export interface GpuComputeProps {
   readonly vpc: ec2.IVpc;
   readonly subnets: ec2.SubnetSelection;
@@ -142,6 +148,13 @@ export class GpuCompute extends Construct {
       maxvCpus: props.maxVcpus,
       instanceRole: this.instanceRole,
       launchTemplate: this.launchTemplate,
+      // Each infrastructure update (a launch-template or configuration change) moves the
+      // instances to the newest GPU AMI Batch supports, with the NVIDIA driver and security fixes:
+      // https://docs.aws.amazon.com/batch/latest/APIReference/API_ComputeResourceUpdate.html
+      updateToLatestImageVersion: true,
+      // Running jobs get up to 6 hours to finish before their instances are replaced; a job still
+      // running then ends as a lost host, which the workflow retries like a reclaim.
+      updateTimeout: Duration.minutes(INFRASTRUCTURE_UPDATE_JOB_TIMEOUT_MINUTES),
     };
     this.spotComputeEnvironment = new batch.ManagedEc2EcsComputeEnvironment(this, 'SpotComputeEnvironment', {
       ...common,
@@ -153,6 +166,9 @@ export class GpuCompute extends Construct {
       spot: false,
       allocationStrategy: batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
     });
+    for (const computeEnvironment of [this.spotComputeEnvironment, this.onDemandComputeEnvironment]) {
+      pinLaunchTemplateVersion(computeEnvironment, this.launchTemplate);
+    }
 
     // A job no compute environment can ever run would otherwise wait RUNNABLE forever.
     const misconfigurationActions: batch.JobStateTimeLimitAction[] = [
@@ -188,21 +204,31 @@ export class GpuCompute extends Construct {
 
   /**
    * Registering the job definitions the workflow submits: only names under the prefix,
-   * and passing only the two job roles, only to ECS tasks.
+   * and passing only the two job roles, only to Batch and ECS tasks.
    */
   grantRegisterJobDefinitions(grantee: iam.IGrantable): iam.Grant {
+    // No batch:TagResource: the registration carries no tags (the submissions do), and
+    // tag-on-create is authorized only for tags in the request.
     const register = iam.Grant.addToPrincipal({
       grantee,
-      actions: ['batch:RegisterJobDefinition', 'batch:TagResource'],
+      actions: ['batch:RegisterJobDefinition'],
       resourceArns: [this.jobDefinitionArnPattern],
     });
     // DescribeJobDefinitions supports no resource-level permissions: "*" is the only valid resource.
     iam.Grant.addToPrincipal({ grantee, actions: ['batch:DescribeJobDefinitions'], resourceArns: ['*'] });
+    // Batch checks iam:PassRole for jobRoleArn and executionRoleArn at RegisterJobDefinition
+    // (https://docs.aws.amazon.com/batch/latest/userguide/iam-example-job-def.html), but no AWS page
+    // says which iam:PassedToService value it sends. The Service Authorization Reference shows Batch
+    // sending one value per consumer elsewhere (CreateComputeEnvironment: batch, ec2, spotfleet;
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsbatch.html), and
+    // published Batch policies (Seqera's PassRolesToBatch) use batch.amazonaws.com. If the one
+    // value allowed were the wrong one, every registration would be denied, so both are allowed;
+    // the resources still limit the grant to the two job roles.
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
         resources: [this.jobRole.roleArn, this.jobExecutionRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        conditions: { StringEquals: { 'iam:PassedToService': ['batch.amazonaws.com', 'ecs-tasks.amazonaws.com'] } },
       }),
     );
     return register;
@@ -239,6 +265,19 @@ export function ecrRepositoryPatterns(
     const [, account, region, path] = match;
     return [{ account: account!, region: region!, repositoryPrefix: path ? `${path}/` : '' }];
   });
+}
+
+/**
+ * The compute environment names the launch template's current version instead of leaving it
+ * implicit: with no version, Batch resolves `$Default` once, at creation, so a later template
+ * change (root volume size) never reaches the instances. A version number that changes with the
+ * template makes CloudFormation update the compute environment, which Batch carries out as an
+ * infrastructure update:
+ * https://docs.aws.amazon.com/batch/latest/APIReference/API_LaunchTemplateSpecification.html
+ */
+function pinLaunchTemplateVersion(computeEnvironment: batch.ManagedEc2EcsComputeEnvironment, launchTemplate: ec2.LaunchTemplate): void {
+  const resource = computeEnvironment.node.defaultChild as batch.CfnComputeEnvironment;
+  resource.addPropertyOverride('ComputeResources.LaunchTemplate.Version', launchTemplate.versionNumber);
 }
 
 /** A fixed AMI id; Batch only reads the id (imageIdOverride), never user data. */

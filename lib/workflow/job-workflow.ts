@@ -1,4 +1,4 @@
-import { Aws, Duration, Names, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -118,14 +118,9 @@ export function buildJobWorkflowDefinition(scope: Construct, props: JobWorkflowD
       jobId: sfn.JsonPath.stringAt('$.jobId'),
       outcome: sfn.JsonPath.objectAt('$.plan.outcome'),
     }),
-  });
-  // Another invocation (reconcile, a cancel) holds the claim to publish this job's terminal
-  // event; come back once that claim has lapsed, to publish it if its holder could not.
-  finish.addRetry({
-    errors: [TERMINAL_EVENT_BUSY_ERROR],
-    interval: Duration.seconds(CLAIM_SECONDS + 5),
-    backoffRate: 2,
-    maxAttempts: 4,
+    // Another invocation (reconcile, a cancel) holds the claim to publish this job's terminal
+    // event; come back once that claim has lapsed, to publish it if its holder could not.
+    retries: [{ errors: [TERMINAL_EVENT_BUSY_ERROR], interval: Duration.seconds(CLAIM_SECONDS + 5), backoffRate: 2, maxAttempts: 4 }],
   });
 
   const runOnSpot = batchAttempt(scope, STATE.runOnSpot, props.spotJobQueue);
@@ -154,7 +149,8 @@ function lambdaTask(
   stateName: string,
   fn: lambda.IFunction,
   // ResultPath "$" is left implicit: aws-local-stepfunctions mishandles it when written out.
-  options: { payload: sfn.TaskInput; resultPath?: string },
+  // `retries` are for errors the handler names; they come before the catch-all transient retry.
+  options: { payload: sfn.TaskInput; resultPath?: string; retries?: readonly sfn.RetryProps[] },
 ): tasks.LambdaInvoke {
   const task = new tasks.LambdaInvoke(scope, stateName, {
     stateName,
@@ -173,8 +169,23 @@ function lambdaTask(
     maxDelay: Duration.seconds(30),
     jitterStrategy: sfn.JitterType.FULL,
   });
+  for (const retry of options.retries ?? []) task.addRetry(retry);
+  // A handler error (a DynamoDB or EventBridge call that failed, a conflict lost too often) would
+  // otherwise fail the whole execution, and with it a job whose container may have succeeded.
+  // Every handler is idempotent, so running it again is safe. States.TaskFailed matches every
+  // error but States.Timeout, so it must stay the last retrier:
+  // https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+  task.addRetry({ errors: [sfn.Errors.TASKS_FAILED], ...TRANSIENT_TASK_RETRY });
   return task;
 }
+
+/** How the workflow's Lambda tasks retry a handler error before the execution fails. */
+export const TRANSIENT_TASK_RETRY = {
+  interval: Duration.seconds(2),
+  backoffRate: 2,
+  maxAttempts: 3,
+  jitterStrategy: sfn.JitterType.FULL,
+} as const;
 
 /**
  * One Batch attempt on one queue. Written as raw state JSON because BatchSubmitJob cannot take
@@ -238,10 +249,15 @@ export class JobWorkflow extends Construct {
       );
     }
 
-    // The vendedlogs prefix keeps Step Functions' log delivery out of the account's size-limited log resource policy.
+    // The vendedlogs prefix keeps Step Functions' log delivery out of the account's size-limited log
+    // resource policy. The group outlives the stack (execution history is kept for its retention),
+    // so its name ends with the stack's own id: a stack deployed again under the same name after
+    // `cdk destroy` gets a new group instead of failing on the old one ("already exists").
+    const stackUuid = Fn.select(2, Fn.split('/', Aws.STACK_ID));
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(this, { maxLength: 200 })}`,
+      logGroupName: `/aws/vendedlogs/states/${Names.uniqueResourceName(this, { maxLength: 160 })}-${stackUuid}`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
@@ -263,20 +279,21 @@ export class JobWorkflow extends Construct {
   private grantBatchSync(props: JobWorkflowProps, jobDefinitionNamePrefix: string): void {
     const stack = Stack.of(this);
     const jobArns = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*' });
+    const submitted = [
+      props.spotJobQueue.jobQueueArn,
+      props.onDemandJobQueue.jobQueueArn,
+      stack.formatArn({ service: 'batch', resource: 'job-definition', resourceName: `${jobDefinitionNamePrefix}*` }),
+    ];
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:SubmitJob'], resources: submitted }));
+    // Every submission carries Tags, and Batch authorizes tag-on-create against each resource the
+    // SubmitJob request names (queue, job definition) as well as the new job: with job/* alone
+    // SubmitJob is denied "batch:TagResource on resource: …:job-definition/…" (wri/gfw-data-api#175).
+    // https://docs.aws.amazon.com/batch/latest/userguide/tag-resources.html
     this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['batch:SubmitJob'],
-        resources: [
-          props.spotJobQueue.jobQueueArn,
-          props.onDemandJobQueue.jobQueueArn,
-          stack.formatArn({ service: 'batch', resource: 'job-definition', resourceName: `${jobDefinitionNamePrefix}*` }),
-        ],
-      }),
+      new iam.PolicyStatement({ actions: ['batch:TagResource'], resources: [...submitted, jobArns] }),
     );
-    // Job ids exist only at run time, so terminate and tag-on-submit are scoped to this account's jobs.
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['batch:TerminateJob', 'batch:TagResource'], resources: [jobArns] }),
-    );
+    // Job ids exist only at run time, so terminate is scoped to this account's jobs.
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:TerminateJob'], resources: [jobArns] }));
     // DescribeJobs supports no resource-level permissions.
     this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }));
     this.stateMachine.addToRolePolicy(

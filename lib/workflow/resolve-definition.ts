@@ -123,6 +123,19 @@ export function resolveJobWorkflowDefinition(
 }
 
 /**
+ * Any value of the template (a policy document, an environment variable) with every intrinsic
+ * function resolved the way the workflow definition is; `owner` names the value in errors.
+ */
+export function resolveTemplateValue(
+  template: CloudFormationTemplate,
+  value: unknown,
+  options: ResolveOptions,
+  owner: string,
+): unknown {
+  return new IntrinsicResolver(template, options, owner).resolve(value, owner);
+}
+
+/**
  * Plausible attributes for every resource of the template, for running the workflow without
  * AWS: Lambda functions and Batch job queues get ARNs built from their logical ids; other
  * resources resolve `Ref` to their logical id.
