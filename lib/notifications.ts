@@ -4,6 +4,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -29,6 +30,9 @@ export interface NotificationsProps {
   readonly maxEventAge?: Duration;
 }
 
+/** Lambda's retries of an asynchronous invocation that failed (its maximum, and its default). */
+export const HANDLER_ASYNC_RETRY_ATTEMPTS = 2;
+
 /** The execution statuses that the workflow itself cannot report (stopped, crashed, timed out). */
 export const UNFINISHED_EXECUTION_STATUSES = ['ABORTED', 'FAILED', 'TIMED_OUT'] as const;
 
@@ -42,8 +46,13 @@ export class Notifications extends Construct {
   readonly eventBus: events.EventBus;
   readonly batchStateChangeRule: events.Rule;
   readonly executionEndedRule: events.Rule;
-  /** Events no handler could take after every retry. */
+  /** Events EventBridge could not deliver to a handler after every retry. */
   readonly deadLetterQueue: sqs.Queue;
+  /**
+   * Invocation records (the event and the error) of events a handler received but failed on,
+   * after Lambda's own retries of the asynchronous invocation.
+   */
+  readonly handlerFailureQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: NotificationsProps) {
     super(scope, id);
@@ -60,6 +69,25 @@ export class Notifications extends Construct {
       // Marks it as a dead-letter queue; naming the source queue instead would be a circular reference.
       redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.ALLOW_ALL },
     });
+
+    // EventBridge invokes a Lambda target asynchronously: its retry policy and dead-letter queue
+    // cover only delivery. Once Lambda has accepted the event, a function error is retried by
+    // Lambda (twice) and then dropped unless the function has an on-failure destination:
+    // https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+    this.handlerFailureQueue = new sqs.Queue(this, 'HandlerFailureQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      // The end of the line like the target dead-letter queue: nothing consumes it but a person.
+      redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.ALLOW_ALL },
+    });
+    for (const handler of [props.batchEventsFunction, props.reconcileFunction]) {
+      handler.configureAsyncInvoke({
+        onFailure: new destinations.SqsDestination(this.handlerFailureQueue),
+        retryAttempts: HANDLER_ASYNC_RETRY_ATTEMPTS,
+        maxEventAge: retry.maxEventAge,
+      });
+    }
 
     this.batchStateChangeRule = new events.Rule(this, 'BatchJobStateChangeRule', {
       description: 'Batch job state changes of the gpujobs queues',

@@ -86,6 +86,27 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Why a registration Batch refused failed the job, in words for its owner; undefined for errors
+ * worth retrying (throttling, outages), which fail the task instead.
+ *  - ClientException: Batch refused the definition itself (a malformed image reference).
+ *  - AccessDeniedException: the deployment's own permissions are wrong (a PassRole or tagging
+ *    grant), which no retry will fix. The message AWS returns names the action and resource; the
+ *    reason keeps it so an operator knows which grant is missing.
+ */
+export function explainRegistrationFailure(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.name === 'ClientException') return `The job definition for the job's image could not be registered: ${error.message}`;
+  if (error.name === 'AccessDeniedException') {
+    const action = /not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9]+)/.exec(error.message)?.[1];
+    return (
+      `The platform is not allowed to register the job's job definition${action ? ` (missing permission ${action})` : ''}: ` +
+      `${error.message} This is a deployment misconfiguration, not a problem with the job; grant the permission to the prepare function's role.`
+    );
+  }
+  return undefined;
+}
+
 export class JobDefinitionRegistrationError extends Error {
   override readonly name = 'JobDefinitionRegistrationError';
 }

@@ -3,7 +3,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { BatchClient, ClientException } from '@aws-sdk/client-batch';
+import { BatchClient } from '@aws-sdk/client-batch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { buildJobEvent } from '../../core/events.js';
@@ -13,7 +13,7 @@ import { listEnv, requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
-import { JobDefinitionResolver } from './job-definitions.js';
+import { explainRegistrationFailure, JobDefinitionResolver } from './job-definitions.js';
 import { createJobPreparer } from './prepare-job.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-prepare' });
@@ -39,8 +39,7 @@ const prepareJob = createJobPreparer({
   now: () => new Date().toISOString(),
   allowedRegistries: config.allowedRegistries,
   resolveJobDefinition: (record) => jobDefinitions.resolve(record),
-  explainRegistrationFailure: (error) =>
-    error instanceof ClientException ? `The job definition for the job's image could not be registered: ${error.message}` : undefined,
+  explainRegistrationFailure,
 });
 
 async function prepare(input: PrepareInput): Promise<PrepareResult> {

@@ -25,6 +25,8 @@ type StoredAttempt = Attempt & { readonly logStreamName?: string };
 export interface SettleAttemptDependencies extends StatusChangeDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempts'>;
   readonly instanceTypeOf: (containerInstanceArn: string) => Promise<string | undefined>;
+  /** Told when the instance-type lookup failed; the attempt is settled without it. */
+  readonly onLookupFailure: (error: unknown, containerInstanceArn: string) => void;
   /** What the attempt cost, when its instance type and times are known. */
   readonly attemptCostUsd: (attempt: Attempt) => number | undefined;
   /** SpotReclaims and Failovers, each counted by the call that recorded it, never by a retry. */
@@ -49,11 +51,24 @@ const withAttempts = (record: JobRecord, attempts: readonly StoredAttempt[]): Jo
 export function createAttemptSettler(dependencies: SettleAttemptDependencies) {
   const { store } = dependencies;
 
+  /**
+   * The instance type only prices the attempt: a lookup that fails (ECS throttling, a cluster
+   * the role may not describe) must never fail the settlement, and with it a job whose container
+   * succeeded. The attempt is recorded without it; a later Batch event may still fill it in.
+   */
+  async function optionalInstanceType(containerInstanceArn: string): Promise<string | undefined> {
+    try {
+      return await dependencies.instanceTypeOf(containerInstanceArn);
+    } catch (error) {
+      dependencies.onLookupFailure(error, containerInstanceArn);
+      return undefined;
+    }
+  }
+
   /** How attempt `number` ended, as stored: what the record knew of it, overwritten by the submission's result. */
   async function endedAttempt(record: JobRecord, input: SettleAttemptInput, number: number, result: AttemptResult): Promise<StoredAttempt> {
     const known = record.attempts.find((attempt) => attempt.attempt === number) as StoredAttempt | undefined;
-    const instanceType =
-      known?.instanceType ?? (result.containerInstanceArn ? await dependencies.instanceTypeOf(result.containerInstanceArn) : undefined);
+    const instanceType = known?.instanceType ?? (result.containerInstanceArn ? await optionalInstanceType(result.containerInstanceArn) : undefined);
     const ended: StoredAttempt = {
       ...known,
       attempt: number,

@@ -34,6 +34,8 @@ const settleAttempt = createAttemptSettler({
   now: () => new Date().toISOString(),
   // The state change event may not have named the instance yet when the attempt ends this fast.
   instanceTypeOf: (containerInstanceArn) => instanceTypes.instanceTypeOf(containerInstanceArn),
+  onLookupFailure: (error, containerInstanceArn) =>
+    logger.warn('Instance type lookup failed; the attempt is settled without it', { containerInstanceArn, error }),
   attemptCostUsd: (attempt) => attemptCostUsd(attempt)?.costUsd,
   metrics,
 });

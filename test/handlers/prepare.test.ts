@@ -233,6 +233,46 @@ describe('prepare', () => {
     });
   });
 
+  it('finishes the job FAILED as a misconfiguration naming the missing permission when Batch denies the registration', async () => {
+    // GIVEN the prepare role may not pass the job roles (AccessDeniedException is not modelled by the Batch client)
+    batchMock.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
+    const denied = Object.assign(
+      new Error(
+        'User: arn:aws:sts::123456789012:assumed-role/GpuJobs-PrepareFunctionRole/fn is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/GpuJobs-JobRole because no identity-based policy allows the iam:PassRole action',
+      ),
+      { name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 } },
+    );
+    batchMock.on(RegisterJobDefinitionCommand).rejects(denied);
+    const handler = await coldStart();
+    const job = await seedJob(store, { spec: { image: 'registry.example.com/team/trainer:1' } });
+
+    // WHEN
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN the workflow goes straight to Finish: no crashed execution, no Batch submission
+    expect(result.plan).toEqual({
+      next: 'finish',
+      outcome: {
+        status: 'FAILED',
+        failureClass: 'MISCONFIGURATION',
+        statusReason: expect.stringContaining('missing permission iam:PassRole'),
+      },
+    });
+    expect(result.job).toBeUndefined();
+  });
+
+  it('fails the task (for Step Functions to retry) when registration meets an outage, not the job', async () => {
+    batchMock.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
+    batchMock
+      .on(RegisterJobDefinitionCommand)
+      .rejects(Object.assign(new Error('Internal failure'), { name: 'ServerException', $metadata: { httpStatusCode: 500 } }));
+    const handler = await coldStart();
+    const job = await seedJob(store, { spec: { image: 'registry.example.com/team/trainer:2' } });
+
+    await expect(handler({ jobId: job.jobId }, lambdaContext('prepare'))).rejects.toThrow('Internal failure');
+    expect((await store.getJob(job.jobId))?.status).toBe('PENDING');
+  });
+
   it('refuses an image from a registry the deployment no longer allows, before touching Batch', async () => {
     // GIVEN the allow list names only the account's ECR
     batchWithRegistry();

@@ -292,6 +292,27 @@ describe('settle-attempt', () => {
     expect((await store.getJob(job.jobId))?.attempts[0]).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
   });
 
+  it('settles a successful attempt without its instance type when ECS refuses the lookup', async () => {
+    // GIVEN a job whose attempt's instance type is not known yet, and ECS answers AccessDenied
+    const job = await jobWithAttempt('spot', 'RUNNING');
+    ecsMock.on(DescribeContainerInstancesCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: ecs:DescribeContainerInstances'), { name: 'AccessDeniedException' }),
+    );
+
+    // WHEN the .sync task returns the job detail of an instance this handler has not looked up before
+    const detail = batchJobDetail('SUCCEEDED', { exitCode: 0 });
+    const attemptResult = { ...detail, Container: { ...detail.Container, ContainerInstanceArn: `${CONTAINER_INSTANCE_ARN}-unseen` } };
+    const plan = await handler({ jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult }, lambdaContext('settle-attempt'));
+
+    // THEN the job still finishes SUCCEEDED, and the attempt is recorded without an instance type or cost
+    expect(plan).toEqual({ next: 'finish', outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 1 (Spot)', exitCode: 0 } });
+    const attempt = (await store.getJob(job.jobId))?.attempts[0];
+    expect(attempt).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
+    expect(attempt?.instanceType).toBeUndefined();
+    expect(attempt?.costUsd).toBeUndefined();
+    expect(ecsMock).toHaveReceivedCommandTimes(DescribeContainerInstancesCommand, 1);
+  });
+
   it('gives the same plan when Step Functions runs it twice for one attempt', async () => {
     // GIVEN a reclaim already settled once
     const job = await jobWithAttempt('spot', 'RUNNING', 'g5.xlarge');

@@ -338,6 +338,44 @@ describe('running the job workflow', () => {
     expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
   });
 
+  it.each([
+    ['SettleAttempt', STATE.settleAttempt],
+    ['Finish', STATE.finish],
+  ] as const)('runs %s again after a transient handler error instead of failing the execution', async (_name, state) => {
+    // GIVEN a job whose handler fails once with an AWS error (a throttled DynamoDB write)
+    jobCounter += 1;
+    const jobId = `01JD3Q8ZK${String(jobCounter).padStart(4, '0')}WORKFLOW`;
+    const job = new InMemoryJob(aJobRecord(jobId, {}, {}));
+    const method = state === STATE.settleAttempt ? 'settleAttempt' : 'finish';
+    const real = (job[method] as (input: never) => Promise<unknown>).bind(job);
+    let failures = 1;
+    (job as unknown as Record<string, unknown>)[method] = async (input: never) => {
+      if (failures > 0) {
+        failures -= 1;
+        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ProvisionedThroughputExceededException' });
+      }
+      return real(input);
+    };
+
+    // WHEN the job runs and succeeds on Spot
+    const run = await runWorkflow(workflow, { jobId }, job, [succeeded]);
+
+    // THEN Step Functions ran the task again and the job finished
+    expect(run.retried).toEqual([state]);
+    expect(run.output).toMatchObject({ status: 'SUCCEEDED', transitioned: true });
+  });
+
+  it('fails the execution when a handler keeps failing, after its retries', async () => {
+    jobCounter += 1;
+    const jobId = `01JD3Q8ZK${String(jobCounter).padStart(4, '0')}WORKFLOW`;
+    const job = new InMemoryJob(aJobRecord(jobId, {}, {}));
+    job.finish = async () => {
+      throw Object.assign(new Error('Internal server error'), { name: 'InternalServerError' });
+    };
+
+    await expect(runWorkflow(workflow, { jobId }, job, [succeeded])).rejects.toThrow(/Internal server error|InternalServerError/);
+  });
+
   it('does nothing for a job cancelled while it was queued', async () => {
     // GIVEN the cancel API already made the queued job CANCELLED
     const { run, job, jobId } = await runJob([], {}, { status: 'CANCELLED', finishedAt: '2025-01-01T00:00:00.000Z' });

@@ -46,9 +46,24 @@ describe('JobWorkflow', () => {
       },
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', {
-      LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
+      LogGroupName: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
       RetentionInDays: 30,
     });
+  });
+
+  it('keeps execution history after the stack is deleted, under a name a redeploy of the same stack never reuses', () => {
+    const [logicalId, logGroup] = Object.entries(template.findResources('AWS::Logs::LogGroup')).find(([id]) => id.startsWith('JobWorkflowLogs'))!;
+    expect(logicalId).toBeDefined();
+    expect(logGroup.DeletionPolicy).toBe('Retain');
+
+    // CloudFormation gives every stack it creates a new id; the name is built from it.
+    const nameFor = (stackId: string) => resolveJoin(logGroup.Properties.LogGroupName, { 'AWS::StackId': stackId });
+    const first = nameFor('arn:aws:cloudformation:us-east-1:123456789012:stack/GpuJobs/11111111-aaaa-bbbb-cccc-000000000001');
+    const second = nameFor('arn:aws:cloudformation:us-east-1:123456789012:stack/GpuJobs/22222222-aaaa-bbbb-cccc-000000000002');
+
+    expect(first).toMatch(/^\/aws\/vendedlogs\/states\/.+-11111111-aaaa-bbbb-cccc-000000000001$/);
+    expect(second).not.toBe(first);
+    expect(first.length).toBeLessThanOrEqual(512);
   });
 
   it('may submit only to its two queues and only job definitions named with the gpujobs prefix', () => {
@@ -105,3 +120,31 @@ describe('JobWorkflow', () => {
     ).toThrow('jobDefinitionNamePrefix must be 1-64 letters, digits, hyphens or underscores. Received "gpujobs*".');
   });
 });
+
+/** Evaluates the Fn::Join / Fn::Select / Fn::Split / Ref subset a log group name is built from. */
+function resolveJoin(value: unknown, refs: Record<string, string>): string {
+  const evaluate = (node: unknown): unknown => {
+    if (typeof node === 'string') return node;
+    if (Array.isArray(node)) return node.map(evaluate);
+    const object = node as Record<string, unknown>;
+    if ('Ref' in object) {
+      const ref = refs[String(object.Ref)];
+      if (ref === undefined) throw new Error(`no value for Ref ${String(object.Ref)}`);
+      return ref;
+    }
+    if ('Fn::Join' in object) {
+      const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+      return (parts.map(evaluate) as string[]).join(separator);
+    }
+    if ('Fn::Split' in object) {
+      const [separator, source] = object['Fn::Split'] as [string, unknown];
+      return String(evaluate(source)).split(separator);
+    }
+    if ('Fn::Select' in object) {
+      const [index, list] = object['Fn::Select'] as [number | string, unknown];
+      return (evaluate(list) as string[])[Number(index)];
+    }
+    throw new Error(`unsupported intrinsic ${JSON.stringify(object)}`);
+  };
+  return String(evaluate(value));
+}
