@@ -3,4 +3,7 @@
 // synthesis on any finding not acknowledged with a reason in lib/acknowledgments.ts.
 import { createApp } from '../lib/app.js';
 
-createApp().app.synth();
+// The stack is environment-agnostic and deploys to the CLI's region, which the CLI passes in
+// CDK_DEFAULT_REGION (https://docs.aws.amazon.com/cdk/v2/guide/configure-env.html): synthesis
+// checks that it offers every configured instance type.
+createApp({ region: process.env.CDK_DEFAULT_REGION }).app.synth();

@@ -31,11 +31,19 @@ const RECLAIM_REASONS = [/^Host EC2 \(instance [^)]*\) terminated/i];
 // `Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`, and
 // the RUNNABLE-stuck reason `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill ...`.
 const NO_CAPACITY_REASONS = [/(?:^|[^A-Z_])CAPACITY:[A-Z_]+/];
+// `Container Overrides length must be at most 8192` (the attempt FAILED) and `Job size must be
+// less than 30 KiB` (SubmitJob refused with Batch.ClientException).
+const CONTAINER_OVERRIDES_TOO_LONG = /\bContainer Overrides length must be at most \d+/i;
+const SUBMISSION_TOO_LARGE = /\bJob size must be less than \d+ ?KiB\b/i;
 const MISCONFIGURATION_REASONS = [
   /(?:^|[^A-Z_])MISCONFIGURATION:[A-Z_]+/,
   /\bCannotPullContainerError\b/,
   /\bCannotStartContainerError\b/,
   /\bResourceInitializationError\b/,
+  // The job's command and environment are more than Batch takes (see BATCH_SUBMISSION_LIMITS in
+  // core/spec.ts); the same submission fails the same way on any capacity.
+  CONTAINER_OVERRIDES_TOO_LONG,
+  SUBMISSION_TOO_LARGE,
 ];
 // An OOM kill is the job's own doing: it asked for too little memory or used too much.
 // Another attempt on any capacity with the same memoryMiB would die the same way, so it
@@ -98,6 +106,9 @@ function summarize(failureClass: FailureClass, reasons: string, exitCode: number
         return 'The job needs more vCPUs than the compute environment allows';
       }
       if (/CannotPullContainerError/.test(reasons)) return 'The container image could not be pulled';
+      if (CONTAINER_OVERRIDES_TOO_LONG.test(reasons) || SUBMISSION_TOO_LARGE.test(reasons)) {
+        return 'The job\'s command and environment are longer than AWS Batch accepts; submit it again with a shorter command or fewer or shorter environment variables';
+      }
       return 'The job could not start because of its configuration';
     case 'APP_ERROR':
       if (OUT_OF_MEMORY_REASONS.some((pattern) => pattern.test(reasons))) {

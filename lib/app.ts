@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { App, Validations } from 'aws-cdk-lib';
+import { Annotations, App, Validations } from 'aws-cdk-lib';
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadConfig } from './config.js';
+import { checkInstanceTypesOffered, loadConfig } from './config.js';
 import { acknowledgeFindings } from './acknowledgments.js';
 import { PROJECT_ROOT } from './gpujobs-function.js';
 import { GpuJobsStack } from './gpujobs-stack.js';
@@ -14,6 +14,12 @@ export interface CreateAppOptions {
   readonly outdir?: string;
   /** @default 'GpuJobs' */
   readonly stackName?: string;
+  /**
+   * The region the stack will be deployed to, for the check that it offers every configured
+   * instance type. The stack itself stays environment-agnostic.
+   * @default - no check (bin/gpujobs.ts passes the CLI's target region)
+   */
+  readonly region?: string;
 }
 
 /** cdk.json's context: the feature flags and the gpujobs configuration, so tests synthesize what `cdk synth` does. */
@@ -33,10 +39,20 @@ export function createApp(options: CreateAppOptions = {}): { app: App; stack: Gp
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new CfnGuardValidator());
   const config = loadConfig(app.node);
+  const region = options.region;
+  const checked = region === undefined ? 'no-region' : checkInstanceTypesOffered(config, region);
   const stack = new GpuJobsStack(app, options.stackName ?? 'GpuJobs', {
     config,
     description: 'gpujobs: GPU jobs on AWS Batch, Spot first with On-Demand failover',
   });
+  if (checked !== 'checked') {
+    // Info, not a warning: the guardrails treat every warning as a finding to acknowledge.
+    Annotations.of(stack).addInfo(
+      checked === 'no-region'
+        ? 'gpuInstanceTypes were not checked against a region: none is known (the CDK CLI sets CDK_DEFAULT_REGION from the AWS profile or AWS_REGION).'
+        : `gpuInstanceTypes were not checked against ${region}: the instance catalogue has no data for that region.`,
+    );
+  }
   acknowledgeFindings(stack, config);
   return { app, stack };
 }

@@ -9,6 +9,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
+import { parseJobShapes } from '../../core/instance-catalogue.js';
 import { newJobId } from '../../core/job-view.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { flagEnv, listEnv, requireEnv } from '../shared/config.js';
@@ -29,6 +30,7 @@ const config = {
   eventBusName: requireEnv(ENV.eventBusName),
   jobLogGroupName: requireEnv(ENV.jobLogGroupName),
   allowedRegistries: listEnv(ENV.allowedRegistries),
+  jobShapes: parseJobShapes(requireEnv(ENV.jobShapes), `Environment variable ${ENV.jobShapes}`),
   localMode: flagEnv(ENV.localMode),
 };
 

@@ -6,10 +6,12 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { JobRecord } from '../../core/job.js';
+import { describeMisfit, fits, type JobShape } from '../../core/instance-catalogue.js';
+import type { JobRecord, JobSpec } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import {
   canonicalRequestHash,
+  checkBatchLimits,
   parseJobSpec,
   parseListQuery,
   parseLogsQuery,
@@ -64,6 +66,8 @@ export interface JobApiDependencies {
     readonly intakeQueueUrl: string;
     readonly stateMachineArn: string;
     readonly allowedRegistries: readonly string[];
+    /** The largest jobs the compute can hold; a job none of them holds is refused with 422. */
+    readonly jobShapes: readonly JobShape[];
     readonly localMode: boolean;
   };
   readonly newJobId: () => string;
@@ -162,6 +166,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
     if (idempotency && !idempotency.ok) throw invalidRequest('The Idempotency-Key header is not valid.', idempotency.errors);
     const parsed = parseJobSpec(body, config.allowedRegistries.length > 0 ? { allowedRegistries: config.allowedRegistries } : {});
     if (!parsed.ok) throw invalidRequest('The job spec is not valid; see errors for each field.', parsed.errors);
+    requireRunnable(parsed.spec);
 
     const key = idempotency?.ok ? idempotency.key : undefined;
     const result = await store.createJob({
@@ -189,6 +194,27 @@ export function createJobApi(dependencies: JobApiDependencies) {
       });
     }
     return json(202, toPublicJob(job), { location: `/v1/jobs/${job.jobId}` });
+  }
+
+  /**
+   * A valid spec Batch would still refuse, or that no instance can hold, would be accepted only to
+   * fail when its attempt starts (or after waiting for capacity that never comes): refused here
+   * instead, before anything is stored.
+   */
+  function requireRunnable(spec: JobSpec): void {
+    const overLimits = checkBatchLimits(spec);
+    if (overLimits.length > 0) {
+      throw new HttpProblem(PROBLEM_TYPES.batchLimitExceeded, 'AWS Batch would refuse this job; see errors.', { errors: overLimits });
+    }
+    const fit = fits(spec, config.jobShapes);
+    if (!fit.fits) {
+      const largest = config.jobShapes
+        .map((shape) => `${shape.gpus} GPUs, ${shape.vcpus} vCPUs and ${shape.memoryMiB} MiB of memory (${shape.label})`)
+        .join('; or ');
+      throw new HttpProblem(PROBLEM_TYPES.unplaceable, `No instance this deployment can launch holds the job. The largest jobs it can run: ${largest}.`, {
+        errors: [{ path: fit.field, message: describeMisfit(fit, spec) }],
+      });
+    }
   }
 
   /**

@@ -18,6 +18,8 @@ export const PROBLEM_TYPES = {
   jobFinished: { slug: 'job-finished', status: 409, title: 'The job has already finished' },
   idempotencyKeyReused: { slug: 'idempotency-key-reused', status: 409, title: 'The Idempotency-Key was used for a different request' },
   payloadTooLarge: { slug: 'payload-too-large', status: 413, title: 'The request body is too large' },
+  batchLimitExceeded: { slug: 'batch-limit-exceeded', status: 422, title: 'The job is more than AWS Batch accepts' },
+  unplaceable: { slug: 'unplaceable', status: 422, title: 'No instance the deployment can launch holds the job' },
   serviceUnavailable: { slug: 'service-unavailable', status: 503, title: 'The service is temporarily unavailable' },
   internalError: { slug: 'internal-error', status: 500, title: 'Something went wrong' },
 } as const;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { formatJobShapes } from '../../core/instance-catalogue.js';
 import { anOwner } from '../support/jobs.js';
 import { startApi, type ApiHarness } from './harness.js';
 
@@ -36,6 +37,33 @@ describe('the api handler', () => {
 
     await expect(import('../../lambdas/api/handler.js')).rejects.toThrow(/INTAKE_QUEUE_URL/);
     vi.unstubAllEnvs();
+  });
+
+  it.each([
+    ['missing', ''],
+    ['not a list of shapes', '{"gpus": 4}'],
+  ])('fails to load, naming JOB_SHAPES, when it is %s', async (_, value) => {
+    vi.stubEnv('TABLE_NAME', 'jobs');
+    vi.stubEnv('INTAKE_QUEUE_URL', 'https://sqs.us-east-1.amazonaws.com/123456789012/q');
+    vi.stubEnv('STATE_MACHINE_ARN', 'arn:aws:states:us-east-1:123456789012:stateMachine:m');
+    vi.stubEnv('EVENT_BUS_NAME', 'bus');
+    vi.stubEnv('JOB_LOG_GROUP_NAME', '/jobs');
+    vi.stubEnv('JOB_SHAPES', value);
+    vi.resetModules();
+
+    await expect(import('../../lambdas/api/handler.js')).rejects.toThrow(/JOB_SHAPES/);
+    vi.unstubAllEnvs();
+  });
+
+  it('judges a job against the shapes it is given', async () => {
+    api = await startApi({ JOB_SHAPES: formatJobShapes([{ label: 'two small GPUs', gpus: 2, vcpus: 8, memoryMiB: 30_000 }]) });
+
+    const fits = await api.call({ method: 'POST', path: '/v1/jobs', body: { ...validBody, gpus: 2, vcpus: 8 }, principalArn: anOwner() });
+    const tooMany = await api.call({ method: 'POST', path: '/v1/jobs', body: { ...validBody, gpus: 3 }, principalArn: anOwner() });
+
+    expect(fits.statusCode).toBe(202);
+    expect(tooMany.statusCode).toBe(422);
+    expect(tooMany.body.errors).toEqual([{ path: 'gpus', message: 'the most available is 2 GPUs (two small GPUs); received 3' }]);
   });
 
   describe('in local mode', () => {

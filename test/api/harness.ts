@@ -9,6 +9,8 @@ import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
+import { formatJobShapes, placeableShapes, shapesOf } from '../../core/instance-catalogue.js';
+import { DEFAULT_CONFIG } from '../../lib/config.js';
 import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { apiEvent, lambdaContext, parseResponse, type ApiEventOptions, type ParsedResponse } from '../support/api-gateway.js';
 import { documentClientFor, startDynalite } from '../support/dynalite.js';
@@ -17,6 +19,8 @@ export const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMac
 export const INTAKE_QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/gpujobs-intake';
 export const EVENT_BUS_NAME = 'gpujobs';
 export const JOB_LOG_GROUP_NAME = '/gpujobs/jobs';
+/** What the stack gives the api for the default instance types. */
+export const DEFAULT_JOB_SHAPES = formatJobShapes(placeableShapes(shapesOf(DEFAULT_CONFIG.gpuInstanceTypes)));
 
 export const sqsMock = mockClient(SQSClient);
 export const sfnMock = mockClient(SFNClient);
@@ -51,6 +55,7 @@ export async function startApi(extraEnv: Record<string, string> = {}): Promise<A
     EVENT_BUS_NAME,
     JOB_LOG_GROUP_NAME,
     ALLOWED_REGISTRIES: '',
+    JOB_SHAPES: DEFAULT_JOB_SHAPES,
     GPUJOBS_LOCAL_MODE: '',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',

@@ -188,6 +188,8 @@ describe('the OpenAPI document', () => {
       const jobId = created.body.jobId as string;
       await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'] }, { 'Idempotency-Key': 'k' });
       await post({ gpus: 0 });
+      await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'], gpus: 8 });
+      await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['x'.repeat(4096), 'x'.repeat(4096)] });
       await post('x'.repeat(70_000));
       await callAndCheck(ROUTES.submitJob, { method: 'POST', path: '/v1/jobs', body: {}, principalArn: null });
       sqsMock.on(SendMessageCommand).rejects(new Error('down'));

@@ -39,7 +39,7 @@ describe('POST /v1/jobs', () => {
       tags: {},
       gpus: 1,
       vcpus: 4,
-      memoryMiB: 16384,
+      memoryMiB: 15360,
       capacity: 'spot-first',
       maxSpotAttempts: 3,
       timeoutSeconds: 86400,
@@ -162,6 +162,56 @@ describe('POST /v1/jobs', () => {
     expect(tooLarge.headers['content-type']).toBe('application/problem+json');
     expect(tooLarge.body).toMatchObject({ type: 'urn:gpujobs:problem:payload-too-large', status: 413 });
     expect(justFits.statusCode).toBe(202);
+  });
+
+  describe('refuses a valid job that could never run with 422 naming the field, and stores nothing', () => {
+    const DEFAULT_TYPES = 'g4dn.12xlarge, g5.12xlarge, g6.12xlarge';
+    const cases: [string, Record<string, unknown>, string, string, string][] = [
+      ['more GPUs than any instance type has', { gpus: 8 }, 'unplaceable', 'gpus', `the most available is 4 GPUs (${DEFAULT_TYPES}); received 8`],
+      ['more vCPUs than any instance type with its GPUs has', { vcpus: 64 }, 'unplaceable', 'vcpus', 'with 1 GPU, the most available is 48 vCPUs'],
+      ['more memory than any instance type can give a job', { memoryMiB: 200_000 }, 'unplaceable', 'memoryMiB', 'the most available is 186777 MiB of memory'],
+      ['a command longer than Batch takes', { command: ['x'.repeat(4096), 'x'.repeat(4000)] }, 'batch-limit-exceeded', 'command', 'container overrides limit of 8192'],
+      ['an environment longer than Batch takes', { environment: { A: 'y'.repeat(4096), B: 'y'.repeat(4000) } }, 'batch-limit-exceeded', 'environment', 'container overrides limit of 8192'],
+    ];
+
+    it.each(cases)('%s', async (_, change, slug, path, message) => {
+      const owner = anOwner();
+
+      const response = await submit({ ...validBody, ...change }, { owner, headers: { 'Idempotency-Key': 'too-big' } });
+
+      expect(response.statusCode).toBe(422);
+      expect(response.headers['content-type']).toBe('application/problem+json');
+      expect(response.body).toMatchObject({ type: `urn:gpujobs:problem:${slug}`, status: 422, title: expect.any(String), detail: expect.any(String) });
+      expect(response.body.errors).toEqual([{ path, message: expect.stringContaining(message) }]);
+      expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+      const listing = await api.call({ method: 'GET', path: '/v1/jobs', principalArn: owner });
+      expect(listing.body.jobs).toEqual([]);
+    });
+
+    it('names the largest jobs the deployment can run', async () => {
+      const response = await submit({ ...validBody, gpus: 5 });
+
+      expect(response.body.detail).toBe(
+        `No instance this deployment can launch holds the job. The largest jobs it can run: 4 GPUs, 48 vCPUs and 186777 MiB of memory (${DEFAULT_TYPES}).`,
+      );
+    });
+
+    it('accepts the largest job that fits', async () => {
+      const response = await submit({ ...validBody, gpus: 4, vcpus: 48, memoryMiB: 186_777, command: ['x'.repeat(4096), 'x'.repeat(2900)] });
+
+      expect(response.statusCode).toBe(202);
+    });
+
+    it('lets the same Idempotency-Key be used again once the job is made to fit', async () => {
+      const owner = anOwner();
+      const headers = { 'Idempotency-Key': 'fix-and-retry' };
+
+      const refused = await submit({ ...validBody, gpus: 8 }, { owner, headers });
+      const accepted = await submit({ ...validBody, gpus: 4 }, { owner, headers });
+
+      expect(refused.statusCode).toBe(422);
+      expect(accepted.statusCode).toBe(202);
+    });
   });
 
   describe('Idempotency-Key', () => {

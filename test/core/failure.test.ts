@@ -61,6 +61,12 @@ const FIXTURES: [string, AttemptFailureInput, FailureClass][] = [
     },
     'MISCONFIGURATION',
   ],
+  ['command and environment too long for the container overrides', { statusReason: 'Container Overrides length must be at most 8192' }, 'MISCONFIGURATION'],
+  [
+    'a submission over 30 KiB, refused by SubmitJob',
+    { statusReason: 'Batch.ClientException: Job size must be less than 30 KiB' },
+    'MISCONFIGURATION',
+  ],
   ['the application exits 1', { statusReason: 'Essential container in task exited', exitCode: 1 }, 'APP_ERROR'],
   ['the application segfaults', { statusReason: 'Essential container in task exited', exitCode: 139 }, 'APP_ERROR'],
   [
@@ -124,6 +130,15 @@ describe('describeFailure', () => {
   it('says which resource requirement cannot be met', () => {
     expect(describeFailure('MISCONFIGURATION', 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT')).toMatch(/gpus, vcpus and memoryMiB/);
   });
+
+  it.each(['Container Overrides length must be at most 8192', 'Batch.ClientException: Job size must be less than 30 KiB'])(
+    'tells the owner to shorten command and environment after "%s"',
+    (reason) => {
+      expect(describeFailure('MISCONFIGURATION', reason)).toBe(
+        `The job's command and environment are longer than AWS Batch accepts; submit it again with a shorter command or fewer or shorter environment variables (${reason})`,
+      );
+    },
+  );
 
   it('works without any reason', () => {
     expect(describeFailure('TIMEOUT')).toBe('The attempt ran longer than timeoutSeconds');

@@ -33,7 +33,7 @@ describe('parseJobSpec', () => {
         tags: {},
         gpus: 1,
         vcpus: 4,
-        memoryMiB: 16384,
+        memoryMiB: 15360,
         capacity: 'spot-first',
         maxSpotAttempts: 3,
         timeoutSeconds: 86400,

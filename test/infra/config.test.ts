@@ -1,6 +1,14 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lib/app.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { fits, parseJobShapes, regionsOffering, shapesOf } from '../../core/instance-catalogue.js';
+import { ENV } from '../../lambdas/shared/environment.js';
+import { JOB_SPEC_DEFAULTS } from '../../core/spec.js';
 import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../../lib/config.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
 import { synthesize, type SynthResult } from './support.js';
@@ -12,6 +20,23 @@ describe('configuration defaults', () => {
     expect(config.authType).toBe('iam');
     expect(config.tableRemovalPolicy).toBe('retain');
     expect(config.capacityTimeoutSeconds).toBe(600);
+  });
+
+  it('launches 4-GPU sizes too, so jobs of 2 to 4 GPUs can be placed', () => {
+    const fourGpus = DEFAULT_CONFIG.gpuInstanceTypes.filter((type) => /\.12xlarge$/.test(type));
+
+    expect(fourGpus).toEqual(['g4dn.12xlarge', 'g5.12xlarge', 'g6.12xlarge']);
+    for (const gpus of [2, 3, 4]) expect(fits({ ...JOB_SPEC_DEFAULTS, gpus }, shapesOf(DEFAULT_CONFIG.gpuInstanceTypes)).fits).toBe(true);
+  });
+
+  it('places the default job shape on every default xlarge, not only on larger types', () => {
+    for (const type of DEFAULT_CONFIG.gpuInstanceTypes.filter((name) => name.endsWith('.xlarge'))) {
+      expect(fits(JOB_SPEC_DEFAULTS, shapesOf([type])).fits, type).toBe(true);
+    }
+  });
+
+  it('gives the compute environments room for the largest default type', () => {
+    expect(DEFAULT_CONFIG.maxVcpus).toBeGreaterThanOrEqual(48);
   });
 
   it('keeps the dispatcher at the rate arithmetic of the defaults (2 concurrent invocations of 10 messages)', () => {
@@ -34,9 +59,18 @@ describe('configuration from the command line', () => {
     expect(stack.compute.spotComputeEnvironment.instanceTypes.map(String)).toEqual(['g6.xlarge', 'g6.2xlarge']);
   });
 
+  it('tells the api the largest jobs the configured instance types hold', () => {
+    const { stack } = createApp({ context: { 'gpujobs.gpuInstanceTypes': 'g5.xlarge,g5.16xlarge', 'aws:cdk:bundling-stacks': [] } });
+    const api = stack.functions.api.function.node.defaultChild as CfnFunction;
+
+    const variables = (stack.resolve(api.environment) as { variables: Record<string, string> }).variables;
+
+    expect(parseJobShapes(variables[ENV.jobShapes]!, ENV.jobShapes)).toEqual([{ label: 'g5.16xlarge', gpus: 1, vcpus: 64, memoryMiB: 249_036 }]);
+  });
+
   it('reads the gpujobs object given as a JSON string (-c gpujobs=...)', () => {
-    const { stack } = createApp({ context: { gpujobs: '{"maxVcpus": 32}', 'aws:cdk:bundling-stacks': [] } });
-    expect(stack.compute.onDemandComputeEnvironment.maxvCpus).toBe(32);
+    const { stack } = createApp({ context: { gpujobs: '{"maxVcpus": 96}', 'aws:cdk:bundling-stacks': [] } });
+    expect(stack.compute.onDemandComputeEnvironment.maxvCpus).toBe(96);
   });
 });
 
@@ -47,8 +81,23 @@ describe('configuration validation', () => {
   };
 
   it('fails when maxVcpus is not an integer', () => {
-    failsWith({ maxVcpus: 'abc' }, 'gpujobs.maxVcpus must be an integer between 0 and 10000. Received "abc".');
+    failsWith({ maxVcpus: 'abc' }, 'gpujobs.maxVcpus must be an integer between 1 and 10000. Received "abc".');
     failsWith({ maxVcpus: 1.5 }, 'Received 1.5.');
+  });
+
+  it('fails when maxVcpus is 0, a compute environment that can never scale', () => {
+    failsWith({ maxVcpus: 0 }, 'gpujobs.maxVcpus must be an integer between 1 and 10000. Received 0.');
+  });
+
+  it('fails when maxVcpus is below the vCPUs of the largest instance type, naming both', () => {
+    failsWith({ maxVcpus: 47 }, 'gpujobs.maxVcpus must be at least 48, the vCPUs of "g4dn.12xlarge", the largest of gpujobs.gpuInstanceTypes. Received 47.');
+    failsWith({ maxVcpus: 63, gpuInstanceTypes: ['g5.xlarge', 'g5.16xlarge'] }, 'must be at least 64, the vCPUs of "g5.16xlarge"');
+    expect(parseConfig({ maxVcpus: 4, gpuInstanceTypes: ['g5.xlarge'] }).maxVcpus).toBe(4);
+  });
+
+  it('fails when an instance type is not in the catalogue, listing the known ones', () => {
+    failsWith({ gpuInstanceTypes: ['g5.xlarge', 'g7.xlarge'] }, 'gpujobs.gpuInstanceTypes contains "g7.xlarge", which is not in gpujobs\' instance catalogue');
+    failsWith({ gpuInstanceTypes: ['g7.xlarge'] }, 'Known types: g4dn.xlarge, g4dn.2xlarge,');
   });
 
   it('fails when the capacity timeout is below Batch\'s minimum of 600 seconds', () => {
@@ -112,9 +161,64 @@ describe('configuration validation', () => {
 
   it('fails synthesis, naming the key and the value, when the context holds a bad value', () => {
     expect(() => createApp({ context: { 'gpujobs.maxVcpus': 'abc', 'aws:cdk:bundling-stacks': [] } })).toThrow(
-      'gpujobs.maxVcpus must be an integer between 0 and 10000. Received "abc".',
+      'gpujobs.maxVcpus must be an integer between 1 and 10000. Received "abc".',
     );
     expect(() => createApp({ context: { gpujobs: '{not json', 'aws:cdk:bundling-stacks': [] } })).toThrow('gpujobs must be a JSON object.');
+  });
+});
+
+describe('the target region', () => {
+  const app = (region: string | undefined, gpujobs?: Record<string, unknown>) =>
+    createApp({ ...(region === undefined ? {} : { region }), context: { ...(gpujobs ? { gpujobs } : {}), 'aws:cdk:bundling-stacks': [] } });
+
+  it('fails synthesis naming each default type the region does not offer, and the region', () => {
+    expect(() => app('eu-west-1')).toThrow(ConfigError);
+    expect(() => app('eu-west-1')).toThrow(
+      'gpujobs.gpuInstanceTypes contains "g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.12xlarge", not offered in eu-west-1',
+    );
+  });
+
+  it('fails synthesis in a region offering none of the types', () => {
+    expect(() => app('ap-east-2', { gpuInstanceTypes: ['g5.xlarge'] })).toThrow('gpujobs.gpuInstanceTypes contains "g5.xlarge", not offered in ap-east-2');
+  });
+
+  it('synthesizes where every configured type is offered', () => {
+    expect(() => app('us-east-1')).not.toThrow();
+    expect(() => app('eu-west-1', { gpuInstanceTypes: ['g4dn.xlarge', 'g5.xlarge', 'g5.12xlarge'] })).not.toThrow();
+  });
+
+  it('says, without failing, when it cannot check the types against a region', () => {
+    const infos = (region: string | undefined) =>
+      app(region).stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:info').map((entry) => String(entry.data));
+
+    expect(infos('xx-nowhere-9')).toEqual([expect.stringContaining('not checked against xx-nowhere-9')]);
+    expect(infos(undefined)).toEqual([expect.stringContaining('not checked against a region')]);
+    expect(infos('us-east-1')).toEqual([]);
+  });
+
+  it('is documented: README lists exactly the regions that offer every default type', () => {
+    const section = readFileSync('README.md', 'utf8').split('### Regions')[1]!.split('\n## ')[0]!;
+    const list = section.split('The default\ntypes are all offered in:')[1]!.trim().split('\n\n')[0]!;
+
+    expect([...list.matchAll(/`([a-z]{2}(?:-[a-z]+)+-\d)`/g)].map((match) => match[1])).toEqual(regionsOffering(DEFAULT_CONFIG.gpuInstanceTypes));
+  });
+
+  it('is the CLI\'s target region when the CDK app runs', () => {
+    // GIVEN the app entry point run as the CDK CLI runs it, deploying to eu-west-1
+    const outdir = mkdtempSync(join(tmpdir(), 'gpujobs-region-'));
+    try {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'bin/gpujobs.ts'], {
+        env: { ...process.env, CDK_DEFAULT_REGION: 'eu-west-1', CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+
+      // THEN synthesis stops on the types eu-west-1 does not offer
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain('not offered in eu-west-1');
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
 
