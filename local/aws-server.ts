@@ -112,6 +112,8 @@ function targetOperations(services: AwsServerServices): Record<string, Operation
     'AWSStepFunctions.StopExecution': (input) =>
       sfn().stopExecution(input as { executionArn?: string; error?: string; cause?: string }),
     'AWSStepFunctions.DescribeExecution': (input) => sfn().describeExecution(input as { executionArn?: string }),
+    'AWSStepFunctions.ListExecutions': (input) =>
+      sfn().listExecutions(input as { stateMachineArn?: string; statusFilter?: string; maxResults?: number; nextToken?: string }),
     'AWSEvents.PutEvents': (input) => {
       const entries = (input.Entries ?? []) as PutEventsEntry[];
       if (entries.length === 0 || entries.length > 10) {
@@ -144,6 +146,11 @@ function batchRestOperations(services: AwsServerServices): Record<string, Operat
       return {};
     },
     '/v1/describejobs': (input) => ({ jobs: batch.describeJobs((input.jobs ?? []) as string[]) }),
+    '/v1/listjobs': (input) => batch.listJobs(input as Parameters<typeof batch.listJobs>[0]),
+    '/v1/canceljob': (input) => {
+      batch.cancelJob(String(input.jobId ?? ''), String(input.reason ?? ''));
+      return {};
+    },
     '/v1/terminatejob': (input) => {
       batch.terminateJob(String(input.jobId ?? ''), String(input.reason ?? ''));
       return {};

@@ -21,6 +21,9 @@ export const BATCH_STATUS_REASON = {
   containerExited: 'Essential container in task exited',
   attemptTimeout: 'Job attempt duration exceeded timeout',
   noCapacity: 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY',
+  /** What the head of a queue without capacity carries while it waits (ListJobs and DescribeJobs show it). */
+  queueBlockedNoCapacity: (instanceType: string) =>
+    `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [${instanceType}]`,
   jobTooLarge: 'Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT',
   hostTerminated: (instanceId: string) => `Host EC2 (instance ${instanceId}) terminated.`,
 } as const;
@@ -103,6 +106,30 @@ export type JobDetail = Record<string, unknown> & {
   readonly status: BatchJobStatus;
 };
 
+/** ListJobs' `JobSummary` (timestamps in epoch milliseconds). */
+export interface JobSummary {
+  readonly jobArn: string;
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly createdAt: number;
+  readonly status: BatchJobStatus;
+  readonly statusReason?: string;
+  readonly startedAt?: number;
+  readonly stoppedAt?: number;
+  readonly container?: { readonly exitCode?: number; readonly reason?: string };
+  readonly jobDefinition: string;
+}
+
+export interface ListJobsRequest {
+  readonly jobQueue?: string;
+  readonly jobStatus?: string;
+  readonly maxResults?: number;
+  readonly nextToken?: string;
+  readonly filters?: readonly unknown[];
+}
+
+const BATCH_JOB_STATUSES: readonly BatchJobStatus[] = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED', 'FAILED'];
+
 export class ClientException extends Error {
   override readonly name = 'ClientException';
 }
@@ -116,7 +143,10 @@ export interface LocalBatchOptions {
   readonly defaultLogGroupName: string;
   /** Where registered job definitions are kept across restarts. */
   readonly jobDefinitionsFile: string;
-  /** Seconds a job may wait RUNNABLE for Spot capacity (or for a pool that can never fit it) before it is cancelled. */
+  /**
+   * Seconds a job may wait RUNNABLE for a pool that can never fit it, or, at the head of the Spot
+   * queue while Spot has no capacity, for capacity, before it is cancelled.
+   */
   readonly capacityTimeoutSeconds: number;
   /** Seconds between SIGTERM and SIGKILL when an instance is reclaimed or a job is terminated. */
   readonly stopGracePeriodSeconds: number;
@@ -342,6 +372,39 @@ export class LocalBatch {
     return jobIds.map((id) => this.jobs.get(id)).filter((job): job is BatchJob => !!job).map((job) => this.detailOf(job));
   }
 
+  /**
+   * ListJobs by queue (its name or ARN) and status (RUNNING when none is given, as in Batch),
+   * in submission order, paginated by nextToken.
+   */
+  listJobs(request: ListJobsRequest): { jobSummaryList: JobSummary[]; nextToken?: string } {
+    if (!request.jobQueue) throw new ClientException('jobQueue is required (arrayJobId and multiNodeJobId are not supported locally).');
+    if (request.filters?.length) throw new ClientException('ListJobs filters are not supported locally.');
+    const status = (request.jobStatus ?? 'RUNNING') as BatchJobStatus;
+    if (!BATCH_JOB_STATUSES.includes(status)) throw new ClientException(`jobStatus must be one of ${BATCH_JOB_STATUSES.join(', ')}. Received ${JSON.stringify(request.jobStatus)}.`);
+    const queue = request.jobQueue;
+    const matching = [...this.jobs.values()]
+      .filter((job) => (job.jobQueue === queue || job.jobQueue.split('/').pop() === queue) && job.status === status)
+      .sort((a, b) => a.sequence - b.sequence);
+    const start = request.nextToken ? Number(request.nextToken) : 0;
+    if (!Number.isInteger(start) || start < 0) throw new ClientException(`Invalid nextToken. Received ${JSON.stringify(request.nextToken)}.`);
+    const pageSize = Math.min(Math.max(request.maxResults ?? 1000, 1), 1000);
+    const page = matching.slice(start, start + pageSize).map((job) => this.summaryOf(job));
+    const next = start + pageSize < matching.length ? String(start + pageSize) : undefined;
+    return { jobSummaryList: page, ...(next ? { nextToken: next } : {}) };
+  }
+
+  /**
+   * CancelJob: a job not yet STARTING ends FAILED with the reason and never starts; a STARTING
+   * or RUNNING one is left alone (the call still succeeds), as in Batch.
+   */
+  cancelJob(jobId: string, reason: string): void {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new ClientException(`Job ${jobId} does not exist.`);
+    if (job.status !== 'SUBMITTED' && job.status !== 'PENDING' && job.status !== 'RUNNABLE') return;
+    this.finish(job, 'FAILED', reason);
+    this.schedule();
+  }
+
   /** TerminateJob: a waiting job fails at once and never starts; a running one is stopped. */
   terminateJob(jobId: string, reason: string): void {
     const job = this.jobs.get(jobId);
@@ -353,6 +416,7 @@ export class LocalBatch {
       return;
     }
     this.finish(job, 'FAILED', reason);
+    this.schedule();
   }
 
   describeContainerInstances(arns: readonly string[]): { found: Record<string, unknown>[]; missing: string[] } {
@@ -417,11 +481,22 @@ export class LocalBatch {
   private schedule(): void {
     if (this.stopping) return;
     const waiting = [...this.jobs.values()].filter((job) => job.status === 'RUNNABLE').sort((a, b) => a.sequence - b.sequence);
+    let spotQueueHead = true;
     for (const job of waiting) {
-      const tooLarge = job.gpus > this.options.gpus.length;
-      const noCapacity = job.capacity === 'spot' && !this.spotCapacityAvailable;
-      if (tooLarge || noCapacity) {
-        this.startCapacityClock(job, tooLarge ? BATCH_STATUS_REASON.jobTooLarge : BATCH_STATUS_REASON.noCapacity);
+      if (job.gpus > this.options.gpus.length) {
+        this.startCapacityClock(job, BATCH_STATUS_REASON.jobTooLarge);
+        continue;
+      }
+      if (job.capacity === 'spot' && !this.spotCapacityAvailable) {
+        // A queue without capacity is blocked by its head job alone: Batch puts the blocked reason on
+        // that job and its jobStateTimeLimitActions cancel only it; the jobs behind it simply wait
+        // (https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html).
+        if (spotQueueHead) {
+          this.startCapacityClock(job, BATCH_STATUS_REASON.noCapacity, BATCH_STATUS_REASON.queueBlockedNoCapacity(this.options.instanceType));
+        } else {
+          this.stopCapacityClock(job);
+        }
+        spotQueueHead = false;
         continue;
       }
       this.stopCapacityClock(job);
@@ -429,13 +504,19 @@ export class LocalBatch {
     }
   }
 
-  /** The Spot queue's jobStateTimeLimitActions: cancel a job stuck RUNNABLE for the timeout. */
-  private startCapacityClock(job: BatchJob, reason: string): void {
+  /**
+   * A queue's jobStateTimeLimitActions: cancel a job stuck RUNNABLE for the timeout, with
+   * `blockedReason` as its statusReason while it waits.
+   */
+  private startCapacityClock(job: BatchJob, reason: string, blockedReason?: string): void {
+    if (blockedReason !== undefined) job.statusReason = blockedReason;
     if (job.blockedTimer) return;
     job.blockedSince = Date.now();
     job.blockedTimer = setTimeout(() => {
       job.blockedTimer = undefined;
-      if (job.status === 'RUNNABLE') this.finish(job, 'FAILED', reason);
+      if (job.status !== 'RUNNABLE') return;
+      this.finish(job, 'FAILED', reason);
+      this.schedule();
     }, this.options.capacityTimeoutSeconds * 1000);
   }
 
@@ -443,6 +524,8 @@ export class LocalBatch {
     if (job.blockedTimer) clearTimeout(job.blockedTimer);
     job.blockedTimer = undefined;
     job.blockedSince = undefined;
+    // A waiting job carries a statusReason only while it blocks its queue.
+    if (job.status === 'RUNNABLE') job.statusReason = undefined;
   }
 
   private start(job: BatchJob): void {
@@ -616,6 +699,26 @@ export class LocalBatch {
     job.status = status;
     // Batch announces these transitions; SUBMITTED and PENDING are not.
     if (status !== 'SUBMITTED' && status !== 'PENDING') this.options.onStateChange(this.detailOf(job));
+  }
+
+  private summaryOf(job: BatchJob): JobSummary {
+    const container = job.attempts.at(-1)?.container;
+    const exitCode = container?.exitCode;
+    const reason = container?.reason;
+    return {
+      jobArn: job.jobArn,
+      jobId: job.jobId,
+      jobName: job.jobName,
+      createdAt: job.createdAt,
+      status: job.status,
+      ...(job.statusReason !== undefined ? { statusReason: job.statusReason } : {}),
+      ...(job.startedAt !== undefined ? { startedAt: job.startedAt } : {}),
+      ...(job.stoppedAt !== undefined ? { stoppedAt: job.stoppedAt } : {}),
+      ...(container
+        ? { container: { ...(typeof exitCode === 'number' ? { exitCode } : {}), ...(typeof reason === 'string' ? { reason } : {}) } }
+        : {}),
+      jobDefinition: job.definition.jobDefinitionArn,
+    };
   }
 
   private detailOf(job: BatchJob): JobDetail {

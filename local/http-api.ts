@@ -31,6 +31,12 @@ export interface LocalControl {
   interruptSpot(): number;
   setSpotCapacity(available: boolean): void;
   listEvents(): unknown[];
+  info(): LocalInfo;
+}
+
+/** GET /local/info: what a client cannot learn through the API, such as whether the GPUs are real (`gpujobs smoke` asks). */
+export interface LocalInfo {
+  readonly gpus: { readonly real: boolean; readonly count: number };
 }
 
 export interface LocalHttpApiOptions {
@@ -274,6 +280,10 @@ async function localEndpoint(
   }
   if (method === 'GET' && path === '/local/events') {
     sendJson(response, 200, { events: control.listEvents() });
+    return;
+  }
+  if (method === 'GET' && path === '/local/info') {
+    sendJson(response, 200, control.info());
     return;
   }
   sendProblem(response, 404, 'Not Found', `No route for ${method} ${path}.`);

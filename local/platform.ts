@@ -13,8 +13,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { formatJobShapes, type JobShape } from '../core/instance-catalogue.js';
 import type { CapacityType, JobRecord } from '../core/job.js';
+import { JOB_SPEC_LIMITS } from '../core/spec.js';
 import { STATE } from '../core/workflow-contract.js';
+import { DEFAULT_CONFIG } from '../lib/config.js';
 import { ENV } from '../lambdas/shared/environment.js';
 import { LOCAL_CREDENTIALS } from './credentials.js';
 import { startAwsServer, type RunningAwsServer } from './aws-server.js';
@@ -35,6 +38,8 @@ export const DEFAULT_PORT = 8787;
 export const DEFAULT_DATA_DIR = '.gpujobs';
 export const DEFAULT_CAPACITY_TIMEOUT_SECONDS = 600;
 export const DEFAULT_STOP_GRACE_SECONDS = 5;
+/** The stack's schedule runs the watchdog every minute (`watchdogIntervalMinutes`). */
+export const DEFAULT_WATCHDOG_INTERVAL_SECONDS = DEFAULT_CONFIG.watchdogIntervalMinutes * 60;
 
 /** The stack's intake queue: visibility 6 × the dispatcher's 30 s timeout, DLQ after 5 receives. */
 const INTAKE_QUEUE = {
@@ -61,6 +66,11 @@ export interface LocalPlatformOptions {
   readonly gpus?: number;
   /** Seconds a Spot job waits for capacity before it is cancelled (and fails over). @default GPUJOBS_CAPACITY_TIMEOUT_SECONDS, else 600 */
   readonly capacityTimeoutSeconds?: number;
+  /**
+   * Seconds between watchdog runs (capacity failover for every waiting job, ends whose event was
+   * lost); 0 runs no watchdog. @default GPUJOBS_WATCHDOG_INTERVAL_SECONDS, else 60
+   */
+  readonly watchdogIntervalSeconds?: number;
   /** Seconds between SIGTERM and SIGKILL on a reclaim or cancel. @default GPUJOBS_SPOT_GRACE_SECONDS, else 5 */
   readonly stopGracePeriodSeconds?: number;
   /** URLs every gpujobs event is POSTed to. @default GPUJOBS_WEBHOOK_URLS (comma-separated), else none */
@@ -125,6 +135,7 @@ interface Handlers {
   readonly finish: AnyHandler;
   readonly batchEvents: AnyHandler;
   readonly reconcile: AnyHandler;
+  readonly watchdog: AnyHandler;
 }
 
 /** Ports fixed by the first start in this process: the handlers' clients keep pointing at them. */
@@ -152,6 +163,8 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
   const dataDir = resolvePath(options.dataDir ?? env.GPUJOBS_DATA_DIR ?? DEFAULT_DATA_DIR);
   const capacityTimeoutSeconds =
     options.capacityTimeoutSeconds ?? integerEnv(env, 'GPUJOBS_CAPACITY_TIMEOUT_SECONDS', DEFAULT_CAPACITY_TIMEOUT_SECONDS, 1, 86_400);
+  const watchdogIntervalSeconds =
+    options.watchdogIntervalSeconds ?? numberEnv(env, 'GPUJOBS_WATCHDOG_INTERVAL_SECONDS', DEFAULT_WATCHDOG_INTERVAL_SECONDS, 0, 3600);
   const stopGracePeriodSeconds =
     options.stopGracePeriodSeconds ?? numberEnv(env, 'GPUJOBS_SPOT_GRACE_SECONDS', DEFAULT_STOP_GRACE_SECONDS, 0, 120);
   const webhookUrls = options.webhookUrls ?? listOf(env.GPUJOBS_WEBHOOK_URLS);
@@ -234,7 +247,17 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
     closers.push(() => aws.close());
     processPorts ??= { dynamodb: dynamodb.port, sqs: sqs.port, aws: aws.port };
 
-    configureHandlerEnvironment({ region, dynamodb, sqs, aws, stateMachineArn });
+    configureHandlerEnvironment({
+      region,
+      dynamodb,
+      sqs,
+      aws,
+      stateMachineArn,
+      capacityTimeoutSeconds,
+      jobQueues: jobQueuesOf(workflow.definition.States),
+      executionTimeoutSeconds: workflow.definition.TimeoutSeconds,
+      gpuSlots: gpus.slots.length,
+    });
     const handlers = await importHandlers();
     const invocations = new Set<Promise<unknown>>();
     const invoke = (name: string, handler: AnyHandler, event: unknown): Promise<unknown> => {
@@ -289,6 +312,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
           interruptSpot: () => batch.interruptSpot(),
           setSpotCapacity: (available) => batch.setSpotCapacity(available),
           listEvents: () => bus.listEvents(),
+          info: () => ({ gpus: { real: gpus.real, count: gpus.slots.length } }),
         },
         account: LOCAL_ACCOUNT,
         logger,
@@ -296,6 +320,19 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       port,
       host,
     );
+
+    // The stack's schedule, as a timer; a tick that finds the previous run still going is skipped.
+    let watchdogRun: Promise<unknown> | undefined;
+    const watchdogTimer =
+      watchdogIntervalSeconds > 0
+        ? setInterval(() => {
+            watchdogRun ??= invoke('watchdog', handlers.watchdog, {})
+              .catch((error: unknown) => logger.warn('watchdog run failed', error))
+              .finally(() => {
+                watchdogRun = undefined;
+              });
+          }, watchdogIntervalSeconds * 1000)
+        : undefined;
 
     const sfn = stepFunctions;
     // Stop order: no new requests, no new dispatches, abandon executions, end job processes,
@@ -308,6 +345,11 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
     });
     closers.push(() => dispatcher.stop());
     closers.push(() => http.close());
+    // First to stop: no watchdog run may start against stand-ins that are shutting down.
+    closers.push(async () => {
+      clearInterval(watchdogTimer);
+      await watchdogRun;
+    });
 
     let stopped: Promise<void> | undefined;
     return {
@@ -342,6 +384,10 @@ function configureHandlerEnvironment(endpoints: {
   sqs: RunningSqs;
   aws: RunningAwsServer;
   stateMachineArn: string;
+  capacityTimeoutSeconds: number;
+  jobQueues: Readonly<Record<CapacityType, string>>;
+  executionTimeoutSeconds: number | undefined;
+  gpuSlots: number;
 }): void {
   const env = process.env;
   env.AWS_REGION = endpoints.region;
@@ -362,15 +408,30 @@ function configureHandlerEnvironment(endpoints: {
   env[ENV.jobExecutionRoleArn] = `arn:aws:iam::${LOCAL_ACCOUNT}:role/gpujobs-local-job-execution`;
   env[ENV.jobDefinitionPrefix] = 'gpujobs-';
   env[ENV.allowedRegistries] ??= '';
+  env[ENV.jobShapes] = formatJobShapes([localJobShape(endpoints.gpuSlots)]);
   env[ENV.localMode] = '1';
+  env[ENV.spotJobQueueArn] = endpoints.jobQueues.spot;
+  env[ENV.onDemandJobQueueArn] = endpoints.jobQueues['on-demand'];
+  env[ENV.capacityTimeoutSeconds] = String(endpoints.capacityTimeoutSeconds);
+  env[ENV.onDemandCapacityTimeoutSeconds] = String(DEFAULT_CONFIG.onDemandCapacityTimeoutSeconds);
+  env[ENV.executionTimeoutSeconds] = String(endpoints.executionTimeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_SECONDS);
   // Handler logs: warnings and errors only, unless asked for.
   env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
   // Handlers run in-process here: their CloudWatch metric lines would flood the terminal.
   env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 }
 
+/**
+ * The largest job this machine runs: as many GPUs as it has slots (the local executor would refuse
+ * more, as Batch cancels a job no instance type can hold). vCPUs and memory are not reserved
+ * locally, so any the contract allows is accepted and a spec written for AWS runs here unchanged.
+ */
+function localJobShape(gpuSlots: number): JobShape {
+  return { label: `the ${gpuSlots} local GPU slots`, gpus: gpuSlots, vcpus: JOB_SPEC_LIMITS.vcpus.max, memoryMiB: JOB_SPEC_LIMITS.memoryMiB.max };
+}
+
 async function importHandlers(): Promise<Handlers> {
-  const [api, dispatcher, prepare, settleAttempt, finish, batchEvents, reconcile] = await Promise.all([
+  const [api, dispatcher, prepare, settleAttempt, finish, batchEvents, reconcile, watchdog] = await Promise.all([
     import('../lambdas/api/handler.js'),
     import('../lambdas/dispatcher/handler.js'),
     import('../lambdas/workflow/prepare.js'),
@@ -378,6 +439,7 @@ async function importHandlers(): Promise<Handlers> {
     import('../lambdas/workflow/finish.js'),
     import('../lambdas/batch-events/handler.js'),
     import('../lambdas/reconcile/handler.js'),
+    import('../lambdas/watchdog/handler.js'),
   ]);
   const asHandler = (module: { handler: unknown }) => module.handler as AnyHandler;
   return {
@@ -388,10 +450,24 @@ async function importHandlers(): Promise<Handlers> {
     finish: asHandler(finish),
     batchEvents: asHandler(batchEvents),
     reconcile: asHandler(reconcile),
+    watchdog: asHandler(watchdog),
   };
 }
 
 const BATCH_STATES: Readonly<Record<string, CapacityType>> = { [STATE.runOnSpot]: 'spot', [STATE.runOnDemand]: 'on-demand' };
+
+/** Step Functions' own limit on a Standard execution, for a definition without TimeoutSeconds. */
+const DEFAULT_EXECUTION_TIMEOUT_SECONDS = 365 * 24 * 3600;
+
+/** The queue each Batch state submits to, as the synthesized definition names it. */
+function jobQueuesOf(states: Record<string, { Type: string; Parameters?: unknown }>): Record<CapacityType, string> {
+  const queueOf = (state: string) => {
+    const queue = (states[state]?.Parameters as { JobQueue?: unknown } | undefined)?.JobQueue;
+    if (typeof queue !== 'string') throw new InvalidLocalOptionError(`The workflow's ${state} state names no JobQueue. Received ${JSON.stringify(queue)}.`);
+    return queue;
+  };
+  return { spot: queueOf(STATE.runOnSpot), 'on-demand': queueOf(STATE.runOnDemand) };
+}
 
 function taskHandlerNames(): string[] {
   return [STATE.prepare, STATE.settleAttempt, STATE.finish, ...Object.keys(BATCH_STATES)];

@@ -42,7 +42,14 @@ export interface ExecutionDescription {
 
 export class StepFunctionsError extends Error {
   constructor(
-    override readonly name: 'ExecutionAlreadyExists' | 'ExecutionDoesNotExist' | 'StateMachineDoesNotExist' | 'InvalidName' | 'InvalidExecutionInput' | 'InvalidArn',
+    override readonly name:
+      | 'ExecutionAlreadyExists'
+      | 'ExecutionDoesNotExist'
+      | 'StateMachineDoesNotExist'
+      | 'InvalidName'
+      | 'InvalidExecutionInput'
+      | 'InvalidArn'
+      | 'InvalidToken',
     message: string,
   ) {
     super(message);
@@ -172,6 +179,35 @@ export class LocalStepFunctions {
     const execution = this.executions.get(request.executionArn ?? '');
     if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${request.executionArn}'`);
     return execution.description;
+  }
+
+  /**
+   * ListExecutions: newest start first, optionally of one status, paginated by nextToken
+   * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html).
+   */
+  listExecutions(request: { stateMachineArn?: string; statusFilter?: string; maxResults?: number; nextToken?: string }): {
+    executions: Pick<ExecutionDescription, 'executionArn' | 'stateMachineArn' | 'name' | 'status' | 'startDate' | 'stopDate'>[];
+    nextToken?: string;
+  } {
+    if (request.stateMachineArn !== this.options.stateMachineArn) {
+      throw new StepFunctionsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${request.stateMachineArn}'`);
+    }
+    const listed = [...this.executions.values()]
+      .map((execution) => execution.description)
+      .filter((description) => request.statusFilter === undefined || description.status === request.statusFilter)
+      .sort((a, b) => b.startDate.getTime() - a.startDate.getTime());
+    const start = request.nextToken ? Number(request.nextToken) : 0;
+    if (!Number.isInteger(start) || start < 0) throw new StepFunctionsError('InvalidToken', `Invalid Token: '${request.nextToken}'`);
+    const pageSize = Math.min(Math.max(request.maxResults || 100, 1), 1000);
+    const executions = listed.slice(start, start + pageSize).map(({ executionArn, stateMachineArn, name, status, startDate, stopDate }) => ({
+      executionArn,
+      stateMachineArn,
+      name,
+      status,
+      startDate,
+      ...(stopDate ? { stopDate } : {}),
+    }));
+    return { executions, ...(start + pageSize < listed.length ? { nextToken: String(start + pageSize) } : {}) };
   }
 
   /** Resolves when every execution started so far has ended. */

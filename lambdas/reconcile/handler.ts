@@ -1,10 +1,11 @@
 /**
  * EventBridge "Step Functions Execution Status Change" (ABORTED, FAILED, TIMED_OUT)
- * for the job workflow → the job becomes terminal unless it already is. See
- * reconcile-execution.ts.
+ * for the job workflow → the job becomes terminal unless it already is, and a Batch job
+ * a stopped execution left running is terminated. See reconcile-execution.ts.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { BatchClient } from '@aws-sdk/client-batch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { jobCostUsd } from '../../core/cost.js';
@@ -15,6 +16,7 @@ import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { terminalEventDependencies } from '../shared/terminal-event.js';
 import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { batchJobTerminator } from './batch-job-terminator.js';
 import { createExecutionReconciler, endedExecutionFrom, type ReconcileEffect } from './reconcile-execution.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-reconcile' });
@@ -32,6 +34,9 @@ const reconcile = createExecutionReconciler({
   metrics,
   jobCostUsd: (record) => jobCostUsd(record.attempts),
   now: () => new Date().toISOString(),
+  terminateBatchJob: batchJobTerminator(new BatchClient({}), {
+    onRefused: (batchJobId, error) => logger.warn('Batch refused to terminate the job; nothing left to stop', { batchJobId, error }),
+  }),
 });
 
 async function reconcileExecution(event: unknown): Promise<{ effect: ReconcileEffect | 'not-an-end' }> {

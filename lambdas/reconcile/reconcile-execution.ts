@@ -2,9 +2,11 @@
  * A job's workflow execution ended without finishing the job: stopped for a cancel
  * (ABORTED), failed, or timed out. Unless the job is already terminal, this makes it
  * terminal now, so no job is ever left PENDING or RUNNING with nothing driving it.
+ * The reconcile handler runs it for each end event; the watchdog runs it for ends whose
+ * event never arrived.
  */
 import * as z from 'zod/mini';
-import { describeFailure } from '../../core/failure.js';
+import { CANCEL_TERMINATE_REASON, describeFailure } from '../../core/failure.js';
 import { isTerminal, type Attempt, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { allowedFrom } from '../../core/transitions.js';
@@ -80,6 +82,23 @@ export interface ReconcileDependencies {
   readonly now: () => string;
   /** Counts the job's end, once: only when this call's transition made it terminal. */
   readonly metrics: MetricsRecorder;
+  /**
+   * Batch TerminateJob for an attempt's Batch job. Step Functions stops the Batch job of a
+   * stopped `.sync` task only on a best-effort basis
+   * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html), so the
+   * open attempts of an ABORTED or TIMED_OUT execution are terminated here as well: a stop
+   * that failed must not leave a GPU instance billing under a job recorded as ended.
+   * @default - no Batch call
+   */
+  readonly terminateBatchJob?: (batchJobId: string, reason: string) => Promise<void>;
+}
+
+/** Executions that can end while their Batch job still runs (FAILED ones end in a Lambda task, after the job). */
+const MAY_LEAVE_BATCH_JOB_RUNNING = new Set<EndedExecution['status']>(['ABORTED', 'TIMED_OUT']);
+
+/** The TerminateJob reason for an attempt outliving its execution; every `Terminated by gpujobs` reason classifies as CANCELLED. */
+export function orphanedAttemptTerminateReason(execution: Pick<EndedExecution, 'status'>, cancelled: boolean): string {
+  return cancelled ? CANCEL_TERMINATE_REASON : `Terminated by gpujobs: workflow execution ${execution.status}`;
 }
 
 const MAX_WRITE_ROUNDS = 8;
@@ -102,7 +121,19 @@ export function createExecutionReconciler(dependencies: ReconcileDependencies) {
     }
   }
 
+  /** Terminates each open attempt's Batch job once per reconcile, whatever the write rounds. */
+  async function terminateOpenBatchJobs(record: JobRecord, execution: EndedExecution, cancelled: boolean, done: Set<string>): Promise<void> {
+    const terminate = dependencies.terminateBatchJob;
+    if (!terminate || !MAY_LEAVE_BATCH_JOB_RUNNING.has(execution.status)) return;
+    for (const attempt of record.attempts) {
+      if (!OPEN_ATTEMPT_STATUSES.has(attempt.status) || !attempt.batchJobId || done.has(attempt.batchJobId)) continue;
+      await terminate(attempt.batchJobId, orphanedAttemptTerminateReason(execution, cancelled));
+      done.add(attempt.batchJobId);
+    }
+  }
+
   return async function reconcile(execution: EndedExecution): Promise<ReconcileEffect> {
+    const terminated = new Set<string>();
     for (let round = 0; round < MAX_WRITE_ROUNDS; round++) {
       const record = await store.getJob(execution.jobId);
       if (!record) return 'unknown-job';
@@ -117,6 +148,8 @@ export function createExecutionReconciler(dependencies: ReconcileDependencies) {
       const reason = cancelled ? describeFailure('CANCELLED') : workflowFailureReason(execution);
       const now = dependencies.now();
       const stoppedAt = execution.stoppedAt ?? now;
+      // Before the job is recorded as ended: if this throws, the retry (or the watchdog) still finds it open.
+      await terminateOpenBatchJobs(record, execution, cancelled, terminated);
       try {
         await closeOpenAttempts(record, cancelled, stoppedAt, reason);
         const settled = (await store.getJob(execution.jobId)) ?? record;

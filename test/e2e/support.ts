@@ -111,8 +111,17 @@ export class ApiClient {
 
 export const TERMINAL_EVENT_TYPES = ['GPU Job Succeeded', 'GPU Job Failed', 'GPU Job Cancelled'];
 
+/**
+ * The job's terminal events, once the first has arrived: the terminal status is written before
+ * its event is published, so a job read as finished may not have announced it yet.
+ */
 export async function terminalEventsOf(api: ApiClient, jobId: string): Promise<string[]> {
-  return (await api.events()).filter((event) => event.detail.jobId === jobId && TERMINAL_EVENT_TYPES.includes(event['detail-type'])).map((event) => event['detail-type']);
+  const terminal = async () =>
+    (await api.events()).filter((event) => event.detail.jobId === jobId && TERMINAL_EVENT_TYPES.includes(event['detail-type'])).map((event) => event['detail-type']);
+  return waitFor(async () => {
+    const found = await terminal();
+    return found.length > 0 ? found : undefined;
+  }, `a terminal event for job ${jobId}`);
 }
 
 export function sleep(ms: number): Promise<void> {

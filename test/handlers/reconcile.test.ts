@@ -1,7 +1,9 @@
 import 'aws-sdk-client-mock-vitest/extend';
+import { BatchClient, ClientException, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CANCEL_TERMINATE_REASON } from '../../core/failure.js';
 import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
@@ -9,6 +11,7 @@ import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, store
 import { recordingEventBus } from './terminal-events.js';
 
 const eventsMock = mockClient(EventBridgeClient);
+const batchMock = mockClient(BatchClient);
 let dynamo: RunningDynalite;
 let store: DynamoJobStore;
 let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
@@ -30,6 +33,8 @@ afterAll(async () => {
 
 beforeEach(() => {
   eventsMock.reset();
+  batchMock.reset();
+  batchMock.on(TerminateJobCommand).resolves({});
 });
 
 function executionEnded(jobId: string, status: string, failure: { error?: string; cause?: string } = {}) {
@@ -141,5 +146,61 @@ describe('reconcile', () => {
     // THEN the job keeps its real outcome, and its one terminal event is out
     expect((await store.getJob(job.jobId))?.status).toBe('SUCCEEDED');
     expect(bus.terminal()).toEqual([expect.objectContaining({ detailType: 'GPU Job Succeeded' })]);
+  });
+
+  describe('the Batch job a stopped execution leaves behind', () => {
+    it('is terminated when a cancel stopped the execution, before the job is recorded CANCELLED', async () => {
+      // GIVEN a cancelled running job whose attempt still runs as Batch job b-1
+      const job = await runningJob();
+      await store.requestCancel(job.jobId, new Date().toISOString());
+      recordingEventBus(eventsMock);
+
+      // WHEN
+      await handler(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'));
+
+      // THEN
+      expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, { jobId: 'b-1', reason: CANCEL_TERMINATE_REASON });
+      expect((await store.getJob(job.jobId))?.status).toBe('CANCELLED');
+    });
+
+    it('is terminated when the execution timed out', async () => {
+      const job = await runningJob();
+      recordingEventBus(eventsMock);
+
+      await handler(executionEnded(job.jobId, 'TIMED_OUT', { error: 'States.Timeout' }), lambdaContext('reconcile'));
+
+      expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, { jobId: 'b-1', reason: 'Terminated by gpujobs: workflow execution TIMED_OUT' });
+    });
+
+    it('is left alone when the execution failed in a Lambda task, after its Batch job ended', async () => {
+      const job = await runningJob();
+      recordingEventBus(eventsMock);
+
+      await handler(executionEnded(job.jobId, 'FAILED', { error: 'Lambda.Unknown' }), lambdaContext('reconcile'));
+
+      expect(batchMock).not.toHaveReceivedCommand(TerminateJobCommand);
+    });
+
+    it('is forgotten when Batch no longer knows it, and the job still ends', async () => {
+      const job = await runningJob();
+      await store.requestCancel(job.jobId, new Date().toISOString());
+      recordingEventBus(eventsMock);
+      batchMock.on(TerminateJobCommand).rejects(new ClientException({ message: 'Job b-1 not found', $metadata: {} }));
+
+      await handler(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'));
+
+      expect((await store.getJob(job.jobId))?.status).toBe('CANCELLED');
+    });
+
+    it('keeps the job open when Batch could not be reached, so a retry terminates it', async () => {
+      const job = await runningJob();
+      await store.requestCancel(job.jobId, new Date().toISOString());
+      recordingEventBus(eventsMock);
+      batchMock.on(TerminateJobCommand).rejects(Object.assign(new Error('Service unavailable'), { name: 'ServerException' }));
+
+      await expect(handler(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'))).rejects.toThrow('Service unavailable');
+
+      expect((await store.getJob(job.jobId))?.status).toBe('RUNNING');
+    });
   });
 });
