@@ -51,6 +51,8 @@ export class EndpointUnreachableError extends Error {
         return 'Check GPUJOBS_ENDPOINT.';
       case 'config':
         return `Check the endpoint saved by \`gpujobs configure\` (run it again if the stack was redeployed), or override it with --endpoint.`;
+      case 'stack':
+        return 'Check that the stack given to --stack is deployed and finished updating (CREATE_COMPLETE or UPDATE_COMPLETE).';
     }
   }
 }

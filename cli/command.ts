@@ -5,6 +5,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { GpuJobsClient, Fetch } from './client.js';
+import type { ResolvedEndpoint } from './config.js';
 import type { Terminal } from './terminal.js';
 
 export type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
@@ -45,6 +46,8 @@ export interface CommandContext {
   readonly global: OptionValues;
   /** The API client for the resolved endpoint; built on first use so `help` and `configure` need none. */
   client(): Promise<GpuJobsClient>;
+  /** A client for an endpoint the command found itself (a stack's ApiUrl), authenticated as `client()` would be. */
+  clientAt(endpoint: ResolvedEndpoint): Promise<GpuJobsClient>;
 }
 
 export interface ParsedCommandLine {

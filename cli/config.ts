@@ -68,7 +68,8 @@ export async function writeSavedConfig(env: Env, config: SavedConfig): Promise<s
   return path;
 }
 
-export type EndpointSource = 'flag' | 'env' | 'config' | 'default';
+/** `stack`: the ApiUrl output of the stack named by a command's --stack. */
+export type EndpointSource = 'flag' | 'env' | 'config' | 'default' | 'stack';
 
 export interface ResolvedEndpoint {
   readonly url: URL;
@@ -112,6 +113,8 @@ export function describeSource(source: EndpointSource): string {
       return 'the config saved by `gpujobs configure`';
     case 'default':
       return "local mode's default";
+    case 'stack':
+      return 'the ApiUrl output of the stack given to --stack';
   }
 }
 

@@ -18,8 +18,10 @@ import {
   type ParsedCommandLine,
 } from './command.js';
 import { configureCommand } from './commands/configure.js';
+import { doctorCommand } from './commands/doctor.js';
 import { cancelCommand, getCommand, listCommand, watchCommand } from './commands/jobs.js';
 import { logsCommand } from './commands/logs.js';
+import { smokeCommand } from './commands/smoke.js';
 import { submitCommand } from './commands/submit.js';
 import { describeSource, isLoopback, readSavedConfig, resolveEndpoint, type ResolvedEndpoint } from './config.js';
 import { commandHelp, rootHelp } from './help.js';
@@ -34,6 +36,8 @@ export const COMMANDS: readonly Command[] = [
   logsCommand,
   watchCommand,
   configureCommand,
+  smokeCommand,
+  doctorCommand,
 ];
 
 const GLOBAL_OPTIONS: OptionSpecs = {
@@ -189,14 +193,15 @@ function buildContext(term: Terminal, json: boolean, values: OptionValues, optio
       client ??= createClient(values, options);
       return client;
     },
+    clientAt: (endpoint) => createClient(values, options, endpoint),
   };
 }
 
-async function createClient(values: OptionValues, options: RunCliOptions): Promise<GpuJobsClient> {
+async function createClient(values: OptionValues, options: RunCliOptions, found?: ResolvedEndpoint): Promise<GpuJobsClient> {
   const { env } = options;
   const flagEndpoint = stringOption(values, 'endpoint');
-  const saved = flagEndpoint || env.GPUJOBS_ENDPOINT ? undefined : await readSavedConfig(env);
-  const endpoint = resolveEndpoint(flagEndpoint, env, saved);
+  const saved = found || flagEndpoint || env.GPUJOBS_ENDPOINT ? undefined : await readSavedConfig(env);
+  const endpoint = found ?? resolveEndpoint(flagEndpoint, env, saved);
   const owner = stringOption(values, 'owner') ?? nonEmpty(env.GPUJOBS_OWNER);
   return new GpuJobsClient({
     endpoint,

@@ -60,7 +60,7 @@ export const configureCommand: Command = {
   },
 };
 
-async function describeStackOutputs(client: CloudFormationClient, stackName: string): Promise<readonly Output[]> {
+export async function describeStackOutputs(client: CloudFormationClient, stackName: string): Promise<readonly Output[]> {
   const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
   try {
     const response = await client.send(new DescribeStacksCommand({ StackName: stackName }));

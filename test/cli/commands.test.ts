@@ -224,7 +224,7 @@ describe('gpujobs get', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^JOB0001 {2}flaky$/m);
     expect(result.stdout).toMatch(/status +SUCCEEDED/);
-    expect(result.stdout).toMatch(/resources +1 GPU · 4 vCPU · 16 GiB/);
+    expect(result.stdout).toMatch(/resources +1 GPU · 4 vCPU · 15 GiB/);
     expect(result.stdout).toMatch(/exit code +0/);
     expect(result.stdout).toContain('$0.90 ($0.10 on interrupted attempts)');
     expect(result.stdout).toMatch(/^1 +spot +FAILED +g5\.xlarge +3m12s +- +\$0\.10 +SPOT_RECLAIM: Host EC2 \(instance i-0abc\) terminated\.$/m);

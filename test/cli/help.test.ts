@@ -43,7 +43,7 @@ describe('help', () => {
     const result = await cli(['lunch']);
 
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('unknown command "lunch". Commands: submit, get, list, cancel, logs, watch, configure.');
+    expect(result.stderr).toContain('unknown command "lunch". Commands: submit, get, list, cancel, logs, watch, configure, smoke, doctor.');
   });
 
   it('exits 2 when a job id is missing', async () => {
