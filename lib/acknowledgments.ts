@@ -62,14 +62,40 @@ export function acknowledgeFindings(stack: GpuJobsStack, config: GpuJobsConfig):
   for (const f of [stack.functions.settleAttempt, stack.functions.batchEvents]) {
     ack(
       f.role,
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/AWSBatch-*]',
-      'Reads the instance type of the container instance an attempt ran on. Batch creates its ECS clusters (AWSBatch-<compute environment>-<uuid>) at run time, so the container instances are named by that prefix.',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance/*]',
+      'Reads the instance type of the container instance an attempt ran on. Batch creates its ECS clusters at run time, so the grant is limited by an ecs:cluster condition to the two cluster name shapes Batch uses (AWSBatch-* and *_Batch_*).',
     );
   }
   ack(
     stack.functions.api.role,
     `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${ref(stack.workflow.stateMachine.node.defaultChild!)}"}]}]}:*]`,
     'Cancel stops the running execution of a job; executions are named after job ids, which exist only at run time. The grant is limited to executions of this state machine.',
+  );
+  const batchJobs = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]';
+  ack(
+    stack.functions.reconcile.role,
+    batchJobs,
+    'Terminates the Batch job a stopped or timed-out execution left running; Batch job ids exist only at run time, and TerminateJob supports only the job resource type.',
+  );
+  ack(
+    stack.functions.watchdog.role,
+    batchJobs,
+    'Cancels jobs waiting in a blocked queue past their timeout, and terminates the Batch job a stopped execution left running; Batch job ids exist only at run time, and CancelJob/TerminateJob support only the job resource type.',
+  );
+  ack(
+    stack.functions.watchdog.role,
+    'AwsSolutions-IAM5[Resource::*]',
+    `${REASONS.xrayAndDescribe} The same holds for batch:ListJobs, which the watchdog needs to see the jobs waiting in the two queues.`,
+  );
+  ack(
+    stack.functions.watchdog.role,
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${ref(stack.workflow.stateMachine.node.defaultChild!)}"}]}]}:*]`,
+    'Reads the error and cause of an ended execution whose end event was lost; executions are named after job ids, which exist only at run time. The grant is limited to executions of this state machine.',
+  );
+  ack(
+    stack.watchdogSchedule.role,
+    `AwsSolutions-IAM5[Resource::<${ref(stack.functions.watchdog.function.node.defaultChild!)}.Arn>:*]`,
+    'Invoking the watchdog function\'s versions and aliases, as the Scheduler Lambda target grants; only the watchdog function.',
   );
   for (const route of stack.api.httpApi.node.findAll()) {
     if (route.node.id === 'ApiIntegration-Permission') {
@@ -122,6 +148,11 @@ export function acknowledgeFindings(stack: GpuJobsStack, config: GpuJobsConfig):
     'AwsSolutions-SQS3',
     'This queue is itself the dead-letter queue of the EventBridge rule targets; cdk-nag recognises only SQS redrive dead-letter queues.',
   );
+  ack(
+    stack.notifications.handlerFailureQueue,
+    'AwsSolutions-SQS3',
+    'This queue is itself the on-failure destination of the status handlers (events they failed on after Lambda\'s retries); cdk-nag recognises only SQS redrive dead-letter queues.',
+  );
 
   // Monitoring.
   if (config.alarmEmail === undefined) {
@@ -146,7 +177,7 @@ export function acknowledgeFindings(stack: GpuJobsStack, config: GpuJobsConfig):
   ack(
     workflowRole,
     `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/${stack.compute.jobDefinitionPrefix}*]`,
-    'Submitting jobs with the job definitions prepare registers at run time, known only by their name prefix.',
+    'Submitting (and tagging on submission) jobs with the job definitions prepare registers at run time, known only by their name prefix.',
   );
   ack(
     workflowRole,

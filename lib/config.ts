@@ -11,6 +11,7 @@
  * Every key, its default and meaning: docs/configuration.md.
  */
 import type { Node } from 'constructs';
+import { instanceTypeSpec, instanceTypesNotOffered, knownInstanceTypes, REGIONAL_OFFERINGS } from '../core/instance-catalogue.js';
 
 export type AuthType = 'iam' | 'jwt';
 export type TableRemovalPolicy = 'retain' | 'destroy';
@@ -38,8 +39,12 @@ export interface GpuJobsConfig {
   readonly gpuInstanceTypes: readonly string[];
   /** Maximum vCPUs of each compute environment. */
   readonly maxVcpus: number;
-  /** Seconds a Spot job may wait RUNNABLE for capacity before Batch cancels it. */
+  /** Seconds a Spot job may wait RUNNABLE for capacity before it fails over to On-Demand. */
   readonly capacityTimeoutSeconds: number;
+  /** Seconds an On-Demand job may wait in a blocked queue (no capacity, or a vCPU quota) before it is cancelled. */
+  readonly onDemandCapacityTimeoutSeconds: number;
+  /** Minutes between watchdog runs (capacity failover for every waiting job, lost end events). */
+  readonly watchdogIntervalMinutes: number;
   /** Existing VPC to run in; a new public-only VPC when absent. */
   readonly vpcId?: string;
   /** Subnets of `vpcId` for the Batch instances (need a route to the internet). */
@@ -82,23 +87,29 @@ export const DEFAULT_CONFIG: GpuJobsConfig = {
   dispatcherBatchSize: DISPATCHER_DEFAULTS.batchSize,
   dispatcherMaxConcurrency: DISPATCHER_DEFAULTS.maxConcurrency,
   dispatchRatePerSecond: DISPATCHER_DEFAULTS.ratePerSecond,
-  // Three NVIDIA families (T4, A10G, L4) in several sizes: Spot price-capacity-optimized needs many pools.
+  // Three NVIDIA families (T4, A10G, L4) in several sizes: Spot price-capacity-optimized needs many
+  // pools. The 12xlarge sizes (4 GPUs) make jobs of 2 to 4 GPUs placeable.
   gpuInstanceTypes: [
     'g4dn.xlarge',
     'g4dn.2xlarge',
     'g4dn.4xlarge',
     'g4dn.8xlarge',
+    'g4dn.12xlarge',
     'g5.xlarge',
     'g5.2xlarge',
     'g5.4xlarge',
     'g5.8xlarge',
+    'g5.12xlarge',
     'g6.xlarge',
     'g6.2xlarge',
     'g6.4xlarge',
     'g6.8xlarge',
+    'g6.12xlarge',
   ],
   maxVcpus: 256,
   capacityTimeoutSeconds: 600,
+  onDemandCapacityTimeoutSeconds: 3600,
+  watchdogIntervalMinutes: 1,
   subnetIds: [],
   logRetentionDays: 365,
   allowedRegistries: [],
@@ -185,6 +196,19 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
         `${name('gpuInstanceTypes')} contains ${quote(type)}: the ECS AL2023 NVIDIA image does not run on the ${family} family.`,
       );
     }
+    if (!instanceTypeSpec(type)) {
+      throw new ConfigError(
+        `${name('gpuInstanceTypes')} contains ${quote(type)}, which is not in gpujobs' instance catalogue (core/instance-catalogue.ts). Known types: ${knownInstanceTypes().join(', ')}.`,
+      );
+    }
+  }
+  // A compute environment capped below one instance of a type can never launch that type.
+  const largest = gpuInstanceTypes.reduce((most, type) => (instanceTypeSpec(type)!.vcpus > instanceTypeSpec(most)!.vcpus ? type : most));
+  const maxVcpus = integer(raw, 'maxVcpus', 1, 10_000, d.maxVcpus);
+  if (maxVcpus < instanceTypeSpec(largest)!.vcpus) {
+    throw new ConfigError(
+      `${name('maxVcpus')} must be at least ${instanceTypeSpec(largest)!.vcpus}, the vCPUs of ${quote(largest)}, the largest of ${name('gpuInstanceTypes')}. Received ${maxVcpus}.`,
+    );
   }
 
   const logRetentionDays = integer(raw, 'logRetentionDays', 1, 3653, d.logRetentionDays);
@@ -210,9 +234,12 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
     // Batch's SubmitJob limit is 50/s per account; more would only be throttled.
     dispatchRatePerSecond: integer(raw, 'dispatchRatePerSecond', 1, 50, d.dispatchRatePerSecond),
     gpuInstanceTypes,
-    maxVcpus: integer(raw, 'maxVcpus', 0, 10_000, d.maxVcpus),
+    maxVcpus,
     // Batch rejects jobStateTimeLimitActions shorter than 10 minutes or longer than 24 hours.
     capacityTimeoutSeconds: integer(raw, 'capacityTimeoutSeconds', 600, 86_400, d.capacityTimeoutSeconds),
+    onDemandCapacityTimeoutSeconds: integer(raw, 'onDemandCapacityTimeoutSeconds', 600, 604_800, d.onDemandCapacityTimeoutSeconds),
+    // A job fails over within its timeout plus one interval; more than an hour defeats the purpose.
+    watchdogIntervalMinutes: integer(raw, 'watchdogIntervalMinutes', 1, 60, d.watchdogIntervalMinutes),
     ...(vpcId !== undefined && { vpcId }),
     subnetIds,
     logRetentionDays,
@@ -222,6 +249,23 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
     rootVolumeGiB: integer(raw, 'rootVolumeGiB', 30, 16_384, d.rootVolumeGiB),
     tableRemovalPolicy: oneOf(raw, 'tableRemovalPolicy', ['retain', 'destroy'] as const, d.tableRemovalPolicy),
   };
+}
+
+/**
+ * Fails when a configured instance type is not offered in the region the stack deploys to: Batch
+ * would refuse both compute environments and the deployment would roll back
+ * (`ClientException: Instance type can only be one of [...]`). A region the catalogue has no data
+ * for cannot be checked, which the result says so the caller can tell the user.
+ */
+export function checkInstanceTypesOffered(config: Pick<GpuJobsConfig, 'gpuInstanceTypes'>, region: string): 'checked' | 'region-unknown' {
+  const missing = instanceTypesNotOffered(config.gpuInstanceTypes, region);
+  if (missing === undefined) return 'region-unknown';
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `${name('gpuInstanceTypes')} contains ${missing.map(quote).join(', ')}, not offered in ${region} (per ${REGIONAL_OFFERINGS.source}, as of ${REGIONAL_OFFERINGS.asOf}). Remove ${missing.length === 1 ? 'it' : 'them'} or deploy to another region; README "Regions" lists where the defaults are offered.`,
+    );
+  }
+  return 'checked';
 }
 
 function optionalField<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {

@@ -18,6 +18,7 @@ export const HANDLER_ENTRIES = {
   finish: 'lambdas/workflow/finish.ts',
   batchEvents: 'lambdas/batch-events/handler.ts',
   reconcile: 'lambdas/reconcile/handler.ts',
+  watchdog: 'lambdas/watchdog/handler.ts',
 } as const;
 
 export interface GpuJobsFunctionProps {
@@ -42,6 +43,11 @@ export interface GpuJobsFunctionProps {
    * @default - only NODE_OPTIONS and the Powertools settings
    */
   readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * X-Ray tracing mode.
+   * @default lambda.Tracing.ACTIVE
+   */
+  readonly tracing?: lambda.Tracing;
   /**
    * Service name for structured logs and the metrics dimension `service`.
    * @default 'gpujobs'
@@ -95,7 +101,7 @@ export class GpuJobsFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       timeout: this.timeout,
       memorySize: props.memorySize ?? 512,
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: props.tracing ?? lambda.Tracing.ACTIVE,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: {

@@ -1,7 +1,9 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { formatJobShapes, placeableShapes, shapesOf } from '../core/instance-catalogue.js';
 import { ENV } from '../lambdas/shared/environment.js';
 import type { GpuJobsConfig } from './config.js';
 import { GpuCompute } from './gpu-compute.js';
@@ -12,7 +14,8 @@ import { JobNetwork } from './job-network.js';
 import { JobStore } from './job-store.js';
 import { Monitoring } from './monitoring.js';
 import { Notifications } from './notifications.js';
-import { JobWorkflow } from './workflow/job-workflow.js';
+import { WatchdogSchedule } from './watchdog-schedule.js';
+import { EXECUTION_TIMEOUT_SECONDS, JobWorkflow } from './workflow/job-workflow.js';
 
 export interface GpuJobsStackProps extends StackProps {
   /** Validated configuration (lib/config.ts). */
@@ -32,6 +35,7 @@ export class GpuJobsStack extends Stack {
   readonly workflow: JobWorkflow;
   readonly notifications: Notifications;
   readonly monitoring: Monitoring;
+  readonly watchdogSchedule: WatchdogSchedule;
   readonly functions: Readonly<Record<keyof typeof HANDLER_ENTRIES, GpuJobsFunction>>;
 
   constructor(scope: Construct, id: string, props: GpuJobsStackProps) {
@@ -39,13 +43,14 @@ export class GpuJobsStack extends Stack {
     const { config } = props;
     const logRetention = config.logRetentionDays as logs.RetentionDays;
 
-    const fn = (name: keyof typeof HANDLER_ENTRIES, description: string, timeout = Duration.seconds(30)) =>
+    const fn = (name: keyof typeof HANDLER_ENTRIES, description: string, timeout = Duration.seconds(30), tracing?: lambda.Tracing) =>
       new GpuJobsFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {
         entry: HANDLER_ENTRIES[name],
         description,
         timeout,
         logRetention,
         serviceName: this.stackName,
+        ...(tracing !== undefined && { tracing }),
       });
     const functions = {
       // API Gateway gives up on an integration after 30 s; answer well before.
@@ -56,6 +61,15 @@ export class GpuJobsStack extends Stack {
       finish: fn('finish', 'gpujobs workflow: terminal transition and event'),
       batchEvents: fn('batchEvents', 'gpujobs: Batch job state changes to job status'),
       reconcile: fn('reconcile', 'gpujobs: workflow executions that ended early to job status'),
+      // Its schedule's interval is at least a minute; a run that outlasts it only overlaps the next.
+      // PASS_THROUGH: the schedule sends no trace header, so no run is traced; sampling all of them,
+      // one a minute, would be the largest per-use cost of an idle deployment.
+      watchdog: fn(
+        'watchdog',
+        'gpujobs: fail over every job waiting for capacity, settle jobs whose end event was lost',
+        Duration.seconds(60),
+        lambda.Tracing.PASS_THROUGH,
+      ),
     };
     this.functions = functions;
 
@@ -127,12 +141,20 @@ export class GpuJobsStack extends Stack {
       this.notifications.grantPutEvents(f.function);
     };
     const withContainerInstances = (f: GpuJobsFunction) => {
-      // Batch creates its ECS clusters (AWSBatch-<compute environment>-<uuid>) at run time, so
-      // their container instances can only be named by pattern.
+      // Batch creates its ECS clusters at run time and names them by its service role:
+      // AWSBatch-<compute environment>-<uuid> with the service-linked role, <compute environment>_Batch_<uuid>
+      // with a custom one. A container instance ARN names its cluster only in the long ARN format,
+      // so the resource is every container instance and the cluster is matched by ecs:cluster, a
+      // condition key DescribeContainerInstances supports:
+      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+      const batchClusters = ['AWSBatch-*', '*_Batch_*'].map((name) =>
+        this.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
+      );
       f.function.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['ecs:DescribeContainerInstances'],
-          resources: [this.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: 'AWSBatch-*' })],
+          resources: [this.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' })],
+          conditions: { ArnLike: { 'ecs:cluster': batchClusters } },
         }),
       );
     };
@@ -148,6 +170,8 @@ export class GpuJobsStack extends Stack {
     functions.api.addEnvironment(ENV.jobLogGroupName, this.compute.jobLogGroup.logGroupName);
     this.compute.jobLogGroup.grantRead(functions.api.function);
     functions.api.addEnvironment(ENV.allowedRegistries, allowedRegistries);
+    // The largest jobs the compute environments' instance types hold: the api refuses bigger ones at submit.
+    functions.api.addEnvironment(ENV.jobShapes, formatJobShapes(placeableShapes(shapesOf(config.gpuInstanceTypes))));
 
     // dispatcher: queued job → execution named after it.
     withTable(functions.dispatcher, 'read');
@@ -185,9 +209,36 @@ export class GpuJobsStack extends Stack {
     withEventBus(functions.batchEvents);
     withContainerInstances(functions.batchEvents);
 
-    // reconcile: executions stopped (cancel), failed or timed out.
+    // Batch job ids exist only at run time; TerminateJob and CancelJob support the job resource
+    // type only (Service Authorization Reference), so the grant is every job of this account and region.
+    const batchJobs = this.formatArn({ service: 'batch', resource: 'job', resourceName: '*' });
+
+    // reconcile: executions stopped (cancel), failed or timed out; the Batch job a stopped one left running.
     withTable(functions.reconcile, 'readWrite');
     withEventBus(functions.reconcile);
+    functions.reconcile.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:TerminateJob'], resources: [batchJobs] }));
+
+    // watchdog: every job waiting in a blocked queue past its timeout is cancelled (and fails over),
+    // and ended executions whose end event was lost go through reconcile's logic.
+    withTable(functions.watchdog, 'readWrite');
+    withEventBus(functions.watchdog);
+    functions.watchdog.addEnvironment(ENV.spotJobQueueArn, this.compute.spotJobQueue.jobQueueArn);
+    functions.watchdog.addEnvironment(ENV.onDemandJobQueueArn, this.compute.onDemandJobQueue.jobQueueArn);
+    functions.watchdog.addEnvironment(ENV.capacityTimeoutSeconds, String(config.capacityTimeoutSeconds));
+    functions.watchdog.addEnvironment(ENV.onDemandCapacityTimeoutSeconds, String(config.onDemandCapacityTimeoutSeconds));
+    // ListJobs supports no resource-level permissions: "*" is the only valid resource.
+    functions.watchdog.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:ListJobs'], resources: ['*'] }));
+    functions.watchdog.function.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['batch:CancelJob', 'batch:TerminateJob'], resources: [batchJobs] }),
+    );
+    functions.watchdog.addEnvironment(ENV.stateMachineArn, stateMachine.stateMachineArn);
+    functions.watchdog.addEnvironment(ENV.executionTimeoutSeconds, String(EXECUTION_TIMEOUT_SECONDS));
+    stateMachine.grant(functions.watchdog.function, 'states:ListExecutions');
+    stateMachine.grantExecution(functions.watchdog.function, 'states:DescribeExecution');
+    this.watchdogSchedule = new WatchdogSchedule(this, 'WatchdogSchedule', {
+      watchdogFunction: functions.watchdog.function,
+      interval: Duration.minutes(config.watchdogIntervalMinutes),
+    });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       serviceName: this.stackName,
@@ -196,6 +247,7 @@ export class GpuJobsStack extends Stack {
       deadLetterQueues: [
         { label: 'IntakeDeadLetterQueue', queue: this.intake.deadLetterQueue },
         { label: 'EventTargetDeadLetterQueue', queue: this.notifications.deadLetterQueue },
+        { label: 'HandlerFailureQueue', queue: this.notifications.handlerFailureQueue },
       ],
       intakeQueue: this.intake.queue,
       stateMachine,
@@ -209,6 +261,7 @@ export class GpuJobsStack extends Stack {
     new CfnOutput(this, 'IntakeQueueArn', { value: this.intake.queue.queueArn });
     new CfnOutput(this, 'IntakeDeadLetterQueueArn', { value: this.intake.deadLetterQueue.queueArn });
     new CfnOutput(this, 'EventTargetDeadLetterQueueArn', { value: this.notifications.deadLetterQueue.queueArn });
+    new CfnOutput(this, 'HandlerFailureQueueArn', { value: this.notifications.handlerFailureQueue.queueArn });
     new CfnOutput(this, 'StateMachineArn', { value: stateMachine.stateMachineArn });
     new CfnOutput(this, 'DashboardUrl', { value: this.monitoring.dashboardUrl });
   }

@@ -66,6 +66,8 @@ const BATCH_EVENT_STATUSES_PER_ATTEMPT = ['RUNNABLE', 'STARTING', 'RUNNING', 'FI
 /** The SQS event source's requests for a batch of one: ReceiveMessage and DeleteMessageBatch. */
 const EVENT_SOURCE_REQUESTS_PER_JOB = 2;
 const EVENT_SOURCE_SQS_COMMANDS = new Set(['ReceiveMessageCommand', 'DeleteMessageBatchCommand', 'DeleteMessageCommand', 'ChangeMessageVisibilityBatchCommand', 'ChangeMessageVisibilityCommand', 'GetQueueAttributesCommand', 'CreateQueueCommand']);
+/** Assumed billed duration of a scheduled run with nothing to do (the watchdog: a few list calls). */
+const IDLE_SCHEDULED_RUN_BILLED_MS = 100;
 /** Lambda's SQS event source long-polls with this many pollers while the queue is empty (20 s waits). */
 const IDLE_SQS_POLLERS = 5;
 
@@ -334,7 +336,25 @@ function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook): IdleIt
   const sqsMappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').filter(([, r]) => [...referencedLogicalIds(r.Properties?.EventSourceArn)].some((id) => template.Resources[id]?.Type === 'AWS::SQS::Queue')).length;
   const pollRequests = sqsMappings * IDLE_SQS_POLLERS * 3 * 60 * HOURS_PER_MONTH;
   items.push({ item: 'SQS requests from the event source polling an empty queue', priceKey: 'sqs.standardRequest', quantity: pollRequests, usd: pollRequests * price('sqs.standardRequest'), basis: `${sqsMappings} SQS event source(s) × ${IDLE_SQS_POLLERS} pollers (assumed) × one 20 s long poll each`, freeQuantity: free('sqs.standardRequest') });
-  items.push({ item: 'Lambda, Step Functions, API Gateway, EventBridge, SNS, CloudWatch Logs', quantity: 0, usd: 0, basis: 'billed per use: $0 while idle (log storage of past logs aside)' });
+  // A schedule runs its function while nothing else does: the invocations, the runs and their platform log lines.
+  for (const [scheduleId, schedule] of resourcesOfType(template, 'AWS::Scheduler::Schedule')) {
+    const rate = /^rate\((\d+) minutes?\)$/.exec(String(schedule.Properties?.ScheduleExpression ?? ''));
+    if (!rate) {
+      items.push({ item: `Schedule ${scheduleId}`, quantity: 0, usd: 0, basis: `NOT PRICED: expression ${JSON.stringify(schedule.Properties?.ScheduleExpression)} is not a rate in minutes` });
+      continue;
+    }
+    const runs = (60 / Number(rate[1])) * HOURS_PER_MONTH;
+    const target = [...referencedLogicalIds((schedule.Properties?.Target as { Arn?: unknown } | undefined)?.Arn)].find((id) => template.Resources[id]?.Type === 'AWS::Lambda::Function');
+    const memoryMiB = Number(template.Resources[target ?? '']?.Properties?.MemorySize ?? 128);
+    const gbSeconds = runs * (IDLE_SCHEDULED_RUN_BILLED_MS / 1000) * (memoryMiB / 1024);
+    const logGb = (runs * LAMBDA_PLATFORM_LOG_BYTES) / 1e9;
+    const every = `${rate[1]} min`;
+    items.push({ item: `EventBridge Scheduler invocations (${scheduleId})`, priceKey: 'scheduler.invocation', quantity: runs, usd: runs * price('scheduler.invocation'), basis: `one every ${every}, ${HOURS_PER_MONTH} h a month`, freeQuantity: free('scheduler.invocation') });
+    items.push({ item: `Lambda requests of the scheduled runs (${target ?? 'unknown target'})`, priceKey: 'lambda.armRequest', quantity: runs, usd: runs * price('lambda.armRequest'), basis: `one per invocation`, freeQuantity: free('lambda.armRequest') });
+    items.push({ item: 'Lambda compute of the scheduled runs (GB-s)', priceKey: 'lambda.armGbSecond', quantity: gbSeconds, usd: gbSeconds * price('lambda.armGbSecond'), basis: `${memoryMiB} MiB from the template × ${IDLE_SCHEDULED_RUN_BILLED_MS} ms billed (assumed: an idle run's list calls)`, freeQuantity: free('lambda.armGbSecond') });
+    items.push({ item: 'CloudWatch Logs ingestion of the scheduled runs (GB)', priceKey: 'cloudwatchLogs.ingestionGb', quantity: logGb, usd: logGb * price('cloudwatchLogs.ingestionGb'), basis: `Lambda platform lines ${LAMBDA_PLATFORM_LOG_BYTES} B a run; an idle run logs nothing itself`, freeQuantity: free('cloudwatchLogs.ingestionGb') });
+  }
+  items.push({ item: 'Lambda, Step Functions, API Gateway, EventBridge, SNS, CloudWatch Logs', quantity: 0, usd: 0, basis: 'billed per use: $0 while idle, the scheduled runs above aside (log storage of past logs aside)' });
   return items;
 }
 

@@ -23,10 +23,26 @@ export const ENV = {
   /** Comma-separated registries images may come from; empty allows any. */
   allowedRegistries: 'ALLOWED_REGISTRIES',
   /**
+   * The largest jobs the compute can hold, as core/instance-catalogue.ts formatJobShapes writes
+   * them: the configured instance types' shapes (local mode: its GPU slots). The api refuses a job
+   * none of them holds.
+   */
+  jobShapes: 'JOB_SHAPES',
+  /**
    * Executions one dispatcher instance may start per second (optional; unset = no pacing).
    * The stack sets the platform-wide rate divided by the event source's maximum concurrency.
    */
   dispatchRatePerSecond: 'DISPATCH_RATE_PER_SECOND',
+  /** ARN of the Spot job queue (the watchdog lists its RUNNABLE jobs). */
+  spotJobQueueArn: 'SPOT_JOB_QUEUE_ARN',
+  /** ARN of the On-Demand job queue (the watchdog lists its RUNNABLE jobs). */
+  onDemandJobQueueArn: 'ON_DEMAND_JOB_QUEUE_ARN',
+  /** Seconds a Spot job may wait in a blocked queue before it fails over (configuration `capacityTimeoutSeconds`). */
+  capacityTimeoutSeconds: 'CAPACITY_TIMEOUT_SECONDS',
+  /** Seconds an On-Demand job may wait in a blocked queue before it is cancelled (`onDemandCapacityTimeoutSeconds`). */
+  onDemandCapacityTimeoutSeconds: 'ON_DEMAND_CAPACITY_TIMEOUT_SECONDS',
+  /** The workflow's own execution timeout: the longest an execution can have run before it ended. */
+  executionTimeoutSeconds: 'EXECUTION_TIMEOUT_SECONDS',
   /**
    * `1` only in local mode, where no authorizer exists: the api takes the owner from the
    * `x-gpujobs-owner` header (else `local`). Never set by the stack.

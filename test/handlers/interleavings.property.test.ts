@@ -330,7 +330,7 @@ function wireHandlers(jobStore: RecordingJobStore) {
       explainRegistrationFailure: () => undefined,
     }),
     applyBatchEvent: createBatchEventApplier({ ...statusChanges, store: jobStore, instanceTypeOf, attemptCostUsd: attemptCost, metrics: NO_METRICS }),
-    settle: createAttemptSettler({ ...statusChanges, store: jobStore, instanceTypeOf, attemptCostUsd: attemptCost, metrics: NO_METRICS }),
+    settle: createAttemptSettler({ ...statusChanges, store: jobStore, instanceTypeOf, onLookupFailure: () => undefined, attemptCostUsd: attemptCost, metrics: NO_METRICS }),
     finish: createJobFinisher({ store: jobStore, terminalEvents, jobCostUsd: jobCost, now: statusChanges.now, metrics: NO_METRICS }),
     reconcile: createExecutionReconciler({ store: jobStore, terminalEvents, jobCostUsd: jobCost, now: statusChanges.now, metrics: NO_METRICS }),
     api: createJobApi({
@@ -340,7 +340,13 @@ function wireHandlers(jobStore: RecordingJobStore) {
       logs: { readPage: async () => ({ lines: [] }) },
       terminalEvents,
       metrics: NO_METRICS,
-      config: { intakeQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/gpujobs-intake', stateMachineArn: STATE_MACHINE_ARN, allowedRegistries: [], localMode: false },
+      config: {
+        intakeQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/gpujobs-intake',
+        stateMachineArn: STATE_MACHINE_ARN,
+        allowedRegistries: [],
+        jobShapes: [{ label: 'any job', gpus: 8, vcpus: 192, memoryMiB: 2_000_000 }],
+        localMode: false,
+      },
       newJobId: () => newJobId(),
       now: statusChanges.now,
       logger: { warn: () => undefined, error: () => undefined },

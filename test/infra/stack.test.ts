@@ -8,6 +8,7 @@ import { JOB_TABLE } from '../../core/table.js';
 import { ROUTES } from '../../lambdas/api/job-api.js';
 import { ENV } from '../../lambdas/shared/environment.js';
 import { DEFAULT_CONFIG } from '../../lib/config.js';
+import { HANDLER_ENTRIES } from '../../lib/gpujobs-function.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
 import { JOB_METRICS, METRICS_NAMESPACE } from '../../lib/monitoring.js';
 import { logicalIdOf, synthesize, type SynthResult } from './support.js';
@@ -137,7 +138,7 @@ describe('functions', () => {
       const key = (r as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key;
       return `asset.${key.replace(/\.zip$/, '')}`;
     });
-    expect(new Set(assetDirs).size).toBe(7);
+    expect(new Set(assetDirs).size).toBe(Object.keys(HANDLER_ENTRIES).length);
     for (const assetDir of assetDirs) {
       const bundle = join(result.outdir, assetDir, 'index.mjs');
       expect(existsSync(bundle)).toBe(true);
@@ -174,7 +175,7 @@ describe('functions', () => {
       const props = template.findResources('AWS::Lambda::Function')[fnLogicalId(name)]!.Properties as { Environment: { Variables: Record<string, unknown> } };
       return Object.keys(props.Environment.Variables).filter((key) => (Object.values(ENV) as string[]).includes(key)).sort();
     };
-    expect(env('api')).toEqual([ENV.allowedRegistries, ENV.eventBusName, ENV.intakeQueueUrl, ENV.jobLogGroupName, ENV.stateMachineArn, ENV.tableName].sort());
+    expect(env('api')).toEqual([ENV.allowedRegistries, ENV.eventBusName, ENV.intakeQueueUrl, ENV.jobLogGroupName, ENV.jobShapes, ENV.stateMachineArn, ENV.tableName].sort());
     expect(env('dispatcher')).toEqual([ENV.dispatchRatePerSecond, ENV.stateMachineArn, ENV.tableName].sort());
     expect(env('prepare')).toEqual(
       [ENV.allowedRegistries, ENV.eventBusName, ENV.jobDefinitionPrefix, ENV.jobExecutionRoleArn, ENV.jobLogGroupName, ENV.jobRoleArn, ENV.tableName].sort(),
@@ -207,7 +208,7 @@ describe('grants', () => {
     expect(actions).toEqual(expect.arrayContaining(['sqs:SendMessage', 'events:PutEvents', 'logs:GetLogEvents', 'logs:FilterLogEvents', 'dynamodb:UpdateItem']));
   });
 
-  it('lets prepare register job definitions under the prefix and pass only the two job roles to ECS', () => {
+  it('lets prepare register job definitions under the prefix and pass only the two job roles to Batch and ECS tasks', () => {
     const statements = statementsOf(roleLogicalId('prepare'));
     const register = statements.find((s) => [s.Action].flat().includes('batch:RegisterJobDefinition'));
     expect(JSON.stringify(register?.Resource)).toContain(`:job-definition/${stack.compute.jobDefinitionPrefix}*`);
@@ -215,7 +216,7 @@ describe('grants', () => {
       expect.objectContaining({
         Action: 'iam:PassRole',
         Resource: expect.arrayContaining([arnOf(logicalId(stack.compute.jobRole)), arnOf(logicalId(stack.compute.jobExecutionRole))]),
-        Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        Condition: { StringEquals: { 'iam:PassedToService': ['batch.amazonaws.com', 'ecs-tasks.amazonaws.com'] } },
       }),
     );
   });
@@ -261,9 +262,26 @@ describe('gpu compute', () => {
           MaxvCpus: DEFAULT_CONFIG.maxVcpus,
           InstanceTypes: [...DEFAULT_CONFIG.gpuInstanceTypes],
           Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }],
-          LaunchTemplate: { LaunchTemplateId: ref(logicalId(stack.compute.launchTemplate)) },
+          LaunchTemplate: {
+            LaunchTemplateId: ref(logicalId(stack.compute.launchTemplate)),
+            Version: { 'Fn::GetAtt': [logicalId(stack.compute.launchTemplate), 'LatestVersionNumber'] },
+          },
         }),
       });
+    }
+  });
+
+  it('moves the instances to a changed launch template and the newest GPU AMI on the next deploy', () => {
+    // The version the compute environments name is the template's latest: every template change is
+    // a compute-environment update, which Batch carries out as an infrastructure update.
+    for (const computeEnvironment of [stack.compute.spotComputeEnvironment, stack.compute.onDemandComputeEnvironment]) {
+      const properties = template.toJSON().Resources[logicalId(computeEnvironment)].Properties;
+      expect(properties.ComputeResources.LaunchTemplate.Version).toEqual({
+        'Fn::GetAtt': [logicalId(stack.compute.launchTemplate), 'LatestVersionNumber'],
+      });
+      expect(properties.ComputeResources.UpdateToLatestImageVersion).toBe(true);
+      expect(properties.UpdatePolicy).toEqual({ JobExecutionTimeoutMinutes: 360 });
+      expect(properties.ReplaceComputeEnvironment).toBe(false);
     }
   });
 
@@ -317,6 +335,25 @@ describe('gpu compute', () => {
 });
 
 describe('notifications', () => {
+  it('keeps every event a status handler failed on, after Lambda has retried it, in a queue with an alarm', () => {
+    const failureQueue = logicalId(stack.notifications.handlerFailureQueue);
+    for (const name of ['batchEvents', 'reconcile'] as const) {
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: ref(fnLogicalId(name)),
+        MaximumRetryAttempts: 2,
+        MaximumEventAgeInSeconds: 6 * 3600,
+        DestinationConfig: { OnFailure: { Destination: arnOf(failureQueue) } },
+      });
+      const send = statementsOf(roleLogicalId(name)).find((statement) => [statement.Action].flat().includes('sqs:SendMessage'));
+      expect(JSON.stringify(send?.Resource)).toContain(failureQueue);
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [failureQueue, 'QueueName'] } }],
+      Threshold: 0,
+    });
+  });
+
   it('creates a custom event bus with no resource policy', () => {
     template.resourceCountIs('AWS::Events::EventBus', 1);
     template.resourceCountIs('AWS::Events::EventBusPolicy', 0);
@@ -418,7 +455,7 @@ describe('monitoring', () => {
   });
 
   it('alarms on dead letters, dispatcher errors and failed executions', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack.intake.deadLetterQueue), 'QueueName'] } }],
