@@ -3,6 +3,7 @@
  * command layer prints: the API's problem details, or an endpoint that cannot be reached.
  */
 import type { Job, JobPage, JobStatus, LogPage } from '../core/job.js';
+import { JSON_MEDIA_TYPE } from '../core/media-type.js';
 import type { RequestAuthenticator } from './auth.js';
 import { describeSource, type ResolvedEndpoint } from './config.js';
 
@@ -112,9 +113,11 @@ export class GpuJobsClient {
   ): Promise<T> {
     const url = this.url(segments, options.query ?? {});
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    // Local mode refuses a POST without this type even when it has no body (local/request-guard.ts).
+    const declaresJson = body !== undefined || method === 'POST';
     const headers: Record<string, string> = {
       accept: 'application/json, application/problem+json',
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(declaresJson ? { 'content-type': JSON_MEDIA_TYPE } : {}),
       ...(this.options.owner ? { 'x-gpujobs-owner': this.options.owner } : {}),
       ...options.headers,
     };

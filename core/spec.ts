@@ -152,19 +152,58 @@ export function parseImageReference(reference: string): ImageReference | undefin
 }
 
 /**
- * Whether a registry is in an allow list. Entries are hosts (`ghcr.io`,
- * `localhost:5000`) or a `*.` suffix (`*.dkr.ecr.us-east-1.amazonaws.com`, which
- * covers every account's private ECR in that region). `index.docker.io` and
- * `docker.io` are the same registry.
+ * One entry of a registry allow list (`allowedRegistries`): a registry host (`ghcr.io`,
+ * `localhost:5000`) or a `*.` host suffix (`*.dkr.ecr.us-east-1.amazonaws.com`, every account's
+ * private ECR in that region), optionally followed by a repository path (`ghcr.io/acme`,
+ * `123456789012.dkr.ecr.us-east-1.amazonaws.com/team`). `index.docker.io` and `docker.io` are the
+ * same registry.
  */
-export function isRegistryAllowed(registry: string, allowedRegistries: readonly string[]): boolean {
+export interface RegistryEntry {
+  /** Lower case; `docker.io` for Docker Hub; a leading `*.` for a suffix. */
+  readonly host: string;
+  /** The repository path the entry is limited to, lower case, no leading or trailing `/`. */
+  readonly path?: string;
+}
+
+export function parseRegistryEntry(entry: string): RegistryEntry {
+  const normalized = entry.trim().toLowerCase().replace(/\/+$/, '');
+  const slash = normalized.indexOf('/');
+  const host = slash === -1 ? normalized : normalized.slice(0, slash);
+  const path = slash === -1 ? '' : normalized.slice(slash + 1);
+  return { host: host === 'index.docker.io' ? DOCKER_HUB : host, ...(path === '' ? {} : { path }) };
+}
+
+function hostMatches(entry: RegistryEntry, registry: string): boolean {
   const host = registry.toLowerCase();
-  return allowedRegistries.some((entry) => {
-    const allowed = entry.trim().toLowerCase();
-    const normalized = allowed === 'index.docker.io' ? DOCKER_HUB : allowed;
-    if (normalized.startsWith('*.')) return host.endsWith(normalized.slice(1)) && host.length > normalized.length - 1;
-    return host === normalized;
+  if (!entry.host.startsWith('*.')) return host === entry.host;
+  const suffix = entry.host.slice(1);
+  return host.endsWith(suffix) && host.length > suffix.length;
+}
+
+/**
+ * A bare host allows every image of that registry; an entry with a path allows the repository
+ * of that name and every repository under it, by whole path segments: `ghcr.io/acme` allows
+ * `ghcr.io/acme/x` and `ghcr.io/acme/x/y`, never `ghcr.io/acmecorp/x`. Short Docker Hub names
+ * are compared in full (`ubuntu` is `docker.io/library/ubuntu`). The ECR pull grant
+ * (lib/gpu-compute.ts ecrRepositoryPatterns) reads the entries with parseRegistryEntry to give
+ * the same repositories.
+ */
+export function isImageAllowed(image: ImageReference, allowedRegistries: readonly string[]): boolean {
+  return allowedRegistries.some((raw) => {
+    const entry = parseRegistryEntry(raw);
+    if (!hostMatches(entry, image.registry)) return false;
+    return entry.path === undefined || image.repository === entry.path || image.repository.startsWith(`${entry.path}/`);
   });
+}
+
+/** Why an allow list refuses an image, naming the registry or repository; undefined when it allows it. */
+export function describeImageRefusal(image: ImageReference, allowedRegistries: readonly string[]): string | undefined {
+  if (isImageAllowed(image, allowedRegistries)) return undefined;
+  const allowed = allowedRegistries.join(', ') || '(none)';
+  const hostListed = allowedRegistries.some((raw) => hostMatches(parseRegistryEntry(raw), image.registry));
+  return hostListed
+    ? `repository ${JSON.stringify(image.repository)} of registry ${JSON.stringify(image.registry)} is not under an allowed path; allowed registries: ${allowed}`
+    : `registry ${JSON.stringify(image.registry)} is not allowed; allowed registries: ${allowed}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -185,13 +224,8 @@ function imageSchema(allowedRegistries: readonly string[] | undefined) {
         });
         return;
       }
-      if (allowedRegistries && !isRegistryAllowed(parsed.registry, allowedRegistries)) {
-        context.addIssue({
-          code: 'custom',
-          input: image,
-          message: `registry ${JSON.stringify(parsed.registry)} is not allowed; allowed registries: ${allowedRegistries.join(', ') || '(none)'}`,
-        });
-      }
+      const refusal = allowedRegistries && describeImageRefusal(parsed, allowedRegistries);
+      if (refusal) context.addIssue({ code: 'custom', input: image, message: refusal });
     }),
   );
 }
@@ -344,13 +378,74 @@ export interface ParseJobSpecOptions {
   readonly allowedRegistries?: readonly string[];
 }
 
+/**
+ * zod builds a record by assignment and skips a `__proto__` key (assigning it would replace the
+ * object's prototype), so an environment variable or tag of that name would vanish from the job
+ * without a word. It is refused instead, from the body as received, since the parsed record no
+ * longer holds it. A name rule like the others of these fields, so a 400 with them.
+ */
+const DROPPED_RECORD_KEY = '__proto__';
+const RECORD_FIELDS = { environment: 'an environment variable name', tags: 'a tag key' } as const;
+
+function droppedRecordKeyIssues(input: unknown): ValidationIssue[] {
+  if (typeof input !== 'object' || input === null) return [];
+  const issues: ValidationIssue[] = [];
+  for (const [field, what] of Object.entries(RECORD_FIELDS)) {
+    const record: unknown = Object.hasOwn(input, field) ? (input as Record<string, unknown>)[field] : undefined;
+    if (typeof record !== 'object' || record === null || Array.isArray(record) || !Object.hasOwn(record, DROPPED_RECORD_KEY)) continue;
+    issues.push({
+      path: `${field}.${DROPPED_RECORD_KEY}`,
+      message: `cannot be ${what}: a JSON object member named ${DROPPED_RECORD_KEY} is not kept, so the job would silently lose it; received ${JSON.stringify(DROPPED_RECORD_KEY)}`,
+    });
+  }
+  return issues;
+}
+
 /** Validates a submitted job body and applies the contract's defaults. */
 export function parseJobSpec(input: unknown, options?: ParseJobSpecOptions): ValidationResult<'spec', JobSpec> {
   const result = jobSpecSchemaFor(options?.allowedRegistries).safeParse(input);
-  if (!result.success) return { ok: false, errors: toValidationIssues(result.error.issues as readonly ZodIssueLike[]) };
+  const dropped = droppedRecordKeyIssues(input);
+  if (!result.success) return { ok: false, errors: [...toValidationIssues(result.error.issues as readonly ZodIssueLike[]), ...dropped] };
+  if (dropped.length > 0) return { ok: false, errors: dropped };
   const { name, ...rest } = result.data;
   const spec: JobSpec = name === undefined ? rest : { name, ...rest };
   return { ok: true, spec };
+}
+
+// ---------------------------------------------------------------------------
+// What a process can be started with
+
+const NUL = '\u0000';
+
+/**
+ * A valid spec whose command or environment no executor can start: a process is started with
+ * execve(2), whose program path, arguments and `NAME=value` environment entries are NUL-terminated
+ * C strings (https://man7.org/linux/man-pages/man2/execve.2.html), so a NUL byte cannot be passed
+ * and an empty program names no file. Such a job could only fail once its attempt starts, so the
+ * API refuses it at submit (422, like the other checks of a valid spec against what runs it).
+ * Environment names cannot hold a NUL: the schema's name pattern refuses it. Values are never
+ * echoed, only their length.
+ */
+export function checkExecutable(spec: Pick<JobSpec, 'command' | 'environment'>): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  spec.command.forEach((item, index) => {
+    if (index === 0 && item.length === 0) {
+      issues.push({ path: 'command.0', message: 'must name the program to run, received ""' });
+    } else if (item.includes(NUL)) {
+      issues.push({
+        path: `command.${index}`,
+        message: `must not contain a NUL character (U+0000), which cannot be passed to a process; received ${describeReceived(item)}`,
+      });
+    }
+  });
+  for (const [name, value] of Object.entries(spec.environment)) {
+    if (!value.includes(NUL)) continue;
+    issues.push({
+      path: `environment.${name}`,
+      message: `must not contain a NUL character (U+0000), which cannot be passed to a process; received a value of ${value.length} characters`,
+    });
+  }
+  return issues;
 }
 
 // ---------------------------------------------------------------------------
@@ -533,9 +628,9 @@ export function canonicalJson(value: unknown): string {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
-    return sorted;
+    // fromEntries defines each member; an assignment would drop a `__proto__` member, and two
+    // bodies that differ only there would hash the same.
+    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]));
   }
   return value;
 }

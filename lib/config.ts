@@ -12,6 +12,7 @@
  */
 import type { Node } from 'constructs';
 import { instanceTypeSpec, instanceTypesNotOffered, knownInstanceTypes, REGIONAL_OFFERINGS } from '../core/instance-catalogue.js';
+import { OWNER_IDENTITIES, type OwnerIdentity } from '../lambdas/api/owner.js';
 
 export type AuthType = 'iam' | 'jwt';
 export type TableRemovalPolicy = 'retain' | 'destroy';
@@ -25,6 +26,11 @@ export interface GpuJobsConfig {
   readonly jwtAudience: readonly string[];
   /** OAuth scope every route requires, when authType is `jwt`. */
   readonly jwtRequiredScope?: string;
+  /**
+   * Owner of an assumed-role caller (authType `iam`): each `session` (e.g. each IAM Identity Center
+   * user of a permission set) or the whole `role`. Changing it re-keys existing jobs' visibility.
+   */
+  readonly ownerIdentity: OwnerIdentity;
   /** API steady-state requests per second (default stage). */
   readonly throttlingRateLimit: number;
   /** API burst capacity in requests (default stage). */
@@ -82,6 +88,7 @@ const DISPATCHER_DEFAULTS = { batchSize: 10, maxConcurrency: 2, ratePerSecond: 4
 export const DEFAULT_CONFIG: GpuJobsConfig = {
   authType: 'iam',
   jwtAudience: [],
+  ownerIdentity: 'session',
   throttlingRateLimit: 50,
   throttlingBurstLimit: 100,
   dispatcherBatchSize: DISPATCHER_DEFAULTS.batchSize,
@@ -226,6 +233,7 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
     ...(jwtIssuer !== undefined && { jwtIssuer }),
     jwtAudience,
     ...(jwtRequiredScope !== undefined && { jwtRequiredScope }),
+    ownerIdentity: oneOf(raw, 'ownerIdentity', OWNER_IDENTITIES, d.ownerIdentity),
     throttlingRateLimit,
     throttlingBurstLimit,
     dispatcherBatchSize: integer(raw, 'dispatcherBatchSize', 1, 10, d.dispatcherBatchSize),

@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { parseRegistryEntry } from '../core/spec.js';
 
 /**
  * Minutes running jobs may keep their instances during an infrastructure update (1–360 in every
@@ -239,9 +240,10 @@ export class GpuCompute extends Construct {
     const repositoryArns =
       allowedRegistries.length === 0
         ? [stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: '*' })]
-        : ecrRepositoryPatterns(allowedRegistries).map(
-            ({ region, account, repositoryPrefix }) => `arn:${stack.partition}:ecr:${region}:${account}:repository/${repositoryPrefix}*`,
-          );
+        : ecrRepositoryPatterns(allowedRegistries).flatMap(({ region, account, repository, repositoryPrefix }) => [
+            ...(repository === undefined ? [] : [`arn:${stack.partition}:ecr:${region}:${account}:repository/${repository}`]),
+            `arn:${stack.partition}:ecr:${region}:${account}:repository/${repositoryPrefix}*`,
+          ]);
     if (repositoryArns.length === 0) return;
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -254,16 +256,23 @@ export class GpuCompute extends Construct {
   }
 }
 
-/** The ECR registries among the allowed ones, as the repositories they allow (`<path>/` prefix or all). */
+/**
+ * The ECR registries among the allowed ones, as the repositories they allow: the ones the API
+ * admits (core/spec.ts isImageAllowed), that is the repository named by the entry's path and
+ * every one under it (`<path>/` prefix), or all of the registry for a bare host. In an IAM
+ * resource ARN `*` also matches `/`, so `repository/team/*` covers `team/x/y`:
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
+ */
 export function ecrRepositoryPatterns(
   allowedRegistries: readonly string[],
-): { readonly region: string; readonly account: string; readonly repositoryPrefix: string }[] {
-  const ecrRegistry = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?(?:\/(.*))?$/;
-  return allowedRegistries.flatMap((registry) => {
-    const match = ecrRegistry.exec(registry);
+): { readonly region: string; readonly account: string; readonly repository?: string; readonly repositoryPrefix: string }[] {
+  const ecrHost = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+  return allowedRegistries.flatMap((raw) => {
+    const { host, path } = parseRegistryEntry(raw);
+    const match = ecrHost.exec(host);
     if (!match) return [];
-    const [, account, region, path] = match;
-    return [{ account: account!, region: region!, repositoryPrefix: path ? `${path}/` : '' }];
+    const [, account, region] = match;
+    return [{ account: account!, region: region!, ...(path === undefined ? {} : { repository: path }), repositoryPrefix: path === undefined ? '' : `${path}/` }];
   });
 }
 

@@ -172,6 +172,7 @@ export class GpuJobsStack extends Stack {
     functions.api.addEnvironment(ENV.allowedRegistries, allowedRegistries);
     // The largest jobs the compute environments' instance types hold: the api refuses bigger ones at submit.
     functions.api.addEnvironment(ENV.jobShapes, formatJobShapes(placeableShapes(shapesOf(config.gpuInstanceTypes))));
+    functions.api.addEnvironment(ENV.ownerIdentity, config.ownerIdentity);
 
     // dispatcher: queued job → execution named after it.
     withTable(functions.dispatcher, 'read');

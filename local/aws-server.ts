@@ -6,10 +6,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { describeContentType, isJsonMediaType } from '../core/media-type.js';
 import type { LocalBatch } from './batch-executor.js';
 import type { LocalEventBus, PutEventsEntry } from './event-bus.js';
 import type { LogStore } from './log-store.js';
 import type { LocalLogger } from './logger.js';
+import { createRequestGuard, type RequestGuard } from './request-guard.js';
 import type { LocalStepFunctions } from './step-functions.js';
 
 export interface AwsServerServices {
@@ -46,7 +48,17 @@ export interface RunningAwsServer {
 export async function startAwsServer(services: AwsServerServices, port = 0): Promise<RunningAwsServer> {
   const targets = targetOperations(services);
   const batchOperations = batchRestOperations(services);
+  // Its Batch routes can register, cancel and terminate jobs, so a web page must not reach it
+  // either (see request-guard.ts); the guard needs the port actually bound.
+  let guard: RequestGuard | undefined;
   const server: Server = createServer((request, response) => {
+    const refused = guard ? refuseNonSdkRequest(guard, request) : 'not listening yet';
+    if (refused) {
+      request.resume();
+      response.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'AccessDeniedException' });
+      response.end(JSON.stringify({ message: refused }));
+      return;
+    }
     void handle(request, response).catch((error: unknown) => {
       services.logger.error('AWS stand-in request failed', error);
       if (!response.headersSent) sendJson(response, 500, AWS_JSON_1_1, { __type: 'InternalFailure', message: 'Internal failure' });
@@ -93,6 +105,7 @@ export async function startAwsServer(services: AwsServerServices, port = 0): Pro
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
+  guard = createRequestGuard('127.0.0.1', actualPort);
   return {
     endpoint: `http://127.0.0.1:${actualPort}`,
     port: actualPort,
@@ -156,6 +169,18 @@ function batchRestOperations(services: AwsServerServices): Record<string, Operat
       return {};
     },
   };
+}
+
+/**
+ * The SDK sends no Origin and names the stand-in by its loopback address; its requests carry
+ * X-Amz-Target (awsJson) or Content-Type application/json (Batch's restJson1), neither of which a
+ * page can send cross-site without a preflight, which this server never grants.
+ */
+function refuseNonSdkRequest(guard: RequestGuard, request: IncomingMessage): string | undefined {
+  const addressRefusal = guard.checkAddress(request.headers);
+  if (addressRefusal) return addressRefusal.detail;
+  if (request.method === 'GET' || typeof request.headers['x-amz-target'] === 'string' || isJsonMediaType(request.headers['content-type'])) return undefined;
+  return `The AWS stand-in accepts only SDK requests (X-Amz-Target or Content-Type: application/json). Received ${describeContentType(request.headers['content-type'])}.`;
 }
 
 function readBody(request: IncomingMessage): Promise<string> {

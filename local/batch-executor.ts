@@ -5,11 +5,12 @@
  * reasons and exit codes have the shapes and strings Batch uses, because the
  * shared handlers classify them exactly as in AWS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { CapacityType } from '../core/job.js';
 import { ENV } from '../lambdas/shared/environment.js';
 import type { GpuSlot } from './gpus.js';
@@ -160,7 +161,8 @@ export interface LocalBatchOptions {
 }
 
 interface RunningAttempt {
-  readonly process: ChildProcess;
+  /** Absent when spawn refused the command outright: the attempt ends at once, nothing ran. */
+  readonly process?: ChildProcess;
   readonly slots: readonly number[];
   readonly instanceId: string;
   readonly taskArn: string;
@@ -455,8 +457,8 @@ export class LocalBatch {
   /** Process ids of running attempts by Batch job name (for diagnostics and tests). */
   runningProcesses(): { jobName: string; pid: number; capacity: CapacityType; slots: readonly number[] }[] {
     return [...this.jobs.values()]
-      .filter((job) => job.running?.process.pid !== undefined)
-      .map((job) => ({ jobName: job.jobName, pid: job.running!.process.pid!, capacity: job.capacity, slots: job.running!.slots }));
+      .filter((job) => job.running?.process?.pid !== undefined)
+      .map((job) => ({ jobName: job.jobName, pid: job.running!.process!.pid!, capacity: job.capacity, slots: job.running!.slots }));
   }
 
   /**
@@ -469,8 +471,9 @@ export class LocalBatch {
     for (const job of this.jobs.values()) {
       if (job.blockedTimer) clearTimeout(job.blockedTimer);
       const running = job.running;
-      if (!running) continue;
-      exits.push(new Promise((resolve) => running.process.once('close', resolve)));
+      if (!running?.process) continue;
+      const child = running.process;
+      exits.push(new Promise((resolve) => child.once('close', resolve)));
       this.stopAttempt(running, { statusReason: 'local platform stopped', kind: 'terminate' });
     }
     await Promise.all(exits);
@@ -553,7 +556,6 @@ export class LocalBatch {
         { name: 'ecs.capability.spot', value: String(job.capacity === 'spot') },
       ],
     });
-    this.options.logStore.createStream(logGroupName, logStreamName);
 
     const environment = {
       ...inheritedEnvironment(),
@@ -565,15 +567,7 @@ export class LocalBatch {
       CUDA_VISIBLE_DEVICES: slots.join(','),
     };
     const [file, ...args] = job.command;
-    // Its own process group, so that a reclaim or cancel reaches everything the job started.
-    const child = spawn(file ?? '', args, {
-      cwd: this.options.jobWorkingDirectory,
-      env: environment,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const running: RunningAttempt = {
-      process: child,
+    const attempt = {
       slots,
       instanceId,
       taskArn,
@@ -581,9 +575,28 @@ export class LocalBatch {
       logStreamName,
       logGroupName,
       startedAt: Date.now(),
-      timers: [],
+      timers: [] as NodeJS.Timeout[],
       spawned: false,
     };
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      this.options.logStore.createStream(logGroupName, logStreamName);
+      // Its own process group, so that a reclaim or cancel reaches everything the job started.
+      child = spawn(file ?? '', args, {
+        cwd: this.options.jobWorkingDirectory,
+        env: environment,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (error) {
+      // spawn throws, rather than emitting 'error', for what it refuses before trying: an empty
+      // program, a NUL byte in an argument or the environment (ERR_INVALID_ARG_VALUE), and errors
+      // such as E2BIG; creating the log stream can fail too. Either way only this attempt ends, as
+      // a container that cannot start, and schedule() goes on with the other jobs.
+      void this.onAttemptEnded(job, attempt, null, null, error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    const running: RunningAttempt = { ...attempt, process: child };
     job.running = running;
 
     for (const stream of [child.stdout, child.stderr]) {
@@ -642,7 +655,7 @@ export class LocalBatch {
     let containerReason: string | undefined;
     if (spawnError && !running.spawned) {
       statusReason = 'CannotStartContainerError: Error response from daemon: failed to create task for container';
-      containerReason = `CannotStartContainerError: exec: ${JSON.stringify(job.command[0] ?? '')}: ${spawnError.message}`;
+      containerReason = `CannotStartContainerError: exec: ${JSON.stringify(job.command[0] ?? '')}: ${withoutReceivedValue(spawnError.message)}`;
     } else if (running.stop?.kind === 'reclaim' || running.stop?.kind === 'timeout') {
       statusReason = running.stop.statusReason;
     } else {
@@ -802,8 +815,17 @@ function inheritedEnvironment(): Record<string, string> {
   return inherited;
 }
 
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
+/**
+ * Node's argument errors end with the offending value (`... Received 'x\x00y'`), which for the
+ * environment may be a secret; the reason reaches the job record and its events, so it stops at
+ * the name of what was refused.
+ */
+function withoutReceivedValue(message: string): string {
+  return message.replace(/\.? Received [\s\S]*$/, '.');
+}
+
+function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
+  if (child?.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
   } catch {

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS } from './credentials.js';
 import { describeError, type LocalLogger } from './logger.js';
+import { LOOPBACK_NAMES } from './request-guard.js';
 import { createJobTable } from '../lambdas/shared/job-table.js';
 
 export interface RunningDynamoDb {
@@ -37,6 +38,20 @@ const { parentPort, workerData } = require('node:worker_threads');
 const dynalite = require(workerData.dynalitePath);
 const server = dynalite({ ...(workerData.path ? { path: workerData.path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 server.once('error', (error) => parentPort.postMessage({ type: 'failed', message: String(error && error.message), code: error && error.code }));
+// dynalite answers CORS for any origin; only the SDK, which sends no Origin and names a loopback host, may reach it.
+const [serve] = server.listeners('request');
+server.removeAllListeners('request');
+server.on('request', (request, response) => {
+  const port = server.address().port;
+  const host = String(request.headers.host || '').toLowerCase();
+  if (request.headers.origin === undefined && workerData.loopbackNames.some((name) => host === name + ':' + port)) {
+    serve(request, response);
+    return;
+  }
+  request.resume();
+  response.writeHead(403, { 'content-type': 'application/x-amz-json-1.0' });
+  response.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'The DynamoDB stand-in answers only SDK requests on loopback.' }));
+});
 server.listen(workerData.port, '127.0.0.1', () => parentPort.postMessage({ type: 'listening', port: server.address().port }));
 parentPort.on('message', (message) => {
   if (message !== 'close') return;
@@ -64,6 +79,7 @@ export async function startDynamoDb(options: {
       dynalitePath: createRequire(import.meta.url).resolve('dynalite'),
       path: options.path,
       port: options.port ?? 0,
+      loopbackNames: LOOPBACK_NAMES,
     },
     // dynalite names the table's region in its ARNs from the environment.
     env: { ...process.env, AWS_REGION: options.region },

@@ -1,13 +1,16 @@
 /**
  * The API Gateway HTTP API stand-in: turns requests into API Gateway v2 (payload
  * format 2.0) events for the same api handler, with the stack's five routes and the
- * 64 KiB body limit, and serves the local-only /local/* endpoints.
+ * 64 KiB body limit, and serves the local-only /local/* endpoints. Every request first
+ * passes the request guard (request-guard.ts), which keeps web pages out.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { LocalLogger } from './logger.js';
+import { createRequestGuard, type Refusal, type RequestGuard } from './request-guard.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -57,7 +60,15 @@ export interface RunningHttpApi {
 }
 
 export async function startHttpApi(options: LocalHttpApiOptions, port: number, host = '127.0.0.1'): Promise<RunningHttpApi> {
+  // The guard needs the port actually bound, known only once listening; no request is read before.
+  let guard: RequestGuard | undefined;
   const server: Server = createServer((request, response) => {
+    const refused = guard ? guard.check(request.method ?? 'GET', request.headers) : unguarded;
+    if (refused) {
+      request.resume();
+      sendRefusal(response, refused);
+      return;
+    }
     void route(options, request, response).catch((error: unknown) => {
       options.logger.error(`${request.method} ${request.url}`, error);
       if (!response.headersSent) sendProblem(response, 500, 'Internal Server Error', 'Something went wrong.');
@@ -69,8 +80,9 @@ export async function startHttpApi(options: LocalHttpApiOptions, port: number, h
     server.listen(port, host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
+  guard = createRequestGuard(host, actualPort);
   return {
-    url: `http://${host}:${actualPort}`,
+    url: `http://${isIP(host) === 6 ? `[${host}]` : host}:${actualPort}`,
     port: actualPort,
     close: () =>
       new Promise<void>((resolve) => {
@@ -122,12 +134,28 @@ function matchRoute(method: string, path: string): { route: Route; pathParameter
     const found = route.pattern.exec(path);
     if (!found) continue;
     const pathParameters: Record<string, string> = {};
-    route.parameters.forEach((name, index) => {
-      pathParameters[name] = decodeURIComponent(found[index + 1]!);
-    });
+    for (const [index, name] of route.parameters.entries()) {
+      const value = decodePathParameter(found[index + 1]!);
+      // A segment that is not valid percent-encoding names no job: no route, as API Gateway answers it.
+      if (value === undefined) return undefined;
+      pathParameters[name] = value;
+    }
     return { route, pathParameters };
   }
   return undefined;
+}
+
+/**
+ * API Gateway decodes path parameters before the integration sees them:
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html
+ */
+function decodePathParameter(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch (error) {
+    if (error instanceof URIError) return undefined;
+    throw error;
+  }
 }
 
 export function toApiGatewayEvent(
@@ -146,7 +174,9 @@ export function toApiGatewayEvent(
   for (const name of new Set(url.searchParams.keys())) {
     queryStringParameters[name] = url.searchParams.getAll(name).join(',');
   }
-  const textual = isTextual(headers['content-type']);
+  // Bytes that are not UTF-8 cannot be handed over as text without replacing them, after which the
+  // api could not tell what was sent: they go base64-encoded, as a binary body does.
+  const textual = isTextual(headers['content-type']) && isUtf8(body);
   const now = new Date();
   const cookies = request.headers.cookie?.split(';').map((cookie) => cookie.trim()).filter(Boolean);
   const requestId = randomUUID();
@@ -298,6 +328,20 @@ function rejectTooLarge(request: IncomingMessage, response: ServerResponse): voi
   sendProblem(response, 413, 'Payload Too Large', `The request body must be at most ${MAX_BODY_BYTES} bytes.`, () => {
     setTimeout(() => request.destroy(), 1_000).unref();
   });
+}
+
+const unguarded: Refusal = {
+  type: 'about:blank',
+  title: 'Service Unavailable',
+  status: 503,
+  detail: 'Local mode is still starting.',
+};
+
+/** No CORS headers, so a refused page cannot read even why. */
+function sendRefusal(response: ServerResponse, refusal: Refusal): void {
+  const text = JSON.stringify(refusal);
+  response.writeHead(refusal.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
 }
 
 function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

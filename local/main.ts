@@ -32,6 +32,8 @@ process.stdout.write(
     `  data dir       ${platform.dataDir}`,
     `  GPUs           ${gpuLine}`,
     `  Spot capacity  on; Spot jobs fail over after ${platform.capacityTimeoutSeconds} s without capacity`,
+    `  answers        only loopback requests (Host 127.0.0.1, localhost or [::1], port ${platform.port}) from non-browser`,
+    `                 clients or its own origin; every POST needs content-type: application/json, so no web page can drive it`,
     ...(recovered.requeued.length + recovered.ended.length > 0
       ? [`  after restart  ${recovered.requeued.length} queued job(s) requeued, ${recovered.ended.length} interrupted job(s) ended FAILED`]
       : []),
@@ -42,7 +44,7 @@ process.stdout.write(
     'Then:',
     `  curl -s ${platform.url}/v1/jobs                     # your jobs`,
     `  curl -s ${platform.url}/v1/jobs/<jobId>/logs         # its output`,
-    `  curl -s -X POST ${platform.url}/local/spot/interrupt  # reclaim running Spot attempts`,
+    `  curl -s -X POST ${platform.url}/local/spot/interrupt -H 'content-type: application/json'  # reclaim running Spot attempts`,
     `  curl -s ${platform.url}/local/events                 # events published`,
     '',
     'Ctrl-C stops the platform (running jobs are stopped; their records stay consistent).',

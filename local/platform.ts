@@ -410,6 +410,8 @@ function configureHandlerEnvironment(endpoints: {
   env[ENV.allowedRegistries] ??= '';
   env[ENV.jobShapes] = formatJobShapes([localJobShape(endpoints.gpuSlots)]);
   env[ENV.localMode] = '1';
+  // No authorizer runs locally, so no caller is an assumed role; the api still checks the value it deploys with.
+  env[ENV.ownerIdentity] = DEFAULT_CONFIG.ownerIdentity;
   env[ENV.spotJobQueueArn] = endpoints.jobQueues.spot;
   env[ENV.onDemandJobQueueArn] = endpoints.jobQueues['on-demand'];
   env[ENV.capacityTimeoutSeconds] = String(endpoints.capacityTimeoutSeconds);

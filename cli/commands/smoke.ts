@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isTerminal, type Attempt, type Job, type JobStatus } from '../../core/job.js';
+import { JSON_MEDIA_TYPE } from '../../core/media-type.js';
 import { ATTEMPT_VARIABLE } from '../../core/plan.js';
 import { TERMINAL_DETAIL_TYPE } from '../../core/transitions.js';
 import type { LocalInfo } from '../../local/http-api.js';
@@ -404,7 +405,11 @@ class SmokeRun {
   }
 
   private async reclaimLocalSpot(): Promise<number> {
-    const response = await this.context.fetch(new URL('/local/spot/interrupt', this.target.client.endpoint.url), { method: 'POST', signal: this.interrupt.signal });
+    const response = await this.context.fetch(new URL('/local/spot/interrupt', this.target.client.endpoint.url), {
+      method: 'POST',
+      headers: { 'content-type': JSON_MEDIA_TYPE },
+      signal: this.interrupt.signal,
+    });
     if (!response.ok) throw new StepFailure(`POST /local/spot/interrupt answered ${response.status}`);
     return ((await response.json()) as { interrupted?: number }).interrupted ?? 0;
   }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CAPACITY_POLICIES } from '../../core/job.js';
-import { checkBatchLimits, parseJobSpec, validateIdempotencyKey } from '../../core/spec.js';
+import { checkBatchLimits, checkExecutable, parseJobSpec, validateIdempotencyKey } from '../../core/spec.js';
 import { EXIT, UsageError, integerOption, stringListOption, stringOption, type Command, type OptionValues } from '../command.js';
 import { exitCodeForStatus, followJob } from '../follow.js';
 import { printFieldErrors } from '../problems.js';
@@ -73,10 +73,12 @@ export const submitCommand: Command = {
       throw new UsageError('--idempotency-key must be 1-128 printable ASCII characters.', NAME);
     }
 
-    // The API's checks that need no deployment: the contract, then what AWS Batch accepts. Whether
-    // an instance can hold the job only the deployment knows; the API answers that one.
+    // The API's checks that need no deployment: the contract, what a process can be started with,
+    // then what AWS Batch accepts. Whether an instance can hold the job only the deployment knows;
+    // the API answers that one.
     const checked = parseJobSpec(body);
-    const errors = checked.ok ? checkBatchLimits(checked.spec) : checked.errors;
+    const notExecutable = checked.ok ? checkExecutable(checked.spec) : [];
+    const errors = !checked.ok ? checked.errors : notExecutable.length > 0 ? notExecutable : checkBatchLimits(checked.spec);
     if (errors.length > 0) {
       if (context.json) {
         context.term.err(JSON.stringify({ title: 'Invalid job spec', errors }, null, 2));

@@ -12,7 +12,7 @@ import middy from '@middy/core';
 import { parseJobShapes } from '../../core/instance-catalogue.js';
 import { newJobId } from '../../core/job-view.js';
 import { createDocumentClient } from '../shared/clients.js';
-import { flagEnv, listEnv, requireEnv } from '../shared/config.js';
+import { flagEnv, listEnv, oneOfEnv, requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
@@ -20,6 +20,7 @@ import { terminalEventDependencies } from '../shared/terminal-event.js';
 import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobApi, type ApiRequest, type ApiResponse } from './job-api.js';
 import { createJobLogReader } from './job-logs.js';
+import { OWNER_IDENTITIES } from './owner.js';
 import { problemDetails } from './problem.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-api' });
@@ -32,6 +33,7 @@ const config = {
   allowedRegistries: listEnv(ENV.allowedRegistries),
   jobShapes: parseJobShapes(requireEnv(ENV.jobShapes), `Environment variable ${ENV.jobShapes}`),
   localMode: flagEnv(ENV.localMode),
+  ownerIdentity: oneOfEnv(ENV.ownerIdentity, OWNER_IDENTITIES),
 };
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);

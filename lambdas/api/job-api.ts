@@ -3,15 +3,18 @@
  * handler passes in. Parse → call the store → map domain outcomes to HTTP; errors leave as
  * HttpProblem and are rendered by the problem-details middleware.
  */
+import { isUtf8 } from 'node:buffer';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describeMisfit, fits, type JobShape } from '../../core/instance-catalogue.js';
 import type { JobRecord, JobSpec } from '../../core/job.js';
+import { describeContentType, isJsonMediaType, JSON_MEDIA_TYPE } from '../../core/media-type.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import {
   canonicalRequestHash,
   checkBatchLimits,
+  checkExecutable,
   parseJobSpec,
   parseListQuery,
   parseLogsQuery,
@@ -22,8 +25,8 @@ import { isJobId, toPublicJob } from '../../core/job-view.js';
 import { InvalidNextTokenError, JobNotFoundError } from '../shared/job-store.js';
 import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
 import { payTerminalEventDebt, TerminalEventBusyError, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
-import type { JobLogReader } from './job-logs.js';
-import { resolveOwner, type OwnerSource } from './owner.js';
+import { InvalidLogTokenError, type JobLogReader } from './job-logs.js';
+import { resolveOwner, type OwnerIdentity, type OwnerSource } from './owner.js';
 import { HttpProblem, PROBLEM_TYPES, invalidRequest } from './problem.js';
 
 /** The contract's body limit, in bytes of the body as received. */
@@ -69,6 +72,8 @@ export interface JobApiDependencies {
     /** The largest jobs the compute can hold; a job none of them holds is refused with 422. */
     readonly jobShapes: readonly JobShape[];
     readonly localMode: boolean;
+    /** Whether an assumed-role caller's owner is its session or its role (owner.ts). */
+    readonly ownerIdentity: OwnerIdentity;
   };
   readonly newJobId: () => string;
   readonly now: () => string;
@@ -136,7 +141,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
 
   async function handle(request: ApiRequest): Promise<ApiResponse> {
     const route = matchRoute(request);
-    const owner = resolveOwner(request, { localMode: config.localMode });
+    const owner = resolveOwner(request, config);
     switch (route.name) {
       case 'submitJob':
         return submitJob(request, owner);
@@ -202,6 +207,10 @@ export function createJobApi(dependencies: JobApiDependencies) {
    * instead, before anything is stored.
    */
   function requireRunnable(spec: JobSpec): void {
+    const notExecutable = checkExecutable(spec);
+    if (notExecutable.length > 0) {
+      throw new HttpProblem(PROBLEM_TYPES.notExecutable, 'No process can be started with this command or environment; see errors.', { errors: notExecutable });
+    }
     const overLimits = checkBatchLimits(spec);
     if (overLimits.length > 0) {
       throw new HttpProblem(PROBLEM_TYPES.batchLimitExceeded, 'AWS Batch would refuse this job; see errors.', { errors: overLimits });
@@ -341,7 +350,12 @@ export function createJobApi(dependencies: JobApiDependencies) {
   async function getJobLogs(job: JobRecord, query: QueryParameters): Promise<ApiResponse> {
     const parsed = parseLogsQuery(query);
     if (!parsed.ok) throw invalidRequest('The query is not valid; see errors for each parameter.', parsed.errors);
-    return json(200, await dependencies.logs.readPage(job, parsed.query));
+    try {
+      return json(200, await dependencies.logs.readPage(job, parsed.query));
+    } catch (error) {
+      if (!(error instanceof InvalidLogTokenError)) throw error;
+      throw invalidRequest('The nextToken is not valid.', [{ path: 'nextToken', message: 'must be a token returned by a previous page of these logs' }]);
+    }
   }
 
   return { handle };
@@ -356,10 +370,29 @@ function unavailable(detail: string, cause?: unknown): HttpProblem {
   return new HttpProblem(PROBLEM_TYPES.serviceUnavailable, detail, { headers: { 'retry-after': '1' } }, { cause });
 }
 
+/**
+ * Only JSON is read, on AWS too, where SigV4 or a JWT already keeps browsers out: a client that
+ * labels its body otherwise learns so at once instead of having it parsed by guesswork. Header
+ * names arrive lowercased in payload format 2.0
+ * (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+ */
 function parseJsonBody(request: ApiRequest): unknown {
+  const contentType = request.headers?.['content-type'];
+  if (!isJsonMediaType(contentType)) {
+    throw new HttpProblem(
+      PROBLEM_TYPES.unsupportedMediaType,
+      `The request body must be sent with Content-Type: ${JSON_MEDIA_TYPE}. Received ${describeContentType(contentType)}.`,
+    );
+  }
   const raw = Buffer.from(request.body ?? '', request.isBase64Encoded ? 'base64' : 'utf8');
   if (raw.byteLength > MAX_BODY_BYTES) {
     throw new HttpProblem(PROBLEM_TYPES.payloadTooLarge, `The request body must be at most ${MAX_BODY_BYTES} bytes. Received ${raw.byteLength} bytes.`);
+  }
+  // JSON is UTF-8 (https://www.rfc-editor.org/rfc/rfc8259#section-8.1). A text body arrives already
+  // decoded, but bytes that arrive base64-encoded are decoded here, and toString would put U+FFFD in
+  // place of any that are not UTF-8: the job would run with characters its owner never sent.
+  if (request.isBase64Encoded && !isUtf8(raw)) {
+    throw invalidRequest('The request body is not valid UTF-8.', [{ path: '', message: 'must be JSON encoded as UTF-8' }]);
   }
   const text = raw.toString('utf8');
   let body: unknown;

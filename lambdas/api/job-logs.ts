@@ -9,7 +9,6 @@
 import { GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { isTerminal, type JobRecord, type LogLine, type LogPage } from '../../core/job.js';
 import type { StoredAttempt } from '../shared/job-store.js';
-import { invalidRequest } from './problem.js';
 
 export type { LogLine, LogPage } from '../../core/job.js';
 
@@ -26,8 +25,16 @@ export function encodeLogToken(position: LogPosition): string {
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
 }
 
+/**
+ * A page token the caller sent that no page of this job's logs could have returned (malformed,
+ * forged, or a CloudWatch position CloudWatch no longer accepts): the caller's mistake, a 400.
+ */
+export class InvalidLogTokenError extends Error {
+  override readonly name = 'InvalidLogTokenError';
+}
+
 function decodeLogToken(token: string): LogPosition {
-  const invalid = () => invalidRequest('The nextToken is not valid.', [{ path: 'nextToken', message: 'must be a token returned by a previous page' }]);
+  const invalid = () => new InvalidLogTokenError(`The logs nextToken is not valid. Received ${token.length} characters.`);
   let payload: unknown;
   try {
     if (!/^[A-Za-z0-9_-]+$/.test(token)) throw invalid();
@@ -56,6 +63,7 @@ export function createJobLogReader(client: CloudWatchLogsClient, logGroupName: s
   return {
     async readPage(job, request) {
       let position: LogPosition = request.nextToken === undefined ? { attempt: 1 } : decodeLogToken(request.nextToken);
+      const callerToken = position.forwardToken;
       const attempts = [...(job.attempts as readonly StoredAttempt[])].sort((left, right) => left.attempt - right.attempt);
       const lines: LogLine[] = [];
       for (let calls = 0; calls < MAX_CALLS_PER_PAGE && lines.length < request.limit; ) {
@@ -65,7 +73,9 @@ export function createJobLogReader(client: CloudWatchLogsClient, logGroupName: s
         let reachedEnd = true;
         if (attempt.logStreamName !== undefined) {
           calls++;
-          const page = await readStream(client, logGroupName, attempt.logStreamName, position.forwardToken, request.limit - lines.length);
+          const page = await readStream(client, logGroupName, attempt.logStreamName, position.forwardToken, request.limit - lines.length, {
+            fromCaller: position.forwardToken !== undefined && position.forwardToken === callerToken,
+          });
           for (const event of page.events) {
             lines.push({ attempt: attempt.attempt, timestamp: new Date(event.timestamp).toISOString(), message: event.message });
           }
@@ -90,6 +100,7 @@ async function readStream(
   logStreamName: string,
   forwardToken: string | undefined,
   limit: number,
+  token: { readonly fromCaller: boolean },
 ): Promise<{ events: { timestamp: number; message: string }[]; forwardToken?: string }> {
   try {
     const response = await client.send(
@@ -108,6 +119,12 @@ async function readStream(
   } catch (error) {
     // The stream appears only when the container starts; an attempt that never started has none.
     if (error instanceof Error && error.name === 'ResourceNotFoundException') return { events: [] };
+    // CloudWatch answers a forward token it did not issue for this stream, or one past its
+    // 24 hours, with InvalidParameterException; only the caller's token can be such a one:
+    // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html
+    if (token.fromCaller && error instanceof Error && error.name === 'InvalidParameterException') {
+      throw new InvalidLogTokenError('CloudWatch Logs refused the position in the logs nextToken.', { cause: error });
+    }
     throw error;
   }
 }

@@ -1,14 +1,23 @@
 /**
- * Who is calling: the owner of every job the request creates or touches.
+ * Who is calling: the owner of every job the request creates or touches. Every job, event and
+ * idempotency key carries this string, and a caller sees only the jobs whose owner it equals.
  *
- * - IAM (SigV4): the caller's ARN. An assumed-role session
- *   `arn:aws:sts::<account>:assumed-role/<role>/<session>` becomes the role,
- *   `arn:aws:iam::<account>:role/<role>`: whoever may assume a role may pick any session name,
- *   so the session name separates nothing, and a CI pipeline whose session names change every
- *   run must still see its own jobs. IAM users, root and federated users keep their ARN.
- *   (An assumed-role ARN carries no role path, so the owner has none either.)
+ * - IAM (SigV4): the caller's ARN as API Gateway verified it (`requestContext.authorizer.iam.userArn`;
+ *   https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+ *   IAM users, root and federated users keep their ARN. An assumed-role session
+ *   `arn:aws:sts::<account>:assumed-role/<role>/<session>` depends on `ownerIdentity`:
+ *   - `session` (the default): the session ARN unchanged, the value `aws sts get-caller-identity`
+ *     prints. Every IAM Identity Center user of one permission set is a separate owner, because
+ *     Identity Center names the session after the user and only it can start sessions of its
+ *     `AWSReservedSSO_*` roles. For a role that principals assume themselves, the caller picks the
+ *     session name, so a session owner is only as strong as the role's trust policy
+ *     (`sts:RoleSessionName`; docs/configuration.md says how to pin it).
+ *   - `role`: the role, `arn:aws:iam::<account>:role/<role>`; every session of a role is one owner
+ *     (a CI pipeline whose session names change every run still sees its own jobs). An assumed-role
+ *     ARN carries no role path, so the owner has none either.
  * - JWT: the token's `sub` claim.
  * - Local mode only (no authorizer exists there): the `x-gpujobs-owner` header, else `local`.
+ * No header is read anywhere else: `requestContext` is written by API Gateway, a header by the caller.
  * Anything else is unauthenticated: in AWS the authorizer always supplies a principal, so a
  * request without one means the route was deployed without an authorizer, and is refused.
  */
@@ -16,6 +25,10 @@ import { HttpProblem, PROBLEM_TYPES } from './problem.js';
 
 export const LOCAL_OWNER_HEADER = 'x-gpujobs-owner';
 export const DEFAULT_LOCAL_OWNER = 'local';
+
+/** What an assumed-role caller's owner is: the session, or the role behind it. */
+export const OWNER_IDENTITIES = ['role', 'session'] as const;
+export type OwnerIdentity = (typeof OWNER_IDENTITIES)[number];
 
 /** Printable, no `#` (the store's key separator), bounded. */
 const LOCAL_OWNER = /^[\x21-\x22\x24-\x7e]{1,256}$/;
@@ -31,17 +44,23 @@ export interface OwnerSource {
   readonly requestContext?: { readonly authorizer?: AuthorizerContext | null };
 }
 
-export function ownerFromPrincipalArn(arn: string): string {
+export interface OwnerOptions {
+  readonly localMode: boolean;
+  readonly ownerIdentity: OwnerIdentity;
+}
+
+export function ownerFromPrincipalArn(arn: string, ownerIdentity: OwnerIdentity): string {
+  if (ownerIdentity === 'session') return arn;
   const assumedRole = ASSUMED_ROLE.exec(arn);
   if (!assumedRole) return arn;
   const [, partition, account, role] = assumedRole;
   return `arn:${partition}:iam::${account}:role/${role}`;
 }
 
-export function resolveOwner(event: OwnerSource, options: { readonly localMode: boolean }): string {
+export function resolveOwner(event: OwnerSource, options: OwnerOptions): string {
   const authorizer = event.requestContext?.authorizer;
   const userArn = authorizer?.iam?.userArn;
-  if (typeof userArn === 'string' && userArn !== '') return ownerFromPrincipalArn(userArn);
+  if (typeof userArn === 'string' && userArn !== '') return ownerFromPrincipalArn(userArn, options.ownerIdentity);
   const subject = authorizer?.jwt?.claims?.sub;
   if (typeof subject === 'string' && subject !== '') return subject;
   if (options.localMode) {

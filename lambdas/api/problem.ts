@@ -18,6 +18,8 @@ export const PROBLEM_TYPES = {
   jobFinished: { slug: 'job-finished', status: 409, title: 'The job has already finished' },
   idempotencyKeyReused: { slug: 'idempotency-key-reused', status: 409, title: 'The Idempotency-Key was used for a different request' },
   payloadTooLarge: { slug: 'payload-too-large', status: 413, title: 'The request body is too large' },
+  unsupportedMediaType: { slug: 'unsupported-media-type', status: 415, title: 'The request must be sent as application/json' },
+  notExecutable: { slug: 'not-executable', status: 422, title: 'No process can be started with the job\'s command or environment' },
   batchLimitExceeded: { slug: 'batch-limit-exceeded', status: 422, title: 'The job is more than AWS Batch accepts' },
   unplaceable: { slug: 'unplaceable', status: 422, title: 'No instance the deployment can launch holds the job' },
   serviceUnavailable: { slug: 'service-unavailable', status: 503, title: 'The service is temporarily unavailable' },
@@ -26,7 +28,7 @@ export const PROBLEM_TYPES = {
 
 export type ProblemType = (typeof PROBLEM_TYPES)[keyof typeof PROBLEM_TYPES];
 
-export const problemTypeUri = (type: ProblemType) => `urn:gpujobs:problem:${type.slug}`;
+export const problemTypeUri = (type: { readonly slug: string }) => `urn:gpujobs:problem:${type.slug}`;
 
 export interface ProblemBody {
   readonly type: string;

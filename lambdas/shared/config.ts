@@ -32,3 +32,12 @@ export function flagEnv(name: EnvName, env: NodeJS.ProcessEnv = process.env): bo
   if (value === '1') return true;
   throw new ConfigurationError(`Environment variable ${name} must be 1 or 0. Received ${JSON.stringify(value)}.`);
 }
+
+/** One of `allowed`; throws naming the variable, the value and the allowed values otherwise. */
+export function oneOfEnv<T extends string>(name: EnvName, allowed: readonly T[], env: NodeJS.ProcessEnv = process.env): T {
+  const value = requireEnv(name, env);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigurationError(`Environment variable ${name} must be one of ${allowed.join(', ')}. Received ${JSON.stringify(value)}.`);
+  }
+  return value as T;
+}

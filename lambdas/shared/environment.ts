@@ -48,6 +48,11 @@ export const ENV = {
    * `x-gpujobs-owner` header (else `local`). Never set by the stack.
    */
   localMode: 'GPUJOBS_LOCAL_MODE',
+  /**
+   * `session` or `role` (configuration `ownerIdentity`): whether an assumed-role caller's owner is
+   * its session ARN or the role's ARN (lambdas/api/owner.ts).
+   */
+  ownerIdentity: 'OWNER_IDENTITY',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

@@ -495,7 +495,9 @@ function decodePageToken(
     decoded === null ||
     Array.isArray(decoded) ||
     Object.keys(decoded).sort().join() !== expectedKeys.join() ||
-    !Object.values(decoded).every((value) => typeof value === 'string' && value.length > 0 && value.length <= 1024) ||
+    // DynamoDB refuses (ValidationException, a 500 here) a sort key over 1,024 bytes of UTF-8, not characters:
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+    !Object.values(decoded).every((value) => typeof value === 'string' && value.length > 0 && Buffer.byteLength(value, 'utf8') <= 1024) ||
     // A token from another caller's (or another filter's) listing would read someone else's partition.
     (decoded as Item)[index.partitionKey] !== partitionValue
   ) {

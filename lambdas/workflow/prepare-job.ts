@@ -6,7 +6,7 @@
 import { isTerminal, type JobRecord } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
 import { planFirstAttempt } from '../../core/plan.js';
-import { isRegistryAllowed, parseImageReference } from '../../core/spec.js';
+import { describeImageRefusal, parseImageReference } from '../../core/spec.js';
 import type { Outcome, PrepareInput, PrepareResult } from '../../core/workflow-contract.js';
 import { JobNotFoundError } from './job-not-found.js';
 import { changeStatus, type StatusChangeDependencies } from './status-change.js';
@@ -27,12 +27,9 @@ export interface PrepareDependencies extends StatusChangeDependencies {
 function imageRefusal(image: string, allowedRegistries: readonly string[]): Outcome | undefined {
   if (allowedRegistries.length === 0) return undefined;
   const reference = parseImageReference(image);
-  if (reference && isRegistryAllowed(reference.registry, allowedRegistries)) return undefined;
-  return {
-    status: 'FAILED',
-    failureClass: 'MISCONFIGURATION',
-    statusReason: `The image's registry ${reference?.registry ?? '(unreadable reference)'} is not one this deployment allows (${allowedRegistries.join(', ')})`,
-  };
+  const refusal = reference ? describeImageRefusal(reference, allowedRegistries) : 'the image reference cannot be read';
+  if (refusal === undefined) return undefined;
+  return { status: 'FAILED', failureClass: 'MISCONFIGURATION', statusReason: `The image ${image} is not one this deployment allows: ${refusal}` };
 }
 
 export function createJobPreparer(dependencies: PrepareDependencies) {

@@ -57,6 +57,7 @@ export async function startApi(extraEnv: Record<string, string> = {}): Promise<A
     ALLOWED_REGISTRIES: '',
     JOB_SHAPES: DEFAULT_JOB_SHAPES,
     GPUJOBS_LOCAL_MODE: '',
+    OWNER_IDENTITY: DEFAULT_CONFIG.ownerIdentity,
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
     ...extraEnv,

@@ -191,6 +191,7 @@ describe('the OpenAPI document', () => {
       await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'], gpus: 8 });
       await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['x'.repeat(4096), 'x'.repeat(4096)] });
       await post('x'.repeat(70_000));
+      await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'] }, { 'content-type': 'text/plain' });
       await callAndCheck(ROUTES.submitJob, { method: 'POST', path: '/v1/jobs', body: {}, principalArn: null });
       sqsMock.on(SendMessageCommand).rejects(new Error('down'));
       await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'] });

@@ -169,15 +169,4 @@ describe('routing and authentication', () => {
 
     expect(response.body.owner).toBe('user-1234');
   });
-
-  it('treats all sessions of one assumed role as one owner', async () => {
-    const monday = 'arn:aws:sts::123456789012:assumed-role/ci-runner/run-1';
-    const tuesday = 'arn:aws:sts::123456789012:assumed-role/ci-runner/run-2';
-    const jobId = await submitAs(monday);
-
-    const response = await api.call({ method: 'GET', path: `/v1/jobs/${jobId}`, principalArn: tuesday });
-
-    expect(response.statusCode).toBe(200);
-    expect(response.body.owner).toBe('arn:aws:iam::123456789012:role/ci-runner');
-  });
 });

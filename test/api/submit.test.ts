@@ -13,8 +13,15 @@ beforeEach(() => resetAwsMocks());
 
 const validBody = { image: 'public.ecr.aws/docker/library/python:3.12', command: ['python', 'train.py'] };
 
-const submit = (body: unknown, options: { owner?: string; headers?: Record<string, string> } = {}) =>
-  api.call({ method: 'POST', path: '/v1/jobs', body, principalArn: options.owner ?? anOwner(), ...(options.headers ? { headers: options.headers } : {}) });
+const submit = (body: unknown, options: { owner?: string; headers?: Record<string, string>; isBase64Encoded?: boolean } = {}) =>
+  api.call({
+    method: 'POST',
+    path: '/v1/jobs',
+    body,
+    principalArn: options.owner ?? anOwner(),
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.isBase64Encoded ? { isBase64Encoded: true } : {}),
+  });
 
 const entries = (count: number, value = 'v') => Object.fromEntries(Array.from({ length: count }, (_, index) => [`K${index}`, value]));
 
@@ -172,6 +179,9 @@ describe('POST /v1/jobs', () => {
       ['more memory than any instance type can give a job', { memoryMiB: 200_000 }, 'unplaceable', 'memoryMiB', 'the most available is 186777 MiB of memory'],
       ['a command longer than Batch takes', { command: ['x'.repeat(4096), 'x'.repeat(4000)] }, 'batch-limit-exceeded', 'command', 'container overrides limit of 8192'],
       ['an environment longer than Batch takes', { environment: { A: 'y'.repeat(4096), B: 'y'.repeat(4000) } }, 'batch-limit-exceeded', 'environment', 'container overrides limit of 8192'],
+      ['an empty program', { command: [''] }, 'not-executable', 'command.0', 'must name the program to run'],
+      ['a NUL byte in an argument', { command: ['echo', 'a\u0000b'] }, 'not-executable', 'command.1', 'must not contain a NUL character'],
+      ['a NUL byte in an environment value', { environment: { A: 'x\u0000y' } }, 'not-executable', 'environment.A', 'received a value of 3 characters'],
     ];
 
     it.each(cases)('%s', async (_, change, slug, path, message) => {
@@ -317,6 +327,37 @@ describe('POST /v1/jobs', () => {
       expect(replay.body.jobId).toBe(first.body.jobId);
       expect(sqsMock).toHaveReceivedCommandTimes(SendMessageCommand, 2);
       expect(sqsMock).toHaveReceivedLastCommandWith(SendMessageCommand, { MessageBody: JSON.stringify({ jobId: first.body.jobId }) });
+    });
+  });
+
+  describe('refuses what it cannot read or keep with 400 naming it, and stores nothing', () => {
+    it('fails on an environment variable named __proto__, which a JSON object cannot keep', async () => {
+      const owner = anOwner();
+
+      const response = await submit('{"image":"public.ecr.aws/docker/library/python:3.12","command":["true"],"environment":{"__proto__":{"x":"y"}}}', { owner });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body.errors).toEqual([{ path: 'environment.__proto__', message: expect.stringContaining('silently lose it') }]);
+      expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
+    });
+
+    it('fails on a NUL byte in an environment variable name', async () => {
+      const response = await submit({ ...validBody, environment: { 'A\u0000B': 'x' } });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body.errors).toEqual([{ path: 'environment.A\u0000B', message: expect.stringContaining('must match') }]);
+    });
+
+    it('fails on a base64 body that is not UTF-8 instead of reading it with U+FFFD in place of the bytes', async () => {
+      const json = Buffer.from(JSON.stringify({ ...validBody, command: ['echo', 'XX'] }));
+      const invalid = Buffer.from(json.toString('latin1').replace('XX', '\xff\xfe'), 'latin1');
+
+      const response = await submit(invalid.toString('base64'), { isBase64Encoded: true });
+      const valid = await submit(json.toString('base64'), { isBase64Encoded: true });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body).toMatchObject({ type: 'urn:gpujobs:problem:invalid-request', detail: 'The request body is not valid UTF-8.', errors: [{ path: '' }] });
+      expect(valid.statusCode).toBe(202);
     });
   });
 });

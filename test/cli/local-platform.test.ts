@@ -86,7 +86,7 @@ describe('gpujobs against the local platform', () => {
       const last = job.attempts.at(-1);
       if (job.status === 'SUCCEEDED' || job.status === 'FAILED' || last?.capacity === 'on-demand') break;
       if (job.status === 'RUNNING' && last?.capacity === 'spot') {
-        await fetch(new URL('/local/spot/interrupt', platform.url), { method: 'POST' });
+        await fetch(new URL('/local/spot/interrupt', platform.url), { method: 'POST', headers: { 'content-type': 'application/json' } });
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

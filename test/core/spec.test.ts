@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
   canonicalRequestHash,
-  isRegistryAllowed,
+  checkExecutable,
+  describeImageRefusal,
+  isImageAllowed,
   parseImageReference,
   parseJobSpec,
   parseListQuery,
@@ -191,10 +193,68 @@ describe('parseImageReference', () => {
     },
   );
 
-  it('treats docker.io and index.docker.io as one registry in allow lists', () => {
-    expect(isRegistryAllowed('docker.io', ['index.docker.io'])).toBe(true);
-    expect(isRegistryAllowed('ghcr.io', ['docker.io'])).toBe(false);
-    expect(isRegistryAllowed('dkr.ecr.us-east-1.amazonaws.com', ['*.dkr.ecr.us-east-1.amazonaws.com'])).toBe(false);
+});
+
+describe('allowedRegistries', () => {
+  const ECR = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+  const allows = (image: string, allowedRegistries: readonly string[]) => {
+    const reference = parseImageReference(image);
+    if (!reference) throw new Error(`${image} is not an image reference`);
+    return isImageAllowed(reference, allowedRegistries);
+  };
+
+  it.each([
+    ['ghcr.io/acme/app:1', ['ghcr.io/acme']],
+    ['ghcr.io/acme/x/y', ['ghcr.io/acme']],
+    ['ghcr.io/acme:1', ['ghcr.io/acme']],
+    [`${ECR}/team/model:1`, [`${ECR}/team`]],
+    [`${ECR}/team/nested/model@sha256:${'ab'.repeat(32)}`, [`${ECR}/team`]],
+    ['ubuntu', ['docker.io/library']],
+    ['ubuntu:22.04', ['index.docker.io/library']],
+    ['index.docker.io/library/ubuntu', ['docker.io/library']],
+    ['pytorch/pytorch:2.3', ['docker.io']],
+    ['ghcr.io/anyone/anything', ['ghcr.io']],
+    ['localhost:5000/team/app', ['localhost:5000/team']],
+    ['ghcr.io/acme/app', ['GHCR.io/Acme/']],
+    [`${ECR}/x:1`, ['*.dkr.ecr.us-east-1.amazonaws.com']],
+    ['ghcr.io/acme/app', ['quay.io', 'ghcr.io/other', 'ghcr.io/acme']],
+  ])('allows %s with %j', (image, allowedRegistries) => {
+    expect(allows(image, allowedRegistries)).toBe(true);
+  });
+
+  it.each([
+    ['ghcr.io/acmecorp/x', ['ghcr.io/acme']],
+    ['ghcr.io/acm', ['ghcr.io/acme']],
+    ['ghcr.io/x/acme/y', ['ghcr.io/acme']],
+    [`${ECR}/teammate/model:1`, [`${ECR}/team`]],
+    [`${ECR}/other/model:1`, [`${ECR}/team`]],
+    ['attacker/miner', ['docker.io/library']],
+    ['ubuntu', ['docker.io/ubuntu']],
+    ['ghcr.io/acme/app', ['docker.io/acme']],
+    ['ghcr.io/acme/app', ['ghcr.io.evil.example/acme']],
+    ['evil.example/ghcr.io/acme/app', ['ghcr.io/acme']],
+    ['123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/x', [`${ECR}/team`]],
+    ['dkr.ecr.us-east-1.amazonaws.com/x', ['*.dkr.ecr.us-east-1.amazonaws.com']],
+  ])('refuses %s with %j', (image, allowedRegistries) => {
+    expect(allows(image, allowedRegistries)).toBe(false);
+  });
+
+  it('accepts the attack report\'s path entries and refuses an image outside them, at the API schema', () => {
+    const options = { allowedRegistries: ['ghcr.io/acme', `${ECR}/team`, 'docker.io/library'] };
+
+    expect(parseJobSpec({ ...minimal, image: 'ghcr.io/acme/app:1' }, options).ok).toBe(true);
+    expect(parseJobSpec({ ...minimal, image: `${ECR}/team/model:1` }, options).ok).toBe(true);
+    expect(parseJobSpec({ ...minimal, image: 'ubuntu:22.04' }, options).ok).toBe(true);
+    expect(errorsOf({ ...minimal, image: 'attacker/miner' }, options)).toEqual([
+      { path: 'image', message: expect.stringContaining('repository "attacker/miner" of registry "docker.io" is not under an allowed path') },
+    ]);
+    expect(errorsOf({ ...minimal, image: 'quay.io/acme/app' }, options)).toEqual([
+      { path: 'image', message: expect.stringContaining('registry "quay.io" is not allowed') },
+    ]);
+  });
+
+  it('explains nothing for an allowed image', () => {
+    expect(describeImageRefusal(parseImageReference('ghcr.io/acme/app')!, ['ghcr.io/acme'])).toBeUndefined();
   });
 });
 
@@ -283,5 +343,71 @@ describe('canonicalJson', () => {
     expect(canonicalRequestHash(first.spec)).toBe(canonicalRequestHash(second.spec));
     expect(canonicalRequestHash(first.spec)).not.toBe(canonicalRequestHash(third.spec));
     expect(canonicalRequestHash(first.spec)).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('parseJobSpec and keys a JSON object cannot keep', () => {
+  // JSON.parse makes `__proto__` an own member; the body as the API and local mode receive it.
+  const withProtoKey = (field: 'environment' | 'tags', value: unknown) => JSON.parse(`{"image":"busybox","command":["true"],"${field}":{"OK":"x","__proto__":${JSON.stringify(value)}}}`) as unknown;
+
+  it.each([
+    ['an environment variable', 'environment', 'x'],
+    ['an environment variable with an object value', 'environment', { x: 'y' }],
+    ['a tag', 'tags', 'x'],
+  ] as const)('fails when %s is named __proto__, naming it instead of dropping it', (_case, field, value) => {
+    const errors = errorsOf(withProtoKey(field, value));
+    expect(errors).toEqual([{ path: `${field}.__proto__`, message: expect.stringContaining('silently lose it') }]);
+  });
+
+  it('reports a __proto__ name together with the other errors of the body', () => {
+    const body = JSON.parse('{"image":"busybox","command":[],"environment":{"__proto__":"x","1A":"y"}}') as unknown;
+    expect(errorsOf(body).map((error) => error.path).sort()).toEqual(['command', 'environment.1A', 'environment.__proto__']);
+  });
+
+  it('keeps names a plain object does hold, such as constructor', () => {
+    const result = parseJobSpec({ ...minimal, environment: { constructor: 'x', toString: 'y' } });
+    expect(result.ok && result.spec.environment).toEqual({ constructor: 'x', toString: 'y' });
+  });
+});
+
+describe('checkExecutable', () => {
+  const spec = (overrides: { command?: string[]; environment?: Record<string, string> }) => ({ command: ['echo', 'hi'], environment: {}, ...overrides });
+
+  it('accepts a command and environment a process can be started with, empty arguments included', () => {
+    expect(checkExecutable(spec({ command: ['echo', ''], environment: { A: '', B: 'x=y' } }))).toEqual([]);
+  });
+
+  it('fails on an empty program, naming command.0', () => {
+    expect(checkExecutable(spec({ command: [''] }))).toEqual([{ path: 'command.0', message: 'must name the program to run, received ""' }]);
+  });
+
+  it.each([
+    ['the program', ['ec\u0000ho'], 'command.0'],
+    ['an argument', ['echo', 'a', 'b\u0000c'], 'command.2'],
+  ])('fails on a NUL byte in %s, naming the item', (_case, command, path) => {
+    expect(checkExecutable(spec({ command }))).toEqual([{ path, message: expect.stringContaining('must not contain a NUL character') }]);
+  });
+
+  it('fails on a NUL byte in an environment value, naming the variable but not echoing its value', () => {
+    const issues = checkExecutable(spec({ environment: { OK: 'fine', TOKEN: 's3cr3t\u0000tail' } }));
+    expect(issues).toEqual([{ path: 'environment.TOKEN', message: expect.stringContaining('received a value of 11 characters') }]);
+    expect(JSON.stringify(issues)).not.toContain('s3cr3t');
+  });
+
+  it('reports every offending item at once', () => {
+    const issues = checkExecutable(spec({ command: ['', 'a\u0000'], environment: { A: '\u0000' } }));
+    expect(issues.map((issue) => issue.path)).toEqual(['command.0', 'command.1', 'environment.A']);
+  });
+
+  it('leaves a NUL in an environment name to the schema, which refuses it', () => {
+    expect(errorsOf({ ...minimal, environment: { 'A\u0000B': 'x' } })).toEqual([{ path: 'environment.A\u0000B', message: expect.stringContaining('must match') }]);
+  });
+});
+
+describe('canonicalJson and __proto__ members', () => {
+  it('keeps a __proto__ member, so bodies that differ only there hash differently', () => {
+    const withMember = JSON.parse('{"a":1,"__proto__":{"b":2}}') as unknown;
+    expect(canonicalJson(withMember)).toBe('{"__proto__":{"b":2},"a":1}');
+    expect(canonicalRequestHash(withMember)).not.toBe(canonicalRequestHash({ a: 1 }));
   });
 });

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job, JobStatus } from '../../core/job.js';
+import { JSON_MEDIA_TYPE } from '../../core/media-type.js';
 import { startLocalPlatform, type LocalPlatform, type LocalPlatformOptions } from '../../local/platform.js';
 
 export interface TestPlatform {
@@ -55,10 +56,9 @@ export class ApiClient {
     const headers: Record<string, string> = { ...options.headers };
     if (options.owner) headers['x-gpujobs-owner'] = options.owner;
     let body: string | undefined = options.rawBody;
-    if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
+    if (options.body !== undefined) body = JSON.stringify(options.body);
+    // What every legitimate client sends (local mode refuses a POST without it, body or not).
+    if (method !== 'GET' && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['content-type'] = JSON_MEDIA_TYPE;
     const response = await fetch(`${this.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };

@@ -346,6 +346,7 @@ function wireHandlers(jobStore: RecordingJobStore) {
         allowedRegistries: [],
         jobShapes: [{ label: 'any job', gpus: 8, vcpus: 192, memoryMiB: 2_000_000 }],
         localMode: false,
+        ownerIdentity: 'session',
       },
       newJobId: () => newJobId(),
       now: statusChanges.now,

@@ -68,6 +68,18 @@ describe('configuration from the command line', () => {
     expect(parseJobShapes(variables[ENV.jobShapes]!, ENV.jobShapes)).toEqual([{ label: 'g5.16xlarge', gpus: 1, vcpus: 64, memoryMiB: 249_036 }]);
   });
 
+  it.each([
+    [{}, 'session'],
+    [{ 'gpujobs.ownerIdentity': 'role' }, 'role'],
+  ])('tells the api whose jobs an assumed-role caller sees (context %o: %s)', (context, expected) => {
+    const { stack } = createApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const api = stack.functions.api.function.node.defaultChild as CfnFunction;
+
+    const variables = (stack.resolve(api.environment) as { variables: Record<string, string> }).variables;
+
+    expect(variables[ENV.ownerIdentity]).toBe(expected);
+  });
+
   it('reads the gpujobs object given as a JSON string (-c gpujobs=...)', () => {
     const { stack } = createApp({ context: { gpujobs: '{"maxVcpus": 96}', 'aws:cdk:bundling-stacks': [] } });
     expect(stack.compute.onDemandComputeEnvironment.maxvCpus).toBe(96);
@@ -102,6 +114,10 @@ describe('configuration validation', () => {
 
   it('fails when the capacity timeout is below Batch\'s minimum of 600 seconds', () => {
     failsWith({ capacityTimeoutSeconds: 300 }, 'gpujobs.capacityTimeoutSeconds must be an integer between 600 and 86400. Received 300.');
+  });
+
+  it('fails when ownerIdentity is neither role nor session', () => {
+    failsWith({ ownerIdentity: 'user' }, 'gpujobs.ownerIdentity must be one of "role", "session". Received "user".');
   });
 
   it('fails when authType is neither iam nor jwt', () => {

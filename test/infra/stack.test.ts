@@ -175,7 +175,7 @@ describe('functions', () => {
       const props = template.findResources('AWS::Lambda::Function')[fnLogicalId(name)]!.Properties as { Environment: { Variables: Record<string, unknown> } };
       return Object.keys(props.Environment.Variables).filter((key) => (Object.values(ENV) as string[]).includes(key)).sort();
     };
-    expect(env('api')).toEqual([ENV.allowedRegistries, ENV.eventBusName, ENV.intakeQueueUrl, ENV.jobLogGroupName, ENV.jobShapes, ENV.stateMachineArn, ENV.tableName].sort());
+    expect(env('api')).toEqual([ENV.allowedRegistries, ENV.eventBusName, ENV.intakeQueueUrl, ENV.jobLogGroupName, ENV.jobShapes, ENV.ownerIdentity, ENV.stateMachineArn, ENV.tableName].sort());
     expect(env('dispatcher')).toEqual([ENV.dispatchRatePerSecond, ENV.stateMachineArn, ENV.tableName].sort());
     expect(env('prepare')).toEqual(
       [ENV.allowedRegistries, ENV.eventBusName, ENV.jobDefinitionPrefix, ENV.jobExecutionRoleArn, ENV.jobLogGroupName, ENV.jobRoleArn, ENV.tableName].sort(),

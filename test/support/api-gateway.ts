@@ -10,6 +10,8 @@ export interface ApiEventOptions {
   readonly routeKey?: string;
   /** A string is sent as is; anything else is JSON-encoded. */
   readonly body?: unknown;
+  /** The body is a base64 string, as API Gateway hands over a body it does not pass as text. */
+  readonly isBase64Encoded?: boolean;
   readonly headers?: Record<string, string>;
   readonly query?: Record<string, string>;
   /** IAM principal ARN; `null` for a request with no authorizer context. */
@@ -58,7 +60,7 @@ export function apiEvent(options: ApiEventOptions) {
       ...(authorizer ? { authorizer } : {}),
     },
     ...(body === undefined ? {} : { body }),
-    isBase64Encoded: false,
+    isBase64Encoded: options.isBase64Encoded ?? false,
   };
 }
 
