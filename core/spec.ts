@@ -189,6 +189,8 @@ function hostMatches(entry: RegistryEntry, registry: string): boolean {
  * the same repositories.
  */
 export function isImageAllowed(image: ImageReference, allowedRegistries: readonly string[]): boolean {
+  // An empty list is the deployment's "no restriction" (the default, documented with its consequence).
+  if (allowedRegistries.length === 0) return true;
   return allowedRegistries.some((raw) => {
     const entry = parseRegistryEntry(raw);
     if (!hostMatches(entry, image.registry)) return false;
@@ -199,7 +201,7 @@ export function isImageAllowed(image: ImageReference, allowedRegistries: readonl
 /** Why an allow list refuses an image, naming the registry or repository; undefined when it allows it. */
 export function describeImageRefusal(image: ImageReference, allowedRegistries: readonly string[]): string | undefined {
   if (isImageAllowed(image, allowedRegistries)) return undefined;
-  const allowed = allowedRegistries.join(', ') || '(none)';
+  const allowed = allowedRegistries.join(', ');
   const hostListed = allowedRegistries.some((raw) => hostMatches(parseRegistryEntry(raw), image.registry));
   return hostListed
     ? `repository ${JSON.stringify(image.repository)} of registry ${JSON.stringify(image.registry)} is not under an allowed path; allowed registries: ${allowed}`
@@ -320,7 +322,7 @@ const defaultSchema = buildJobSpecSchema(undefined);
 const schemasByAllowList = new Map<string, ReturnType<typeof buildJobSpecSchema>>();
 
 function jobSpecSchemaFor(allowedRegistries: readonly string[] | undefined) {
-  if (!allowedRegistries) return defaultSchema;
+  if (!allowedRegistries || allowedRegistries.length === 0) return defaultSchema;
   const key = JSON.stringify(allowedRegistries);
   let schema = schemasByAllowList.get(key);
   if (!schema) {

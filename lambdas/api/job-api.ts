@@ -169,7 +169,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
     const idempotencyHeader = request.headers?.['idempotency-key'];
     const idempotency = idempotencyHeader === undefined ? undefined : validateIdempotencyKey(idempotencyHeader);
     if (idempotency && !idempotency.ok) throw invalidRequest('The Idempotency-Key header is not valid.', idempotency.errors);
-    const parsed = parseJobSpec(body, config.allowedRegistries.length > 0 ? { allowedRegistries: config.allowedRegistries } : {});
+    const parsed = parseJobSpec(body, { allowedRegistries: config.allowedRegistries });
     if (!parsed.ok) throw invalidRequest('The job spec is not valid; see errors for each field.', parsed.errors);
     requireRunnable(parsed.spec);
 
