@@ -118,6 +118,31 @@ export function isAttemptSettled(status: AttemptStatus): boolean {
   return SETTLED_ATTEMPT_STATUSES.includes(status);
 }
 
+/** How a job's end closes the attempts still open on it. */
+export interface AttemptClosing {
+  readonly cancelled: boolean;
+  readonly stoppedAt: string;
+  /** Used where the attempt has no reason of its own. */
+  readonly reason: string;
+}
+
+/**
+ * The writes that settle every attempt still PENDING or RUNNING, so that no attempt stays
+ * open on a terminal job: CANCELLED (class CANCELLED) for a cancel, FAILED otherwise. Empty
+ * when none is open; a job becomes terminal only from a record for which this is empty.
+ */
+export function closingWrites<A extends Attempt>(attempts: readonly A[], closing: AttemptClosing): A[] {
+  return attempts
+    .filter((attempt) => !isAttemptSettled(attempt.status))
+    .map((attempt) => ({
+      ...attempt,
+      status: closing.cancelled ? 'CANCELLED' : 'FAILED',
+      ...(closing.cancelled ? { failureClass: 'CANCELLED' as const } : {}),
+      stoppedAt: attempt.stoppedAt ?? closing.stoppedAt,
+      statusReason: attempt.statusReason ?? closing.reason,
+    }));
+}
+
 /** `GET /v1/jobs`: the caller's jobs, newest first; `nextToken` absent on the last page. */
 export interface JobPage {
   readonly jobs: readonly Job[];

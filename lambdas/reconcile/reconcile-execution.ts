@@ -7,7 +7,7 @@
  */
 import * as z from 'zod/mini';
 import { CANCEL_TERMINATE_REASON, describeFailure } from '../../core/failure.js';
-import { isTerminal, type Attempt, type JobRecord } from '../../core/job.js';
+import { closingWrites, isAttemptSettled, isTerminal, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { allowedFrom } from '../../core/transitions.js';
 import { terminalStatusMetric, type MetricsRecorder } from '../shared/metrics.js';
@@ -76,7 +76,7 @@ export function workflowFailureReason(execution: EndedExecution): string {
 export type ReconcileEffect = 'unknown-job' | 'already-terminal' | 'cancelled' | 'failed';
 
 export interface ReconcileDependencies {
-  readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempt'>;
+  readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempts'>;
   readonly terminalEvents: TerminalEventDependencies;
   readonly jobCostUsd: (record: JobRecord) => number;
   readonly now: () => string;
@@ -102,31 +102,16 @@ export function orphanedAttemptTerminateReason(execution: Pick<EndedExecution, '
 }
 
 const MAX_WRITE_ROUNDS = 8;
-const OPEN_ATTEMPT_STATUSES = new Set<Attempt['status']>(['PENDING', 'RUNNING']);
 
 export function createExecutionReconciler(dependencies: ReconcileDependencies) {
   const { store } = dependencies;
-
-  /** Attempts the stopped execution never settled end with the job. */
-  async function closeOpenAttempts(record: JobRecord, cancelled: boolean, stoppedAt: string, reason: string): Promise<void> {
-    for (const attempt of record.attempts) {
-      if (!OPEN_ATTEMPT_STATUSES.has(attempt.status)) continue;
-      await store.putAttempt(record.jobId, {
-        ...attempt,
-        status: cancelled ? 'CANCELLED' : 'FAILED',
-        ...(cancelled ? { failureClass: 'CANCELLED' as const } : {}),
-        stoppedAt: attempt.stoppedAt ?? stoppedAt,
-        statusReason: attempt.statusReason ?? reason,
-      });
-    }
-  }
 
   /** Terminates each open attempt's Batch job once per reconcile, whatever the write rounds. */
   async function terminateOpenBatchJobs(record: JobRecord, execution: EndedExecution, cancelled: boolean, done: Set<string>): Promise<void> {
     const terminate = dependencies.terminateBatchJob;
     if (!terminate || !MAY_LEAVE_BATCH_JOB_RUNNING.has(execution.status)) return;
     for (const attempt of record.attempts) {
-      if (!OPEN_ATTEMPT_STATUSES.has(attempt.status) || !attempt.batchJobId || done.has(attempt.batchJobId)) continue;
+      if (isAttemptSettled(attempt.status) || !attempt.batchJobId || done.has(attempt.batchJobId)) continue;
       await terminate(attempt.batchJobId, orphanedAttemptTerminateReason(execution, cancelled));
       done.add(attempt.batchJobId);
     }
@@ -151,18 +136,24 @@ export function createExecutionReconciler(dependencies: ReconcileDependencies) {
       // Before the job is recorded as ended: if this throws, the retry (or the watchdog) still finds it open.
       await terminateOpenBatchJobs(record, execution, cancelled, terminated);
       try {
-        await closeOpenAttempts(record, cancelled, stoppedAt, reason);
-        const settled = (await store.getJob(execution.jobId)) ?? record;
+        // The attempts still open end with the job, and the terminal write is pinned to a read
+        // that shows none open: an attempt that prepare (still running after StopExecution)
+        // adds meanwhile moves the version, so the next round closes it too.
+        const closing = closingWrites(record.attempts, { cancelled, stoppedAt, reason });
+        if (closing.length > 0) {
+          await store.putAttempts(record.jobId, closing);
+          continue;
+        }
         const finished = await store.transition({
           jobId: execution.jobId,
           from: allowedFrom(to),
           to,
-          expectedVersion: settled.version,
+          expectedVersion: record.version,
           now,
           set: terminalTransitionFields(
-            { statusReason: reason, finishedAt: stoppedAt, costUsd: dependencies.jobCostUsd(settled) },
+            { statusReason: reason, finishedAt: stoppedAt, costUsd: dependencies.jobCostUsd(record) },
             'reconcile',
-            settled.status,
+            record.status,
           ),
         });
         const endMetric = terminalStatusMetric(finished.status);

@@ -5,7 +5,7 @@
  * transition recorded (see lambdas/shared/terminal-event.ts), so a retry after a failed PutEvents
  * publishes exactly what the first try could not, and nothing twice.
  */
-import { isTerminal, type JobRecord } from '../../core/job.js';
+import { closingWrites, isTerminal, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { allowedFrom } from '../../core/transitions.js';
 import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
@@ -14,7 +14,7 @@ import { JobNotFoundError } from './job-not-found.js';
 import { payTerminalEventDebt, terminalEventOf, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
 
 export interface FinishDependencies {
-  readonly store: Pick<JobStore, 'getJob' | 'transition'>;
+  readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempts'>;
   readonly terminalEvents: TerminalEventDependencies;
   readonly jobCostUsd: (record: JobRecord) => number;
   readonly now: () => string;
@@ -41,6 +41,18 @@ export function createJobFinisher(dependencies: FinishDependencies) {
 
       const now = dependencies.now();
       try {
+        // No attempt stays open on a terminal job: one the workflow never settled (a Batch event
+        // that arrived after settling) ends with the job, and the write below is pinned to a read
+        // that shows none open.
+        const closing = closingWrites(record.attempts, {
+          cancelled: outcome.status === 'CANCELLED',
+          stoppedAt: now,
+          reason: outcome.statusReason ?? `The job ended ${outcome.status}`,
+        });
+        if (closing.length > 0) {
+          await store.putAttempts(jobId, closing);
+          continue;
+        }
         const finished = await store.transition({
           jobId,
           from: allowedFrom(outcome.status),
