@@ -82,7 +82,7 @@ export interface PollingClock {
   readonly pollIntervalMs: number;
 }
 
-/** Local mode keeps every gpujobs event in its event log and lists it over HTTP. */
+/** Local mode keeps every gpujobs event in its event log and lists it over HTTP, a page at a time. */
 export class LocalEventFeed implements TerminalEventFeed {
   readonly description: string;
 
@@ -108,11 +108,26 @@ export class LocalEventFeed implements TerminalEventFeed {
     return seen.result();
   }
 
+  /** Where the next read of the event log starts: each poll reads only what was published since the last. */
+  private nextToken: string | undefined;
+
   private async list(signal: AbortSignal): Promise<TerminalEvent[]> {
-    const response = await this.fetch(new URL('/local/events', this.baseUrl), { signal });
-    if (!response.ok) throw new Error(`GET /local/events answered ${response.status}`);
-    const body = (await response.json()) as { events?: unknown[] };
-    return (body.events ?? []).map(asTerminalEvent).filter((event): event is TerminalEvent => event !== undefined);
+    const found: TerminalEvent[] = [];
+    for (;;) {
+      const url = new URL('/local/events', this.baseUrl);
+      if (this.nextToken !== undefined) url.searchParams.set('nextToken', this.nextToken);
+      const response = await this.fetch(url, { signal });
+      if (!response.ok) throw new Error(`GET /local/events answered ${response.status}`);
+      const body = (await response.json()) as { events?: unknown[]; nextToken?: unknown };
+      const events = body.events ?? [];
+      found.push(...events.map(asTerminalEvent).filter((event): event is TerminalEvent => event !== undefined));
+      // An empty page: every event so far is read. No token: a server that lists everything at once.
+      if (events.length === 0 || typeof body.nextToken !== 'string' || body.nextToken === this.nextToken) {
+        if (typeof body.nextToken === 'string') this.nextToken = body.nextToken;
+        return found;
+      }
+      this.nextToken = body.nextToken;
+    }
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { batchAttemptsFor, planNextCapacity } from './capacity.js';
 import { describeFailure } from './failure.js';
-import { isTerminal, type Attempt, type CapacityType, type FailureClass, type JobRecord, type JobSpec } from './job.js';
+import { isAttemptSettled, isTerminal, type Attempt, type CapacityType, type FailureClass, type JobRecord, type JobSpec } from './job.js';
 import { batchJobName, type BatchEnvironmentVariable, type Outcome, type Plan } from './workflow-contract.js';
 
 export const JOB_ID_VARIABLE = 'GPUJOBS_JOB_ID';
@@ -43,14 +43,67 @@ const finish = (outcome: Outcome): Plan => ({ next: 'finish', outcome });
 
 const CANCELLED_OUTCOME: Outcome = { status: 'CANCELLED', statusReason: describeFailure('CANCELLED'), failureClass: 'CANCELLED' };
 
-/** Prepare's decision: where the first attempt runs, or nothing to do. */
+/**
+ * Prepare's decision: where the job's first attempt of this execution runs, or how it ends.
+ *
+ * A fresh job has no settled attempt and starts as attempt 1. A job that a new execution
+ * takes up again (local mode after a restart) has settled attempts on its record: they are
+ * its history, counted against its policy exactly as settle-attempt counts them, so the job
+ * gets only the attempts its policy has left, and a job whose last attempt already decided
+ * its end (it succeeded, failed for good, or used up its budget) finishes as settle-attempt
+ * would have finished it. Open attempts (planned, never run) are not history: the plan
+ * numbers the next attempt after the settled ones, and prepare reuses one planned under
+ * that number.
+ */
 export function planFirstAttempt(record: JobRecord): Plan {
   if (isTerminal(record.status)) return { next: 'skip' };
+  const history = byNumber(record.attempts.filter((attempt) => isAttemptSettled(attempt.status)));
+  const last = history.at(-1);
+  if (last) return planAfterAttempt({ ...record, attempts: history }, settledAs(last));
   if (record.cancelRequested) return finish(CANCELLED_OUTCOME);
   const next = planNextCapacity({ policy: record.capacity, maxSpotAttempts: record.maxSpotAttempts, attempts: [] });
   // 'none' cannot come from an empty history; the narrowing keeps the type honest.
   if (next === 'none') return finish({ status: 'FAILED', statusReason: 'No capacity is allowed by the job\'s capacity policy' });
-  return attemptPlan(record, next, nextAttemptNumber(record.attempts), []);
+  return attemptPlan(record, next, 1, []);
+}
+
+/** A settled attempt as settle-attempt would have read it at the end of its submission. */
+function settledAs(attempt: Attempt): SettledAttempt {
+  return {
+    succeeded: attempt.status === 'SUCCEEDED',
+    failureClass: attempt.failureClass ?? (attempt.status === 'CANCELLED' ? 'CANCELLED' : undefined),
+    ...(attempt.exitCode === undefined ? {} : { exitCode: attempt.exitCode }),
+    ...(attempt.statusReason === undefined ? {} : { statusReason: attempt.statusReason }),
+  };
+}
+
+/** How an attempt that was running when its host went away is settled. */
+export interface AttemptInterruption {
+  readonly stoppedAt: string;
+  readonly statusReason: string;
+}
+
+/**
+ * The writes that settle every open attempt of the job that really ran (RUNNING, or started)
+ * as interrupted, when the host under it went away and nothing will report its end (local
+ * mode stopped or crashed while it ran). Losing the host is the infrastructure's doing, not
+ * the job's: the class is SPOT_RECLAIM, as Batch reports an instance terminated under an
+ * attempt (on On-Demand, "a lost On-Demand host"), so the job's own policy decides whether
+ * another attempt follows. A cancel the owner asked for wins, as in classifyAttemptFailure.
+ * Attempts that never started are left as they are: they only waited, and the job's next
+ * execution runs them.
+ */
+export function interruptedAttemptWrites(record: Pick<JobRecord, 'attempts' | 'cancelRequested'>, interruption: AttemptInterruption): Attempt[] {
+  const cancelled = record.cancelRequested === true;
+  return record.attempts
+    .filter((attempt) => !isAttemptSettled(attempt.status) && (attempt.status === 'RUNNING' || attempt.startedAt !== undefined))
+    .map((attempt) => ({
+      ...attempt,
+      status: cancelled ? 'CANCELLED' : 'FAILED',
+      failureClass: cancelled ? 'CANCELLED' : 'SPOT_RECLAIM',
+      stoppedAt: attempt.stoppedAt ?? interruption.stoppedAt,
+      statusReason: interruption.statusReason,
+    }));
 }
 
 /** What settle-attempt learned about the attempt that just ended. */

@@ -92,7 +92,8 @@ export async function startAwsServer(services: AwsServerServices, port = 0): Pro
       return;
     }
     try {
-      sendJson(response, 200, 'application/json', batchOperation(input) ?? {});
+      // Awaited: TerminateJob answers once the job's processes are gone (see LocalBatch.terminateJob).
+      sendJson(response, 200, 'application/json', (await batchOperation(input)) ?? {});
     } catch (error) {
       if (!(error instanceof Error) || error.name === 'Error' || error.name === 'TypeError') throw error;
       response.writeHead(400, { 'content-type': 'application/json', 'x-amzn-errortype': error.name });
@@ -164,8 +165,8 @@ function batchRestOperations(services: AwsServerServices): Record<string, Operat
       batch.cancelJob(String(input.jobId ?? ''), String(input.reason ?? ''));
       return {};
     },
-    '/v1/terminatejob': (input) => {
-      batch.terminateJob(String(input.jobId ?? ''), String(input.reason ?? ''));
+    '/v1/terminatejob': async (input) => {
+      await batch.terminateJob(String(input.jobId ?? ''), String(input.reason ?? ''));
       return {};
     },
   };

@@ -17,6 +17,7 @@ import type { GpuSlot } from './gpus.js';
 import type { LocalLogger } from './logger.js';
 import type { LogStore } from './log-store.js';
 import { deferred, type Deferred } from './deferred.js';
+import { ATTEMPT_TOKEN_VARIABLE, newAttemptToken, PLATFORM_TOKEN_VARIABLE, ProcessTree } from './process-tree.js';
 
 export const BATCH_STATUS_REASON = {
   containerExited: 'Essential container in task exited',
@@ -151,6 +152,18 @@ export interface LocalBatchOptions {
   readonly capacityTimeoutSeconds: number;
   /** Seconds between SIGTERM and SIGKILL when an instance is reclaimed or a job is terminated. */
   readonly stopGracePeriodSeconds: number;
+  /**
+   * Put in every job process's environment (as GPUJOBS_PLATFORM_TOKEN), so that the next start
+   * on the same data dir finds the processes this one leaves behind (see process-tree.ts).
+   * @default a random token: nothing left behind can be found again
+   */
+  readonly platformToken?: string;
+  /**
+   * Finished jobs kept for DescribeJobs and ListJobs, the most recent first; older ones are
+   * forgotten, as Batch forgets jobs past its retention (their records stay in DynamoDB).
+   * @default DEFAULT_RETAINED_FINISHED_JOBS
+   */
+  readonly retainedFinishedJobs?: number;
   /** Working directory of job processes. */
   readonly jobWorkingDirectory: string;
   /** Reported as the instance type of every attempt. */
@@ -163,6 +176,10 @@ export interface LocalBatchOptions {
 interface RunningAttempt {
   /** Absent when spawn refused the command outright: the attempt ends at once, nothing ran. */
   readonly process?: ChildProcess;
+  /** Every process the attempt started, whatever group or session it moved to. */
+  readonly tree?: ProcessTree;
+  /** Resolves on the main process's 'close': every holder of its output pipes has let go. */
+  readonly outputClosed?: Promise<void>;
   readonly slots: readonly number[];
   readonly instanceId: string;
   readonly taskArn: string;
@@ -173,6 +190,10 @@ interface RunningAttempt {
   stop?: { readonly statusReason: string; readonly kind: 'reclaim' | 'timeout' | 'terminate' };
   timers: NodeJS.Timeout[];
   spawned: boolean;
+  /** Set once the main process has ended: the attempt is being wound up and no stop changes its outcome. */
+  ending: boolean;
+  /** Resolves when the attempt has ended: its processes are gone and its output is in the log. */
+  readonly ended: Deferred<void>;
 }
 
 interface AttemptRecord {
@@ -213,16 +234,39 @@ interface BatchJob {
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
 
+export const DEFAULT_RETAINED_FINISHED_JOBS = 1000;
+/**
+ * How long SIGKILLed processes may take to die before the attempt ends without them (one in
+ * uninterruptible sleep, such as a GPU driver call, can take seconds); they are logged.
+ */
+const KILL_TIMEOUT_MS = 5_000;
+/** How long the output may take to drain once every process is gone (a pipe held by an escaped process never closes). */
+const OUTPUT_DRAIN_TIMEOUT_MS = 2_000;
+
 export class LocalBatch {
   private readonly definitions = new Map<string, JobDefinition[]>();
   private readonly jobs = new Map<string, BatchJob>();
+  /** RUNNABLE jobs in submission order: what schedule() looks at, rather than every job ever seen. */
+  private readonly runnable: BatchJob[] = [];
+  /** Jobs with an attempt in progress. */
+  private readonly active = new Set<BatchJob>();
+  /** Finished jobs still kept, oldest first (a Map iterates in insertion order). */
+  private readonly finished = new Map<string, BatchJob>();
   private readonly containerInstances = new Map<string, Record<string, unknown>>();
   private readonly freeSlots: Set<number>;
+  private readonly platformToken: string;
+  private readonly retainedFinishedJobs: number;
   private spotCapacityAvailable = true;
   private sequence = 0;
   private stopping = false;
 
   constructor(private readonly options: LocalBatchOptions) {
+    const retained = options.retainedFinishedJobs ?? DEFAULT_RETAINED_FINISHED_JOBS;
+    if (!Number.isInteger(retained) || retained < 1) {
+      throw new RangeError(`retainedFinishedJobs must be a positive integer. Received ${retained}.`);
+    }
+    this.retainedFinishedJobs = retained;
+    this.platformToken = options.platformToken ?? newAttemptToken();
     this.freeSlots = new Set(options.gpus.map((gpu) => gpu.index));
     this.loadDefinitions();
   }
@@ -370,6 +414,13 @@ export class LocalBatch {
     return { jobId, jobArn: job.jobArn, completion: job.settled.promise };
   }
 
+  /**
+   * DescribeJobs answers for the jobs it still knows: an id it never saw, or a finished job past
+   * its retention (Batch keeps a finished job's details for a limited time only:
+   * https://docs.aws.amazon.com/batch/latest/userguide/job_states.html), is left out of `jobs`,
+   * with no error; DescribeJobs fails only on a malformed request
+   * (https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html, Errors).
+   */
   describeJobs(jobIds: readonly string[]): JobDetail[] {
     return jobIds.map((id) => this.jobs.get(id)).filter((job): job is BatchJob => !!job).map((job) => this.detailOf(job));
   }
@@ -407,18 +458,27 @@ export class LocalBatch {
     this.schedule();
   }
 
-  /** TerminateJob: a waiting job fails at once and never starts; a running one is stopped. */
-  terminateJob(jobId: string, reason: string): void {
+  /**
+   * TerminateJob: a waiting job fails at once and never starts; a running one is stopped. Unlike
+   * Batch, which answers at once, the returned promise settles only once the job's processes are
+   * gone and it reads FAILED (or after the grace period and the kill and drain timeouts, so
+   * that an answer never hangs): the reconcile handler awaits TerminateJob before it records the
+   * job as ended, so a job reads CANCELLED only when nothing of it runs any more.
+   */
+  terminateJob(jobId: string, reason: string): Promise<void> {
     const job = this.jobs.get(jobId);
     if (!job) throw new ClientException(`Job ${jobId} does not exist.`);
-    if (job.status === 'SUCCEEDED' || job.status === 'FAILED') return;
+    if (job.status === 'SUCCEEDED' || job.status === 'FAILED') return Promise.resolve();
     job.terminateReason = reason;
-    if (job.running) {
-      this.stopAttempt(job.running, { statusReason: reason, kind: 'terminate' });
-      return;
+    const running = job.running;
+    if (running) {
+      this.stopAttempt(running, { statusReason: reason, kind: 'terminate' });
+      const boundMs = this.options.stopGracePeriodSeconds * 1000 + KILL_TIMEOUT_MS + OUTPUT_DRAIN_TIMEOUT_MS + 1_000;
+      return settledWithin([job.settled.promise, running.ended.promise], boundMs);
     }
     this.finish(job, 'FAILED', reason);
     this.schedule();
+    return Promise.resolve();
   }
 
   describeContainerInstances(arns: readonly string[]): { found: Record<string, unknown>[]; missing: string[] } {
@@ -437,7 +497,7 @@ export class LocalBatch {
   /** Reclaims every running Spot attempt the way EC2 does; returns how many. */
   interruptSpot(): number {
     let interrupted = 0;
-    for (const job of this.jobs.values()) {
+    for (const job of this.active) {
       if (job.capacity !== 'spot' || !job.running || job.running.stop) continue;
       this.stopAttempt(job.running, { statusReason: BATCH_STATUS_REASON.hostTerminated(job.running.instanceId), kind: 'reclaim' });
       interrupted += 1;
@@ -456,7 +516,7 @@ export class LocalBatch {
 
   /** Process ids of running attempts by Batch job name (for diagnostics and tests). */
   runningProcesses(): { jobName: string; pid: number; capacity: CapacityType; slots: readonly number[] }[] {
-    return [...this.jobs.values()]
+    return [...this.active]
       .filter((job) => job.running?.process?.pid !== undefined)
       .map((job) => ({ jobName: job.jobName, pid: job.running!.process!.pid!, capacity: job.capacity, slots: job.running!.slots }));
   }
@@ -467,25 +527,26 @@ export class LocalBatch {
    */
   async shutdown(): Promise<void> {
     this.stopping = true;
-    const exits: Promise<unknown>[] = [];
-    for (const job of this.jobs.values()) {
+    const ends: Promise<unknown>[] = [];
+    for (const job of this.runnable) {
       if (job.blockedTimer) clearTimeout(job.blockedTimer);
+    }
+    for (const job of this.active) {
       const running = job.running;
-      if (!running?.process) continue;
-      const child = running.process;
-      exits.push(new Promise((resolve) => child.once('close', resolve)));
+      if (!running) continue;
+      ends.push(running.ended.promise);
       this.stopAttempt(running, { statusReason: 'local platform stopped', kind: 'terminate' });
     }
-    await Promise.all(exits);
+    await Promise.all(ends);
   }
 
   // ---- scheduling -----------------------------------------------------------------
 
   private schedule(): void {
     if (this.stopping) return;
-    const waiting = [...this.jobs.values()].filter((job) => job.status === 'RUNNABLE').sort((a, b) => a.sequence - b.sequence);
     let spotQueueHead = true;
-    for (const job of waiting) {
+    // A copy: starting or failing a job takes it out of the queue.
+    for (const job of [...this.runnable]) {
       if (job.gpus > this.options.gpus.length) {
         this.startCapacityClock(job, BATCH_STATUS_REASON.jobTooLarge);
         continue;
@@ -557,6 +618,7 @@ export class LocalBatch {
       ],
     });
 
+    const attemptToken = newAttemptToken();
     const environment = {
       ...inheritedEnvironment(),
       ...Object.fromEntries(job.environment.map(({ name, value }) => [name, value])),
@@ -565,6 +627,9 @@ export class LocalBatch {
       AWS_BATCH_JQ_NAME: job.jobQueue.split('/').pop() ?? job.jobQueue,
       AWS_BATCH_CE_NAME: clusterName,
       CUDA_VISIBLE_DEVICES: slots.join(','),
+      // Inherited by everything the attempt starts: how its processes are found (process-tree.ts).
+      [ATTEMPT_TOKEN_VARIABLE]: attemptToken,
+      [PLATFORM_TOKEN_VARIABLE]: this.platformToken,
     };
     const [file, ...args] = job.command;
     const attempt = {
@@ -577,11 +642,16 @@ export class LocalBatch {
       startedAt: Date.now(),
       timers: [] as NodeJS.Timeout[],
       spawned: false,
+      ending: false,
+      ended: deferred<void>(),
     };
+    this.active.add(job);
     let child: ChildProcessByStdio<null, Readable, Readable>;
     try {
-      this.options.logStore.createStream(logGroupName, logStreamName);
-      // Its own process group, so that a reclaim or cancel reaches everything the job started.
+      // A log the disk cannot take (ENOSPC, EIO) ends the attempt FAILED with that reason, not the platform.
+      this.options.logStore.createStream(logGroupName, logStreamName, (failure) => job.running?.logStreamName === logStreamName && this.stopAttempt(job.running, { statusReason: logFailureReason(failure), kind: 'terminate' }));
+      // Its own process group, and the tokens in its environment: a reclaim or cancel reaches
+      // everything the job started, even what left the group (process-tree.ts).
       child = spawn(file ?? '', args, {
         cwd: this.options.jobWorkingDirectory,
         env: environment,
@@ -593,10 +663,11 @@ export class LocalBatch {
       // program, a NUL byte in an argument or the environment (ERR_INVALID_ARG_VALUE), and errors
       // such as E2BIG; creating the log stream can fail too. Either way only this attempt ends, as
       // a container that cannot start, and schedule() goes on with the other jobs.
-      void this.onAttemptEnded(job, attempt, null, null, error instanceof Error ? error : new Error(String(error)));
+      void this.endAttempt(job, attempt, null, null, error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    const running: RunningAttempt = { ...attempt, process: child };
+    const outputClosed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const running: RunningAttempt = { ...attempt, process: child, tree: new ProcessTree(child.pid, attemptToken), outputClosed };
     job.running = running;
 
     for (const stream of [child.stdout, child.stderr]) {
@@ -622,32 +693,62 @@ export class LocalBatch {
     child.once('error', (error) => {
       spawnError = error;
     });
-    child.once('close', (code, signal) => {
-      void this.onAttemptEnded(job, running, code, signal, spawnError);
-    });
+    // The attempt ends with its main process, as a container stops when its PID 1 exits, not
+    // when the last holder of its output lets go ('close'). A command that could not be spawned
+    // emits no 'exit', only 'error' and 'close'.
+    child.once('exit', (code, signal) => void this.endAttempt(job, running, code, signal, spawnError));
+    child.once('close', (code, signal) => void this.endAttempt(job, running, code, signal, spawnError));
   }
 
   private stopAttempt(running: RunningAttempt, stop: NonNullable<RunningAttempt['stop']>): void {
-    if (running.stop) return;
+    // Once the main process has ended, the attempt's outcome is its exit; the rest is being killed anyway.
+    if (running.stop || running.ending) return;
     running.stop = stop;
-    signalGroup(running.process, 'SIGTERM');
-    running.timers.push(setTimeout(() => signalGroup(running.process, 'SIGKILL'), this.options.stopGracePeriodSeconds * 1000));
+    running.tree?.signal('SIGTERM');
+    running.timers.push(setTimeout(() => running.tree?.signal('SIGKILL'), this.options.stopGracePeriodSeconds * 1000));
   }
 
-  private async onAttemptEnded(
+  private async endAttempt(
     job: BatchJob,
     running: RunningAttempt,
     code: number | null,
     signal: NodeJS.Signals | null,
     spawnError: Error | undefined,
   ): Promise<void> {
+    if (running.ending) return;
+    running.ending = true;
     for (const timer of running.timers) clearTimeout(timer);
-    // Stray processes of the group (a job's background children) end with the job.
-    signalGroup(running.process, 'SIGKILL');
+    try {
+      await this.windUp(job, running, code, signal, spawnError);
+    } finally {
+      running.ended.resolve();
+    }
+  }
+
+  /**
+   * What a container's end does: the processes its main one left are SIGKILLed (a PID namespace
+   * ends when its init does), its output drains, and only then is the slot free and the attempt
+   * reported, so that no process of it shares a GPU with the next job.
+   */
+  private async windUp(
+    job: BatchJob,
+    running: RunningAttempt,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    spawnError: Error | undefined,
+  ): Promise<void> {
+    const survivors = (await running.tree?.kill(KILL_TIMEOUT_MS)) ?? [];
+    if (survivors.length > 0) {
+      this.options.logger.warn(`job ${job.jobName}: processes ${survivors.join(', ')} did not die within ${KILL_TIMEOUT_MS} ms of SIGKILL; the attempt ends without them`);
+    }
+    if (running.process && running.outputClosed) await drainOutput(running.process, running.outputClosed, OUTPUT_DRAIN_TIMEOUT_MS);
     for (const slot of running.slots) this.freeSlots.add(slot);
     job.running = undefined;
-    await this.options.logStore.closeStream(running.logGroupName, running.logStreamName);
+    this.active.delete(job);
+    const logFailure = await this.options.logStore.closeStream(running.logGroupName, running.logStreamName);
     if (this.stopping) return;
+    // Output that could not be stored fails the attempt even when the process exited 0 first.
+    if (logFailure && !running.stop) running.stop = { statusReason: logFailureReason(logFailure), kind: 'terminate' };
 
     const stoppedAt = Date.now();
     const exitCode = code ?? (signal ? 128 + (SIGNAL_NUMBERS[signal] ?? 0) : undefined);
@@ -678,9 +779,8 @@ export class LocalBatch {
     } else if (running.stop?.kind === 'terminate' || job.terminateReason !== undefined) {
       this.finish(job, 'FAILED', job.terminateReason ?? running.stop?.statusReason ?? statusReason);
     } else if (this.shouldRetry(job, statusReason, containerReason, container.exitCode as number | undefined)) {
-      job.status = 'RUNNABLE';
       job.statusReason = undefined;
-      this.options.onStateChange(this.detailOf(job));
+      this.setStatus(job, 'RUNNABLE');
     } else {
       this.finish(job, 'FAILED', statusReason);
     }
@@ -706,10 +806,25 @@ export class LocalBatch {
     job.stoppedAt = Date.now();
     this.setStatus(job, status);
     job.settled.resolve(this.detailOf(job));
+    this.retainFinished(job);
+  }
+
+  /** Keeps the most recent finished jobs only, with the container instances their attempts ran on. */
+  private retainFinished(job: BatchJob): void {
+    this.finished.set(job.jobId, job);
+    for (const [jobId, oldest] of this.finished) {
+      if (this.finished.size <= this.retainedFinishedJobs) break;
+      this.finished.delete(jobId);
+      this.jobs.delete(jobId);
+      for (const attempt of oldest.attempts) this.containerInstances.delete(String(attempt.container.containerInstanceArn));
+    }
   }
 
   private setStatus(job: BatchJob, status: BatchJobStatus): void {
+    const wasRunnable = job.status === 'RUNNABLE';
     job.status = status;
+    if (status === 'RUNNABLE' && !wasRunnable) insertBySequence(this.runnable, job);
+    if (status !== 'RUNNABLE' && wasRunnable) removeBySequence(this.runnable, job);
     // Batch announces these transitions; SUBMITTED and PENDING are not.
     if (status !== 'SUBMITTED' && status !== 'PENDING') this.options.onStateChange(this.detailOf(job));
   }
@@ -781,6 +896,15 @@ export class LocalBatch {
 }
 
 /** Batch matches evaluateOnExit patterns exactly, or by prefix when they end in `*`. */
+/**
+ * A job whose output cannot be stored fails the same way on any attempt until the disk is
+ * fixed, so the reason carries Batch's MISCONFIGURATION prefix: the classifier then ends the job
+ * (no retry, no On-Demand spend) and says so, instead of blaming the job's exit code.
+ */
+function logFailureReason(failure: Error): string {
+  return `MISCONFIGURATION:HOST_STORAGE - ${failure.message}`;
+}
+
 export function globMatches(pattern: string, value: string): boolean {
   if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
   return pattern === value;
@@ -824,11 +948,55 @@ function withoutReceivedValue(message: string): string {
   return message.replace(/\.? Received [\s\S]*$/, '.');
 }
 
-function signalGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
-  if (child?.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // The group is already gone.
+/** Batch runs a queue's jobs in submission order, and a job retried in place keeps its place. */
+function insertBySequence(queue: BatchJob[], job: BatchJob): void {
+  queue.splice(positionOf(queue, job.sequence), 0, job);
+}
+
+function removeBySequence(queue: BatchJob[], job: BatchJob): void {
+  const position = positionOf(queue, job.sequence);
+  if (queue[position] === job) queue.splice(position, 1);
+}
+
+/** Where `sequence` is, or would go, in a queue sorted by sequence (binary search). */
+function positionOf(queue: readonly BatchJob[], sequence: number): number {
+  let low = 0;
+  let high = queue.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (queue[middle]!.sequence < sequence) low = middle + 1;
+    else high = middle;
   }
+  return low;
+}
+
+/**
+ * Waits for the main process's output to reach the log ('close': every holder of its pipes let
+ * go) for at most `timeoutMs`; past that the pipes are closed from this end, because a process
+ * that escaped the kill may hold them for good.
+ */
+function drainOutput(child: ChildProcess, closed: Promise<void>, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      resolve();
+    }, timeoutMs);
+    void closed.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Resolves when the first of `promises` settles, or after `timeoutMs`. */
+function settledWithin(promises: readonly Promise<unknown>[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    for (const promise of promises) promise.then(done, done);
+  });
 }

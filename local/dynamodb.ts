@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS } from './credentials.js';
+import { checkDataDir, DataDirError, storageFaultOf } from './data-dir.js';
 import { describeError, type LocalLogger } from './logger.js';
 import { LOOPBACK_NAMES } from './request-guard.js';
 import { createJobTable } from '../lambdas/shared/job-table.js';
@@ -16,6 +17,8 @@ import { createJobTable } from '../lambdas/shared/job-table.js';
 export interface RunningDynamoDb {
   readonly endpoint: string;
   readonly port: number;
+  /** Why requests cannot be served right now (the stand-in stopped and is starting again), or undefined. */
+  unavailableReason(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -63,26 +66,41 @@ parentPort.on('message', (message) => {
 });
 `;
 
-/** `path` undefined keeps the database in memory. */
-export async function startDynamoDb(options: {
+export interface DynamoDbOptions {
+  /** Undefined keeps the database in memory. */
   readonly path?: string;
   readonly tableName: string;
   readonly region: string;
   readonly port?: number;
   readonly logger?: LocalLogger;
-}): Promise<RunningDynamoDb> {
-  if (options.path) mkdirSync(options.path, { recursive: true });
+  /** How long to wait between restarts of a stand-in that stopped (e.g. on a full disk). @default 2,000 ms */
+  readonly restartIntervalMs?: number;
+}
+
+/** One dynalite worker, listening. */
+interface DynaliteWorker {
+  readonly port: number;
+  /** Resolves with the error that stopped the worker, when one did. */
+  readonly stopped: Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function launchWorker(options: DynamoDbOptions, port: number): Promise<DynaliteWorker> {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     name: 'gpujobs-dynamodb',
     workerData: {
       dynalitePath: createRequire(import.meta.url).resolve('dynalite'),
       path: options.path,
-      port: options.port ?? 0,
+      port,
       loopbackNames: LOOPBACK_NAMES,
     },
     // dynalite names the table's region in its ARNs from the environment.
     env: { ...process.env, AWS_REGION: options.region },
+  });
+  let fatal: unknown;
+  worker.on('error', (error) => {
+    fatal = error;
   });
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   let closing = false;
@@ -92,32 +110,112 @@ export async function startDynamoDb(options: {
     });
     void exited.then(() => resolve(undefined));
   });
-  worker.on('error', (error) => {
-    if (!closing) options.logger?.error('the DynamoDB stand-in stopped', error);
-  });
 
-  const port = await new Promise<number>((resolve, reject) => {
+  const listeningPort = await new Promise<number>((resolve, reject) => {
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'listening') resolve(message.port);
       if (message.type === 'failed') {
-        reject(new DynamoDbStartError(`The DynamoDB stand-in could not listen on 127.0.0.1:${options.port ?? 0}: ${message.message}`));
+        reject(new DynamoDbStartError(`The DynamoDB stand-in could not listen on 127.0.0.1:${port}: ${message.message}`));
       }
     });
-    worker.once('error', (error) => reject(new DynamoDbStartError(`The DynamoDB stand-in could not start: ${describeError(error)}`, { cause: error })));
-    void exited.then((code) => reject(new DynamoDbStartError(`The DynamoDB stand-in exited with code ${code} while starting.`)));
+    worker.once('error', (error) => reject(new DynamoDbStartError(`The DynamoDB stand-in could not start: ${describeStop(error)}`, { cause: error })));
+    void exited.then((code) => reject(new DynamoDbStartError(`The DynamoDB stand-in exited with code ${code} while starting${fatal ? `: ${describeStop(fatal)}` : ''}.`)));
   }).catch(async (error: unknown) => {
     await worker.terminate();
     throw error;
   });
 
+  return {
+    port: listeningPort,
+    stopped: exited.then(() => (closing ? undefined : (fatal ?? new Error('the worker exited')))),
+    close: async () => {
+      if (!closing) {
+        closing = true;
+        worker.postMessage('close');
+      }
+      const error = await closed;
+      await exited;
+      if (error) options.logger?.warn(`closing the DynamoDB stand-in: ${error}`);
+    },
+  };
+}
+
+/** Why the data dir cannot take writes now, or undefined when it can. */
+function storageBlocked(path: string): string | undefined {
+  try {
+    checkDataDir(path);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof DataDirError)) return describeError(error);
+    return storageFaultOf(error.cause) ?? 'the disk is full or nearly (ENOSPC)';
+  }
+}
+
+/** The cause first, when it is the disk: that is what the owner can act on. */
+function describeStop(error: unknown): string {
+  const fault = storageFaultOf(error);
+  return fault ? `${fault}: ${describeError(error)}` : describeError(error);
+}
+
+/**
+ * Starts dynalite and keeps it serving: a worker that stops while running (LevelDB gives up on a
+ * full disk or an I/O error and dynalite has no way to report it per request) is started again on
+ * the same port and data, every `restartIntervalMs` until it comes back, so the platform recovers
+ * by itself once space is freed. Meanwhile `unavailableReason()` says why requests cannot be served.
+ */
+export async function startDynamoDb(options: DynamoDbOptions): Promise<RunningDynamoDb> {
+  if (options.path) mkdirSync(options.path, { recursive: true });
+  const restartIntervalMs = options.restartIntervalMs ?? 2_000;
+  let current = await launchWorker(options, options.port ?? 0);
+  const port = current.port;
+  let closing = false;
+  let unavailable: string | undefined;
+  let restartTimer: NodeJS.Timeout | undefined;
+
+  const restart = (): void => {
+    restartTimer = setTimeout(() => {
+      // Started on a disk that is still full, LevelDB would open and stop again at the first write.
+      const blocked = options.path ? storageBlocked(options.path) : undefined;
+      if (blocked) {
+        unavailable = `the DynamoDB stand-in stopped: ${blocked}`;
+        restart();
+        return;
+      }
+      launchWorker(options, port).then(
+        async (next) => {
+          if (closing) {
+            await next.close();
+            return;
+          }
+          current = next;
+          unavailable = undefined;
+          options.logger?.info('the DynamoDB stand-in is serving again');
+          supervise(next);
+        },
+        (error: unknown) => {
+          if (closing) return;
+          unavailable = `the DynamoDB stand-in stopped and cannot start again yet: ${describeStop(error)}`;
+          restart();
+        },
+      );
+    }, restartIntervalMs);
+    restartTimer.unref();
+  };
+
+  const supervise = (running: DynaliteWorker): void => {
+    void running.stopped.then((error) => {
+      if (closing || error === undefined || running !== current) return;
+      unavailable = `the DynamoDB stand-in stopped: ${describeStop(error)}`;
+      options.logger?.error(`${unavailable}; starting it again every ${restartIntervalMs / 1000} s`);
+      restart();
+    });
+  };
+  supervise(current);
+
   const close = async (): Promise<void> => {
-    if (!closing) {
-      closing = true;
-      worker.postMessage('close');
-    }
-    const error = await closed;
-    await exited;
-    if (error) options.logger?.warn(`closing the DynamoDB stand-in: ${error}`);
+    closing = true;
+    clearTimeout(restartTimer);
+    await current.close();
   };
 
   const endpoint = `http://127.0.0.1:${port}`;
@@ -130,5 +228,5 @@ export async function startDynamoDb(options: {
   } finally {
     client.destroy();
   }
-  return { endpoint, port, close };
+  return { endpoint, port, close, unavailableReason: () => unavailable };
 }

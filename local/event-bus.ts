@@ -8,8 +8,10 @@
  * concurrent across keys, like independent EventBridge invocations.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { describeWriteFailure } from './disk-errors.js';
+import { JsonLinesReader } from './json-lines-reader.js';
 import type { LocalLogger } from './logger.js';
 
 /** An event as EventBridge delivers it to a target. */
@@ -32,6 +34,25 @@ export interface ListedEvent {
   readonly source: string;
   readonly 'detail-type': string;
   readonly detail: Record<string, unknown>;
+}
+
+/**
+ * A page of GET /local/events, oldest first. `nextToken` is where the next page starts: an empty
+ * page means every event so far was read, and the same token later returns the events published since.
+ */
+export interface EventPage {
+  readonly events: ListedEvent[];
+  readonly nextToken: string;
+}
+
+/** At most this many events per page, and the default. */
+export const MAX_EVENTS_PER_PAGE = 1_000;
+/** A page stops before the event that would take its JSON over this (its first event is always served). */
+export const MAX_EVENT_PAGE_BYTES = 1_048_576;
+
+/** A nextToken that no page of this event log handed out: the caller's mistake, a 400. */
+export class InvalidEventsRequestError extends Error {
+  override readonly name = 'InvalidEventsRequestError';
 }
 
 export interface EventRule {
@@ -64,7 +85,21 @@ export interface LocalEventBusOptions {
   readonly logger: LocalLogger;
   /** Attempts per target delivery before the event is given up (EventBridge would send it to the rule's DLQ). */
   readonly deliveryAttempts?: number;
+  /** The file operations on the event log, so a test can count reads or fail writes as a full disk would. */
+  readonly io?: Partial<EventLogIo>;
 }
+
+export interface EventLogIo {
+  /** Writes `buffer` from `offset` to the open file; returns the bytes written. */
+  writeAt(fd: number, buffer: Buffer, offset: number): number;
+  /** Reads into `buffer` from `position` of the open file; returns the bytes read. */
+  readAt(fd: number, buffer: Buffer, position: number): number;
+}
+
+const nodeEventLogIo: EventLogIo = {
+  writeAt: (fd, buffer, offset) => writeSync(fd, buffer, offset),
+  readAt: (fd, buffer, position) => readSync(fd, buffer, 0, buffer.length, position),
+};
 
 export class LocalEventBus {
   private readonly rules: EventRule[] = [];
@@ -73,11 +108,16 @@ export class LocalEventBus {
   private closed = false;
   /** The event log, opened once: each event is one synchronous append, as durable as before, without an open and close per event. */
   private eventLog: number | undefined;
-  /** What listEvents has parsed so far: the log is only ever appended to, so later calls read just the new bytes. */
-  private readonly listed: { events: ListedEvent[]; bytesRead: number; partialLine: string } = { events: [], bytesRead: 0, partialLine: '' };
+  /**
+   * A failed write may have left part of its line (even a write that reports nothing written):
+   * the next event starts on a line of its own, and the torn one is skipped as unreadable.
+   */
+  private tornLine = false;
+  private readonly io: EventLogIo;
 
   constructor(private readonly options: LocalEventBusOptions) {
     mkdirSync(dirname(options.eventLogFile), { recursive: true });
+    this.io = { ...nodeEventLogIo, ...options.io };
   }
 
   addRule(rule: EventRule): void {
@@ -101,7 +141,14 @@ export class LocalEventBus {
         return { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${busName} does not exist.` };
       }
       const event = this.envelope(entry.Source, entry.DetailType, detail, entry.Resources ?? [], timeOf(entry.Time));
-      this.appendToEventLog(`${JSON.stringify(event)}\n`);
+      try {
+        this.appendToEventLog(`${JSON.stringify(event)}\n`);
+      } catch (error) {
+        // EventBridge reports a failed entry in the answer; the caller retries it, and the platform keeps serving.
+        const reason = describeWriteFailure(error, 'the event log');
+        this.options.logger.error(`PutEvents: ${reason}`, error);
+        return { ErrorCode: 'InternalFailure', ErrorMessage: reason };
+      }
       this.sendToWebhooks(event);
       this.route(event);
       return { EventId: event.id };
@@ -115,29 +162,43 @@ export class LocalEventBus {
     return event;
   }
 
-  /** The platform's events, oldest first. */
-  listEvents(): ListedEvent[] {
-    if (!existsSync(this.options.eventLogFile)) return [];
+  /**
+   * The platform's events, oldest first, a page at a time from the event log: a page reads the
+   * file from its token on, so neither the answer nor memory grows with the log.
+   */
+  listEvents(request: { readonly limit?: number; readonly nextToken?: string } = {}): EventPage {
+    const limit = request.limit ?? MAX_EVENTS_PER_PAGE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PER_PAGE) {
+      throw new InvalidEventsRequestError(`limit must be an integer from 1 to ${MAX_EVENTS_PER_PAGE}. Received ${String(request.limit)}.`);
+    }
+    const start = request.nextToken === undefined ? 0 : offsetOf(request.nextToken);
+    if (!existsSync(this.options.eventLogFile)) {
+      if (start !== 0) throw invalidEventToken(request.nextToken as string);
+      return { events: [], nextToken: String(start) };
+    }
     const file = openSync(this.options.eventLogFile, 'r');
     try {
-      const size = fstatSync(file).size;
-      if (size < this.listed.bytesRead) Object.assign(this.listed, { events: [], bytesRead: 0, partialLine: '' });
-      if (size > this.listed.bytesRead) {
-        const fresh = Buffer.alloc(size - this.listed.bytesRead);
-        const read = readSync(file, fresh, 0, fresh.length, this.listed.bytesRead);
-        this.listed.bytesRead += read;
-        const lines = (this.listed.partialLine + fresh.subarray(0, read).toString('utf8')).split('\n');
-        // The last piece is a line still being written (or empty after a complete one).
-        this.listed.partialLine = lines.pop() ?? '';
-        for (const line of lines) {
-          const event = parseEventLine(line);
-          if (event) this.listed.events.push(event);
-        }
-      }
+      const reader = new JsonLinesReader<EventEnvelope>(file, fstatSync(file).size, {
+        readAt: this.io.readAt,
+        costOf: (event) => Buffer.byteLength(JSON.stringify(listedOf(event)), 'utf8') + 1,
+        maxPageBytes: MAX_EVENT_PAGE_BYTES,
+        maxScanBytes: Number.MAX_SAFE_INTEGER,
+      });
+      if (!reader.isLineStart(start)) throw invalidEventToken(request.nextToken as string);
+      const { records, end } = reader.forward(start, limit, isEventRecord);
+      return { events: records.map(listedOf), nextToken: String(end) };
     } finally {
       closeSync(file);
     }
-    return [...this.listed.events];
+  }
+
+  /** Every event in the log, page by page: for tests and tools on small logs, not for the HTTP API. */
+  allEvents(): ListedEvent[] {
+    const events: ListedEvent[] = [];
+    for (let page = this.listEvents(); page.events.length > 0; page = this.listEvents({ nextToken: page.nextToken })) {
+      events.push(...page.events);
+    }
+    return events;
   }
 
   /** Resolves once the events already routed to `ruleName` under `key` have been delivered. */
@@ -159,13 +220,19 @@ export class LocalEventBus {
 
   private appendToEventLog(line: string): void {
     // Handlers still finishing while the platform stops may publish after close: those land too.
-    if (this.closed) {
-      appendFileSync(this.options.eventLogFile, line);
-      return;
+    const file = this.closed ? openSync(this.options.eventLogFile, 'a') : (this.eventLog ??= openSync(this.options.eventLogFile, 'a'));
+    try {
+      const bytes = Buffer.from(this.tornLine ? `\n${line}` : line, 'utf8');
+      try {
+        for (let written = 0; written < bytes.length; ) written += this.io.writeAt(file, bytes, written);
+        this.tornLine = false;
+      } catch (error) {
+        this.tornLine = true;
+        throw error;
+      }
+    } finally {
+      if (this.closed) closeSync(file);
     }
-    this.eventLog ??= openSync(this.options.eventLogFile, 'a');
-    const bytes = Buffer.from(line, 'utf8');
-    for (let written = 0; written < bytes.length; ) written += writeSync(this.eventLog, bytes, written);
   }
 
   private isPlatformBus(busName: string): boolean {
@@ -251,15 +318,23 @@ export class LocalEventBus {
   }
 }
 
-function parseEventLine(line: string): ListedEvent | undefined {
-  if (!line) return undefined;
-  try {
-    const event = JSON.parse(line) as EventEnvelope;
-    return { id: event.id, time: event.time, source: event.source, 'detail-type': event['detail-type'], detail: event.detail };
-  } catch {
-    // A line cut short by a crash mid-write is not an event.
-    return undefined;
-  }
+function isEventRecord(record: EventEnvelope): boolean {
+  return typeof record === 'object' && record !== null && typeof record.id === 'string';
+}
+
+function listedOf(event: EventEnvelope): ListedEvent {
+  return { id: event.id, time: event.time, source: event.source, 'detail-type': event['detail-type'], detail: event.detail };
+}
+
+function invalidEventToken(token: string): InvalidEventsRequestError {
+  return new InvalidEventsRequestError(`The events nextToken is not one this event log handed out. Received ${JSON.stringify(token.slice(0, 100))}.`);
+}
+
+/** Tokens are byte offsets of the event log, at the start of a line. */
+function offsetOf(token: string): number {
+  const offset = /^\d{1,16}$/.test(token) ? Number(token) : Number.NaN;
+  if (!Number.isSafeInteger(offset)) throw invalidEventToken(token);
+  return offset;
 }
 
 function timeOf(time: number | string | undefined): Date {

@@ -33,7 +33,8 @@ const ROUTES: readonly Route[] = [
 export interface LocalControl {
   interruptSpot(): number;
   setSpotCapacity(available: boolean): void;
-  listEvents(): unknown[];
+  /** A page of events, oldest first; throws an error named InvalidEventsRequestError for a limit or token it refuses. */
+  listEvents(request: { readonly limit?: number; readonly nextToken?: string }): { readonly events: unknown[]; readonly nextToken: string };
   info(): LocalInfo;
 }
 
@@ -47,6 +48,8 @@ export interface LocalHttpApiOptions {
   readonly control: LocalControl;
   readonly account: string;
   readonly logger: LocalLogger;
+  /** Why the platform cannot serve the API right now, or undefined when it can. */
+  readonly unavailable?: () => string | undefined;
 }
 
 export class PayloadTooLargeError extends Error {
@@ -97,7 +100,7 @@ async function route(options: LocalHttpApiOptions, request: IncomingMessage, res
   const method = request.method ?? 'GET';
 
   if (url.pathname.startsWith('/local/')) {
-    await localEndpoint(options.control, method, url.pathname, request, response);
+    await localEndpoint(options.control, method, url.pathname, request, response, url.searchParams);
     return;
   }
 
@@ -107,6 +110,7 @@ async function route(options: LocalHttpApiOptions, request: IncomingMessage, res
     sendProblem(response, 404, 'Not Found', `No route for ${method} ${url.pathname}.`);
     return;
   }
+  if (refuseWhileUnavailable(options, request, response)) return;
   let body: Buffer;
   try {
     body = await readLimitedBody(request, MAX_BODY_BYTES);
@@ -125,8 +129,22 @@ async function route(options: LocalHttpApiOptions, request: IncomingMessage, res
     sendJson(response, 500, { message: 'Internal Server Error' }, { 'apigw-requestid': event.requestContext.requestId });
     return;
   }
+  // A 500 from a store that stopped under this very request (a write that filled the disk) is
+  // answered as the 503 the next request would get.
+  if (statusOf(result) === 500 && refuseWhileUnavailable(options, request, response)) return;
   sendIntegrationResult(response, result, event.requestContext.requestId);
 }
+
+/** Answers 503 naming the cause when the platform cannot serve the API (e.g. its disk is full). */
+function refuseWhileUnavailable(options: LocalHttpApiOptions, request: IncomingMessage, response: ServerResponse): boolean {
+  const unavailable = options.unavailable?.();
+  if (!unavailable) return false;
+  request.resume();
+  sendProblem(response, 503, 'Service Unavailable', `Local mode cannot serve requests right now: ${unavailable}. It resumes by itself once the cause is fixed.`);
+  return true;
+}
+
+const statusOf = (result: unknown): unknown => (typeof result === 'object' && result !== null ? (result as { statusCode?: unknown }).statusCode : undefined);
 
 function matchRoute(method: string, path: string): { route: Route; pathParameters: Record<string, string> } | undefined {
   for (const route of ROUTES) {
@@ -276,6 +294,7 @@ async function localEndpoint(
   path: string,
   request: IncomingMessage,
   response: ServerResponse,
+  query: URLSearchParams,
 ): Promise<void> {
   let body: Buffer;
   try {
@@ -309,7 +328,22 @@ async function localEndpoint(
     return;
   }
   if (method === 'GET' && path === '/local/events') {
-    sendJson(response, 200, { events: control.listEvents() });
+    const limitText = query.get('limit');
+    const nextToken = query.get('nextToken');
+    const limit = limitText === null ? undefined : /^\d{1,6}$/.test(limitText) ? Number(limitText) : Number.NaN;
+    if (Number.isNaN(limit)) {
+      sendProblem(response, 400, 'Bad Request', `limit must be a whole number. Received ${JSON.stringify(limitText)}.`);
+      return;
+    }
+    let page: ReturnType<LocalControl['listEvents']>;
+    try {
+      page = control.listEvents({ ...(limit === undefined ? {} : { limit }), ...(nextToken === null ? {} : { nextToken }) });
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== 'InvalidEventsRequestError') throw error;
+      sendProblem(response, 400, 'Bad Request', error.message);
+      return;
+    }
+    sendJson(response, 200, page);
     return;
   }
   if (method === 'GET' && path === '/local/info') {

@@ -2,10 +2,20 @@
  * The CloudWatch Logs stand-in's storage: one append-only file per log stream
  * (one JSON line per event), so a job's output survives a restart and can be read
  * while the job still writes it.
+ *
+ * Limits, as CloudWatch Logs has them:
+ * - an event holds at most MAX_EVENT_MESSAGE_BYTES of message; a longer line is stored as
+ *   several events, every one after the first starting with CONTINUATION_MARKER;
+ * - a GetLogEvents page holds at most 10,000 events and 1 MB (message bytes plus 26 per event).
+ * Pages are read by byte offset (the tokens carry it), so a page costs what it returns, however
+ * long the file has grown.
  */
-import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { describeWriteFailure } from './disk-errors.js';
+import { JsonLinesReader } from './json-lines-reader.js';
 
 export interface LogEvent {
   readonly timestamp: number;
@@ -37,14 +47,84 @@ export class InvalidLogTokenError extends Error {
   override readonly name = 'InvalidParameterException';
 }
 
-/** GetLogEvents returns at most 10,000 events per call, like CloudWatch Logs. */
+/** A stream's file could not be written; its message says why in words (e.g. the disk is full). */
+export class LogWriteError extends Error {
+  override readonly name = 'LogWriteError';
+}
+
+/**
+ * CloudWatch counts 26 bytes per event on top of the UTF-8 message, and an event may be at most
+ * 256 KB (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html),
+ * so a message may hold 262,144 - 26 bytes. The awslogs log driver splits longer lines at the same size.
+ */
+export const EVENT_OVERHEAD_BYTES = 26;
+export const MAX_EVENT_MESSAGE_BYTES = 256 * 1024 - EVENT_OVERHEAD_BYTES;
+
+/**
+ * Starts every event after the first of a line longer than MAX_EVENT_MESSAGE_BYTES: a reader
+ * that wants the line whole appends such an event's text, without the marker, to the previous one.
+ */
+export const CONTINUATION_MARKER = '[gpujobs:continued] ';
+
+/** GetLogEvents returns at most 10,000 events and 1 MB per call, like CloudWatch Logs (API_GetLogEvents.html). */
 const MAX_EVENTS_PER_PAGE = 10_000;
+export const MAX_PAGE_BYTES = 1_048_576;
+/**
+ * Bytes of file one call looks through at most: a startTime/endTime window that matches little
+ * answers an empty page with a token to go on from, as CloudWatch does for sparse streams.
+ */
+const MAX_SCAN_BYTES = 16 * MAX_PAGE_BYTES;
+
+/** The file operations the store uses, so a test can count reads or make writes fail as a full disk would. */
+export interface LogStoreIo {
+  /** Opens a stream's file for appending; an 'error' it emits fails that stream only. */
+  createWriter(file: string): Writable;
+  /** Reads into `buffer` from `position` of an open file; returns the bytes read. */
+  readAt(fd: number, buffer: Buffer, position: number): number;
+}
+
+const nodeIo: LogStoreIo = {
+  createWriter: (file) => createWriteStream(file, { flags: 'a' }),
+  readAt: (fd, buffer, position) => readSync(fd, buffer, 0, buffer.length, position),
+};
+
+/** Told once, when a stream's file cannot be written; the stream's later lines are dropped. */
+export type LogWriteFailureHandler = (failure: LogWriteError) => void;
+
+interface StreamWriter {
+  readonly writer: Writable;
+  onFailure?: LogWriteFailureHandler;
+  failure?: LogWriteError;
+}
+
+/** Splits a line into events of at most MAX_EVENT_MESSAGE_BYTES, never inside a UTF-8 character. */
+export function splitLogLine(message: string): string[] {
+  if (Buffer.byteLength(message, 'utf8') <= MAX_EVENT_MESSAGE_BYTES) return [message];
+  const bytes = Buffer.from(message, 'utf8');
+  const pieces: string[] = [];
+  const markerBytes = Buffer.byteLength(CONTINUATION_MARKER, 'utf8');
+  for (let start = 0; start < bytes.length; ) {
+    const room = pieces.length === 0 ? MAX_EVENT_MESSAGE_BYTES : MAX_EVENT_MESSAGE_BYTES - markerBytes;
+    let end = Math.min(start + room, bytes.length);
+    // Back off continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
+    while (end < bytes.length && end > start && ((bytes[end] as number) & 0xc0) === 0x80) end -= 1;
+    const text = bytes.toString('utf8', start, end);
+    pieces.push(pieces.length === 0 ? text : `${CONTINUATION_MARKER}${text}`);
+    start = end;
+  }
+  return pieces;
+}
 
 export class LogStore {
-  private readonly writers = new Map<string, WriteStream>();
+  private readonly writers = new Map<string, StreamWriter>();
+  private readonly io: LogStoreIo;
 
-  constructor(private readonly directory: string) {
+  constructor(
+    private readonly directory: string,
+    options: { readonly io?: Partial<LogStoreIo> } = {},
+  ) {
     mkdirSync(directory, { recursive: true });
+    this.io = { ...nodeIo, ...options.io };
   }
 
   /** A stream's file: stream names contain slashes, so the file is named by a readable part and a hash. */
@@ -54,90 +134,122 @@ export class LogStore {
     return join(this.directory, `${readable}.${digest}.jsonl`);
   }
 
-  /** Creates the stream's file so a read before the first line finds an empty stream, not a missing one. */
-  createStream(logGroupName: string, logStreamName: string): void {
-    this.writerOf(logGroupName, logStreamName);
+  /**
+   * Creates the stream's file so a read before the first line finds an empty stream, not a
+   * missing one. `onFailure` hears of a write that fails (a full disk), which ends the stream's lines.
+   */
+  createStream(logGroupName: string, logStreamName: string, onFailure?: LogWriteFailureHandler): void {
+    this.writerOf(logGroupName, logStreamName, onFailure);
   }
 
+  /** Appends one line of output, split into several events when it is longer than an event may be. */
   append(logGroupName: string, logStreamName: string, message: string, timestamp = Date.now()): void {
-    const event: LogEvent = { timestamp, message, ingestionTime: Date.now() };
-    this.writerOf(logGroupName, logStreamName).write(`${JSON.stringify(event)}\n`);
+    const stream = this.writerOf(logGroupName, logStreamName);
+    if (stream.failure) return;
+    const ingestionTime = Date.now();
+    for (const piece of splitLogLine(message)) {
+      const event: LogEvent = { timestamp, message: piece, ingestionTime };
+      stream.writer.write(`${JSON.stringify(event)}\n`);
+    }
   }
 
-  /** Flushes and closes the stream's file; later appends reopen it. */
-  async closeStream(logGroupName: string, logStreamName: string): Promise<void> {
+  /**
+   * Flushes and closes the stream's file; later appends reopen it. Returns the write failure that
+   * lost some of its lines, if one did (a job that exited before its failure was reported must
+   * not pass for complete).
+   */
+  async closeStream(logGroupName: string, logStreamName: string): Promise<LogWriteError | undefined> {
     const file = this.fileOf(logGroupName, logStreamName);
-    const writer = this.writers.get(file);
-    if (!writer) return;
+    const stream = this.writers.get(file);
+    if (!stream) return undefined;
     this.writers.delete(file);
-    await new Promise<void>((resolve) => writer.end(resolve));
+    await endWriter(stream);
+    return stream.failure;
   }
 
   async close(): Promise<void> {
-    const writers = [...this.writers.values()];
+    const streams = [...this.writers.values()];
     this.writers.clear();
-    await Promise.all(writers.map((writer) => new Promise<void>((resolve) => writer.end(resolve))));
+    await Promise.all(streams.map(endWriter));
   }
 
-  private writerOf(logGroupName: string, logStreamName: string): WriteStream {
+  private writerOf(logGroupName: string, logStreamName: string, onFailure?: LogWriteFailureHandler): StreamWriter {
     const file = this.fileOf(logGroupName, logStreamName);
-    let writer = this.writers.get(file);
-    if (!writer) {
-      writer = createWriteStream(file, { flags: 'a' });
-      this.writers.set(file, writer);
+    let stream = this.writers.get(file);
+    if (!stream) {
+      const created: StreamWriter = { writer: this.io.createWriter(file), ...(onFailure ? { onFailure } : {}) };
+      // Without a listener a write error (ENOSPC, EIO) would be thrown from the event loop and end the process.
+      created.writer.on('error', (error: unknown) => {
+        if (created.failure) return;
+        created.failure = new LogWriteError(describeWriteFailure(error, `the log stream ${logStreamName}`), { cause: error });
+        created.onFailure?.(created.failure);
+      });
+      this.writers.set(file, created);
+      stream = created;
+    } else if (onFailure && !stream.onFailure) {
+      stream.onFailure = onFailure;
+      if (stream.failure) onFailure(stream.failure);
     }
-    return writer;
+    return stream;
   }
 
-  /** Same paging model as CloudWatch Logs: `f/<n>` tokens; at the end the forward token stays the same. */
+  /** Same paging model as CloudWatch Logs: `f/<byte offset>/s` and `b/<byte offset>/s` tokens; at the end the forward token stays the same. */
   getLogEvents(request: GetLogEventsRequest): GetLogEventsResponse {
     const logGroupName = request.logGroupName ?? '';
     const file = this.fileOf(logGroupName, request.logStreamName);
     if (!existsSync(file) && !this.writers.has(file)) {
       throw new LogStreamNotFoundError('The specified log stream does not exist.');
     }
-    const all = existsSync(file) ? parseEvents(readFileSync(file, 'utf8')) : [];
-    const inWindow = all.filter(
-      (event) =>
-        (request.startTime === undefined || event.timestamp >= request.startTime) &&
-        (request.endTime === undefined || event.timestamp < request.endTime),
-    );
-    const limit = Math.min(request.limit ?? MAX_EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE);
     const token = request.nextToken ? parseToken(request.nextToken) : undefined;
     const fromHead = token ? token.direction === 'f' : request.startFromHead === true;
-
-    let start: number;
-    let end: number;
-    if (fromHead) {
-      start = token?.position ?? 0;
-      end = Math.min(start + limit, inWindow.length);
-    } else {
-      end = token?.position ?? inWindow.length;
-      start = Math.max(0, end - limit);
+    const limit = Math.min(request.limit ?? MAX_EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE);
+    if (!existsSync(file)) {
+      if (token && token.offset !== 0) throw invalidToken(request.nextToken as string);
+      return { events: [], nextForwardToken: tokenOf('f', 0), nextBackwardToken: tokenOf('b', 0) };
     }
-    return {
-      events: inWindow.slice(start, end),
-      nextForwardToken: `f/${String(end).padStart(20, '0')}/s`,
-      nextBackwardToken: `b/${String(start).padStart(20, '0')}/s`,
-    };
-  }
-}
-
-function parseEvents(text: string): LogEvent[] {
-  const events: LogEvent[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+    const fd = openSync(file, 'r');
     try {
-      events.push(JSON.parse(line) as LogEvent);
-    } catch {
-      // A line cut short by a crash mid-write is skipped; the rest of the stream stays readable.
+      const reader = new JsonLinesReader<LogEvent>(fd, fstatSync(fd).size, {
+        readAt: this.io.readAt,
+        costOf: (event) => Buffer.byteLength(event.message, 'utf8') + EVENT_OVERHEAD_BYTES,
+        maxPageBytes: MAX_PAGE_BYTES,
+        maxScanBytes: MAX_SCAN_BYTES,
+      });
+      if (token && !reader.isLineStart(token.offset)) throw invalidToken(request.nextToken as string);
+      const inWindow = (event: LogEvent) =>
+        (request.startTime === undefined || event.timestamp >= request.startTime) &&
+        (request.endTime === undefined || event.timestamp < request.endTime);
+      if (fromHead) {
+        const start = token?.offset ?? 0;
+        const { records: events, end } = reader.forward(start, limit, inWindow);
+        return { events, nextForwardToken: tokenOf('f', end), nextBackwardToken: tokenOf('b', start) };
+      }
+      const end = token?.offset ?? reader.lastLineEnd();
+      const { records: events, start } = reader.backward(end, limit, inWindow);
+      return { events, nextForwardToken: tokenOf('f', end), nextBackwardToken: tokenOf('b', start) };
+    } finally {
+      closeSync(fd);
     }
   }
-  return events;
 }
 
-function parseToken(token: string): { direction: 'f' | 'b'; position: number } {
-  const match = /^([fb])\/(\d+)\/s$/.exec(token);
-  if (!match) throw new InvalidLogTokenError(`The specified nextToken is invalid. Received ${JSON.stringify(token)}.`);
-  return { direction: match[1] as 'f' | 'b', position: Number(match[2]) };
+function endWriter(stream: StreamWriter): Promise<void> {
+  // A stream that failed is already destroyed: ending it would only report the failure again.
+  if (stream.failure || stream.writer.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => stream.writer.end(() => resolve()));
+}
+
+function tokenOf(direction: 'f' | 'b', offset: number): string {
+  return `${direction}/${String(offset).padStart(20, '0')}/s`;
+}
+
+function invalidToken(token: string): InvalidLogTokenError {
+  return new InvalidLogTokenError(`The specified nextToken is invalid. Received ${JSON.stringify(token.slice(0, 100))}.`);
+}
+
+function parseToken(token: string): { direction: 'f' | 'b'; offset: number } {
+  const match = /^([fb])\/(\d{1,20})\/s$/.exec(token);
+  const offset = match ? Number(match[2]) : Number.NaN;
+  if (!match || !Number.isSafeInteger(offset)) throw invalidToken(token);
+  return { direction: match[1] as 'f' | 'b', offset };
 }

@@ -34,8 +34,11 @@ process.stdout.write(
     `  Spot capacity  on; Spot jobs fail over after ${platform.capacityTimeoutSeconds} s without capacity`,
     `  answers        only loopback requests (Host 127.0.0.1, localhost or [::1], port ${platform.port}) from non-browser`,
     `                 clients or its own origin; every POST needs content-type: application/json, so no web page can drive it`,
-    ...(recovered.requeued.length + recovered.ended.length > 0
-      ? [`  after restart  ${recovered.requeued.length} queued job(s) requeued, ${recovered.ended.length} interrupted job(s) ended FAILED`]
+    ...(recovered.requeued.length + recovered.resumed.length > 0
+      ? [
+          `  after restart  ${recovered.requeued.length} queued job(s) requeued, ${recovered.resumed.length} waiting or running job(s) resumed` +
+            (recovered.interrupted.length > 0 ? `; ${recovered.interrupted.length} running attempt(s) interrupted, retried as each job's policy allows` : ''),
+        ]
       : []),
     '',
     'Submit a first job:',

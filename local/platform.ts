@@ -6,28 +6,37 @@
  * handlers' variables are set before the first handler module is imported, once per
  * process; later starts in the same process reuse the same loopback ports.
  */
-import { mkdirSync } from 'node:fs';
 import { resolve as resolvePath, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { formatJobShapes, type JobShape } from '../core/instance-catalogue.js';
-import type { CapacityType, JobRecord } from '../core/job.js';
+import { buildJobEvent } from '../core/events.js';
+import { isTerminal, type CapacityType, type JobRecord } from '../core/job.js';
+import { interruptedAttemptWrites } from '../core/plan.js';
+import type { GpuJobEvent } from '../core/ports.js';
 import { JOB_SPEC_LIMITS } from '../core/spec.js';
 import { STATE } from '../core/workflow-contract.js';
 import { DEFAULT_CONFIG } from '../lib/config.js';
+import { createDocumentClient } from '../lambdas/shared/clients.js';
 import { ENV } from '../lambdas/shared/environment.js';
+import { EventPublisher } from '../lambdas/shared/events-publisher.js';
+import { DynamoJobStore } from '../lambdas/shared/job-store.js';
+import { changeStatus } from '../lambdas/workflow/status-change.js';
 import { LOCAL_CREDENTIALS } from './credentials.js';
 import { startAwsServer, type RunningAwsServer } from './aws-server.js';
 import { LocalBatch, ClientException, type JobDetail, type SubmitJobParameters } from './batch-executor.js';
+import { checkDataDir } from './data-dir.js';
 import { startDynamoDb, type RunningDynamoDb } from './dynamodb.js';
 import { LocalEventBus, type EventEnvelope, type ListedEvent } from './event-bus.js';
 import { detectGpus, type GpuPool } from './gpus.js';
+import { killLeftoverProcesses, platformTokenFor } from './process-tree.js';
 import { startHttpApi, type RunningHttpApi } from './http-api.js';
 import { lambdaContext } from './lambda-context.js';
-import { LogStore } from './log-store.js';
+import { LogStore, type LogStoreIo } from './log-store.js';
 import { consoleLogger, type LocalLogger } from './logger.js';
 import { SqsEventSourceMapping, startSqs, type RunningSqs, type SqsLambdaEvent } from './sqs.js';
 import { LocalStepFunctions, type ExecutionHandle, type JsonValue, type TaskHandler } from './step-functions.js';
@@ -52,8 +61,8 @@ const TABLE_NAME = 'gpujobs-jobs';
 const BATCH_EVENTS_RULE = 'batch-job-state-change';
 const EVENT_BUS_NAME = 'gpujobs';
 const JOB_LOG_GROUP_NAME = '/aws/batch/job';
-const RESTART_ERROR = 'gpujobs.LocalPlatformRestarted';
-const RESTART_CAUSE = 'the local platform stopped while the job was running or waiting; it was not resumed';
+/** The statusReason of an attempt that was running when the platform stopped (or was killed). */
+const RESTART_REASON = 'The local platform stopped while the attempt ran';
 
 export interface LocalPlatformOptions {
   /** HTTP port; 0 picks a free one. @default PORT, else 8787 */
@@ -83,18 +92,24 @@ export interface LocalPlatformOptions {
   readonly dispatcherBatchSize?: number;
   /** Where the resolved workflow definition is cached. @default `<dataDir>/cache` */
   readonly workflowCacheDir?: string;
+  /** Finished jobs the Batch stand-in keeps for DescribeJobs and ListJobs (their records stay in DynamoDB). @default 1000 */
+  readonly retainedBatchJobs?: number;
   /** Suppresses informational lines (warnings and errors still print). @default false */
   readonly quiet?: boolean;
   readonly logger?: LocalLogger;
   /** Where defaults are read from. @default process.env */
   readonly env?: NodeJS.ProcessEnv;
+  /** File operations of the job log store, replaced by tests that make the disk fail. @default node:fs */
+  readonly logStoreIo?: Partial<LogStoreIo>;
 }
 
 export interface RecoveredJobs {
   /** QUEUED jobs sent to the intake queue again. */
   readonly requeued: readonly string[];
-  /** PENDING or RUNNING jobs ended through the reconcile handler. */
-  readonly ended: readonly string[];
+  /** PENDING or RUNNING jobs whose workflow starts again, planned from the attempts they settled. */
+  readonly resumed: readonly string[];
+  /** Of the resumed jobs, those whose attempt was running: it ended interrupted, and the job's policy decides the next. */
+  readonly interrupted: readonly string[];
 }
 
 export interface LocalPlatform {
@@ -173,7 +188,8 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
   }
   const gpuCount = options.gpus ?? (env.GPUJOBS_LOCAL_GPUS ? integerEnv(env, 'GPUJOBS_LOCAL_GPUS', 4, 1, 64) : undefined);
   const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  mkdirSync(dataDir, { recursive: true });
+  // Before anything writes there: a full or read-only disk is named here, not as a stand-in's ECONNREFUSED.
+  checkDataDir(dataDir);
 
   const [gpus, workflow] = await Promise.all([
     detectGpus(gpuCount === undefined ? {} : { count: gpuCount }),
@@ -198,6 +214,13 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       ...(processPorts ? { port: processPorts.dynamodb } : {}),
     });
     closers.push(() => dynamodb.close());
+    // The database holds the data dir's lock now, so no other platform runs on it: a job process
+    // carrying its token was left by an earlier run (killed, or stopped too late) and would share
+    // GPU slots with this run's jobs. Killed before any slot is handed out.
+    const platformToken = platformTokenFor(dataDir);
+    const leftovers = await killLeftoverProcesses(platformToken, 5_000);
+    if (leftovers.killed > 0) logger.warn(`killed ${leftovers.killed} job process(es) left running by an earlier run on ${dataDir}`);
+    if (leftovers.survivors.length > 0) logger.warn(`job processes ${leftovers.survivors.join(', ')} left by an earlier run on ${dataDir} did not die of SIGKILL`);
     const sqs: RunningSqs = await startSqs({
       region,
       account: LOCAL_ACCOUNT,
@@ -206,7 +229,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
     });
     closers.push(() => sqs.close());
 
-    const logStore = new LogStore(join(dataDir, 'logs'));
+    const logStore = new LogStore(join(dataDir, 'logs'), options.logStoreIo ? { io: options.logStoreIo } : {});
     closers.push(() => logStore.close());
     const bus = new LocalEventBus({
       eventLogFile: join(dataDir, 'events.jsonl'),
@@ -226,6 +249,8 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       capacityTimeoutSeconds,
       stopGracePeriodSeconds,
       jobWorkingDirectory: options.jobWorkingDirectory ?? process.cwd(),
+      platformToken,
+      ...(options.retainedBatchJobs !== undefined ? { retainedFinishedJobs: options.retainedBatchJobs } : {}),
       instanceType: 'local',
       logger,
       onStateChange: (detail) => bus.publishServiceEvent('aws.batch', 'Batch Job State Change', detail, [String(detail.jobArn)]),
@@ -293,7 +318,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       deliver: (event) => invoke('reconcile', handlers.reconcile, event),
     });
 
-    const recovered = await recoverInterruptedJobs({ dynamodb, sqs, region, bus, stepFunctions, logger });
+    const recovered = await recoverInterruptedJobs({ dynamodb, sqs, aws, region, bus, logger });
 
     const dispatcher = new SqsEventSourceMapping({
       sqs,
@@ -311,11 +336,12 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
         control: {
           interruptSpot: () => batch.interruptSpot(),
           setSpotCapacity: (available) => batch.setSpotCapacity(available),
-          listEvents: () => bus.listEvents(),
+          listEvents: (request) => bus.listEvents(request),
           info: () => ({ gpus: { real: gpus.real, count: gpus.slots.length } }),
         },
         account: LOCAL_ACCOUNT,
         logger,
+        unavailable: () => dynamodb.unavailableReason(),
       },
       port,
       host,
@@ -363,7 +389,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       recovered,
       interruptSpot: () => batch.interruptSpot(),
       setSpotCapacity: (available) => batch.setSpotCapacity(available),
-      events: () => bus.listEvents(),
+      events: () => bus.allEvents(),
       runningProcesses: () => batch.runningProcesses(),
       stop: () => {
         stopped ??= closeAll().finally(() => {
@@ -574,24 +600,40 @@ function isEndedExecution(event: EventEnvelope, stateMachineArn: string): boolea
 }
 
 /**
- * Jobs the previous run left behind: the intake queue and the executions lived in
- * memory. QUEUED jobs are sent to the intake queue again (the dispatcher starts them
- * as usual); PENDING and RUNNING jobs end FAILED (CANCELLED when a cancel was pending)
- * through the reconcile handler, as a workflow execution that failed in AWS would.
+ * Jobs the previous run left behind: the intake queue, the executions and the Batch queue
+ * lived in memory, the job records on disk. Every open job is sent to the intake queue
+ * again, oldest first, and the dispatcher starts its workflow as usual (execution name =
+ * job id, unknown to the fresh Step Functions). QUEUED and PENDING jobs that only waited
+ * lose nothing: Prepare plans them from their record, reusing the attempt planned and never
+ * run. An attempt that was running cannot be resumed: it is settled first as interrupted
+ * (its host went away, see interruptedAttemptWrites) and a RUNNING job goes back to PENDING,
+ * as settle-attempt does after a reclaim, so Prepare counts that attempt against the job's
+ * own policy, like any other, and the job runs again or ends as its policy says.
  */
 async function recoverInterruptedJobs(context: {
   dynamodb: RunningDynamoDb;
   sqs: RunningSqs;
+  aws: RunningAwsServer;
   region: string;
   bus: LocalEventBus;
-  stepFunctions: LocalStepFunctions;
   logger: LocalLogger;
 }): Promise<RecoveredJobs> {
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: context.dynamodb.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS }));
+  const documents = createDocumentClient(new DynamoDBClient({ endpoint: context.dynamodb.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS }));
   const sqs = new SQSClient({ endpoint: context.sqs.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS });
+  const eventBridge = new EventBridgeClient({ endpoint: context.aws.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS });
+  const store = new DynamoJobStore(documents, TABLE_NAME);
+  const publisher = new EventPublisher(eventBridge, EVENT_BUS_NAME);
+  const statusChange = {
+    store,
+    publish: (events: readonly GpuJobEvent[]) => publisher.publish(events),
+    buildEvents: buildJobEvent,
+    now: () => new Date().toISOString(),
+  };
   const requeued: string[] = [];
-  const ended: string[] = [];
+  const resumed: string[] = [];
+  const interrupted: string[] = [];
   try {
+    const open: Pick<JobRecord, 'jobId' | 'createdAt'>[] = [];
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await documents.send(
@@ -600,48 +642,44 @@ async function recoverInterruptedJobs(context: {
           FilterExpression: 'sk = :job AND #status IN (:queued, :pending, :running)',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':job': 'JOB', ':queued': 'QUEUED', ':pending': 'PENDING', ':running': 'RUNNING' },
+          ProjectionExpression: 'jobId, createdAt',
           ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
         }),
       );
-      for (const item of (page.Items ?? []) as JobRecord[]) {
-        if (item.status === 'QUEUED') {
-          await sqs.send(new SendMessageCommand({ QueueUrl: context.sqs.queueUrl, MessageBody: JSON.stringify({ jobId: item.jobId }) }));
-          requeued.push(item.jobId);
-          continue;
-        }
-        const now = Date.now();
-        context.bus.publishServiceEvent(
-          'aws.states',
-          'Step Functions Execution Status Change',
-          {
-            executionArn: item.executionArn ?? context.stepFunctions.executionArnOf(item.jobId),
-            stateMachineArn: context.stepFunctions.stateMachineArn,
-            name: item.jobId,
-            status: 'FAILED',
-            startDate: Date.parse(item.createdAt) || now,
-            stopDate: now,
-            input: JSON.stringify({ jobId: item.jobId }),
-            inputDetails: { included: true },
-            output: null,
-            outputDetails: null,
-            error: RESTART_ERROR,
-            cause: RESTART_CAUSE,
-          },
-          [item.executionArn ?? context.stepFunctions.executionArnOf(item.jobId)],
-        );
-        ended.push(item.jobId);
-      }
+      open.push(...((page.Items ?? []) as Pick<JobRecord, 'jobId' | 'createdAt'>[]));
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey);
+    // In submission order, so the jobs that waited longest get the slots first again.
+    open.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
+
+    for (const { jobId } of open) {
+      let record = await store.getJob(jobId);
+      if (!record || isTerminal(record.status)) continue;
+      if (record.status === 'QUEUED') {
+        requeued.push(jobId);
+      } else {
+        const writes = interruptedAttemptWrites(record, { stoppedAt: statusChange.now(), statusReason: RESTART_REASON });
+        if (writes.length > 0) {
+          record = await store.putAttempts(jobId, writes);
+          interrupted.push(jobId);
+        }
+        if (record.status === 'RUNNING') await changeStatus(statusChange, record, 'PENDING');
+        resumed.push(jobId);
+      }
+      await sqs.send(new SendMessageCommand({ QueueUrl: context.sqs.queueUrl, MessageBody: JSON.stringify({ jobId }) }));
+    }
     await context.bus.drain();
   } finally {
     documents.destroy();
     sqs.destroy();
+    eventBridge.destroy();
   }
-  if (requeued.length + ended.length > 0) {
-    context.logger.info(`recovered after restart: ${requeued.length} queued job(s) requeued, ${ended.length} interrupted job(s) ended`);
+  if (requeued.length + resumed.length > 0) {
+    context.logger.info(
+      `recovered after restart: ${requeued.length} queued job(s) requeued, ${resumed.length} waiting or running job(s) resumed (${interrupted.length} with an interrupted attempt)`,
+    );
   }
-  return { requeued, ended };
+  return { requeued, resumed, interrupted };
 }
 
 async function settleWithin(pending: Set<Promise<unknown>>, timeoutMs: number): Promise<void> {

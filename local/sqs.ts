@@ -4,7 +4,7 @@
  * batches, partial batch failures, redelivery after the visibility timeout, and the
  * dead-letter queue after maxReceiveCount receives (local-aws-sqs's redrive).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   CreateQueueCommand,
@@ -17,6 +17,7 @@ import {
 import { createRequestHandler } from 'local-aws-sqs';
 import { LOCAL_CREDENTIALS } from './credentials.js';
 import type { LocalLogger } from './logger.js';
+import { createRequestGuard, type RequestGuard } from './request-guard.js';
 
 export interface IntakeQueueSettings {
   readonly queueName: string;
@@ -41,7 +42,15 @@ export async function startSqs(options: {
   readonly port?: number;
 }): Promise<RunningSqs> {
   let handle: ReturnType<typeof createRequestHandler>['requestHandler'] | undefined;
+  let guard: RequestGuard | undefined;
   const server: Server = createServer((request, response) => {
+    const refused = guard ? refuseNonSdkRequest(guard, request) : 'not listening yet';
+    if (refused) {
+      request.resume();
+      response.writeHead(403, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify({ __type: 'com.amazonaws.sqs#AccessDenied', message: refused }));
+      return;
+    }
     void handle!(request, response);
   });
   await new Promise<void>((resolve, reject) => {
@@ -49,6 +58,7 @@ export async function startSqs(options: {
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  guard = createRequestGuard('127.0.0.1', port);
   handle = createRequestHandler({
     port,
     hostname: '127.0.0.1',
@@ -92,6 +102,18 @@ export async function startSqs(options: {
   } finally {
     client.destroy();
   }
+}
+
+/**
+ * The SDK speaks SQS's JSON protocol: no Origin, a loopback Host and an X-Amz-Target header,
+ * which a web page cannot send cross-site without a preflight this server never grants. The
+ * query protocol (form-encoded POSTs, GETs), which a page can send, is refused: the queue starts jobs.
+ */
+function refuseNonSdkRequest(guard: RequestGuard, request: IncomingMessage): string | undefined {
+  const addressRefusal = guard.checkAddress(request.headers);
+  if (addressRefusal) return addressRefusal.detail;
+  if (typeof request.headers['x-amz-target'] === 'string') return undefined;
+  return 'The SQS stand-in accepts only SDK requests in the JSON protocol (X-Amz-Target).';
 }
 
 /** The subset of aws-lambda's SQSEvent the dispatcher reads. */

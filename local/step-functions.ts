@@ -23,8 +23,12 @@ export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' |
 export interface ExecutionHandle {
   readonly executionArn: string;
   readonly name: string;
-  /** Runs `onStop` if the execution is stopped before the returned function is called. */
-  onStop(onStop: () => void): () => void;
+  /**
+   * Runs `onStop` if the execution is stopped before the returned function is called. A promise
+   * it returns is awaited before the execution reads ABORTED (or TIMED_OUT), so the end event
+   * comes after what the stop did (e.g. the Batch job's processes are gone).
+   */
+  onStop(onStop: () => unknown): () => void;
 }
 
 export interface ExecutionDescription {
@@ -64,13 +68,26 @@ export interface LocalStepFunctionsOptions {
   /** Receives every execution status change, as the "Step Functions Execution Status Change" detail. */
   readonly onStatusChange: (detail: Record<string, unknown>) => void;
   readonly logger: LocalLogger;
+  /** Ended executions kept for DescribeExecution and ListExecutions; older ones are forgotten. @default 1000 */
+  readonly maxEndedExecutions?: number;
 }
+
+/**
+ * Step Functions forgets an ended execution after its retention time (90 days,
+ * https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): DescribeExecution then
+ * answers ExecutionDoesNotExist. Here the bound is a count, so memory does not grow with every job run.
+ */
+export const DEFAULT_MAX_ENDED_EXECUTIONS = 1_000;
 
 interface Execution {
   description: ExecutionDescription;
   abort?: () => void;
-  stopHooks: Set<() => void>;
+  stopHooks: Set<() => unknown>;
   stopRequest?: { error?: string; cause?: string };
+  /** Settles once every stop hook's work is done. */
+  stopped?: Promise<void>;
+  /** How a stop the platform itself made ends the execution (the machine timeout). */
+  endOverride?: Partial<ExecutionDescription> & { status: ExecutionStatus };
   finished: Promise<void>;
 }
 
@@ -79,6 +96,8 @@ const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 export class LocalStepFunctions {
   private readonly executions = new Map<string, Execution>();
+  /** Ended executions' ARNs, oldest end first: the order they are forgotten in. */
+  private readonly ended: string[] = [];
   private readonly machine: StateMachine;
   private readonly machineTimeoutSeconds?: number;
   private stopping = false;
@@ -155,7 +174,10 @@ export class LocalStepFunctions {
     const timeout = this.startMachineTimeout(execution);
     execution.finished = run.result.then(
       (output) => this.close(execution, { status: 'SUCCEEDED', output: JSON.stringify(output) }),
-      (error: unknown) => this.close(execution, this.failureOf(execution, error)),
+      async (error: unknown) => {
+        await execution.stopped;
+        this.close(execution, execution.endOverride ?? this.failureOf(execution, error));
+      },
     ).finally(() => timeout?.cancel());
     this.publish(execution.description);
     return { executionArn, startDate: execution.description.startDate };
@@ -239,6 +261,7 @@ export class LocalStepFunctions {
     if (execution.description.status !== 'RUNNING') return;
     execution.description = { ...execution.description, ...end, stopDate: new Date() };
     execution.stopHooks.clear();
+    this.forgetOldEnds(execution.description.executionArn);
     if (this.stopping) return;
     if (end.status === 'FAILED') {
       this.options.logger.warn(`execution ${execution.description.name} failed: ${end.error}: ${end.cause}`);
@@ -246,15 +269,30 @@ export class LocalStepFunctions {
     this.publish(execution.description);
   }
 
+  private forgetOldEnds(endedArn: string): void {
+    this.ended.push(endedArn);
+    const keep = this.options.maxEndedExecutions ?? DEFAULT_MAX_ENDED_EXECUTIONS;
+    while (this.ended.length > keep) {
+      const arn = this.ended.shift() as string;
+      if (this.executions.get(arn)?.description.status !== 'RUNNING') this.executions.delete(arn);
+    }
+  }
+
   private runStopHooks(execution: Execution): void {
+    const pending: Promise<unknown>[] = [];
     for (const hook of execution.stopHooks) {
       try {
-        hook();
+        pending.push(Promise.resolve(hook()));
       } catch (error) {
         this.options.logger.warn(`stopping execution ${execution.description.name}`, error);
       }
     }
     execution.stopHooks.clear();
+    execution.stopped = Promise.allSettled(pending).then((results) => {
+      for (const result of results) {
+        if (result.status === 'rejected') this.options.logger.warn(`stopping execution ${execution.description.name}`, result.reason);
+      }
+    });
   }
 
   private startMachineTimeout(execution: Execution): { cancel(): void } | undefined {
@@ -267,9 +305,9 @@ export class LocalStepFunctions {
       timer = setTimeout(() => {
         if (remaining > MAX_TIMER_SECONDS * 1000) return arm();
         if (execution.description.status !== 'RUNNING') return;
+        execution.endOverride = { status: 'TIMED_OUT', error: 'States.Timeout' };
         this.runStopHooks(execution);
         execution.abort?.();
-        this.close(execution, { status: 'TIMED_OUT', error: 'States.Timeout' });
       }, Math.min(remaining, MAX_TIMER_SECONDS * 1000));
       timer.unref();
     };

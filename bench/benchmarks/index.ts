@@ -27,6 +27,11 @@ export const BENCHMARKS = {
     load: () => import('./local-e2e.js'),
     timeLimitSeconds: 420,
   },
+  'local-memory': {
+    summary: 'local mode memory over 10,000 no-op jobs in waves of 2,000: heap growth once the stand-ins\' windows are full',
+    load: () => import('./local-memory.js'),
+    timeLimitSeconds: 1_500,
+  },
 } as const satisfies Record<string, { summary: string; load: () => Promise<{ benchmark: Benchmark }>; timeLimitSeconds: number }>;
 
 export type BenchmarkName = keyof typeof BENCHMARKS;

@@ -1,10 +1,11 @@
 /**
  * A job's log lines, attempt by attempt, from the CloudWatch Logs stream recorded on each attempt.
  *
- * The page token is base64url JSON `{"a": <attempt number>, "t": <CloudWatch forward token>?}`:
- * where to continue. A reader moves past an attempt only once that attempt has stopped and its
- * stream has been read to the end, so polling a running job never skips lines. The last page of
- * a finished job carries no token.
+ * The page token is base64url JSON `{"a": <attempt number>, "t": <CloudWatch forward token>?,
+ * "s": <events to skip>?}`: where to continue. `s` counts the events of the CloudWatch page at `t`
+ * already served, when a page stopped inside it to stay under the response size limit. A reader
+ * moves past an attempt only once that attempt has stopped and its stream has been read to the
+ * end, so polling a running job never skips lines. The last page of a finished job carries no token.
  */
 import { GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { isTerminal, type JobRecord, type LogLine, type LogPage } from '../../core/job.js';
@@ -15,13 +16,37 @@ export type { LogLine, LogPage } from '../../core/job.js';
 interface LogPosition {
   readonly attempt: number;
   readonly forwardToken?: string;
+  /** Events at `forwardToken` already served. */
+  readonly skip?: number;
 }
 
 /** Bounds the CloudWatch calls of one request: sparse streams can return empty pages with new tokens. */
 const MAX_CALLS_PER_PAGE = 10;
 
+/** GetLogEvents returns at most 10,000 events per call (API_GetLogEvents.html), so no page stops further in. */
+const MAX_EVENTS_PER_CLOUDWATCH_PAGE = 10_000;
+
+/**
+ * Bytes of lines one page may carry, counted as they travel: the page is JSON inside the `body`
+ * string of the Lambda response, so each line is escaped twice. A synchronous Lambda response is
+ * at most 6 MB (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html); the margin covers
+ * the envelope and headers. Lines are at most 256 KB as CloudWatch stores them
+ * (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html),
+ * under 2 MB even when every character escapes to six, so one line always fits a page.
+ */
+export const MAX_LOG_PAGE_BYTES = 4 * 1024 * 1024;
+
+/** A line's share of the response: its JSON, escaped again as part of the body string, and a comma. */
+export function responseBytesOf(line: LogLine): number {
+  return Buffer.byteLength(JSON.stringify(JSON.stringify(line)), 'utf8') - 2 + 1;
+}
+
 export function encodeLogToken(position: LogPosition): string {
-  const payload = position.forwardToken === undefined ? { a: position.attempt } : { a: position.attempt, t: position.forwardToken };
+  const payload = {
+    a: position.attempt,
+    ...(position.forwardToken === undefined ? {} : { t: position.forwardToken }),
+    ...(position.skip === undefined || position.skip === 0 ? {} : { s: position.skip }),
+  };
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
 }
 
@@ -43,10 +68,15 @@ function decodeLogToken(token: string): LogPosition {
     throw invalid();
   }
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw invalid();
-  const { a, t, ...rest } = payload as Record<string, unknown>;
+  const { a, t, s, ...rest } = payload as Record<string, unknown>;
   if (Object.keys(rest).length > 0 || !Number.isInteger(a) || (a as number) < 1) throw invalid();
   if (t !== undefined && (typeof t !== 'string' || t === '')) throw invalid();
-  return { attempt: a as number, ...(t === undefined ? {} : { forwardToken: t as string }) };
+  if (s !== undefined && (!Number.isInteger(s) || (s as number) < 1 || (s as number) >= MAX_EVENTS_PER_CLOUDWATCH_PAGE)) throw invalid();
+  return {
+    attempt: a as number,
+    ...(t === undefined ? {} : { forwardToken: t as string }),
+    ...(s === undefined ? {} : { skip: s as number }),
+  };
 }
 
 const ATTEMPT_STOPPED = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -66,20 +96,37 @@ export function createJobLogReader(client: CloudWatchLogsClient, logGroupName: s
       const callerToken = position.forwardToken;
       const attempts = [...(job.attempts as readonly StoredAttempt[])].sort((left, right) => left.attempt - right.attempt);
       const lines: LogLine[] = [];
-      for (let calls = 0; calls < MAX_CALLS_PER_PAGE && lines.length < request.limit; ) {
+      let bytes = 0;
+      let full = false;
+      for (let calls = 0; calls < MAX_CALLS_PER_PAGE && lines.length < request.limit && !full; ) {
         const attempt = attempts.find((candidate) => candidate.attempt >= position.attempt);
         if (!attempt) break;
         if (attempt.attempt !== position.attempt) position = { attempt: attempt.attempt };
         let reachedEnd = true;
         if (attempt.logStreamName !== undefined) {
           calls++;
-          const page = await readStream(client, logGroupName, attempt.logStreamName, position.forwardToken, request.limit - lines.length, {
+          const skip = position.skip ?? 0;
+          const wanted = Math.min(request.limit - lines.length + skip, MAX_EVENTS_PER_CLOUDWATCH_PAGE);
+          const page = await readStream(client, logGroupName, attempt.logStreamName, position.forwardToken, wanted, {
             fromCaller: position.forwardToken !== undefined && position.forwardToken === callerToken,
           });
-          for (const event of page.events) {
-            lines.push({ attempt: attempt.attempt, timestamp: new Date(event.timestamp).toISOString(), message: event.message });
+          const events = page.events.slice(skip);
+          let served = 0;
+          for (const event of events) {
+            const line: LogLine = { attempt: attempt.attempt, timestamp: new Date(event.timestamp).toISOString(), message: event.message };
+            const cost = responseBytesOf(line);
+            if (lines.length > 0 && bytes + cost > MAX_LOG_PAGE_BYTES) break;
+            lines.push(line);
+            bytes += cost;
+            served++;
           }
-          reachedEnd = page.events.length === 0;
+          if (served < events.length) {
+            // The page is full: the next one asks CloudWatch for the same events again and skips those served.
+            position = { ...position, skip: skip + served };
+            full = true;
+            break;
+          }
+          reachedEnd = events.length === 0;
           position = { attempt: attempt.attempt, ...(page.forwardToken === undefined ? {} : { forwardToken: page.forwardToken }) };
         }
         if (!reachedEnd) continue;
@@ -88,7 +135,7 @@ export function createJobLogReader(client: CloudWatchLogsClient, logGroupName: s
         position = { attempt: attempt.attempt + 1 };
       }
       const finishedReading =
-        isTerminal(job.status) && position.forwardToken === undefined && !attempts.some((candidate) => candidate.attempt >= position.attempt);
+        isTerminal(job.status) && position.forwardToken === undefined && !position.skip && !attempts.some((candidate) => candidate.attempt >= position.attempt);
       return { lines, ...(finishedReading ? {} : { nextToken: encodeLogToken(position) }) };
     },
   };

@@ -1,7 +1,9 @@
 /**
  * The workflow's first step: the job leaves QUEUED, its job definition is found or
  * registered, and its first attempt is planned and recorded (so the API shows where
- * it will run). Safe to run again: each write checks what is already there.
+ * it will run). A job taken up again by a new execution (local mode after a restart)
+ * is planned from the attempts it already settled. Safe to run again: each write
+ * checks what is already there.
  */
 import { isTerminal, type JobRecord } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
@@ -51,9 +53,11 @@ export function createJobPreparer(dependencies: PrepareDependencies) {
     const record = await leaveQueued(stored);
     if (!record) return { jobId, plan: { next: 'skip' } };
 
-    // Prepare runs once per execution and before any submission, so attempts already on the
-    // record can only be this step's own, from an earlier try: plan as if they were not there.
-    const plan = planFirstAttempt({ ...record, attempts: [] });
+    // Prepare runs before any submission of its execution. Settled attempts on the record are an
+    // earlier execution's (local mode takes a job up again after a restart) and count against the
+    // job's policy; an open one is planned, never run (this step's own earlier try, or the attempt an
+    // earlier execution planned last): the plan's number reuses it.
+    const plan = planFirstAttempt(record);
     if (plan.next !== 'spot' && plan.next !== 'on-demand') return { jobId, plan };
 
     const refusal = imageRefusal(record.image, dependencies.allowedRegistries);

@@ -78,6 +78,10 @@ describe('a logs nextToken the caller made up', () => {
     ['an extra member', token({ a: 1, x: 1 })],
     ['an array', token([1])],
     ['null', token(null)],
+    ['a skip of 0 (never handed out)', token({ a: 1, t: 'f/00000000000000000000/s', s: 0 })],
+    ['a negative skip', token({ a: 1, s: -1 })],
+    ['a skip past a CloudWatch page', token({ a: 1, s: 10_000 })],
+    ['a skip as a string', token({ a: 1, s: '2' })],
   ])('answers 400 naming nextToken for %s without calling CloudWatch', async (_case, nextToken) => {
     const { jobId, owner } = await runningJob();
 

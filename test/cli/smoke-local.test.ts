@@ -31,10 +31,10 @@ async function startDuplicatingProxy(target: string): Promise<{ url: string; ser
           ...(body.length > 0 ? { body } : {}),
         });
         let text = await upstream.text();
-        if (request.url === '/local/events') {
+        if (request.url?.split('?')[0] === '/local/events') {
           const listed = JSON.parse(text) as { events: { id: string; 'detail-type': string }[] };
           const terminal = listed.events.filter((event) => event['detail-type'] !== 'GPU Job Status Change');
-          text = JSON.stringify({ events: [...listed.events, ...terminal.map((event) => ({ ...event, id: `${event.id}-again` }))] });
+          text = JSON.stringify({ ...listed, events: [...listed.events, ...terminal.map((event) => ({ ...event, id: `${event.id}-again` }))] });
         }
         response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
         response.end(text);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ON_DEMAND_ATTEMPT_LIMIT } from '../../core/capacity.js';
 import type { Attempt } from '../../core/job.js';
-import { attemptEnvironment, planAfterAttempt, planFirstAttempt } from '../../core/plan.js';
+import { attemptEnvironment, interruptedAttemptWrites, planAfterAttempt, planFirstAttempt } from '../../core/plan.js';
 import { attempt, jobRecord } from './fixtures.js';
 
 const JOB_ID = '01JD7ZK6E8Q6V0YF3W4H2Z9X1M';
@@ -56,6 +56,116 @@ describe('planFirstAttempt', () => {
       next: 'finish',
       outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
     });
+  });
+});
+
+describe('planFirstAttempt for a job taken up again with settled attempts', () => {
+  const interrupted = (n: number, capacity: Attempt['capacity']): Attempt =>
+    attempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', startedAt: '2026-11-01T10:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' });
+
+  it('fails over to On-Demand when the interrupted Spot attempt was the whole Spot budget', () => {
+    // GIVEN a spot-first job allowed one Spot attempt, interrupted on it
+    const record = jobRecord({ maxSpotAttempts: 1, attempts: [interrupted(1, 'spot')] });
+
+    // WHEN prepare plans it again
+    const plan = planFirstAttempt(record);
+
+    // THEN attempt 2 runs On-Demand, once
+    expect(plan).toMatchObject({ next: 'on-demand', attempt: 2, jobName: `gpujobs-${JOB_ID}-2`, batchAttempts: 1 });
+  });
+
+  it('gives Batch only the Spot budget the interrupted attempts left', () => {
+    const record = jobRecord({ maxSpotAttempts: 3, attempts: [reclaimed(1), interrupted(2, 'spot')] });
+    expect(planFirstAttempt(record)).toMatchObject({ next: 'spot', attempt: 3, batchAttempts: 1 });
+  });
+
+  it('gives an On-Demand attempt that lost its host one more On-Demand attempt', () => {
+    const record = jobRecord({ capacity: 'on-demand', attempts: [interrupted(1, 'on-demand')] });
+    expect(planFirstAttempt(record)).toMatchObject({ next: 'on-demand', attempt: 2, batchAttempts: 1 });
+  });
+
+  it('finishes FAILED with the usual final reason when the settled attempts used up the policy', () => {
+    // GIVEN an on-demand job that lost its host on both On-Demand attempts it is allowed
+    const lostHosts = Array.from({ length: ON_DEMAND_ATTEMPT_LIMIT }, (_, index) => interrupted(index + 1, 'on-demand'));
+    const record = jobRecord({ capacity: 'on-demand', attempts: lostHosts.reverse() });
+
+    // WHEN
+    const plan = planFirstAttempt(record);
+
+    // THEN
+    expect(plan).toEqual({
+      next: 'finish',
+      outcome: {
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        statusReason: `On-Demand attempts failed for lack of capacity ${ON_DEMAND_ATTEMPT_LIMIT} times; giving up. Last: The instance running the attempt was reclaimed (The local platform stopped while the attempt ran)`,
+      },
+    });
+  });
+
+  it('finishes FAILED without another attempt when the last settled attempt failed on its own', () => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1, failureClass: 'APP_ERROR', exitCode: 2 })] });
+    expect(planFirstAttempt(record)).toEqual({
+      next: 'finish',
+      outcome: { status: 'FAILED', failureClass: 'APP_ERROR', exitCode: 2, statusReason: 'The container exited with code 2' },
+    });
+  });
+
+  it('finishes SUCCEEDED when the last attempt succeeded before the job was finished', () => {
+    const record = jobRecord({ attempts: [reclaimed(1), attempt({ attempt: 2, status: 'SUCCEEDED', exitCode: 0 })] });
+    expect(planFirstAttempt(record)).toEqual({
+      next: 'finish',
+      outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (Spot) after 1 Spot reclaim', exitCode: 0 },
+    });
+  });
+
+  it('finishes CANCELLED when a cancel was requested before the interruption', () => {
+    const record = jobRecord({ cancelRequested: true, attempts: [interrupted(1, 'spot')] });
+    expect(planFirstAttempt(record)).toEqual({
+      next: 'finish',
+      outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
+    });
+  });
+
+  it('numbers the attempt after the settled ones, whatever open attempt was planned', () => {
+    // GIVEN attempt 2 planned on Spot after a reclaim, never started
+    const record = jobRecord({ attempts: [reclaimed(1), attempt({ attempt: 2, status: 'PENDING' })] });
+
+    // THEN prepare plans attempt 2 again (and reuses the planned one), not attempt 3
+    expect(planFirstAttempt(record)).toMatchObject({ next: 'spot', attempt: 2, batchAttempts: 2 });
+  });
+
+  it('plans a job whose only attempt never started as a fresh one', () => {
+    const record = jobRecord({ attempts: [attempt({ attempt: 1, status: 'PENDING' })] });
+    expect(planFirstAttempt(record)).toEqual(planFirstAttempt(jobRecord()));
+  });
+});
+
+describe('interruptedAttemptWrites', () => {
+  const interruption = { stoppedAt: '2026-11-01T11:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' };
+
+  it('settles a running attempt as an infrastructure failure, keeping what is known of it', () => {
+    const running = attempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z', batchJobId: 'b-1', instanceType: 'g5.xlarge' });
+    expect(interruptedAttemptWrites(jobRecord({ attempts: [running] }), interruption)).toEqual([
+      { ...running, status: 'FAILED', failureClass: 'SPOT_RECLAIM', stoppedAt: interruption.stoppedAt, statusReason: interruption.statusReason },
+    ]);
+  });
+
+  it('settles an attempt that started though its status still says PENDING', () => {
+    const started = attempt({ attempt: 1, status: 'PENDING', capacity: 'on-demand', startedAt: '2026-11-01T10:00:00.000Z' });
+    expect(interruptedAttemptWrites(jobRecord({ attempts: [started] }), interruption)).toMatchObject([{ attempt: 1, capacity: 'on-demand', status: 'FAILED', failureClass: 'SPOT_RECLAIM' }]);
+  });
+
+  it('settles it CANCELLED when the owner had asked to cancel the job', () => {
+    const running = attempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' });
+    expect(interruptedAttemptWrites(jobRecord({ cancelRequested: true, attempts: [running] }), interruption)).toMatchObject([
+      { attempt: 1, status: 'CANCELLED', failureClass: 'CANCELLED' },
+    ]);
+  });
+
+  it('leaves attempts that never started, and settled ones, as they are', () => {
+    const attempts = [reclaimed(1), attempt({ attempt: 2, status: 'PENDING' })];
+    expect(interruptedAttemptWrites(jobRecord({ attempts }), interruption)).toEqual([]);
   });
 });
 

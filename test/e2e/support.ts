@@ -2,7 +2,8 @@
  * End-to-end helpers: a local platform on a random port with a temporary data dir,
  * and a small HTTP client for the v1 API and the /local endpoints.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job, JobStatus } from '../../core/job.js';
@@ -93,9 +94,19 @@ export class ApiClient {
     return lines;
   }
 
+  /** Every event so far, read page by page until a page comes back empty. */
   async events(): Promise<{ id: string; 'detail-type': string; detail: Record<string, unknown> }[]> {
-    const response = await this.request<{ events: { id: string; 'detail-type': string; detail: Record<string, unknown> }[] }>('GET', '/local/events');
-    return response.body.events;
+    type Page = { events: { id: string; 'detail-type': string; detail: Record<string, unknown> }[]; nextToken: string };
+    const events: Page['events'] = [];
+    let nextToken: string | undefined;
+    for (;;) {
+      const query = nextToken === undefined ? '' : `?nextToken=${encodeURIComponent(nextToken)}`;
+      const response = await this.request<Page>('GET', `/local/events${query}`);
+      if (response.status !== 200) throw new Error(`events answered ${response.status}: ${JSON.stringify(response.body)}`);
+      events.push(...response.body.events);
+      if (response.body.events.length === 0) return events;
+      nextToken = response.body.nextToken;
+    }
   }
 
   async waitForStatus(jobId: string, statuses: readonly JobStatus[], options: { owner?: string; timeoutMs?: number } = {}): Promise<Job> {
@@ -150,4 +161,32 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `npm start` in a child process on `dataDir` with one GPU slot, so a test can kill it with
+ * SIGKILL; resolves with its URL once the banner says it is ready.
+ */
+export async function startPlatformProcess(dataDir: string): Promise<{ process: ChildProcess; url: string }> {
+  // The workflow the in-process starts synthesized, so that the child need not synthesize it again.
+  const workflowCache = join(process.cwd(), '.cache', 'local-workflow');
+  if (existsSync(workflowCache)) cpSync(workflowCache, join(dataDir, 'cache'), { recursive: true });
+  // Node itself with tsx's loader (not the tsx CLI, which would run it in a grandchild the SIGKILL misses).
+  const started = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
+    cwd: process.cwd(),
+    env: { ...process.env, PORT: '0', GPUJOBS_DATA_DIR: dataDir, GPUJOBS_LOCAL_GPUS: '1', GPUJOBS_CAPACITY_TIMEOUT_SECONDS: '1', GPUJOBS_SPOT_GRACE_SECONDS: '0.5' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const ready = /ready on (http:\/\/\S+)/.exec(output);
+      if (ready) resolve(ready[1]!);
+    };
+    started.stdout.on('data', onData);
+    started.stderr.on('data', onData);
+    started.once('exit', (code) => reject(new Error(`local mode exited with ${code} before it was ready: ${output}`)));
+  });
+  return { process: started, url };
 }

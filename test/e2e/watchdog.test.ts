@@ -59,7 +59,9 @@ describe('no-capacity failover of a burst', () => {
       expect(job.status).toBe('SUCCEEDED');
       expect(attemptsOf(job)).toEqual(['spot:FAILED:NO_CAPACITY', 'on-demand:SUCCEEDED']);
       expect(spotWaitSeconds(job)).toBeGreaterThanOrEqual(CAPACITY_TIMEOUT_SECONDS);
-      expect(spotWaitSeconds(job)).toBeLessThanOrEqual(CAPACITY_TIMEOUT_SECONDS + 4 * WATCHDOG_INTERVAL_SECONDS);
+      // Failing over one job per timeout would put jobs 3–5 at 6, 8 and 10 s; the watchdog keeps each near
+      // 2.5 s. The bound leaves room for a loaded machine without admitting the serial order.
+      expect(spotWaitSeconds(job)).toBeLessThan(3 * CAPACITY_TIMEOUT_SECONDS);
     }
   });
 

@@ -207,6 +207,76 @@ describe('prepare', () => {
     expect(eventsMock).toHaveReceivedCommandTimes(PutEventsCommand, 1);
   });
 
+  it('plans attempt 2 after an attempt an earlier execution settled, and records it PENDING', async () => {
+    // GIVEN a PENDING job whose attempt 1 on Spot was interrupted (its host went away) under an earlier execution
+    batchWithRegistry();
+    const handler = await coldStart();
+    const job = await seedJob(store, { path: ['PENDING'], spec: { maxSpotAttempts: 1 } });
+    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' });
+    await store.putAttempt(job.jobId, {
+      attempt: 1,
+      capacity: 'spot',
+      status: 'FAILED',
+      failureClass: 'SPOT_RECLAIM',
+      startedAt: '2026-11-01T10:00:00.000Z',
+      stoppedAt: '2026-11-01T10:05:00.000Z',
+      statusReason: 'The local platform stopped while the attempt ran',
+    });
+
+    // WHEN a new execution prepares it, and Step Functions runs the step again
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+    const again = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN the one Spot attempt it was allowed is spent: attempt 2 fails over to On-Demand
+    expect(result.plan).toMatchObject({ next: 'on-demand', attempt: 2, jobName: `gpujobs-${job.jobId}-2`, batchAttempts: 1 });
+    expect(again).toEqual(result);
+    const stored = await store.getJob(job.jobId);
+    expect(stored?.status).toBe('PENDING');
+    expect(stored?.attempts.map(({ attempt, capacity, status, failureClass }) => ({ attempt, capacity, status, failureClass }))).toEqual([
+      { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
+      { attempt: 2, capacity: 'on-demand', status: 'PENDING', failureClass: undefined },
+    ]);
+    // AND nothing moved the status, so nothing was announced
+    expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('reuses the attempt an earlier execution planned and never ran', async () => {
+    // GIVEN a PENDING job whose attempt 1 waited for a slot and never started
+    batchWithRegistry();
+    const handler = await coldStart();
+    const job = await seedJob(store, { path: ['PENDING'] });
+    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+
+    // WHEN a new execution prepares it
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN attempt 1 runs, with the whole Spot budget, and is the only attempt
+    expect(result.plan).toMatchObject({ next: 'spot', attempt: 1, batchAttempts: 3 });
+    expect((await store.getJob(job.jobId))?.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
+  });
+
+  it('finishes a job whose settled attempts already used up its policy, with the usual reason', async () => {
+    // GIVEN a spot-only job whose one Spot attempt was interrupted under an earlier execution
+    batchWithRegistry();
+    const handler = await coldStart();
+    const job = await seedJob(store, { path: ['PENDING'], spec: { capacity: 'spot-only', maxSpotAttempts: 1 } });
+    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' });
+
+    // WHEN a new execution prepares it
+    const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
+
+    // THEN it goes to Finish, FAILED, without touching Batch
+    expect(result.plan).toEqual({
+      next: 'finish',
+      outcome: {
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        statusReason: 'Spot capacity was reclaimed once and spot-only allows no On-Demand attempt',
+      },
+    });
+    expect(batchMock).not.toHaveReceivedAnyCommand();
+  });
+
   it('finishes the job FAILED with the reason when Batch refuses the job definition', async () => {
     // GIVEN Batch rejects the image reference
     batchMock.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });

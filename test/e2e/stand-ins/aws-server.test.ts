@@ -151,7 +151,7 @@ describe('the AWS protocol stand-in, through real SDK clients', () => {
     await bus.drain();
 
     expect(result.FailedEntryCount).toBe(0);
-    expect(bus.listEvents()).toEqual([expect.objectContaining({ source: 'gpujobs', 'detail-type': 'GPU Job Succeeded', detail: { jobId: 'j1' } })]);
+    expect(bus.allEvents()).toEqual([expect.objectContaining({ source: 'gpujobs', 'detail-type': 'GPU Job Succeeded', detail: { jobId: 'j1' } })]);
     expect(webhookBodies.map((event) => event.detail)).toEqual([{ jobId: 'j1' }]);
   });
 
