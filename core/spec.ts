@@ -173,11 +173,12 @@ export function parseRegistryEntry(entry: string): RegistryEntry {
   return { host: host === 'index.docker.io' ? DOCKER_HUB : host, ...(path === '' ? {} : { path }) };
 }
 
+/**
+ * Hosts compare whole: the deployment's configuration (lib/config.ts) accepts no wildcard hosts,
+ * because the ECR pull grant could not honour one, so neither does the match.
+ */
 function hostMatches(entry: RegistryEntry, registry: string): boolean {
-  const host = registry.toLowerCase();
-  if (!entry.host.startsWith('*.')) return host === entry.host;
-  const suffix = entry.host.slice(1);
-  return host.endsWith(suffix) && host.length > suffix.length;
+  return registry.toLowerCase() === entry.host;
 }
 
 /**

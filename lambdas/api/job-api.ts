@@ -15,6 +15,7 @@ import {
   canonicalRequestHash,
   checkBatchLimits,
   checkExecutable,
+  JOB_SPEC_LIMITS,
   parseJobSpec,
   parseListQuery,
   parseLogsQuery,
@@ -31,6 +32,16 @@ import { HttpProblem, PROBLEM_TYPES, invalidRequest } from './problem.js';
 
 /** The contract's body limit, in bytes of the body as received. */
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * A shape as the largest job it holds. A bound at the API's own maximum is no bound of the
+ * place (local mode limits only GPUs), so it is not quoted as one.
+ */
+function describeShape(shape: JobShape): string {
+  const vcpus = shape.vcpus >= JOB_SPEC_LIMITS.vcpus.max ? 'any vCPU count' : `${shape.vcpus} vCPUs`;
+  const memory = shape.memoryMiB >= JOB_SPEC_LIMITS.memoryMiB.max ? 'any memory the API accepts' : `${shape.memoryMiB} MiB of memory`;
+  return `${shape.gpus} GPUs, ${vcpus} and ${memory} (${shape.label})`;
+}
 
 export const CANCELLED_BEFORE_START_REASON = 'Cancelled by its owner before it started';
 
@@ -217,9 +228,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
     }
     const fit = fits(spec, config.jobShapes);
     if (!fit.fits) {
-      const largest = config.jobShapes
-        .map((shape) => `${shape.gpus} GPUs, ${shape.vcpus} vCPUs and ${shape.memoryMiB} MiB of memory (${shape.label})`)
-        .join('; or ');
+      const largest = config.jobShapes.map(describeShape).join('; or ');
       throw new HttpProblem(PROBLEM_TYPES.unplaceable, `No instance this deployment can launch holds the job. The largest jobs it can run: ${largest}.`, {
         errors: [{ path: fit.field, message: describeMisfit(fit, spec) }],
       });

@@ -14,7 +14,7 @@ describe('local mode, a job larger than the machine', () => {
   it('is refused with 422 naming gpus and the slots, and never stored', async () => {
     const owner = 'shapes-owner';
 
-    const response = await local.api.request<{ type: string; errors: { path: string; message: string }[] }>('POST', '/v1/jobs', {
+    const response = await local.api.request<{ type: string; detail: string; errors: { path: string; message: string }[] }>('POST', '/v1/jobs', {
       body: { image: 'busybox', command: ['true'], gpus: 3 },
       owner,
     });
@@ -23,6 +23,10 @@ describe('local mode, a job larger than the machine', () => {
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect(response.body.type).toBe('urn:gpujobs:problem:unplaceable');
     expect(response.body.errors).toEqual([{ path: 'gpus', message: 'the most available is 2 GPUs (the 2 local GPU slots); received 3' }]);
+    // Local mode limits GPUs only: no vCPU or memory bound is quoted that it does not have.
+    expect(response.body.detail).toBe(
+      'No instance this deployment can launch holds the job. The largest jobs it can run: 2 GPUs, any vCPU count and any memory the API accepts (the 2 local GPU slots).',
+    );
     const listing = await local.api.request<{ jobs: unknown[] }>('GET', '/v1/jobs', { owner });
     expect(listing.body.jobs).toEqual([]);
   });
