@@ -66,11 +66,6 @@ export function classifyAttemptFailure(input: AttemptFailureInput): FailureClass
   return 'APP_ERROR';
 }
 
-/** Whether this class of failure is the infrastructure's doing, so another attempt may help. */
-export function isInfrastructureFailure(failureClass: FailureClass): boolean {
-  return failureClass === 'SPOT_RECLAIM' || failureClass === 'NO_CAPACITY';
-}
-
 const MAX_REASON_LENGTH = 512;
 
 const clip = (text: string) => (text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH - 1)}…` : text);

@@ -1,7 +1,9 @@
 /**
  * Ports: what the handlers need from storage and the outside world, stated without
  * any AWS SDK type. The DynamoDB adapter (lambdas/shared/job-store.ts) implements
- * JobStore; tests and local mode use that same adapter against dynalite.
+ * JobStore; tests and local mode use that same adapter against dynalite. The in-memory store
+ * (lambdas/shared/memory-job-store.ts) has the same semantics, held to them by one contract suite,
+ * so the lifecycle properties can run thousands of histories.
  */
 import type { Attempt, JobRecord, JobSpec, JobStatus } from './job.js';
 

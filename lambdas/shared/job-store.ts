@@ -65,10 +65,11 @@ export class JobNotFoundError extends Error {
 }
 
 /** Optimistic writes are retried this many times when only the version moved underneath them. */
-const MAX_OPTIMISTIC_RETRIES = 8;
+export const MAX_OPTIMISTIC_RETRIES = 8;
 const ALL_STATUSES: readonly JobStatus[] = JOB_STATUSES;
 
-type Item = Record<string, unknown>;
+/** A job or idempotency record as stored in the table. */
+export type Item = Record<string, unknown>;
 
 interface IdempotencyItem {
   readonly jobId: string;
@@ -129,7 +130,7 @@ export class DynamoJobStore implements JobStore {
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
       const current = await this.getJob(jobId);
-      if (current) throw new ConflictError(`Job ${jobId} is ${current.status}; only a QUEUED job can be withdrawn.`, current, { cause: error });
+      if (current) throw new ConflictError(withdrawRefusal(jobId, owner, current), current, { cause: error });
     }
     if (idempotencyKeyValue === undefined) return;
     try {
@@ -422,35 +423,9 @@ export class DynamoJobStore implements JobStore {
 
   /** Puts the job QUEUED under `jobId`; undefined when a job with that id already exists. */
   private async putNewJob(request: CreateJobRequest, jobId: string): Promise<StoredJobRecord | undefined> {
-    const { spec, owner, now } = request;
-    const record: JobRecord = {
-      ...spec,
-      jobId,
-      name: spec.name ?? jobId,
-      owner,
-      status: 'QUEUED',
-      createdAt: now,
-      updatedAt: now,
-      attempts: [],
-      costUsd: 0,
-      version: 1,
-      ...(request.idempotency ? { requestHash: request.idempotency.requestHash } : {}),
-    };
-    const { attempts: _noAttemptsYet, ...withoutAttempts } = record;
+    const { record, item } = newJobItem(request, jobId);
     try {
-      await this.documentClient.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...jobKey(jobId),
-            ...ownerIndexKey(owner, now, jobId),
-            ...ownerStatusIndexKey(owner, 'QUEUED', now, jobId),
-            ...withoutAttempts,
-            attempts: {},
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
+      await this.documentClient.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
       return record;
     } catch (error) {
       if (isConditionalCheckFailure(error)) return undefined;
@@ -459,7 +434,40 @@ export class DynamoJobStore implements JobStore {
   }
 }
 
-function recordFromItem(item: Item): StoredJobRecord {
+/** A new job as both stores write it: QUEUED, version 1, no attempts, under its owner's indexes. */
+export function newJobItem(request: CreateJobRequest, jobId: string): { readonly record: StoredJobRecord; readonly item: Item } {
+  const { spec, owner, now } = request;
+  const record: StoredJobRecord = {
+    ...spec,
+    jobId,
+    name: spec.name ?? jobId,
+    owner,
+    status: 'QUEUED',
+    createdAt: now,
+    updatedAt: now,
+    attempts: [],
+    costUsd: 0,
+    version: 1,
+    ...(request.idempotency ? { requestHash: request.idempotency.requestHash } : {}),
+  };
+  const { attempts: _noAttemptsYet, ...withoutAttempts } = record;
+  const item: Item = {
+    ...jobKey(jobId),
+    ...ownerIndexKey(owner, now, jobId),
+    ...ownerStatusIndexKey(owner, 'QUEUED', now, jobId),
+    ...withoutAttempts,
+    attempts: {},
+  };
+  return { record, item };
+}
+
+/** Why a job could not be withdrawn: another owner's, or past QUEUED. */
+export function withdrawRefusal(jobId: string, owner: string, current: JobRecord): string {
+  if (current.owner !== owner) return `Job ${jobId} belongs to another owner; only its own owner may withdraw it.`;
+  return `Job ${jobId} is ${current.status}; only a QUEUED job can be withdrawn.`;
+}
+
+export function recordFromItem(item: Item): StoredJobRecord {
   const copy: Item = { ...item };
   for (const attribute of INDEX_ATTRIBUTES) delete copy[attribute];
   const attemptsByNumber = (item.attempts ?? {}) as Record<string, StoredAttempt>;
@@ -467,7 +475,7 @@ function recordFromItem(item: Item): StoredJobRecord {
   return { ...copy, attempts } as unknown as StoredJobRecord;
 }
 
-function encodePageToken(item: Item, index: { readonly partitionKey: string; readonly sortKey: string }): string {
+export function encodePageToken(item: Item, index: { readonly partitionKey: string; readonly sortKey: string }): string {
   const key = {
     [JOB_TABLE.partitionKey]: item[JOB_TABLE.partitionKey],
     [JOB_TABLE.sortKey]: item[JOB_TABLE.sortKey],
@@ -477,7 +485,7 @@ function encodePageToken(item: Item, index: { readonly partitionKey: string; rea
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-function decodePageToken(
+export function decodePageToken(
   token: string,
   index: { readonly partitionKey: string; readonly sortKey: string },
   partitionValue: string,
@@ -511,28 +519,28 @@ function decodePageToken(
  * undo the workflow's record of how the attempt ended. A settled status is final, and a running
  * attempt never waits again (Batch's retry in place is the next attempt).
  */
-function isAttemptStatusMoveAllowed(from: AttemptStatus, to: AttemptStatus): boolean {
+export function isAttemptStatusMoveAllowed(from: AttemptStatus, to: AttemptStatus): boolean {
   if (from === to) return true;
   if (isAttemptSettled(from)) return false;
   return !(from === 'RUNNING' && to === 'PENDING');
 }
 
 /** Attempts are flat records of strings and numbers. */
-function sameFields(left: StoredAttempt, right: StoredAttempt): boolean {
+export function sameFields(left: StoredAttempt, right: StoredAttempt): boolean {
   const leftEntries = Object.entries(definedOnly(left));
   const rightEntries = definedOnly(right) as Record<string, unknown>;
   return leftEntries.length === Object.keys(rightEntries).length && leftEntries.every(([field, value]) => rightEntries[field] === value);
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
+export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }
 
-function latest(left: string, right: string): string {
+export function latest(left: string, right: string): string {
   return left > right ? left : right;
 }
 
-function toEpochSeconds(isoTimestamp: string): number {
+export function toEpochSeconds(isoTimestamp: string): number {
   const milliseconds = Date.parse(isoTimestamp);
   if (Number.isNaN(milliseconds)) throw new RangeError(`now must be an ISO-8601 timestamp. Received ${isoTimestamp}.`);
   return Math.floor(milliseconds / 1000);

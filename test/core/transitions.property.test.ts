@@ -1,3 +1,10 @@
+/**
+ * A pure core test of the transition table (core/transitions.ts): whether `allowedFrom` as the
+ * only guard, applied by a toy single-item store, is enough to keep any interleaving of status
+ * writes legal. The store here is a model, not an implementation, and catches no store bug;
+ * the lifecycle properties on the real stores (the in-memory JobStore and the DynamoJobStore on
+ * dynalite, driven by the real handlers) are in test/handlers/interleavings.property.test.ts.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildJobEvent } from '../../core/events.js';

@@ -1,0 +1,312 @@
+/**
+ * The JobStore port (core/ports.ts) in memory, with exactly the DynamoDB adapter's semantics
+ * (lambdas/shared/job-store.ts): the same items (index keys, attempts as a map keyed by number),
+ * the same conditions on every write, the same version bumps, the same idempotency window and
+ * the same opaque page tokens. Every table operation is one synchronous check-and-set, as a
+ * DynamoDB conditional write is atomic; between a read and the write decided on it the method
+ * awaits, so racing callers interleave there exactly as they do against DynamoDB.
+ *
+ * It exists so the lifecycle properties can run thousands of histories in seconds; the shared
+ * contract suite (test/store/job-store.contract.ts) holds it to the DynamoDB adapter's behaviour.
+ */
+import type { JobRecord, JobStatus } from '../../core/job.js';
+import { JOB_STATUSES, TERMINAL_STATUSES } from '../../core/job.js';
+import {
+  ConflictError,
+  type CreateJobRequest,
+  type CreateJobResult,
+  type JobStore,
+  type ListJobsPage,
+  type ListJobsQuery,
+  type PutAttemptOptions,
+  type TransitionRequest,
+} from '../../core/ports.js';
+import { JOB_TABLE, idempotencyKey, jobKey, ownerIndexKey, ownerStatusIndexKey } from '../../core/table.js';
+import {
+  IDEMPOTENCY_WINDOW_SECONDS,
+  JobNotFoundError,
+  MAX_OPTIMISTIC_RETRIES,
+  decodePageToken,
+  definedOnly,
+  encodePageToken,
+  isAttemptStatusMoveAllowed,
+  latest,
+  newJobItem,
+  recordFromItem,
+  sameFields,
+  toEpochSeconds,
+  withdrawRefusal,
+  type Item,
+  type StoredAttempt,
+  type StoredJobRecord,
+} from './job-store.js';
+
+const ALL_STATUSES: readonly JobStatus[] = JOB_STATUSES;
+const NON_TERMINAL_STATUSES: readonly JobStatus[] = ALL_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status));
+
+const itemKey = (key: { readonly pk: string; readonly sk: string }) => `${key.pk}\u0000${key.sk}`;
+
+/** A deep copy without undefined fields: what the document client (removeUndefinedValues) stores and returns. */
+function stored<T>(value: T): T {
+  if (Array.isArray(value)) return value.filter((element) => element !== undefined).map(stored) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, field]) => field !== undefined)
+        .map(([field, fieldValue]) => [field, stored(fieldValue)]),
+    ) as T;
+  }
+  return value;
+}
+
+/** A yield between a read and the write decided on it, where DynamoDB has a network round trip. */
+const roundTrip = () => Promise.resolve();
+
+export class MemoryJobStore implements JobStore {
+  private readonly items = new Map<string, Item>();
+
+  async createJob(request: CreateJobRequest): Promise<CreateJobResult> {
+    if (!request.idempotency) {
+      const created = await this.putNewJob(request, request.jobId);
+      if (!created) throw new ConflictError(`Job ${request.jobId} already exists.`, await this.getJob(request.jobId));
+      return { kind: 'created', job: created };
+    }
+    const { key, requestHash } = request.idempotency;
+    const nowEpochSeconds = toEpochSeconds(request.now);
+    for (let claimRound = 0; claimRound < MAX_OPTIMISTIC_RETRIES; claimRound++) {
+      if (await this.claimIdempotencyKey(request.owner, key, requestHash, request.jobId, nowEpochSeconds)) {
+        return this.createOrReplay(request, request.jobId);
+      }
+      const claim = await this.readClaim(request.owner, key, nowEpochSeconds);
+      if (!claim) continue;
+      if (claim.requestHash !== requestHash) return { kind: 'key-conflict', existingJobId: claim.jobId };
+      return this.createOrReplay(request, claim.jobId);
+    }
+    throw new ConflictError(`Idempotency key ${key} kept changing while the job was being created.`);
+  }
+
+  async deleteUnsentJob(jobId: string, owner: string, idempotencyKeyValue?: string): Promise<void> {
+    await roundTrip();
+    const job = this.items.get(itemKey(jobKey(jobId)));
+    if (job && job.owner === owner && job.status === 'QUEUED') {
+      this.items.delete(itemKey(jobKey(jobId)));
+    } else {
+      const current = await this.getJob(jobId);
+      if (current) throw new ConflictError(withdrawRefusal(jobId, owner, current), current);
+    }
+    if (idempotencyKeyValue === undefined) return;
+    await roundTrip();
+    const claimKey = itemKey(idempotencyKey(owner, idempotencyKeyValue));
+    // Absent, or already claimed for another job: either way it is not ours to delete.
+    if (this.items.get(claimKey)?.jobId === jobId) this.items.delete(claimKey);
+  }
+
+  async getJob(jobId: string): Promise<StoredJobRecord | undefined> {
+    await roundTrip();
+    const item = this.items.get(itemKey(jobKey(jobId)));
+    return item ? recordFromItem(stored(item)) : undefined;
+  }
+
+  async listJobs(query: ListJobsQuery): Promise<ListJobsPage> {
+    const index = query.status === undefined ? JOB_TABLE.indexes.byOwner : JOB_TABLE.indexes.byOwnerStatus;
+    const partitionValue = query.status === undefined ? query.owner : `${query.owner}#${query.status}`;
+    const exclusiveStartKey =
+      query.nextToken === undefined ? undefined : decodePageToken(query.nextToken, index, partitionValue);
+    await roundTrip();
+    // Newest first (ScanIndexForward: false), resuming after the token's position even if that item is gone.
+    const startAfter = exclusiveStartKey === undefined ? undefined : String(exclusiveStartKey[index.sortKey]);
+    const inPartition = [...this.items.values()]
+      .filter((item) => item[index.partitionKey] === partitionValue)
+      .filter((item) => startAfter === undefined || String(item[index.sortKey]) < startAfter)
+      .sort((left, right) => (String(left[index.sortKey]) < String(right[index.sortKey]) ? 1 : -1));
+    const pageItems = inPartition.slice(0, query.limit).map((item) => stored(item));
+    const lastItem = pageItems.at(-1);
+    return {
+      jobs: pageItems.map(recordFromItem),
+      nextToken: inPartition.length > query.limit && lastItem ? encodePageToken(lastItem, index) : undefined,
+    };
+  }
+
+  async transition(request: TransitionRequest): Promise<StoredJobRecord> {
+    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
+      const current = await this.requireJob(request.jobId);
+      if (!request.from.includes(current.status)) {
+        throw new ConflictError(`Job ${request.jobId} is ${current.status}, not ${request.from.join(' or ')}.`, current);
+      }
+      if (request.expectedVersion !== undefined && current.version !== request.expectedVersion) {
+        throw new ConflictError(`Job ${request.jobId} is at version ${current.version}, not ${request.expectedVersion}.`, current);
+      }
+      const fields: Item = {
+        status: request.to,
+        updatedAt: request.now,
+        ...ownerStatusIndexKey(current.owner, request.to, current.createdAt, current.jobId),
+        ...definedOnly(request.set ?? {}),
+      };
+      const updated = await this.conditionalUpdate(request.jobId, current.version, fields, { allowedStatuses: request.from });
+      if (updated) return updated;
+      if (request.expectedVersion !== undefined) {
+        throw new ConflictError(`Job ${request.jobId} changed concurrently.`, await this.getJob(request.jobId));
+      }
+    }
+    throw new ConflictError(`Job ${request.jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(request.jobId));
+  }
+
+  async putAttempt(jobId: string, attempt: StoredAttempt, options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
+    return this.putAttempts(jobId, [attempt], options);
+  }
+
+  async putAttempts(jobId: string, attempts: readonly StoredAttempt[], options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
+    const allowedStatuses = options.allowTerminal ? ALL_STATUSES : NON_TERMINAL_STATUSES;
+    const numbers = attempts.map((attempt) => attempt.attempt);
+    if (new Set(numbers).size !== numbers.length) throw new RangeError(`putAttempts got attempt numbers more than once: ${numbers.join(', ')}.`);
+    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
+      const current = await this.requireJob(jobId);
+      if (!allowedStatuses.includes(current.status)) {
+        throw new ConflictError(`Job ${jobId} is ${current.status}; its attempts can no longer change.`, current);
+      }
+      const changed: StoredAttempt[] = [];
+      for (const attempt of attempts) {
+        const existing = current.attempts.find((candidate) => candidate.attempt === attempt.attempt);
+        if (existing && !isAttemptStatusMoveAllowed(existing.status, attempt.status)) {
+          throw new ConflictError(
+            `Attempt ${attempt.attempt} of job ${jobId} is ${existing.status}; it cannot become ${attempt.status}.`,
+            current,
+          );
+        }
+        const merged = { ...existing, ...definedOnly(attempt) } as StoredAttempt;
+        if (!existing || !sameFields(existing, merged)) changed.push(merged);
+      }
+      if (changed.length === 0) return current;
+      const updatedAt = latest(current.updatedAt, new Date().toISOString());
+      const updated = await this.conditionalUpdate(jobId, current.version, { updatedAt }, { allowedStatuses, attempts: changed });
+      if (updated) return updated;
+    }
+    throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
+  }
+
+  async requestCancel(jobId: string, now: string): Promise<StoredJobRecord> {
+    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
+      const current = await this.requireJob(jobId);
+      if (!NON_TERMINAL_STATUSES.includes(current.status)) {
+        throw new ConflictError(`Job ${jobId} is ${current.status} and can no longer be cancelled.`, current);
+      }
+      if (current.cancelRequested) return current;
+      const updated = await this.conditionalUpdate(jobId, current.version, { cancelRequested: true, updatedAt: now }, {
+        allowedStatuses: NON_TERMINAL_STATUSES,
+      });
+      if (updated) return updated;
+    }
+    throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
+  }
+
+  async markTerminalEventPublished(jobId: string): Promise<boolean> {
+    await roundTrip();
+    return this.updateDebt(jobId, (debt) => debt.published === false, (debt) => ({ ...debt, published: true }));
+  }
+
+  async claimTerminalEvent(jobId: string, now: string, until: string): Promise<boolean> {
+    await roundTrip();
+    return this.updateDebt(
+      jobId,
+      (debt) => debt.published === false && (debt.claimedUntil === undefined || String(debt.claimedUntil) < now),
+      (debt) => ({ ...debt, claimedUntil: until }),
+    );
+  }
+
+  async releaseTerminalEventClaim(jobId: string, until: string): Promise<void> {
+    await roundTrip();
+    // Only our own claim: a lapsed one may already have been taken by someone else.
+    this.updateDebt(
+      jobId,
+      (debt) => debt.published === false && debt.claimedUntil === until,
+      ({ claimedUntil: _released, ...debt }) => debt,
+    );
+  }
+
+  private async requireJob(jobId: string): Promise<StoredJobRecord> {
+    const current = await this.getJob(jobId);
+    if (!current) throw new JobNotFoundError(jobId);
+    return current;
+  }
+
+  /** Rewrites the job's terminal event debt when it exists and `condition` holds of it; bumps the version. */
+  private updateDebt(jobId: string, condition: (debt: Item) => boolean, update: (debt: Item) => Item): boolean {
+    const item = this.items.get(itemKey(jobKey(jobId)));
+    const debt = item?.terminalEvent as Item | undefined;
+    if (!item || debt === undefined || !condition(debt)) return false;
+    this.items.set(itemKey(jobKey(jobId)), { ...item, terminalEvent: stored(update(debt)), version: Number(item.version) + 1 });
+    return true;
+  }
+
+  /**
+   * Sets `fields` (and whole attempts) if the job is still at `expectedVersion` and in one of
+   * `allowedStatuses`; bumps the version. Returns undefined when the condition failed.
+   */
+  private async conditionalUpdate(
+    jobId: string,
+    expectedVersion: number,
+    fields: Item,
+    condition: { readonly allowedStatuses: readonly JobStatus[]; readonly attempts?: readonly StoredAttempt[] },
+  ): Promise<StoredJobRecord | undefined> {
+    await roundTrip();
+    const key = itemKey(jobKey(jobId));
+    const item = this.items.get(key);
+    if (!item || item.version !== expectedVersion || !condition.allowedStatuses.includes(item.status as JobStatus)) return undefined;
+    const attempts = { ...(item.attempts as Record<string, StoredAttempt>) };
+    for (const attempt of condition.attempts ?? []) attempts[String(attempt.attempt)] = attempt;
+    const updated = stored({ ...item, ...fields, attempts, version: expectedVersion + 1 });
+    this.items.set(key, updated);
+    return recordFromItem(stored(updated));
+  }
+
+  private async claimIdempotencyKey(
+    owner: string,
+    key: string,
+    requestHash: string,
+    jobId: string,
+    nowEpochSeconds: number,
+  ): Promise<boolean> {
+    await roundTrip();
+    const claimKey = idempotencyKey(owner, key);
+    const existing = this.items.get(itemKey(claimKey));
+    // An expired claim is free, as DynamoDB deletes expired items only eventually.
+    if (existing && !(Number(existing.expiresAt) <= nowEpochSeconds)) return false;
+    this.items.set(itemKey(claimKey), { ...claimKey, jobId, requestHash, expiresAt: nowEpochSeconds + IDEMPOTENCY_WINDOW_SECONDS });
+    return true;
+  }
+
+  private async readClaim(owner: string, key: string, nowEpochSeconds: number) {
+    await roundTrip();
+    const item = this.items.get(itemKey(idempotencyKey(owner, key)));
+    if (!item || typeof item.expiresAt !== 'number' || item.expiresAt <= nowEpochSeconds) return undefined;
+    return { jobId: String(item.jobId), requestHash: String(item.requestHash), expiresAt: item.expiresAt };
+  }
+
+  /**
+   * Writes an idempotency record as a request that stopped after claiming its key would have
+   * left it (the job not yet written): the crash the idempotent creation must recover from.
+   */
+  seedIdempotencyClaim(owner: string, key: string, claim: { readonly jobId: string; readonly requestHash: string; readonly expiresAt: number }): void {
+    const claimKey = idempotencyKey(owner, key);
+    this.items.set(itemKey(claimKey), { ...claimKey, ...claim });
+  }
+
+  private async createOrReplay(request: CreateJobRequest, jobId: string): Promise<CreateJobResult> {
+    const created = await this.putNewJob(request, jobId);
+    if (created) return { kind: 'created', job: created };
+    const existing = await this.getJob(jobId);
+    if (existing && existing.owner === request.owner && existing.requestHash === request.idempotency?.requestHash) {
+      return { kind: 'replayed', job: existing };
+    }
+    throw new ConflictError(`Job ${jobId} changed while its idempotent request was replayed.`, existing);
+  }
+
+  private async putNewJob(request: CreateJobRequest, jobId: string): Promise<StoredJobRecord | undefined> {
+    const { record, item } = newJobItem(request, jobId);
+    await roundTrip();
+    const key = itemKey(jobKey(jobId));
+    if (this.items.has(key)) return undefined;
+    this.items.set(key, stored(item));
+    return record;
+  }
+}
