@@ -20,9 +20,22 @@ export class EventPublishError extends Error {
     message: string,
     /** `ErrorCode: ErrorMessage` of each entry still rejected on the last try. */
     readonly failures: readonly string[],
+    /** The events that did not go out (rejected on every try, or never sent); the others were accepted. */
+    readonly unpublished: readonly GpuJobEvent[] = [],
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/** One PutEvents batch's failure, by position in the batch; publish() turns it into events. */
+class BatchPublishError extends EventPublishError {
+  constructor(
+    message: string,
+    failures: readonly string[],
+    readonly unpublishedPositions: readonly number[],
+  ) {
+    super(message, failures);
   }
 }
 
@@ -57,7 +70,14 @@ export class EventPublisher {
   async publish(events: readonly GpuJobEvent[]): Promise<void> {
     const entries = events.map((event) => this.toEntry(event));
     for (let start = 0; start < entries.length; start += MAX_ENTRIES_PER_CALL) {
-      await this.putWithRetries(entries.slice(start, start + MAX_ENTRIES_PER_CALL));
+      try {
+        await this.putWithRetries(entries.slice(start, start + MAX_ENTRIES_PER_CALL));
+      } catch (error) {
+        if (!(error instanceof BatchPublishError)) throw error;
+        // Positions in this batch of what stayed rejected, and every later batch, never sent.
+        const rejected = error.unpublishedPositions.map((position) => events[start + position]!);
+        throw new EventPublishError(error.message, error.failures, [...rejected, ...events.slice(start + MAX_ENTRIES_PER_CALL)]);
+      }
     }
   }
 
@@ -71,27 +91,28 @@ export class EventPublisher {
   }
 
   private async putWithRetries(entries: readonly PutEventsRequestEntry[]): Promise<void> {
-    let pending = [...entries];
+    let pending = entries.map((entry, position) => ({ entry, position }));
     let failures: string[] = [];
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await this.sleep(Math.random() * this.baseDelayMs * 2 ** (attempt - 2));
-      const response = await this.client.send(new PutEventsCommand({ Entries: pending }));
+      const response = await this.client.send(new PutEventsCommand({ Entries: pending.map(({ entry }) => entry) }));
       if (!response.FailedEntryCount) return;
       // Result entries are positional: the i-th result belongs to the i-th entry sent.
       const results = response.Entries ?? [];
-      const rejected = pending.flatMap((entry, position) => {
-        const result = results[position];
+      const rejected = pending.flatMap((sent, index) => {
+        const result = results[index];
         return result === undefined || result.ErrorCode !== undefined
-          ? [{ entry, reason: `${result?.ErrorCode ?? 'NoResult'}: ${result?.ErrorMessage ?? 'no result for this entry'}` }]
+          ? [{ ...sent, reason: `${result?.ErrorCode ?? 'NoResult'}: ${result?.ErrorMessage ?? 'no result for this entry'}` }]
           : [];
       });
       failures = rejected.map(({ reason }) => reason);
-      pending = rejected.map(({ entry }) => entry);
+      pending = rejected.map(({ entry, position }) => ({ entry, position }));
       if (pending.length === 0) return;
     }
-    throw new EventPublishError(
+    throw new BatchPublishError(
       `EventBridge rejected ${pending.length} of ${entries.length} events after ${this.maxAttempts} tries: ${failures.join('; ')}.`,
       failures,
+      pending.map(({ position }) => position),
     );
   }
 }

@@ -23,6 +23,8 @@
 import type { JobRecord, JobStatus, TerminalEventDebt, TerminalWriter } from '../../core/job.js';
 import { buildJobEvent } from '../../core/events.js';
 import type { GpuJobEvent, JobStore, TransitionRequest } from '../../core/ports.js';
+import { STATUS_CHANGE_DETAIL_TYPE } from '../../core/transitions.js';
+import { EventPublishError } from './events-publisher.js';
 
 export type { TerminalEventDebt, TerminalWriter } from '../../core/job.js';
 
@@ -101,13 +103,24 @@ export async function payTerminalEventDebt(dependencies: TerminalEventDependenci
   if (!debt || debt.published) return false;
   const claim = await dependencies.claim(record.jobId);
   if (!claim) throw new TerminalEventBusyError(record.jobId);
+  const events = dependencies.buildEvents(record, debt.previousStatus);
   try {
-    await dependencies.publish(dependencies.buildEvents(record, debt.previousStatus));
+    await dependencies.publish(events);
   } catch (error) {
-    // Not all of it went out: let the caller's retry claim it again at once (at-least-once).
-    await claim.release().catch(() => undefined);
-    throw error;
+    // The debt is the terminal event: once EventBridge accepted it, a retry would send it again.
+    // Only the status change that goes with it was lost then, and it stays lost (see README, Events).
+    if (!terminalEventWentOut(events, error)) {
+      // Not all of it went out: let the caller's retry claim it again at once (at-least-once).
+      await claim.release().catch(() => undefined);
+      throw error;
+    }
   }
   await dependencies.markPublished(record.jobId);
   return true;
+}
+
+/** True when a failed publish still delivered every terminal event among `events`. */
+function terminalEventWentOut(events: readonly GpuJobEvent[], error: unknown): boolean {
+  if (!(error instanceof EventPublishError) || error.unpublished.length === events.length) return false;
+  return error.unpublished.every((event) => event.detailType === STATUS_CHANGE_DETAIL_TYPE);
 }

@@ -71,6 +71,38 @@ describe('EventPublisher', () => {
     expect(delays[1]).toBeLessThanOrEqual(200);
   });
 
+  it('says which events did not go out when it gives up, so a caller can tell what was accepted', async () => {
+    // GIVEN EventBridge accepting the second entry and rejecting the first on every try
+    eventBridge
+      .on(PutEventsCommand)
+      .resolvesOnce({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'boom' }, { EventId: '2' }] })
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'boom' }] });
+    const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', { maxAttempts: 2, sleep: noWait });
+
+    // WHEN two events are published
+    const failure = await publisher.publish([anEvent('a'), anEvent('b')]).catch((error: unknown) => error);
+
+    // THEN the error names only the first as not published
+    expect(failure).toBeInstanceOf(EventPublishError);
+    expect((failure as EventPublishError).unpublished).toEqual([anEvent('a')]);
+  });
+
+  it('counts every event of a later call as not published when an earlier call gave up', async () => {
+    // GIVEN 12 events (two calls) and EventBridge rejecting the first call's last entry on every try
+    const events = Array.from({ length: 12 }, (_, index) => anEvent(`job-${index}`));
+    eventBridge.on(PutEventsCommand).callsFake(({ Entries }: { Entries: unknown[] }) => ({
+      FailedEntryCount: 1,
+      Entries: Entries.map((_, position) => (position === Entries.length - 1 ? { ErrorCode: 'InternalFailure', ErrorMessage: 'boom' } : { EventId: String(position) })),
+    }));
+    const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', { maxAttempts: 2, sleep: noWait });
+
+    // WHEN they are published
+    const failure = await publisher.publish(events).catch((error: unknown) => error);
+
+    // THEN the rejected one and the two never sent are named
+    expect((failure as EventPublishError).unpublished).toEqual([events[9], events[10], events[11]]);
+  });
+
   it('splits more than ten events into calls of at most ten', async () => {
     eventBridge.on(PutEventsCommand).callsFake((input: { Entries: unknown[] }) => ({
       FailedEntryCount: 0,
