@@ -2,14 +2,12 @@
  * What every command is made of (options, help, a run function) and what it is
  * given to run with: parsed options, the API client, the terminal, the clock.
  */
-import type { ParseArgsConfig } from 'node:util';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { GpuJobsClient, Fetch } from './client.js';
 import type { ResolvedEndpoint } from './config.js';
 import type { Terminal } from './terminal.js';
 
-export type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
-
+/** Option values by long name without the dashes (`max-spot-attempts`), as typed on the command line. */
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 export const EXIT = {
@@ -58,14 +56,33 @@ export interface ParsedCommandLine {
   readonly rest: readonly string[];
 }
 
+/**
+ * One option, declared once: commander parses the command line from it and help prints it.
+ * A `<value>` placeholder in the flags makes it take a value; without one it is a switch.
+ */
+export interface OptionDeclaration {
+  /** Commander flags, e.g. `-e, --env <KEY=VALUE>`. */
+  readonly flags: string;
+  readonly description: string;
+  /** Given more than once, the values collect into a list (`--env A=1 --env B=2`). */
+  readonly repeatable?: boolean;
+}
+
+/** The global options a command may describe in its own words in its help (what `--json` prints there). */
+export type GlobalOptionName = 'endpoint' | 'token' | 'region' | 'owner' | 'json';
+
 export interface Command {
   readonly name: string;
   readonly summary: string;
+  /** What follows `gpujobs NAME` on the usage line. */
   readonly usage: string;
   readonly description: string;
-  readonly options: OptionSpecs;
-  /** `[flag as typed, what it does]`, in the order help shows them. */
-  readonly optionHelp: readonly (readonly [string, string])[];
+  /** The command's own options, in the order help shows them. */
+  readonly options: readonly OptionDeclaration[];
+  /** What a global option does for this command, where that says more than the general text. */
+  readonly globalOptionHelp?: Partial<Record<GlobalOptionName, string>>;
+  /** A line shown with every usage error of this command, before the pointer to its help. */
+  readonly usageHint?: string;
   readonly examples: readonly string[];
   run(context: CommandContext, commandLine: ParsedCommandLine): Promise<number>;
 }

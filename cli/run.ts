@@ -2,21 +2,11 @@
  * The command line as a function: arguments and streams in, exit code out.
  * cli/main.ts calls it with the process's streams; tests call it directly.
  */
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { CommanderError } from 'commander';
 import { anonymous, bearerToken, regionFromExecuteApiHost, sigV4, type RequestAuthenticator } from './auth.js';
 import { GpuJobsClient, type Fetch } from './client.js';
-import {
-  EXIT,
-  UsageError,
-  stringOption,
-  type Command,
-  type CommandContext,
-  type OptionSpecs,
-  type OptionValues,
-  type ParsedCommandLine,
-} from './command.js';
+import { EXIT, UsageError, stringOption, type Command, type CommandContext, type OptionValues } from './command.js';
 import { configureCommand } from './commands/configure.js';
 import { doctorCommand } from './commands/doctor.js';
 import { cancelCommand, getCommand, listCommand, watchCommand } from './commands/jobs.js';
@@ -24,8 +14,8 @@ import { logsCommand } from './commands/logs.js';
 import { smokeCommand } from './commands/smoke.js';
 import { submitCommand } from './commands/submit.js';
 import { describeSource, isLoopback, readSavedConfig, resolveEndpoint, type ResolvedEndpoint } from './config.js';
-import { commandHelp, rootHelp } from './help.js';
 import { reportError } from './problems.js';
+import { buildProgram } from './program.js';
 import { Terminal, shouldUseColor, type TextSink } from './terminal.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -39,17 +29,6 @@ export const COMMANDS: readonly Command[] = [
   smokeCommand,
   doctorCommand,
 ];
-
-const GLOBAL_OPTIONS: OptionSpecs = {
-  endpoint: { type: 'string' },
-  token: { type: 'string' },
-  owner: { type: 'string' },
-  region: { type: 'string' },
-  json: { type: 'boolean' },
-  'no-color': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-};
 
 export interface RunCliOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -76,104 +55,37 @@ export class MissingCredentialsError extends Error {
 }
 
 export async function runCli(argv: readonly string[], options: RunCliOptions): Promise<number> {
-  const firstPass = parseArgs({ args: [...argv], options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
-  const noColor = firstPass.values['no-color'] === true;
-  const term = new Terminal({
+  // Everything after the first `--` is the job's command, verbatim. Commander would fold it into
+  // the operands; kept apart, `submit --image IMG python train.py` can still be told from
+  // `submit --image IMG -- python train.py`, and no option of the job's is read as one of ours.
+  const terminator = argv.indexOf('--');
+  const args = terminator === -1 ? [...argv] : argv.slice(0, terminator);
+  const rest = terminator === -1 ? [] : argv.slice(terminator + 1);
+  // Commander writes its usage errors while it parses, so the colour choice cannot wait for its result.
+  const color = shouldUseColor(options.isTTY, options.env, args.includes('--no-color'));
+  const term = new Terminal({ stdout: options.stdout, stderr: options.stderr, isTTY: options.isTTY, color });
+
+  let json = false;
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram({
+    commands: COMMANDS,
+    term,
     stdout: options.stdout,
     stderr: options.stderr,
-    isTTY: options.isTTY,
-    color: shouldUseColor(options.isTTY, options.env, noColor),
+    color,
+    action: async ({ command, global, values, positionals }) => {
+      json = global.json === true;
+      exitCode = await command.run(buildContext(term, json, global, options), { values, positionals, rest });
+    },
   });
-  const json = firstPass.values.json === true;
-
   try {
-    const terminatorIndex = firstPass.tokens.find((token) => token.kind === 'option-terminator')?.index ?? Infinity;
-    const commandToken = firstPass.tokens.find((token) => token.kind === 'positional' && token.index < terminatorIndex);
-    const commandName = commandToken?.kind === 'positional' ? commandToken.value : undefined;
-
-    if (commandName === undefined) {
-      if (firstPass.values.version === true) {
-        term.out(await packageVersion());
-        return EXIT.ok;
-      }
-      if (firstPass.values.help === true) {
-        options.stdout.write(rootHelp(COMMANDS));
-        return EXIT.ok;
-      }
-      options.stderr.write(rootHelp(COMMANDS));
-      return EXIT.usage;
-    }
-
-    const remaining = argv.filter((_, index) => index !== commandToken?.index);
-    if (commandName === 'help') return showHelp(remaining.filter((arg) => !arg.startsWith('-')), options);
-
-    const command = COMMANDS.find((candidate) => candidate.name === commandName);
-    if (!command) {
-      throw new UsageError(`unknown command "${commandName}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}.`);
-    }
-    const commandLine = parseCommandLine(command, remaining);
-    if (commandLine.values.help === true) {
-      options.stdout.write(commandHelp(command));
-      return EXIT.ok;
-    }
-    const context = buildContext(term, json, commandLine.values, options);
-    return await command.run(context, commandLine);
+    await program.parseAsync(args, { from: 'user' });
+    return exitCode;
   } catch (error) {
+    // Commander has already written the help, the version or the usage error.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     return reportError(term, error, json);
   }
-}
-
-function showHelp(topics: readonly string[], options: RunCliOptions): number {
-  const [topic] = topics;
-  if (topic === undefined) {
-    options.stdout.write(rootHelp(COMMANDS));
-    return EXIT.ok;
-  }
-  const command = COMMANDS.find((candidate) => candidate.name === topic);
-  if (!command) {
-    options.stderr.write(`error: no command "${topic}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}.\n`);
-    return EXIT.usage;
-  }
-  options.stdout.write(commandHelp(command));
-  return EXIT.ok;
-}
-
-function parseCommandLine(command: Command, args: readonly string[]): ParsedCommandLine {
-  let parsed: ReturnType<typeof parseArgs<{ options: OptionSpecs; strict: true; allowPositionals: true; tokens: true }>>;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options: { ...GLOBAL_OPTIONS, ...command.options },
-      strict: true,
-      allowPositionals: true,
-      tokens: true,
-    });
-  } catch (error) {
-    throw new UsageError(simplifyParseError(error), command.name, { cause: error });
-  }
-  const terminatorIndex = parsed.tokens.find((token) => token.kind === 'option-terminator')?.index ?? Infinity;
-  const positionals: string[] = [];
-  const rest: string[] = [];
-  for (const token of parsed.tokens) {
-    if (token.kind !== 'positional') continue;
-    (token.index > terminatorIndex ? rest : positionals).push(token.value);
-  }
-  return { values: parsed.values as OptionValues, positionals, rest };
-}
-
-/** Node's parseArgs messages explain its own API; say what the user typed wrong instead. */
-function simplifyParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: string }).code;
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    const option = /'([^']+)'/.exec(message)?.[1];
-    return `unknown option ${option ?? message}. (A job command with options goes after \`--\`.)`;
-  }
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    const option = /'([^']+)'/.exec(message)?.[1];
-    return option ? `option ${option.split(',').at(-1)?.trim()} ${message.includes('argument missing') ? 'needs a value' : 'takes no value'}.` : message;
-  }
-  return message;
 }
 
 function buildContext(term: Terminal, json: boolean, values: OptionValues, options: RunCliOptions): CommandContext {
@@ -245,9 +157,4 @@ async function chooseAuthenticator(values: OptionValues, options: RunCliOptions,
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
-}
-
-async function packageVersion(): Promise<string> {
-  const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return manifest.version ?? 'unknown';
 }

@@ -2,6 +2,7 @@
  * Output that suits where it goes: colours and a redrawn status line on a
  * terminal, plain lines when piped or when NO_COLOR is set.
  */
+import { styleText } from 'node:util';
 import type { JobStatus } from '../core/job.js';
 
 export interface TextSink {
@@ -17,10 +18,14 @@ export interface TerminalOptions {
 
 type Paint = (text: string) => string;
 
-const ansi =
-  (open: number, close: number): Paint =>
+/**
+ * Whether to colour is decided once, by shouldUseColor, for the streams this terminal writes to
+ * (which are not process.stdout in tests); styleText must not second-guess it from process.stdout.
+ */
+const style =
+  (format: Parameters<typeof styleText>[0]): Paint =>
   (text) =>
-    `\u001b[${open}m${text}\u001b[${close}m`;
+    styleText(format, text, { validateStream: false });
 
 const plain: Paint = (text) => text;
 
@@ -41,12 +46,12 @@ export class Terminal {
 
   constructor(private readonly options: TerminalOptions) {
     const on = options.color;
-    this.bold = on ? ansi(1, 22) : plain;
-    this.dim = on ? ansi(2, 22) : plain;
-    this.red = on ? ansi(31, 39) : plain;
-    this.green = on ? ansi(32, 39) : plain;
-    this.yellow = on ? ansi(33, 39) : plain;
-    this.cyan = on ? ansi(36, 39) : plain;
+    this.bold = on ? style('bold') : plain;
+    this.dim = on ? style('dim') : plain;
+    this.red = on ? style('red') : plain;
+    this.green = on ? style('green') : plain;
+    this.yellow = on ? style('yellow') : plain;
+    this.cyan = on ? style('cyan') : plain;
   }
 
   get isTTY(): boolean {

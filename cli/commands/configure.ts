@@ -18,7 +18,7 @@ export class StackOutputError extends Error {
 export const configureCommand: Command = {
   name: NAME,
   summary: "Point the CLI at a deployed stack (reads its API URL output)",
-  usage: 'gpujobs configure --stack NAME [--region REGION]',
+  usage: '--stack NAME [--region REGION]',
   description: [
     `Reads the CloudFormation outputs of a deployed gpujobs stack (output "${API_URL_OUTPUT_KEY}")`,
     'with your AWS credentials and saves the API URL and region, so later commands use',
@@ -26,14 +26,11 @@ export const configureCommand: Command = {
     '(~/.config/gpujobs/config.json when XDG_CONFIG_HOME is unset).',
     '--endpoint and GPUJOBS_ENDPOINT still take precedence over the saved URL.',
   ].join('\n'),
-  options: {
-    stack: { type: 'string' },
+  options: [{ flags: '--stack <name>', description: 'the CloudFormation stack name given to `cdk deploy`' }],
+  globalOptionHelp: {
+    region: "the stack's region (default: AWS_REGION or your profile's region)",
+    json: 'print the saved configuration as JSON',
   },
-  optionHelp: [
-    ['--stack NAME', 'the CloudFormation stack name given to `cdk deploy`'],
-    ['--region REGION', 'the stack\'s region (default: AWS_REGION or your profile\'s region)'],
-    ['--json', 'print the saved configuration as JSON'],
-  ],
   examples: ['gpujobs configure --stack GpuJobs', 'AWS_PROFILE=ml gpujobs configure --stack GpuJobs --region eu-west-1'],
 
   async run(context, commandLine) {

@@ -103,7 +103,7 @@ export interface QuotaReading extends QuotaNeed {
 export const doctorCommand: Command = {
   name: NAME,
   summary: 'Check the account\'s GPU vCPU quotas (Service Quotas) and say what to request',
-  usage: 'gpujobs doctor [--stack NAME] [--vcpus N] [--region REGION] [--json]',
+  usage: '[--stack NAME] [--vcpus N] [--region REGION] [--json]',
   description: [
     'Reads the EC2 vCPU quotas for GPU instances through the Service Quotas API with your AWS',
     `credentials: ${GPU_VCPU_QUOTAS.G.spot.code} (${GPU_VCPU_QUOTAS.G.spot.name}) and ${GPU_VCPU_QUOTAS.G['on-demand'].code}`,
@@ -114,16 +114,14 @@ export const doctorCommand: Command = {
     'RUNNABLE without ever starting. For each quota that is too low it prints the console page',
     'and the `aws service-quotas request-service-quota-increase` command. Exits 1 when one is.',
   ].join('\n'),
-  options: {
-    stack: { type: 'string' },
-    vcpus: { type: 'string' },
-  },
-  optionHelp: [
-    ['--stack NAME', 'read the instance types from this deployed stack (default: the saved stack, else the defaults)'],
-    ['--vcpus N', 'the vCPUs each quota must allow, instead of the largest instance type\'s'],
-    ['--region REGION', 'the region to check (quotas are per region; default AWS_REGION or your profile\'s)'],
-    ['--json', 'print the quotas, what is needed and the requests to make as JSON'],
+  options: [
+    { flags: '--stack <name>', description: 'read the instance types from this deployed stack (default: the saved stack, else the defaults)' },
+    { flags: '--vcpus <n>', description: "the vCPUs each quota must allow, instead of the largest instance type's" },
   ],
+  globalOptionHelp: {
+    region: "the region to check (quotas are per region; default AWS_REGION or your profile's)",
+    json: 'print the quotas, what is needed and the requests to make as JSON',
+  },
   examples: [
     'gpujobs doctor --region us-east-1',
     'gpujobs doctor --stack GpuJobs',

@@ -7,10 +7,10 @@ import { exitCodeForStatus, followJob, waitForJobEnd } from '../follow.js';
 export const getCommand: Command = {
   name: 'get',
   summary: 'Show one job: status, attempts, reasons, cost',
-  usage: 'gpujobs get JOB_ID [--json]',
+  usage: 'JOB_ID [--json]',
   description: 'Shows a job with each of its attempts (capacity, instance, duration, exit code, reason) and its cost.',
-  options: {},
-  optionHelp: [['--json', 'print the job object as the API returns it']],
+  options: [],
+  globalOptionHelp: { json: 'print the job object as the API returns it' },
   examples: ['gpujobs get 01JD3K2T9X8Y7Z6W5V4U3S2R1Q', "gpujobs get 01JD3K2T9X8Y7Z6W5V4U3S2R1Q --json | jq '.attempts[].failureClass'"],
 
   async run(context, commandLine) {
@@ -25,19 +25,17 @@ export const getCommand: Command = {
 export const listCommand: Command = {
   name: 'list',
   summary: 'List your jobs, newest first',
-  usage: 'gpujobs list [--status STATUS] [--limit N] [--all] [--json]',
+  usage: '[--status STATUS] [--limit N] [--all] [--json]',
   description: 'Lists your jobs, newest first, one page at a time (--all follows every page).',
-  options: {
-    status: { type: 'string', short: 's' },
-    limit: { type: 'string', short: 'n' },
-    all: { type: 'boolean', short: 'a' },
-  },
-  optionHelp: [
-    ['-s, --status STATUS', `only jobs in this status: ${JOB_STATUSES.join(', ')}`],
-    ['-n, --limit N', `jobs per page, ${LIST_QUERY_LIMITS.limit.min}-${LIST_QUERY_LIMITS.limit.max} (default ${LIST_QUERY_LIMITS.limit.default})`],
-    ['-a, --all', 'follow every page instead of stopping after the first'],
-    ['--json', 'print {"jobs": [...], "nextToken"} as the API returns it (all pages merged with --all)'],
+  options: [
+    { flags: '-s, --status <status>', description: `only jobs in this status: ${JOB_STATUSES.join(', ')}` },
+    {
+      flags: '-n, --limit <n>',
+      description: `jobs per page, ${LIST_QUERY_LIMITS.limit.min}-${LIST_QUERY_LIMITS.limit.max} (default ${LIST_QUERY_LIMITS.limit.default})`,
+    },
+    { flags: '-a, --all', description: 'follow every page instead of stopping after the first' },
   ],
+  globalOptionHelp: { json: 'print {"jobs": [...], "nextToken"} as the API returns it (all pages merged with --all)' },
   examples: ['gpujobs list', 'gpujobs list --status RUNNING', 'gpujobs list --all --json | jq -r \'.jobs[] | select(.status=="FAILED") | .jobId\''],
 
   async run(context, commandLine) {
@@ -85,14 +83,14 @@ export const listCommand: Command = {
 export const cancelCommand: Command = {
   name: 'cancel',
   summary: 'Cancel a job',
-  usage: 'gpujobs cancel JOB_ID [--json]',
+  usage: 'JOB_ID [--json]',
   description: [
     'Cancels a job. A queued job is cancelled at once and never starts; a running one is',
     'stopped and ends CANCELLED shortly after. Cancelling twice is fine; cancelling a job',
     'that already SUCCEEDED or FAILED is an error.',
   ].join('\n'),
-  options: {},
-  optionHelp: [['--json', 'print the job object returned by the API']],
+  options: [],
+  globalOptionHelp: { json: 'print the job object returned by the API' },
   examples: ['gpujobs cancel 01JD3K2T9X8Y7Z6W5V4U3S2R1Q', 'gpujobs list --status PENDING --json | jq -r \'.jobs[].jobId\' | xargs -n1 gpujobs cancel'],
 
   async run(context, commandLine) {
@@ -112,14 +110,14 @@ export const cancelCommand: Command = {
 export const watchCommand: Command = {
   name: 'watch',
   summary: 'Follow a job live until it ends',
-  usage: 'gpujobs watch JOB_ID',
+  usage: 'JOB_ID',
   description: [
     'Follows a job until it ends: each status change and each attempt as it happens',
     '(e.g. "attempt 1 on spot reclaimed after 3m12s → attempt 2 on on-demand"), with a',
     'live status line on a terminal. Exits 0 SUCCEEDED, 1 FAILED, 130 CANCELLED.',
   ].join('\n'),
-  options: {},
-  optionHelp: [['--json', 'print only the final job object when it ends']],
+  options: [],
+  globalOptionHelp: { json: 'print only the final job object when it ends' },
   examples: ['gpujobs watch 01JD3K2T9X8Y7Z6W5V4U3S2R1Q', 'gpujobs watch "$JOB" && echo done'],
 
   async run(context, commandLine) {

@@ -9,21 +9,17 @@ const NAME = 'logs';
 export const logsCommand: Command = {
   name: NAME,
   summary: "Print a job's logs (--follow until it ends)",
-  usage: 'gpujobs logs JOB_ID [--follow] [--attempt N] [--json]',
+  usage: 'JOB_ID [--follow] [--attempt N] [--json]',
   description: [
     "Prints the job's log lines on stdout, attempt by attempt (a line on stderr marks",
     'where each attempt begins). --follow keeps printing new lines until the job has ended',
     'and its logs are drained, then exits 0 SUCCEEDED, 1 FAILED, 130 CANCELLED.',
   ].join('\n'),
-  options: {
-    follow: { type: 'boolean', short: 'f' },
-    attempt: { type: 'string' },
-  },
-  optionHelp: [
-    ['-f, --follow', 'keep printing new lines until the job ends'],
-    ['--attempt N', 'only the lines of attempt N'],
-    ['--json', 'one JSON object per line: {"attempt", "timestamp", "message"}'],
+  options: [
+    { flags: '-f, --follow', description: 'keep printing new lines until the job ends' },
+    { flags: '--attempt <n>', description: 'only the lines of attempt N' },
   ],
+  globalOptionHelp: { json: 'one JSON object per line: {"attempt", "timestamp", "message"}' },
   examples: [
     'gpujobs logs 01JD3K2T9X8Y7Z6W5V4U3S2R1Q',
     'gpujobs logs 01JD3K2T9X8Y7Z6W5V4U3S2R1Q --follow',

@@ -89,7 +89,7 @@ interface SmokeTarget {
 export const smokeCommand: Command = {
   name: NAME,
   summary: 'Check a deployment end to end: a GPU job, a failure, a cancel, failover, events',
-  usage: 'gpujobs smoke [--stack NAME] [--timeout DURATION] [--image IMAGE] [--failover] [--json]',
+  usage: '[--stack NAME] [--timeout DURATION] [--image IMAGE] [--failover] [--json]',
   description: [
     'Submits tiny jobs and checks what the platform does with them, printing one line per step:',
     '`PASS <step> (<seconds>s): <what was seen>`, `FAIL <step>: <reason>` or `SKIP <step>: <reason>`.',
@@ -108,19 +108,19 @@ export const smokeCommand: Command = {
     'GET /local/events. Every wait ends at --timeout. Exits 0 when no step FAILED, 1 otherwise,',
     '130 when interrupted. On AWS the jobs run on real GPU instances: a few cents per run.',
   ].join('\n'),
-  options: {
-    stack: { type: 'string' },
-    timeout: { type: 'string' },
-    image: { type: 'string' },
-    failover: { type: 'boolean' },
-  },
-  optionHelp: [
-    ['--stack NAME', `the deployed stack: its "${API_URL_OUTPUT_KEY}" and "${EVENT_BUS_NAME_OUTPUT_KEY}" outputs (else the usual endpoint)`],
-    ['--timeout DURATION', `longest wait for each outcome (default ${DEFAULT_SMOKE_TIMEOUT_SECONDS.aws / 60}m on AWS, ${DEFAULT_SMOKE_TIMEOUT_SECONDS.local / 60}m locally)`],
-    ['--image IMAGE', `image of the smoke jobs (default ${DEFAULT_SMOKE_IMAGE}); it needs sh and sleep`],
-    ['--failover', 'on AWS, also run a job on the On-Demand queue (the failover target)'],
-    ['--json', 'print the results as JSON on stdout (the lines go to stderr)'],
+  options: [
+    {
+      flags: '--stack <name>',
+      description: `the deployed stack: its "${API_URL_OUTPUT_KEY}" and "${EVENT_BUS_NAME_OUTPUT_KEY}" outputs (else the usual endpoint)`,
+    },
+    {
+      flags: '--timeout <duration>',
+      description: `longest wait for each outcome (default ${DEFAULT_SMOKE_TIMEOUT_SECONDS.aws / 60}m on AWS, ${DEFAULT_SMOKE_TIMEOUT_SECONDS.local / 60}m locally)`,
+    },
+    { flags: '--image <image>', description: `image of the smoke jobs (default ${DEFAULT_SMOKE_IMAGE}); it needs sh and sleep` },
+    { flags: '--failover', description: 'on AWS, also run a job on the On-Demand queue (the failover target)' },
   ],
+  globalOptionHelp: { json: 'print the results as JSON on stdout (the lines go to stderr)' },
   examples: [
     'gpujobs smoke                      # local mode (npm start)',
     'gpujobs smoke --stack GpuJobs --region eu-west-1',

@@ -49,6 +49,15 @@ function job(overrides: Partial<Job> & Pick<Job, 'jobId'>): Job {
 }
 
 describe('gpujobs submit', () => {
+  it("passes everything after `--` to the job verbatim, even flags gpujobs has itself", async () => {
+    // WHEN the job's command carries --wait, --json, -e and --help of its own
+    const result = await run(['submit', '--image', 'alpine:3', '--', 'python', 'train.py', '--wait', '--json', '-e', 'X=1', '--help', '--', 'tail']);
+
+    // THEN gpujobs neither waits, prints JSON nor shows help: the job gets them as argv
+    expect(result).toMatchObject({ code: 0, stdout: 'JOB0001\n' });
+    expect(submitted().command).toEqual(['python', 'train.py', '--wait', '--json', '-e', 'X=1', '--help', '--', 'tail']);
+  });
+
   it('prints only the new job id and sends the spec built from the flags', async () => {
     // WHEN
     const result = await run([
@@ -154,7 +163,7 @@ describe('gpujobs submit', () => {
     [['--image', 'alpine', 'python', 'train.py'], 'put the job\'s command after `--`'],
     [['--', 'echo'], '--image is required'],
     [['--image', 'alpine'], 'needs a command after `--`'],
-    [['--image', 'alpine', '--bogus', '--', 'x'], 'unknown option --bogus'],
+    [['--image', 'alpine', '--bogus', '--', 'x'], "unknown option '--bogus'"],
   ])('fails with a usage error (exit 2) for %j', async (args, message) => {
     const result = await run(['submit', ...args]);
 
@@ -229,6 +238,18 @@ describe('gpujobs get', () => {
     expect(result.stdout).toContain('$0.90 ($0.10 on interrupted attempts)');
     expect(result.stdout).toMatch(/^1 +spot +FAILED +g5\.xlarge +3m12s +- +\$0\.10 +SPOT_RECLAIM: Host EC2 \(instance i-0abc\) terminated\.$/m);
     expect(result.stdout).toMatch(/^2 +on-demand +SUCCEEDED +g5\.2xlarge +4m +0 +\$0\.80 +-$/m);
+  });
+
+  it('reads the global options before the command name as after it', async () => {
+    // GIVEN
+    api.addJob(job({ jobId: 'J1' }));
+
+    // WHEN --json comes before `get`
+    const result = await run(['--json', 'get', 'J1']);
+
+    // THEN
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(api.jobs.get('J1'));
   });
 
   it('prints the job object exactly as the API returned it with --json', async () => {

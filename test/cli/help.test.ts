@@ -21,7 +21,16 @@ describe('help', () => {
     expect(viaFlag).toEqual(viaHelp);
     expect(viaHelp.stdout).toMatch(new RegExp(`^Usage: gpujobs ${name}`));
     expect(viaHelp.stdout).toContain('Examples:\n  gpujobs ');
-    expect(viaHelp.stdout).toContain('--endpoint URL');
+    expect(viaHelp.stdout).toContain('--endpoint <url>');
+  });
+
+  it("describes a global option in the command's own words where it has them", async () => {
+    const logs = await cli(['help', 'logs']);
+    const doctor = await cli(['doctor', '--help']);
+
+    expect(logs.stdout).toMatch(/^ {2}--json +one JSON object per line: \{"attempt", "timestamp", "message"\}$/m);
+    expect(doctor.stdout).toMatch(/^ {2}--region <region> +the region to check \(quotas are per region/m);
+    expect(doctor.stdout).toMatch(/^ {2}--endpoint <url> +API URL/m);
   });
 
   it('lists every command in the overview', async () => {
@@ -43,7 +52,41 @@ describe('help', () => {
     const result = await cli(['lunch']);
 
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('unknown command "lunch". Commands: submit, get, list, cancel, logs, watch, configure, smoke, doctor.');
+    expect(result.stderr).toContain("unknown command 'lunch'");
+    expect(result.stderr).toContain('Commands: submit, get, list, cancel, logs, watch, configure, smoke, doctor.');
+  });
+
+  it('exits 2 naming the topic when `help` is asked about an unknown command', async () => {
+    const result = await cli(['help', 'lunch']);
+
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain("unknown command 'lunch'");
+    expect(result.stderr).toContain('Commands: submit, get, list, cancel, logs, watch, configure, smoke, doctor.');
+  });
+
+  it('suggests the command meant when one is mistyped, and exits 2', async () => {
+    const result = await cli(['sumbit', '--image', 'alpine']);
+
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain("unknown command 'sumbit'\n(Did you mean submit?)");
+  });
+
+  it('suggests the option meant when one is mistyped, and points to the command\'s help', async () => {
+    const result = await cli(['list', '--stauts', 'FAILED']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown option '--stauts'\n(Did you mean --status?)");
+    expect(result.stderr).toContain('See `gpujobs help list`.');
+  });
+
+  it('exits 2 naming the option when its value is missing', async () => {
+    const result = await cli(['logs', 'J1', '--attempt']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("option '--attempt <n>' argument missing");
+    expect(result.stderr).toContain('See `gpujobs help logs`.');
   });
 
   it('exits 2 when a job id is missing', async () => {
