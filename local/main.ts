@@ -28,7 +28,7 @@ const recovered = platform.recovered;
 process.stdout.write(
   [
     '',
-    `gpujobs local mode is ready on ${platform.url}  (${((Date.now() - startedAt) / 1000).toFixed(1)} s${platform.synthesized ? ', workflow synthesized' : ''})`,
+    `gpujobs local mode is ready on ${platform.url}  (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`,
     `  data dir       ${platform.dataDir}`,
     `  GPUs           ${gpuLine}`,
     `  Spot capacity  on; Spot jobs fail over after ${platform.capacityTimeoutSeconds} s without capacity`,

@@ -1,6 +1,6 @@
 /**
  * Local mode: the whole platform on one machine, running the same handlers and the
- * same synthesized workflow definition as AWS, with stand-ins for the AWS services.
+ * same workflow definition as AWS (jobWorkflowAsl), with stand-ins for the AWS services.
  * The handlers create their SDK clients from the default configuration when their
  * modules load, so the stand-ins' endpoints (AWS_ENDPOINT_URL_<SERVICE>) and the
  * handlers' variables are set before the first handler module is imported, once per
@@ -90,8 +90,6 @@ export interface LocalPlatformOptions {
   readonly dispatcherConcurrency?: number;
   /** Messages per dispatcher invocation. @default 10 */
   readonly dispatcherBatchSize?: number;
-  /** Where the resolved workflow definition is cached. @default `<dataDir>/cache` */
-  readonly workflowCacheDir?: string;
   /** Finished jobs the Batch stand-in keeps for DescribeJobs and ListJobs (their records stay in DynamoDB). @default 1000 */
   readonly retainedBatchJobs?: number;
   /** Suppresses informational lines (warnings and errors still print). @default false */
@@ -119,8 +117,6 @@ export interface LocalPlatform {
   readonly gpus: GpuPool;
   readonly capacityTimeoutSeconds: number;
   readonly stateMachineArn: string;
-  /** Whether this start synthesized the workflow (false: from the cache). */
-  readonly synthesized: boolean;
   readonly recovered: RecoveredJobs;
   /** Reclaims every running Spot attempt (what POST /local/spot/interrupt does). */
   interruptSpot(): number;
@@ -193,9 +189,9 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
 
   const [gpus, workflow] = await Promise.all([
     detectGpus(gpuCount === undefined ? {} : { count: gpuCount }),
-    loadWorkflowDefinition({ projectRoot: PROJECT_ROOT, cacheDirectory: options.workflowCacheDir ?? join(dataDir, 'cache'), region, account: LOCAL_ACCOUNT }),
+    loadWorkflowDefinition({ projectRoot: PROJECT_ROOT, region, account: LOCAL_ACCOUNT }),
   ]);
-  const stateMachineArn = `arn:aws:states:${region}:${LOCAL_ACCOUNT}:stateMachine:${workflow.logicalId}`;
+  const { stateMachineArn } = workflow;
 
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
@@ -385,7 +381,6 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       gpus,
       capacityTimeoutSeconds,
       stateMachineArn,
-      synthesized: workflow.synthesized,
       recovered,
       interruptSpot: () => batch.interruptSpot(),
       setSpotCapacity: (available) => batch.setSpotCapacity(available),
@@ -487,7 +482,7 @@ const BATCH_STATES: Readonly<Record<string, CapacityType>> = { [STATE.runOnSpot]
 /** Step Functions' own limit on a Standard execution, for a definition without TimeoutSeconds. */
 const DEFAULT_EXECUTION_TIMEOUT_SECONDS = 365 * 24 * 3600;
 
-/** The queue each Batch state submits to, as the synthesized definition names it. */
+/** The queue each Batch state submits to, as the definition names it. */
 function jobQueuesOf(states: Record<string, { Type: string; Parameters?: unknown }>): Record<CapacityType, string> {
   const queueOf = (state: string) => {
     const queue = (states[state]?.Parameters as { JobQueue?: unknown } | undefined)?.JobQueue;

@@ -1,6 +1,6 @@
 /**
- * The Step Functions stand-in: executions of one state machine (the synthesized job
- * workflow) run by aws-local-stepfunctions, with StartExecution's name rules,
+ * The Step Functions stand-in: executions of one state machine (the job workflow,
+ * jobWorkflowAsl) run by aws-local-stepfunctions, with StartExecution's name rules,
  * StopExecution (which also stops the execution's running Batch job, as the `.sync`
  * integration does) and the "Step Functions Execution Status Change" events.
  */

@@ -1,7 +1,7 @@
 /**
  * Control-plane cost per job, priced with the published us-east-1 prices in bench/prices.json.
  *
- * - State transitions: the workflow definition resolved from the synthesized template, executed
+ * - State transitions: the workflow definition the stack deploys (jobWorkflowAsl), executed
  *   with aws-local-stepfunctions with stubbed task results, for a happy-path job and for a job
  *   whose Spot attempt is reclaimed and which fails over to On-Demand.
  * - DynamoDB, SQS and EventBridge calls: MEASURED, by counting the SDK calls the real handlers
@@ -20,7 +20,6 @@ import { jobKey } from '../../core/table.js';
 import { batchJobName, STATE } from '../../core/workflow-contract.js';
 import { ENV } from '../../lambdas/shared/environment.js';
 import { BatchJobFailedError } from '../../lib/workflow/batch-task.js';
-import { resolveJobWorkflowDefinition, standInResourceAttributes, type CloudFormationTemplate } from '../../lib/workflow/resolve-definition.js';
 import type { LocalPlatform } from '../../local/platform.js';
 import type { JsonValue } from '../../local/step-functions.js';
 import { BENCH_ACCOUNT, BENCH_REGION } from '../support/aws-env.js';
@@ -38,7 +37,7 @@ import {
 import { startBenchPlatform, submitJob, waitForTerminalEvents } from '../support/local-platform.js';
 import { BENCH_DIR, figure } from '../support/report.js';
 import { countByCommand, SdkCallCounter, type SdkCall } from '../support/sdk-call-counter.js';
-import { referencedLogicalIds, resourcesOfType, stackFunctions, type FunctionRole, type StackFunction } from '../support/stack-settings.js';
+import { benchWorkflow, referencedLogicalIds, resourcesOfType, stackFunctions, workflowTaskFunctions, type FunctionRole, type StackFunction } from '../support/stack-settings.js';
 import { loadTemplate, type SynthesizedTemplate } from '../support/template.js';
 import type { Benchmark, BenchmarkContext } from './types.js';
 
@@ -82,9 +81,7 @@ const WORKFLOW_TASKS = { [STATE.prepare]: 'prepare', [STATE.settleAttempt]: 'set
 /** Runs the definition with stubbed task results and counts the states entered (each one a billed transition). */
 async function countTransitions(definition: StateMachineDefinition, scenario: 'happy' | 'reclaim-failover'): Promise<PathUsage> {
   const jobId = `01COST${scenario === 'happy' ? 'HAPPY' : 'FAILOVER'}`;
-  // Node fires timers longer than 2^31 ms at once; the machine's 24-day timeout is not what is measured here.
-  const { TimeoutSeconds: _machineTimeout, ...runnable } = definition;
-  const machine = new StateMachine(runnable as StateMachineDefinition, { validationOptions: { checkArn: false, checkPaths: true } });
+  const machine = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: true } });
   let settles = 0;
   const succeeded = (name: string): JsonValue => ({ JobName: name, JobId: crypto.randomUUID(), Status: 'SUCCEEDED', StatusReason: 'Essential container in task exited', Container: { ExitCode: 0 } });
   const execution = machine.run(
@@ -362,16 +359,12 @@ async function run(context: BenchmarkContext) {
   const notes: string[] = [];
   const book = loadPriceBook(join(BENCH_DIR, 'prices.json'));
   const { template, source } = await loadTemplate(context.projectRoot, context.assemblyDir ? { assemblyDir: context.assemblyDir } : {});
-  const resources = standInResourceAttributes(template as CloudFormationTemplate, { region: BENCH_REGION, accountId: BENCH_ACCOUNT });
-  const { definition } = resolveJobWorkflowDefinition(template as CloudFormationTemplate, { resources, pseudoParameters: { region: BENCH_REGION, accountId: BENCH_ACCOUNT } });
+  const { definition } = benchWorkflow();
 
-  // Which function each Lambda task state invokes, from the resolved definition.
+  // Which function each Lambda task state invokes, from the template's state machine.
+  const functionOfState = workflowTaskFunctions(template, Object.keys(WORKFLOW_TASKS));
   const taskFunctions: Record<string, 'prepare' | 'settleAttempt' | 'finish'> = {};
-  for (const [state, role] of Object.entries(WORKFLOW_TASKS)) {
-    const functionArn = JSON.stringify((definition.States[state] as { Parameters?: unknown; Resource?: unknown } | undefined) ?? {});
-    const logicalId = Object.keys(template.Resources).find((id) => template.Resources[id]?.Type === 'AWS::Lambda::Function' && functionArn.includes(`function:${id}`));
-    if (logicalId) taskFunctions[logicalId] = role;
-  }
+  for (const [state, role] of Object.entries(WORKFLOW_TASKS)) taskFunctions[functionOfState[state]!] = role;
   const functions = stackFunctions(template, taskFunctions);
   const table = resourcesOfType(template, 'AWS::DynamoDB::Table')[0]?.[1];
   const gsiCount = ((table?.Properties?.GlobalSecondaryIndexes as unknown[] | undefined) ?? []).length;
@@ -389,7 +382,7 @@ async function run(context: BenchmarkContext) {
   // Deployed functions log at Powertools' default level (the template sets none).
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
   meter.install();
-  const bench = await startBenchPlatform(context.projectRoot, { gpus: 4, quiet: true, stopGracePeriodSeconds: 0.2 });
+  const bench = await startBenchPlatform({ gpus: 4, quiet: true, stopGracePeriodSeconds: 0.2 });
   let happy: MeasuredPath;
   let failover: MeasuredPath;
   try {

@@ -3,7 +3,7 @@
  * handler (lambdas/dispatcher/handler.ts), fed in SQS batches with the event source's batch size
  * and maximum concurrency from the template. Its SFNClient talks to a loopback Step Functions
  * stand-in (AWS JSON protocol, StartExecution idempotent by name, StartExecution's own quota as a
- * token bucket) that runs the REAL synthesized workflow definition with aws-local-stepfunctions.
+ * token bucket) that runs the REAL workflow definition (jobWorkflowAsl) with aws-local-stepfunctions.
  * Prepare, SettleAttempt and Finish are stubbed; RunOnSpot submits to a Batch stand-in that allows
  * 50 SubmitJob/s (token bucket) and beyond that fails the task with Batch.TooManyRequestsException,
  * which is what the definition's Retry policy sees in AWS. The jobs are in dynalite, created
@@ -17,7 +17,6 @@ import { createDocumentClient } from '../../lambdas/shared/clients.js';
 import { ENV } from '../../lambdas/shared/environment.js';
 import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { BatchApiError, type BatchSubmitJobParameters } from '../../lib/workflow/batch-task.js';
-import { resolveJobWorkflowDefinition, standInResourceAttributes, type CloudFormationTemplate } from '../../lib/workflow/resolve-definition.js';
 import { startDynamoDb } from '../../local/dynamodb.js';
 import { lambdaContext } from '../../local/lambda-context.js';
 import { consoleLogger } from '../../local/logger.js';
@@ -25,7 +24,7 @@ import { LocalStepFunctions, StepFunctionsError, type JsonValue } from '../../lo
 import { BENCH_ACCOUNT, BENCH_REGION } from '../support/aws-env.js';
 import { figure } from '../support/report.js';
 import { startSfnServer, SfnServiceError } from '../support/sfn-server.js';
-import { dispatcherEventSource } from '../support/stack-settings.js';
+import { benchWorkflow, dispatcherEventSource } from '../support/stack-settings.js';
 import { mapWithConcurrency, median, percentile, perSecondCounts } from '../support/stats.js';
 import { loadTemplate } from '../support/template.js';
 import { TokenBucket } from '../support/token-bucket.js';
@@ -59,9 +58,7 @@ interface Message {
 async function run(context: BenchmarkContext) {
   const notes: string[] = [];
   const { template } = await loadTemplate(context.projectRoot, context.assemblyDir ? { assemblyDir: context.assemblyDir } : {});
-  const resources = standInResourceAttributes(template as CloudFormationTemplate, { region: BENCH_REGION, accountId: BENCH_ACCOUNT });
-  const { logicalId, definition } = resolveJobWorkflowDefinition(template as CloudFormationTemplate, { resources, pseudoParameters: { region: BENCH_REGION, accountId: BENCH_ACCOUNT } });
-  const stateMachineArn = resources[logicalId]!.Arn!;
+  const { definition, stateMachineArn } = benchWorkflow();
   const eventSource = dispatcherEventSource(template);
   const retryPolicy = (definition.States[STATE.runOnSpot] as { Retry?: unknown } | undefined)?.Retry;
   context.log(`event source: batch ${eventSource.batchSize}, max concurrency ${eventSource.maximumConcurrency}`);
@@ -287,7 +284,7 @@ async function run(context: BenchmarkContext) {
   if (timedOut) notes.push(`Not every job finished within ${DEADLINE_SECONDS} s: ${finished.size} of ${JOB_COUNT} executions reached Finish.`);
   if (onDemandSubmits.length > 0) notes.push(`${onDemandSubmits.length} submissions went to the On-Demand queue (none expected).`);
   notes.push(
-    `Conditions: event source batch size ${eventSource.batchSize} and maximum concurrency ${eventSource.maximumConcurrency} (from the template), dispatcher pacing ${process.env[ENV.dispatchRatePerSecond] ?? "none"} starts/s per invocation (from the template); the dispatcher's SFNClient over HTTP to a loopback Step Functions stand-in (StartExecution quota as a token bucket of ${START_EXECUTION_BUCKET}, ${START_EXECUTION_REFILL}/s); the synthesized definition run by aws-local-stepfunctions with Prepare/SettleAttempt/Finish stubbed; Batch stand-in: ${BATCH_SUBMIT_RATE} SubmitJob/s, burst ${BATCH_SUBMIT_BURST}, Batch.TooManyRequestsException beyond.`,
+    `Conditions: event source batch size ${eventSource.batchSize} and maximum concurrency ${eventSource.maximumConcurrency} (from the template), dispatcher pacing ${process.env[ENV.dispatchRatePerSecond] ?? "none"} starts/s per invocation (from the template); the dispatcher's SFNClient over HTTP to a loopback Step Functions stand-in (StartExecution quota as a token bucket of ${START_EXECUTION_BUCKET}, ${START_EXECUTION_REFILL}/s); the stack's definition (jobWorkflowAsl) run by aws-local-stepfunctions with Prepare/SettleAttempt/Finish stubbed; Batch stand-in: ${BATCH_SUBMIT_RATE} SubmitJob/s, burst ${BATCH_SUBMIT_BURST}, Batch.TooManyRequestsException beyond.`,
     'StartExecution answers in about a millisecond here (tens of ms in AWS) and Prepare returns at once, so executions reach Batch faster than they would in AWS: throttling here is, if anything, worse than in AWS.',
     `SubmitJob rate = accepted SubmitJob calls / time from the first to the last accepted one. Throttled calls are retried by the workflow's own Retry on ${STATE.runOnSpot} (from the definition: ${JSON.stringify(retryPolicy)}).`,
   );

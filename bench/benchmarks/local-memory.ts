@@ -53,7 +53,7 @@ async function followTerminalEvents(url: string, waiting: Set<string>, token: st
 }
 
 async function run(context: BenchmarkContext) {
-  const bench = await startBenchPlatform(context.projectRoot, { gpus: GPU_SLOTS, quiet: true });
+  const bench = await startBenchPlatform({ gpus: GPU_SLOTS, quiet: true });
   const { platform } = bench;
   const started = Date.now();
   let peakRss = process.memoryUsage().rss / MiB;

@@ -1,29 +1,22 @@
 /**
- * Starting local mode for a benchmark: a fresh temporary data dir, and the synthesized workflow
- * that local mode caches under its data dir copied in from .cache/bench, so each run does not
- * spend tens of seconds synthesizing the same definition again.
+ * Starting local mode for a benchmark: a fresh temporary data dir, so startupSeconds is a first
+ * start (local mode builds the workflow definition on every start; nothing is cached).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCAL_ACCOUNT, startLocalPlatform, type LocalPlatform, type LocalPlatformOptions } from '../../local/platform.js';
-import { loadWorkflowDefinition } from '../../local/workflow-definition.js';
-import { BENCH_REGION } from './aws-env.js';
-import { benchCacheDir } from './template.js';
+import { startLocalPlatform, type LocalPlatform, type LocalPlatformOptions } from '../../local/platform.js';
 
 export interface BenchPlatform {
   readonly platform: LocalPlatform;
+  /** From the call to ready, on an empty data dir. */
   readonly startupSeconds: number;
   /** Stops the platform and removes its data dir. */
   close(): Promise<void>;
 }
 
-export async function startBenchPlatform(projectRoot: string, options: Omit<LocalPlatformOptions, 'dataDir' | 'port'>): Promise<BenchPlatform> {
+export async function startBenchPlatform(options: Omit<LocalPlatformOptions, 'dataDir' | 'port'>): Promise<BenchPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gpujobs-bench-local-'));
-  const definitionCache = join(benchCacheDir(projectRoot), 'local-workflow');
-  await loadWorkflowDefinition({ projectRoot, cacheDirectory: definitionCache, region: BENCH_REGION, account: LOCAL_ACCOUNT });
-  mkdirSync(join(dataDir, 'cache'), { recursive: true });
-  for (const file of existsSync(definitionCache) ? readdirSync(definitionCache) : []) copyFileSync(join(definitionCache, file), join(dataDir, 'cache', file));
   const started = performance.now();
   const platform = await startLocalPlatform({ ...options, port: 0, dataDir });
   return {

@@ -2,7 +2,42 @@
  * Settings read from the synthesized template rather than restated here, so the benchmarks
  * follow the stack when its defaults change.
  */
+import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { jobWorkflowAsl } from '../../lib/workflow/job-workflow.js';
+import { localWorkflowArns } from '../../local/workflow-definition.js';
+import { BENCH_ACCOUNT, BENCH_REGION } from './aws-env.js';
 import type { SynthesizedTemplate, TemplateResource } from './template.js';
+
+/** The job workflow as the stack deploys it (jobWorkflowAsl), wired to local mode's ARNs in the bench account. */
+export function benchWorkflow(): { definition: StateMachineDefinition; stateMachineArn: string } {
+  const { stateMachineArn, ...arns } = localWorkflowArns(BENCH_REGION, BENCH_ACCOUNT);
+  return { definition: jobWorkflowAsl(arns) as unknown as StateMachineDefinition, stateMachineArn };
+}
+
+/**
+ * The function each Lambda task state of the template's state machine invokes, by logical id.
+ * CDK writes the definition as JSON text joined around the functions' Fn::GetAtt; with each of
+ * those replaced by a marker, the text parses, and a state's Resource names its marker.
+ */
+export function workflowTaskFunctions(template: SynthesizedTemplate, stateNames: readonly string[]): Record<string, string> {
+  const machines = resourcesOfType(template, 'AWS::StepFunctions::StateMachine');
+  if (machines.length !== 1) throw new Error(`Expected one state machine in the template. Received ${machines.length}.`);
+  const join = (machines[0]![1].Properties?.DefinitionString as { 'Fn::Join'?: [string, unknown[]] } | undefined)?.['Fn::Join'];
+  if (!join) throw new Error(`The state machine's DefinitionString is not an Fn::Join. Received ${JSON.stringify(machines[0]![1].Properties?.DefinitionString)}.`);
+  const parts = join[1];
+  const text = parts.map((part, index) => (typeof part === 'string' ? part : `@@part-${index}@@`)).join(join[0]);
+  const states = (JSON.parse(text) as { States: Record<string, { Resource?: string }> }).States;
+  const functions: Record<string, string> = {};
+  for (const state of stateNames) {
+    const marker = /^@@part-(\d+)@@$/.exec(states[state]?.Resource ?? '');
+    const [id] = marker ? [...referencedLogicalIds(parts[Number(marker[1])])] : [];
+    if (!id || template.Resources[id]?.Type !== 'AWS::Lambda::Function') {
+      throw new Error(`The ${state} state invokes no function of the template. Received ${JSON.stringify(states[state]?.Resource)}.`);
+    }
+    functions[state] = id;
+  }
+  return functions;
+}
 
 /** Logical ids a template value points at through Ref, Fn::GetAtt or Fn::Sub. */
 export function referencedLogicalIds(value: unknown): Set<string> {

@@ -29,8 +29,12 @@ export interface LoadedTemplate {
   readonly synthSeconds?: number;
 }
 
-/** What the template is built from; a change in any of them invalidates the cache. */
-const TEMPLATE_SOURCES = ['bin', 'lib', 'core', 'cdk.json', 'package-lock.json'];
+/**
+ * What the template is built from; a change in any of them invalidates the cache. lib/ imports
+ * from lambdas/ (environment names, metric names, the terminal-event claim), so all of lambdas/
+ * is hashed: a handler edit costs a synthesis, a missed import would cost a stale template.
+ */
+const TEMPLATE_SOURCES = ['bin', 'lib', 'core', 'lambdas', 'cdk.json', 'package-lock.json'];
 
 export function benchCacheDir(projectRoot: string): string {
   const directory = join(projectRoot, '.cache', 'bench');

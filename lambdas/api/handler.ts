@@ -4,6 +4,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -17,7 +18,7 @@ import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { terminalEventDependencies } from '../shared/terminal-event.js';
-import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobApi, type ApiRequest, type ApiResponse } from './job-api.js';
 import { createJobLogReader } from './job-logs.js';
 import { OWNER_IDENTITIES } from './owner.js';
@@ -37,7 +38,7 @@ const config = {
 };
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
-const metrics = metricsFromEnvironment();
+const metrics = metricsFromEnvironment(logger);
 const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const jobApi = createJobApi({
   store,
@@ -56,4 +57,4 @@ export const handler = middy<ApiRequest, ApiResponse>()
   .handler((event: ApiRequest) => jobApi.handle(event))
   .use(injectLambdaContext(logger))
   .use(problemDetails({ logger }))
-  .use(flushMetrics(metrics));
+  .use(logMetrics(metrics));

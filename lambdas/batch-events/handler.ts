@@ -5,6 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
@@ -15,7 +16,7 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
-import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { metricsFromEnvironment } from '../shared/metrics.js';
 import { createBatchEventApplier, type BatchEventEffect } from './apply-batch-event.js';
 import { attemptFactsFrom } from './batch-job-event.js';
 import { InstanceTypeLookup } from './instance-types.js';
@@ -28,7 +29,7 @@ const config = {
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
 const instanceTypes = new InstanceTypeLookup(new ECSClient({}));
-const metrics = metricsFromEnvironment();
+const metrics = metricsFromEnvironment(logger);
 const applyBatchEvent = createBatchEventApplier({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
   instanceTypeOf: (containerInstanceArn) => instanceTypes.instanceTypeOf(containerInstanceArn),
@@ -51,4 +52,4 @@ async function applyEvent(event: unknown): Promise<{ effect: BatchEventEffect }>
   return { effect };
 }
 
-export const handler = middy(applyEvent).use(injectLambdaContext(logger)).use(flushMetrics(metrics));
+export const handler = middy(applyEvent).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -8,7 +8,6 @@ import * as z from 'zod/mini';
 import { isTerminal } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
 import type { ExecutionInput } from '../../core/workflow-contract.js';
-import { DEFAULT_THROTTLING_RETRY, retryOnThrottling, type ThrottlingRetryOptions } from './retry-on-throttling.js';
 
 /** The intake message body the api handler sends. */
 export const intakeMessageSchema = z.object({ jobId: z.string().check(z.minLength(1)) });
@@ -45,16 +44,15 @@ export type DispatchOutcome =
 
 export interface JobDispatcherDependencies {
   readonly store: Pick<JobStore, 'getJob'>;
+  /** Retries a throttled StartExecution itself (the handler configures its retry mode). */
   readonly sfn: SFNClient;
   readonly stateMachineArn: string;
-  readonly throttlingRetry?: ThrottlingRetryOptions;
   /** Waits for this instance's next start slot (see pacer.ts); no pacing when absent. */
   readonly pace?: () => Promise<void>;
 }
 
 export function createJobDispatcher(dependencies: JobDispatcherDependencies) {
   const { store, sfn, stateMachineArn } = dependencies;
-  const throttlingRetry = dependencies.throttlingRetry ?? DEFAULT_THROTTLING_RETRY;
 
   return async function dispatchJob({ jobId }: ExecutionInput): Promise<DispatchOutcome> {
     const job = await store.getJob(jobId);
@@ -64,10 +62,7 @@ export function createJobDispatcher(dependencies: JobDispatcherDependencies) {
     const input: ExecutionInput = { jobId };
     await dependencies.pace?.();
     try {
-      const { executionArn } = await retryOnThrottling(
-        () => sfn.send(new StartExecutionCommand({ stateMachineArn, name: jobId, input: JSON.stringify(input) })),
-        throttlingRetry,
-      );
+      const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, name: jobId, input: JSON.stringify(input) }));
       return { kind: 'started', executionArn: executionArn ?? '' };
     } catch (error) {
       // The input is always {"jobId"} for the execution named jobId, so an existing

@@ -22,9 +22,18 @@ const config = {
   stateMachineArn: requireEnv(ENV.stateMachineArn),
 };
 
+/**
+ * Tries of one StartExecution, the first included. A throttled start is retried by the SDK with
+ * exponential backoff and full jitter; adaptive mode also slows this client's own sending after a
+ * throttle (client-side rate limiting), which fits one client hammering one account quota while the
+ * intake queue drains. A start still throttled after these tries fails its message, and SQS
+ * delivers it again after the visibility timeout.
+ */
+const START_EXECUTION_MAX_ATTEMPTS = 5;
+
 const dispatchJob = createJobDispatcher({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
-  sfn: new SFNClient({}),
+  sfn: new SFNClient({ retryMode: 'adaptive', maxAttempts: START_EXECUTION_MAX_ATTEMPTS }),
   stateMachineArn: config.stateMachineArn,
   pace: pacerFromEnvironment(process.env[ENV.dispatchRatePerSecond], ENV.dispatchRatePerSecond),
 });

@@ -5,6 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { BatchClient } from '@aws-sdk/client-batch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
@@ -15,7 +16,7 @@ import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { terminalEventDependencies } from '../shared/terminal-event.js';
-import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { metricsFromEnvironment } from '../shared/metrics.js';
 import { batchJobTerminator } from './batch-job-terminator.js';
 import { createExecutionReconciler, endedExecutionFrom, type ReconcileEffect } from './reconcile-execution.js';
 
@@ -26,7 +27,7 @@ const config = {
 };
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
-const metrics = metricsFromEnvironment();
+const metrics = metricsFromEnvironment(logger);
 const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const reconcile = createExecutionReconciler({
   store,
@@ -47,4 +48,4 @@ async function reconcileExecution(event: unknown): Promise<{ effect: ReconcileEf
   return { effect };
 }
 
-export const handler = middy(reconcileExecution).use(injectLambdaContext(logger)).use(flushMetrics(metrics));
+export const handler = middy(reconcileExecution).use(injectLambdaContext(logger)).use(logMetrics(metrics));

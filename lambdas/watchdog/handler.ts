@@ -5,6 +5,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { BatchClient } from '@aws-sdk/client-batch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -15,7 +16,7 @@ import { createExecutionReconciler } from '../reconcile/reconcile-execution.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
-import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { metricsFromEnvironment } from '../shared/metrics.js';
 import { terminalEventDependencies } from '../shared/terminal-event.js';
 import { endedExecutionLister, executionFailureDescriber, jobCanceller, runnableJobLister } from './aws-adapters.js';
 import { createCapacityWatchdog } from './capacity-watchdog.js';
@@ -28,7 +29,7 @@ const settings = watchdogSettingsFrom();
 
 const batch = new BatchClient({});
 const sfn = new SFNClient({});
-const metrics = metricsFromEnvironment();
+const metrics = metricsFromEnvironment(logger);
 const store = new DynamoJobStore(createDocumentClient(), settings.tableName);
 const reconcile = createExecutionReconciler({
   store,
@@ -70,4 +71,4 @@ async function watch(): Promise<WatchdogReport> {
   return report;
 }
 
-export const handler = middy(watch).use(injectLambdaContext(logger)).use(flushMetrics(metrics));
+export const handler = middy(watch).use(injectLambdaContext(logger)).use(logMetrics(metrics));

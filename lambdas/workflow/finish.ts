@@ -3,6 +3,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { jobCostUsd } from '../../core/cost.js';
@@ -13,7 +14,7 @@ import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { terminalEventDependencies } from '../shared/terminal-event.js';
-import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobFinisher } from './finish-job.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-finish' });
@@ -23,7 +24,7 @@ const config = {
 };
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
-const metrics = metricsFromEnvironment();
+const metrics = metricsFromEnvironment(logger);
 const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const finishJob = createJobFinisher({
   store,
@@ -39,4 +40,4 @@ async function finish(input: FinishInput): Promise<FinishResult> {
   return result;
 }
 
-export const handler = middy(finish).use(injectLambdaContext(logger)).use(flushMetrics(metrics));
+export const handler = middy(finish).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-batch';
 import type { JobSpec } from '../../core/job.js';
 import { batchRetryStrategy, JOB_DEFINITION_BATCH_ATTEMPTS } from '../../core/retry-strategy.js';
+import { canonicalJson } from '../../core/spec.js';
 
 /** What of a job decides its job definition. */
 export type JobDefinitionSpec = Pick<JobSpec, 'image' | 'gpus' | 'vcpus' | 'memoryMiB'>;
@@ -72,18 +73,6 @@ export function jobDefinitionName(spec: JobDefinitionSpec, settings: JobDefiniti
   const hash = createHash('sha256').update(canonicalJson(content)).digest('hex').slice(0, 32);
   const separator = /[-_]$/.test(settings.namePrefix) ? '' : '-';
   return `${settings.namePrefix}${separator}${hash}`;
-}
-
-/** JSON with object keys sorted, so equal content always hashes equally. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /**

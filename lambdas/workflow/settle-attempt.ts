@@ -3,6 +3,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
@@ -15,7 +16,7 @@ import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
-import { flushMetrics, metricsFromEnvironment } from '../shared/metrics.js';
+import { metricsFromEnvironment } from '../shared/metrics.js';
 import { createAttemptSettler } from './settle-attempt-job.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-settle-attempt' });
@@ -26,7 +27,7 @@ const config = {
 
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
 const instanceTypes = new InstanceTypeLookup(new ECSClient({}));
-const metrics = metricsFromEnvironment();
+const metrics = metricsFromEnvironment(logger);
 const settleAttempt = createAttemptSettler({
   store: new DynamoJobStore(createDocumentClient(), config.tableName),
   publish: (events) => publisher.publish(events),
@@ -46,4 +47,4 @@ async function settle(input: SettleAttemptInput): Promise<Plan> {
   return plan;
 }
 
-export const handler = middy(settle).use(injectLambdaContext(logger)).use(flushMetrics(metrics));
+export const handler = middy(settle).use(injectLambdaContext(logger)).use(logMetrics(metrics));

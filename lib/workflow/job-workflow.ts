@@ -1,7 +1,7 @@
-import { Aws, Duration, Fn, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import type * as batch from 'aws-cdk-lib/aws-batch';
+import { App, Aws, Duration, Fn, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -32,6 +32,8 @@ export const LAMBDA_TASK_TIMEOUT_SECONDS = 120;
  * definition on Node, whose timers fire at once when given a longer delay.
  */
 export const EXECUTION_TIMEOUT_SECONDS = 24 * 24 * 3600;
+/** The state machine's own timeout; the stack and jobWorkflowAsl both render it from here. */
+const EXECUTION_TIMEOUT = Duration.seconds(EXECUTION_TIMEOUT_SECONDS);
 
 /**
  * Errors Step Functions reports when a Batch API call of the `.sync` integration fails
@@ -86,15 +88,20 @@ export interface JobWorkflowProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
-/** What the definition is built from: the task handlers and the two queues. */
-export type JobWorkflowDefinitionProps = Pick<
-  JobWorkflowProps,
-  'prepareFunction' | 'settleAttemptFunction' | 'finishFunction' | 'spotJobQueue' | 'onDemandJobQueue'
->;
+/** What the definition is built from: the task handlers, the two queues and the partition. */
+export interface JobWorkflowDefinitionProps
+  extends Pick<JobWorkflowProps, 'prepareFunction' | 'settleAttemptFunction' | 'finishFunction' | 'spotJobQueue' | 'onDemandJobQueue'> {
+  /**
+   * Partition of the Batch integration's ARN.
+   * @default Aws.PARTITION (the deploying stack's)
+   */
+  readonly partition?: string;
+}
 
 /**
  * Builds the job workflow's states (see core/workflow-contract.ts for the path and the payloads).
- * This is the only definition: the stack deploys it, local mode executes what it synthesizes.
+ * This is the only definition: the stack deploys it, and jobWorkflowAsl gives the same states as
+ * a value for local mode, the tests and the benchmarks.
  */
 export function buildJobWorkflowDefinition(scope: Construct, props: JobWorkflowDefinitionProps): sfn.IChainable {
   const prepare = lambdaTask(scope, STATE.prepare, props.prepareFunction, {
@@ -123,8 +130,9 @@ export function buildJobWorkflowDefinition(scope: Construct, props: JobWorkflowD
     retries: [{ errors: [TERMINAL_EVENT_BUSY_ERROR], interval: Duration.seconds(CLAIM_SECONDS + 5), backoffRate: 2, maxAttempts: 4 }],
   });
 
-  const runOnSpot = batchAttempt(scope, STATE.runOnSpot, props.spotJobQueue);
-  const runOnDemand = batchAttempt(scope, STATE.runOnDemand, props.onDemandJobQueue);
+  const partition = props.partition ?? Aws.PARTITION;
+  const runOnSpot = batchAttempt(scope, STATE.runOnSpot, props.spotJobQueue, partition);
+  const runOnDemand = batchAttempt(scope, STATE.runOnDemand, props.onDemandJobQueue, partition);
   for (const run of [runOnSpot, runOnDemand]) {
     // Every attempt's end, success or failure, is settled: recorded, classified, and the next step planned.
     run.addCatch(settleAttempt, { errors: [sfn.Errors.ALL], resultPath: '$.attemptResult' });
@@ -191,11 +199,11 @@ export const TRANSIENT_TASK_RETRY = {
  * One Batch attempt on one queue. Written as raw state JSON because BatchSubmitJob cannot take
  * the command and environment arrays from the state, and sets no TimeoutSeconds on the task.
  */
-function batchAttempt(scope: Construct, stateName: string, queue: batch.IJobQueue): sfn.CustomState {
+function batchAttempt(scope: Construct, stateName: string, queue: batch.IJobQueue, partition: string): sfn.CustomState {
   const state = new sfn.CustomState(scope, stateName, {
     stateJson: {
       Type: 'Task',
-      Resource: `arn:${Aws.PARTITION}:states:::batch:submitJob.sync`,
+      Resource: `arn:${partition}:states:::batch:submitJob.sync`,
       Parameters: {
         JobQueue: queue.jobQueueArn,
         'JobName.$': '$.plan.jobName',
@@ -231,10 +239,68 @@ function batchAttempt(scope: Construct, stateName: string, queue: batch.IJobQueu
   return state;
 }
 
+/** Where the workflow's tasks go: the three task functions and the two queues, by ARN. */
+export interface JobWorkflowArns {
+  readonly prepareFunctionArn: string;
+  readonly settleAttemptFunctionArn: string;
+  readonly finishFunctionArn: string;
+  readonly spotJobQueueArn: string;
+  readonly onDemandJobQueueArn: string;
+  /**
+   * Partition of the Batch integration's ARN.
+   * @default the partition of spotJobQueueArn
+   */
+  readonly partition?: string;
+}
+
+/** A state of the Amazon States Language definition, as Step Functions reads it (JSONPath). */
+export interface AslState {
+  readonly Type: string;
+  readonly [field: string]: unknown;
+}
+
+/** The job workflow's Amazon States Language definition, as the stack deploys it. */
+export interface JobWorkflowAsl {
+  readonly StartAt: string;
+  readonly States: Readonly<Record<string, AslState>>;
+  readonly TimeoutSeconds: number;
+}
+
+/**
+ * The job workflow's definition as a value: buildJobWorkflowDefinition's states in a bare stack,
+ * wired to imported functions and queues (so nothing is bundled or synthesized), and resolved by
+ * CDK's own token resolver. The stack's StateMachine renders the same graph with the same timeout
+ * (test/workflow/deployed-definition.test.ts holds the two equal).
+ */
+export function jobWorkflowAsl(arns: JobWorkflowArns): JobWorkflowAsl {
+  const partition = arns.partition ?? partitionOf(arns.spotJobQueueArn);
+  const stack = new Stack(new App(), 'JobWorkflowAsl');
+  // The states take their state names as construct ids; the imports get a scope of their own.
+  const imported = new Construct(stack, 'Imported');
+  const importedFunction = (id: string, arn: string) => lambda.Function.fromFunctionArn(imported, id, arn);
+  const start = buildJobWorkflowDefinition(stack, {
+    prepareFunction: importedFunction('Prepare', arns.prepareFunctionArn),
+    settleAttemptFunction: importedFunction('SettleAttempt', arns.settleAttemptFunctionArn),
+    finishFunction: importedFunction('Finish', arns.finishFunctionArn),
+    spotJobQueue: batch.JobQueue.fromJobQueueArn(imported, 'SpotQueue', arns.spotJobQueueArn),
+    onDemandJobQueue: batch.JobQueue.fromJobQueueArn(imported, 'OnDemandQueue', arns.onDemandJobQueueArn),
+    partition,
+  });
+  const graph = new sfn.StateGraph(start.startState, 'JobWorkflow');
+  graph.timeout = EXECUTION_TIMEOUT;
+  return stack.resolve(graph.toGraphJson()) as JobWorkflowAsl;
+}
+
+function partitionOf(arn: string): string {
+  const partition = /^arn:([a-z-]+):/.exec(arn)?.[1];
+  if (!partition) throw new Error(`spotJobQueueArn must be an ARN (arn:<partition>:batch:…). Received ${JSON.stringify(arn)}.`);
+  return partition;
+}
+
 /**
  * The job workflow (Step Functions Standard): Spot first, classify failures,
  * retry or fail over to On-Demand, finish exactly once. The definition is built
- * by buildJobWorkflowDefinition only; local mode executes the one this construct synthesizes.
+ * by buildJobWorkflowDefinition only; local mode executes the same states (jobWorkflowAsl).
  */
 export class JobWorkflow extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -263,7 +329,7 @@ export class JobWorkflow extends Construct {
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(buildJobWorkflowDefinition(this, props)),
-      timeout: Duration.seconds(EXECUTION_TIMEOUT_SECONDS),
+      timeout: EXECUTION_TIMEOUT,
       tracingEnabled: true,
       logs: {
         destination: this.logGroup,

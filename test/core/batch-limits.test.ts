@@ -3,7 +3,7 @@ import { ATTEMPT_VARIABLE, JOB_ID_VARIABLE } from '../../core/plan.js';
 import { checkBatchLimits, longestSubmitJobRequest, parseJobSpec } from '../../core/spec.js';
 import { STATE } from '../../core/workflow-contract.js';
 import type { JobSpec } from '../../core/job.js';
-import { synthesizeWorkflowUnderTest } from '../workflow/workflow-under-test.js';
+import { workflowUnderTest } from '../workflow/workflow-under-test.js';
 
 function specWith(fields: Record<string, unknown>): JobSpec {
   const parsed = parseJobSpec({ image: 'ghcr.io/acme/trainer:1', command: ['train'], ...fields });
@@ -70,7 +70,7 @@ describe('longestSubmitJobRequest', () => {
   describe('against the workflow the stack deploys', () => {
     let parameters: Record<string, unknown>;
     beforeAll(() => {
-      const state = synthesizeWorkflowUnderTest().definition.States[STATE.runOnSpot] as { Parameters: Record<string, unknown> };
+      const state = workflowUnderTest().definition.States[STATE.runOnSpot] as { Parameters: Record<string, unknown> };
       parameters = state.Parameters;
     });
     // Step Functions sends the state's PascalCase Parameters to Batch in the API's lowerCamel casing.

@@ -4,6 +4,7 @@ import {
   canonicalRequestHash,
   checkExecutable,
   describeImageRefusal,
+  describeReceived,
   isImageAllowed,
   parseImageReference,
   parseJobSpec,
@@ -169,6 +170,35 @@ describe('parseJobSpec', () => {
     expect(parseJobSpec({ ...minimal, image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1' }, options).ok).toBe(true);
     expect(parseJobSpec({ ...minimal, image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/x:1' }, options).ok).toBe(false);
   });
+
+  it('accepts 64 environment variables and 32 tags, the most it allows', () => {
+    // GIVEN a body at both entry limits
+    const environment = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`V${i}`, 'x']));
+    const tags = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`t${i}`, 'v']));
+    // WHEN parsed THEN it is valid
+    expect(parseJobSpec({ ...minimal, environment, tags }).ok).toBe(true);
+  });
+
+  it.each([
+    ['environment', 'must be an object of environment variable names to string values, received null'],
+    ['tags', 'must be an object of tag keys to string values, received null'],
+  ])('fails on %s of null with one error naming it, instead of throwing', (field, message) => {
+    expect(errorsOf({ ...minimal, [field]: null })).toEqual([{ path: field, message }]);
+  });
+
+  it.each([
+    ['an image that is not a string', { image: 5 }, 'image', /^must be a string, received 5$/],
+    ['an empty tag key', { tags: { '': 'v' } }, 'tags.', /^tag keys must be 1 to 128 characters, received an empty key$/],
+    ['a tag value that is not a string', { tags: { team: 1 } }, 'tags.team', /^must be a string, received 1$/],
+  ])('fails on %s, naming the field', (_case, override, path, message) => {
+    expect(errorsOf({ ...minimal, ...override })).toEqual([{ path, message: expect.stringMatching(message) }]);
+  });
+
+  it('checks an image of exactly 512 characters as a reference: valid is kept, invalid refused', () => {
+    const valid = `r.io/${'a'.repeat(507)}`;
+    expect(parseJobSpec({ ...minimal, image: valid }).ok).toBe(true);
+    expect(errorsOf({ ...minimal, image: 'R'.repeat(512) })).toEqual([{ path: 'image', message: expect.stringContaining('container image reference') }]);
+  });
 });
 
 describe('parseImageReference', () => {
@@ -192,6 +222,27 @@ describe('parseImageReference', () => {
       expect(parseImageReference(reference)).toBeUndefined();
     },
   );
+
+  it('rejects a reference over 512 characters, as the schema does', () => {
+    expect(parseImageReference(`r.io/${'a'.repeat(507)}`)).toBeDefined();
+    expect(parseImageReference(`r.io/${'a'.repeat(508)}`)).toBeUndefined();
+  });
+
+  it.each([
+    ['a registry host that is not a domain name', 'my_registry.io/app'],
+    ['a digest with a prefix', `ubuntu@xsha256:${'ab'.repeat(32)}`],
+    ['a digest of 65 hex digits', `ubuntu@sha256:${'ab'.repeat(32)}0`],
+  ])('rejects %s', (_case, reference) => {
+    expect(parseImageReference(reference)).toBeUndefined();
+  });
+
+  it.each([
+    ['localhost/team/app', { registry: 'localhost', repository: 'team/app' }],
+    ['MyRegistry/app', { registry: 'myregistry', repository: 'app' }],
+    ['M/app', { registry: 'm', repository: 'app' }],
+  ])('reads %s as a registry host, as Docker does (localhost, or upper case)', (reference, expected) => {
+    expect(parseImageReference(reference)).toEqual(expected);
+  });
 
 });
 
@@ -257,6 +308,14 @@ describe('allowedRegistries', () => {
   it('explains nothing for an allowed image', () => {
     expect(describeImageRefusal(parseImageReference('ghcr.io/acme/app')!, ['ghcr.io/acme'])).toBeUndefined();
   });
+
+  it('allows every image when the list is empty (no restriction)', () => {
+    expect(allows('ghcr.io/anyone/anything', [])).toBe(true);
+  });
+
+  it('reads an entry with spaces around it and several trailing slashes as the bare entry', () => {
+    expect(allows('ghcr.io/acme/app', [' ghcr.io/acme// '])).toBe(true);
+  });
 });
 
 describe('parseListQuery', () => {
@@ -296,6 +355,10 @@ describe('parseListQuery', () => {
     const result = parseListQuery({ status: 'DONE', limit: '0', nextToken: '' });
     expect(result.ok ? [] : result.errors.map((error) => error.path)).toEqual(['status', 'limit', 'nextToken']);
   });
+
+  it('accepts a token of exactly 4096 characters', () => {
+    expect(parseListQuery({ nextToken: 'x'.repeat(4096) }).ok).toBe(true);
+  });
 });
 
 describe('parseLogsQuery', () => {
@@ -317,6 +380,10 @@ describe('parseLogsQuery', () => {
       errors: [{ path: 'limit', message: 'must be an integer between 1 and 1000, received "1001"' }],
     });
   });
+
+  it('defaults the limit when API Gateway passes no parameters at all (null)', () => {
+    expect(parseLogsQuery(null)).toEqual({ ok: true, query: { limit: 200 } });
+  });
 });
 
 describe('validateIdempotencyKey', () => {
@@ -328,6 +395,17 @@ describe('validateIdempotencyKey', () => {
     const result = validateIdempotencyKey(key);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.errors[0]!.path).toBe('Idempotency-Key');
+  });
+
+  it('names a key too long by its length and another bad key by its value', () => {
+    expect(validateIdempotencyKey('k'.repeat(129))).toEqual({
+      ok: false,
+      errors: [{ path: 'Idempotency-Key', message: 'must be 1 to 128 printable ASCII characters, received 129 characters' }],
+    });
+    expect(validateIdempotencyKey('tab\there')).toEqual({
+      ok: false,
+      errors: [{ path: 'Idempotency-Key', message: 'must be 1 to 128 printable ASCII characters, received "tab\\there"' }],
+    });
   });
 });
 
@@ -410,5 +488,23 @@ describe('canonicalJson and __proto__ members', () => {
     const withMember = JSON.parse('{"a":1,"__proto__":{"b":2}}') as unknown;
     expect(canonicalJson(withMember)).toBe('{"__proto__":{"b":2},"a":1}');
     expect(canonicalRequestHash(withMember)).not.toBe(canonicalRequestHash({ a: 1 }));
+  });
+});
+
+describe('describeReceived', () => {
+  it.each([
+    ['nothing', undefined, 'nothing'],
+    ['null', null, 'null'],
+    ['an array', [1], 'an array'],
+    ['a short string', 'abc', '"abc"'],
+    ['a string of 64 characters, whole', 'x'.repeat(64), `"${'x'.repeat(64)}"`],
+    ['a longer string, cut to 64 characters', 'x'.repeat(65), `"${'x'.repeat(64)}"… (65 characters)`],
+    ['a number', 1.5, '1.5'],
+    ['a boolean', false, 'false'],
+    ['a bigint', 10n, '10'],
+    ['an object', { a: 1 }, 'an object'],
+    ['a function', () => 1, 'a function'],
+  ])('names %s briefly', (_case, value, expected) => {
+    expect(describeReceived(value)).toBe(expected);
   });
 });

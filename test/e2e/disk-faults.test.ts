@@ -47,7 +47,7 @@ describe.skipIf(!canMount)('the data dir on a sick disk', () => {
     const point = tmpfs('full', '2m')!;
     fill(point);
     // WHEN the platform starts there THEN it refuses, naming the cause instead of ECONNREFUSED
-    await expect(startLocalPlatform({ dataDir: join(point, 'data'), port: 0, quiet: true, workflowCacheDir: join(process.cwd(), '.cache', 'local-workflow') })).rejects.toThrow(
+    await expect(startLocalPlatform({ dataDir: join(point, 'data'), port: 0, quiet: true })).rejects.toThrow(
       /The data dir .*full\/data cannot be used: the disk is full/,
     );
   });
@@ -56,7 +56,7 @@ describe.skipIf(!canMount)('the data dir on a sick disk', () => {
     // GIVEN a data dir on a read-only file system
     const point = tmpfs('read-only', '2m', true)!;
     // WHEN the platform starts there THEN it names the read-only file system instead of ENOENT
-    await expect(startLocalPlatform({ dataDir: join(point, 'data'), port: 0, quiet: true, workflowCacheDir: join(process.cwd(), '.cache', 'local-workflow') })).rejects.toThrow(
+    await expect(startLocalPlatform({ dataDir: join(point, 'data'), port: 0, quiet: true })).rejects.toThrow(
       /cannot be used: the file system is read-only \(EROFS\) while creating it/,
     );
   });

@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../core/job.js';
-import { isAlive, sleep, startTestPlatform, terminalEventsOf, waitFor, type TestPlatform } from './support.js';
+import { executionArnFor } from '../../lambdas/api/job-api.js';
+import { isAlive, startTestPlatform, terminalEventsOf, waitFor, type TestPlatform } from './support.js';
 
 let local: TestPlatform;
+let sfn: SFNClient;
 
 beforeAll(async () => {
   local = await startTestPlatform();
+  // The platform points the SDK at its Step Functions stand-in through AWS_ENDPOINT_URL_SFN.
+  sfn = new SFNClient({});
 });
 afterAll(async () => {
   await local?.dispose();
@@ -36,6 +41,20 @@ async function logLinesByAttempt(jobId: string): Promise<{ attempt: number; mess
   return lines;
 }
 
+/**
+ * Waits for the job's workflow execution to end. Finish publishes the status change and the
+ * terminal event before the execution can end, so every event the workflow owes is out by then.
+ */
+async function workflowEnded(jobId: string): Promise<void> {
+  const executionArn = executionArnFor(local.platform.stateMachineArn, jobId);
+  await waitFor(async () => (await sfn.send(new DescribeExecutionCommand({ executionArn }))).status !== 'RUNNING' || undefined, `the workflow of job ${jobId} to end`);
+}
+
+/** Waits until the local Batch executor has let go of the attempt whose process is `pid`. */
+async function attemptEnded(pid: number): Promise<void> {
+  await waitFor(() => !local.platform.runningProcesses().some((process) => process.pid === pid) || undefined, `the attempt of process ${pid} to end`);
+}
+
 /** `previous→status` of each GPU Job Status Change the job announced, in order. */
 async function statusChangesOf(jobId: string): Promise<string[]> {
   return (await local.api.events())
@@ -50,7 +69,7 @@ describe('local mode end to end, over HTTP', () => {
     const { jobId, status } = await local.api.submit({ command: ['sh', '-c', 'echo hello; echo world >&2'] });
 
     const job = await local.api.waitForStatus(jobId, ['SUCCEEDED', 'FAILED']);
-    await sleep(100);
+    await workflowEnded(jobId);
 
     expect(status).toBe('QUEUED');
     expect(job.status).toBe('SUCCEEDED');
@@ -148,7 +167,8 @@ describe('local mode end to end, over HTTP', () => {
 
     const cancel = await local.api.request('POST', `/v1/jobs/${jobId}/cancel`);
     const job = await local.api.waitForStatus(jobId, ['CANCELLED', 'FAILED', 'SUCCEEDED']);
-    await sleep(100);
+    // The job turns CANCELLED when its stopped execution is reconciled, which can be before the executor's kill lands.
+    await attemptEnded(pid);
 
     expect(cancel.status).toBe(202);
     expect(job.status).toBe('CANCELLED');
@@ -170,7 +190,10 @@ describe('local mode end to end, over HTTP', () => {
     const cancelled = await local.api.waitForStatus(waiting.jobId, ['CANCELLED', 'FAILED', 'SUCCEEDED']);
     await local.api.request('POST', `/v1/jobs/${holder.jobId}/cancel`);
     await local.api.waitForStatus(holder.jobId, ['CANCELLED']);
-    await sleep(300);
+    // A job needing every slot, submitted last: the executor starts runnable jobs in order, so once
+    // it has run, the freed slots went to whatever was queued ahead of it and that has ended.
+    const sentinel = await local.api.submit({ gpus: 4, command: ['true'] });
+    await local.api.waitForStatus(sentinel.jobId, ['SUCCEEDED']);
 
     // THEN it ended CANCELLED and its command never ran
     expect(cancelled.status).toBe('CANCELLED');
@@ -189,7 +212,7 @@ describe('local mode end to end, over HTTP', () => {
     // WHEN its Spot instance is reclaimed
     await reclaimSpot(1);
     const job = await local.api.waitForStatus(jobId, ['SUCCEEDED', 'FAILED']);
-    await sleep(100);
+    await workflowEnded(jobId);
 
     // THEN Batch ran it again in place, on Spot, as attempt 2, and the job shows both attempts
     expect(job.status).toBe('SUCCEEDED');

@@ -3,7 +3,7 @@
  * and a small HTTP client for the v1 API and the /local endpoints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job, JobStatus } from '../../core/job.js';
@@ -26,8 +26,6 @@ export async function startTestPlatform(options: LocalPlatformOptions = {}): Pro
     stopGracePeriodSeconds: 0.5,
     gpus: 4,
     quiet: true,
-    // One synthesis for every suite, instead of one per temporary data dir.
-    workflowCacheDir: join(process.cwd(), '.cache', 'local-workflow'),
     ...options,
     dataDir,
   });
@@ -168,9 +166,6 @@ export function isAlive(pid: number): boolean {
  * SIGKILL; resolves with its URL once the banner says it is ready.
  */
 export async function startPlatformProcess(dataDir: string): Promise<{ process: ChildProcess; url: string }> {
-  // The workflow the in-process starts synthesized, so that the child need not synthesize it again.
-  const workflowCache = join(process.cwd(), '.cache', 'local-workflow');
-  if (existsSync(workflowCache)) cpSync(workflowCache, join(dataDir, 'cache'), { recursive: true });
   // Node itself with tsx's loader (not the tsx CLI, which would run it in a grandchild the SIGKILL misses).
   const started = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
     cwd: process.cwd(),

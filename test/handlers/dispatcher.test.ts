@@ -1,32 +1,57 @@
 import 'aws-sdk-client-mock-vitest/extend';
 import { randomUUID } from 'node:crypto';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { SfnServiceError, startSfnServer, type RunningSfnServer } from '../../bench/support/sfn-server.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 
-const sfnMock = mockClient(SFNClient);
+/** What the Step Functions stand-in does with the next StartExecution for a job: answer, or fail with this error. */
+type StartAnswer = 'started' | 'ThrottlingException' | 'ExecutionAlreadyExists' | 'StateMachineDoesNotExist';
+
 let dynamo: RunningDynalite;
+let sfn: RunningSfnServer;
 let store: DynamoJobStore;
 let handler: (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+/** StartExecution requests as they reached the stand-in, SDK retries included. */
+let startRequests: { stateMachineArn: unknown; name: string; input: unknown }[] = [];
+/** Answers per job name, used in order; the last one repeats. */
+let answers: Record<string, StartAnswer[]> = {};
 
 beforeAll(async () => {
   dynamo = await startDynalite();
+  // Over HTTP, so the handler's own SFNClient retries as it would in AWS.
+  sfn = await startSfnServer({
+    StartExecution: (request) => {
+      const name = String(request.name);
+      startRequests.push({ stateMachineArn: request.stateMachineArn, name, input: request.input });
+      const queued = answers[name] ?? ['started'];
+      const answer = queued.length > 1 ? queued.shift()! : queued[0]!;
+      if (answer !== 'started') throw new SfnServiceError(answer, `${answer} (from the test)`);
+      return { executionArn: executionArnOf(name), startDate: Date.now() / 1000 };
+    },
+  });
   setHandlerEnvironment(dynamo);
+  process.env.AWS_ENDPOINT_URL_SFN = sfn.endpoint;
   store = storeFor(dynamo);
   ({ handler } = await import('../../lambdas/dispatcher/handler.js'));
 });
 
 afterAll(async () => {
+  delete process.env.AWS_ENDPOINT_URL_SFN;
+  await sfn?.close();
   await dynamo?.stop();
 });
 
 beforeEach(() => {
-  sfnMock.reset();
+  startRequests = [];
+  answers = {};
 });
+
+const startsOf = (jobId: string) => startRequests.filter((request) => request.name === jobId);
 
 function sqsEvent(bodies: readonly string[]): { event: SQSEvent; messageIds: string[] } {
   const messageIds = bodies.map(() => randomUUID());
@@ -51,9 +76,6 @@ function sqsEvent(bodies: readonly string[]): { event: SQSEvent; messageIds: str
   return { event, messageIds };
 }
 
-const throttled = () =>
-  Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
-
 const executionArnOf = (jobId: string) => `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${jobId}`;
 
 describe('dispatcher', () => {
@@ -63,16 +85,11 @@ describe('dispatcher', () => {
     const alreadyStarted = await seedJob(store);
     const cancelledWhileQueued = await seedJob(store, { path: ['CANCELLED'] });
     const failing = await seedJob(store);
-    sfnMock
-      .on(StartExecutionCommand, { name: throttledOnce.jobId })
-      .rejectsOnce(throttled())
-      .resolves({ executionArn: executionArnOf(throttledOnce.jobId), startDate: new Date() });
-    sfnMock
-      .on(StartExecutionCommand, { name: alreadyStarted.jobId })
-      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-    sfnMock
-      .on(StartExecutionCommand, { name: failing.jobId })
-      .rejects(new StateMachineDoesNotExist({ message: 'State Machine Does Not Exist', $metadata: {} }));
+    answers = {
+      [throttledOnce.jobId]: ['ThrottlingException', 'started'],
+      [alreadyStarted.jobId]: ['ExecutionAlreadyExists'],
+      [failing.jobId]: ['StateMachineDoesNotExist'],
+    };
     const { event, messageIds } = sqsEvent(
       [throttledOnce, alreadyStarted, cancelledWhileQueued, failing].map(({ jobId }) => JSON.stringify({ jobId })),
     );
@@ -82,20 +99,20 @@ describe('dispatcher', () => {
 
     // THEN only the failing message goes back to the queue
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: messageIds[3] }] });
-    expect(sfnMock).toHaveReceivedCommandTimes(StartExecutionCommand, 4);
-    expect(sfnMock).toHaveReceivedCommandWith(StartExecutionCommand, {
+    expect(startRequests).toHaveLength(4);
+    expect(startsOf(throttledOnce.jobId)).toContainEqual({
       stateMachineArn: STATE_MACHINE_ARN,
       name: throttledOnce.jobId,
       input: JSON.stringify({ jobId: throttledOnce.jobId }),
     });
-    expect(sfnMock.commandCalls(StartExecutionCommand, { name: throttledOnce.jobId })).toHaveLength(2);
-    expect(sfnMock.commandCalls(StartExecutionCommand, { name: cancelledWhileQueued.jobId })).toHaveLength(0);
+    expect(startsOf(throttledOnce.jobId)).toHaveLength(2);
+    expect(startsOf(cancelledWhileQueued.jobId)).toHaveLength(0);
   });
 
   it('gives up on a message after a bounded number of throttled tries', async () => {
     // GIVEN Step Functions throttles every call for this job
     const job = await seedJob(store);
-    sfnMock.on(StartExecutionCommand).rejects(throttled());
+    answers = { [job.jobId]: ['ThrottlingException'] };
     const { event, messageIds } = sqsEvent([JSON.stringify({ jobId: job.jobId })]);
 
     // WHEN
@@ -103,7 +120,7 @@ describe('dispatcher', () => {
 
     // THEN the message fails (SQS redelivers it later) after five tries, not forever
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: messageIds[0] }] });
-    expect(sfnMock).toHaveReceivedCommandTimes(StartExecutionCommand, 5);
+    expect(startsOf(job.jobId)).toHaveLength(5);
   });
 
   it('fails a malformed message without calling Step Functions', async () => {
@@ -117,7 +134,7 @@ describe('dispatcher', () => {
     expect(response).toEqual({
       batchItemFailures: [{ itemIdentifier: messageIds[0] }, { itemIdentifier: messageIds[1] }],
     });
-    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(startRequests).toEqual([]);
   });
 
   it('treats a message for a job that no longer exists as done', async () => {
@@ -129,10 +146,13 @@ describe('dispatcher', () => {
 
     // THEN
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(startRequests).toEqual([]);
   });
   it('starts the executions of one batch one at a time', async () => {
     // GIVEN ten queued jobs, and a StartExecution that takes a moment and records how many calls overlap
+    // (mocked in the client: the stand-in answers at once and cannot hold a call open)
+    const sfnMock = mockClient(SFNClient);
+    onTestFinished(() => sfnMock.restore());
     const jobs = await Promise.all(Array.from({ length: 10 }, () => seedJob(store)));
     let inFlight = 0;
     let mostInFlight = 0;

@@ -1,109 +1,143 @@
 import 'aws-sdk-client-mock-vitest/extend';
 import { DescribeContainerInstancesCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { batchJobName, type FinishInput, type FinishResult, type Plan, type SettleAttemptInput } from '../../core/workflow-contract.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
-import {
-  DEFAULT_SERVICE_NAME,
-  EmfMetrics,
-  JOB_METRICS,
-  METRICS_NAMESPACE,
-  MetricsConfigurationError,
-  metricsFromEnvironment,
-} from '../../lambdas/shared/metrics.js';
+import { DEFAULT_SERVICE_NAME, JOB_METRICS, MetricsConfigurationError, metricsFromEnvironment, type JobMetrics } from '../../lambdas/shared/metrics.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { captureEmf, type EmfCapture } from './emf-capture.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
 
-describe('EmfMetrics', () => {
-  it('writes one EMF line per flush: namespace GpuJobs, the service dimension, each metric with its unit', () => {
-    // GIVEN
-    const lines: string[] = [];
-    const metrics = new EmfMetrics({ serviceName: 'GpuJobsStack', write: (line) => lines.push(line), now: () => 1_746_000_000_000 });
+describe('JobMetrics, published by the logMetrics middleware', () => {
+  let emf: EmfCapture;
+  const quietLogger = () => ({ debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() });
 
-    // WHEN two counts and a duration are recorded, then flushed
-    metrics.add(JOB_METRICS.jobsSubmitted);
-    metrics.add(JOB_METRICS.jobsSubmitted);
-    metrics.add(JOB_METRICS.timeToStartSeconds, 42.5);
-    metrics.flush();
+  beforeEach(() => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    emf = captureEmf();
+  });
+  afterEach(() => {
+    emf.restore();
+    vi.unstubAllEnvs();
+  });
+
+  /** One Lambda invocation of a handler that records through `metrics`. */
+  async function invoke(metrics: JobMetrics, record: (metrics: JobMetrics) => void): Promise<void> {
+    await middy(async () => record(metrics)).use(logMetrics(metrics))(undefined, lambdaContext());
+  }
+
+  it('writes one EMF line per invocation: namespace GpuJobs, the service dimension, each metric with its unit', async () => {
+    // GIVEN
+    vi.stubEnv('POWERTOOLS_SERVICE_NAME', 'GpuJobsStack');
+    const metrics = metricsFromEnvironment(quietLogger());
+
+    // WHEN an invocation records two counts and a duration
+    await invoke(metrics, (recorder) => {
+      recorder.add(JOB_METRICS.jobsSubmitted);
+      recorder.add(JOB_METRICS.jobsSubmitted);
+      recorder.add(JOB_METRICS.timeToStartSeconds, 42.5);
+    });
 
     // THEN
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toEqual({
-      _aws: {
-        Timestamp: 1_746_000_000_000,
-        CloudWatchMetrics: [
-          {
-            Namespace: 'GpuJobs',
-            Dimensions: [['service']],
-            Metrics: [
-              { Name: 'JobsSubmitted', Unit: 'Count' },
-              { Name: 'TimeToStartSeconds', Unit: 'Seconds' },
-            ],
-          },
-        ],
+    expect(emf.documents).toEqual([
+      {
+        _aws: {
+          Timestamp: expect.any(Number),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'GpuJobs',
+              Dimensions: [['service']],
+              Metrics: [
+                { Name: 'JobsSubmitted', Unit: 'Count' },
+                { Name: 'TimeToStartSeconds', Unit: 'Seconds' },
+              ],
+            },
+          ],
+        },
+        service: 'GpuJobsStack',
+        JobsSubmitted: [1, 1],
+        TimeToStartSeconds: 42.5,
       },
-      service: 'GpuJobsStack',
-      JobsSubmitted: [1, 1],
-      TimeToStartSeconds: 42.5,
-    });
-  });
-
-  it('writes nothing when nothing was recorded, and never a value twice', () => {
-    const lines: string[] = [];
-    const metrics = new EmfMetrics({ write: (line) => lines.push(line) });
-
-    metrics.flush();
-    metrics.add(JOB_METRICS.failovers);
-    metrics.flush();
-    metrics.flush();
-
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ Failovers: 1, service: DEFAULT_SERVICE_NAME });
-  });
-
-  it('flushes on its own before a metric exceeds the 100 values one EMF document may hold', () => {
-    const lines: string[] = [];
-    const metrics = new EmfMetrics({ write: (line) => lines.push(line) });
-
-    for (let count = 0; count < 101; count++) metrics.add(JOB_METRICS.jobsSucceeded);
-    metrics.flush();
-
-    expect(lines.map((line) => (JSON.parse(line) as { JobsSucceeded: number | number[] }).JobsSucceeded)).toEqual([
-      Array.from({ length: 100 }, () => 1),
-      1,
     ]);
   });
 
+  it('writes nothing for an invocation that recorded nothing, and never a value twice', async () => {
+    const metrics = metricsFromEnvironment(quietLogger());
+
+    await invoke(metrics, () => undefined);
+    await invoke(metrics, (recorder) => recorder.add(JOB_METRICS.failovers));
+    await invoke(metrics, () => undefined);
+
+    expect(emf.documents).toHaveLength(1);
+    expect(emf.documents[0]).toMatchObject({ Failovers: 1, service: DEFAULT_SERVICE_NAME });
+  });
+
+  it('publishes on its own once a metric holds the 100 values one EMF document may hold', async () => {
+    const metrics = metricsFromEnvironment(quietLogger());
+
+    await invoke(metrics, (recorder) => {
+      for (let count = 0; count < 101; count++) recorder.add(JOB_METRICS.jobsSucceeded);
+    });
+
+    expect(emf.documents.map((document) => document.JobsSucceeded)).toEqual([Array.from({ length: 100 }, () => 1), 1]);
+  });
+
   it('refuses a value that is not a finite number', () => {
-    const metrics = new EmfMetrics({ write: () => undefined });
+    const metrics = metricsFromEnvironment(quietLogger());
 
     expect(() => metrics.add(JOB_METRICS.timeToStartSeconds, Number.NaN)).toThrow(/TimeToStartSeconds needs a finite value. Received NaN/);
   });
 
-  it('takes the service from POWERTOOLS_SERVICE_NAME, defaulting to gpujobs, and writes nothing when disabled', () => {
-    const lines: string[] = [];
-    const write = (line: string) => void lines.push(line);
+  it('takes the service from POWERTOOLS_SERVICE_NAME, defaulting to gpujobs, and is disabled by POWERTOOLS_METRICS_DISABLED, else POWERTOOLS_DEV', async () => {
+    const configured = (variables: Record<string, string | undefined>) => {
+      vi.unstubAllEnvs();
+      for (const [name, value] of Object.entries(variables)) vi.stubEnv(name, value);
+      return metricsFromEnvironment(quietLogger());
+    };
 
-    const configured = metricsFromEnvironment({ POWERTOOLS_SERVICE_NAME: 'GpuJobsStack' }, { write });
-    const unset = metricsFromEnvironment({}, { write });
-    const disabled = metricsFromEnvironment({ POWERTOOLS_METRICS_DISABLED: 'true' }, { write });
-    const devMode = metricsFromEnvironment({ POWERTOOLS_DEV: 'true' }, { write });
-    const devButEnabled = metricsFromEnvironment({ POWERTOOLS_DEV: 'true', POWERTOOLS_METRICS_DISABLED: 'false' }, { write });
-    for (const metrics of [configured, unset, disabled, devMode, devButEnabled]) {
-      metrics.add(JOB_METRICS.jobsFailed);
-      metrics.flush();
-    }
+    const named = configured({ POWERTOOLS_SERVICE_NAME: 'GpuJobsStack', POWERTOOLS_METRICS_DISABLED: undefined });
+    const unnamed = configured({ POWERTOOLS_SERVICE_NAME: undefined, POWERTOOLS_METRICS_DISABLED: undefined });
+    const disabled = configured({ POWERTOOLS_METRICS_DISABLED: 'true' });
+    const devMode = configured({ POWERTOOLS_METRICS_DISABLED: undefined, POWERTOOLS_DEV: 'true' });
+    const devButEnabled = configured({ POWERTOOLS_DEV: 'true', POWERTOOLS_METRICS_DISABLED: 'false' });
+    const recordOne = (recorder: JobMetrics) => recorder.add(JOB_METRICS.jobsFailed);
+    for (const metrics of [named, unnamed, disabled]) await invoke(metrics, recordOne);
+    // In dev mode Powertools writes through the global console instead of its own.
+    const consoleLog = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    for (const metrics of [devMode, devButEnabled]) await invoke(metrics, recordOne);
+    const devLines = consoleLog.mock.calls.map(([line]) => String(line));
+    consoleLog.mockRestore();
 
-    expect(lines.map((line) => (JSON.parse(line) as { service: string }).service)).toEqual(['GpuJobsStack', 'gpujobs', 'gpujobs']);
+    expect(emf.documents.map((document) => document.service)).toEqual(['GpuJobsStack', 'gpujobs']);
+    expect(devLines.map((line) => (JSON.parse(line) as { JobsFailed: number }).JobsFailed)).toEqual([1]);
+  });
+
+  it('writes nothing at all when disabled, not even the notice that nothing was recorded (local mode runs every handler in one terminal)', async () => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
+    const logger = quietLogger();
+    const stderr = vi.spyOn(process.stderr, 'write');
+    const metrics = metricsFromEnvironment(logger);
+
+    await invoke(metrics, () => undefined);
+    await invoke(metrics, (recorder) => recorder.add(JOB_METRICS.jobsSubmitted));
+
+    expect(emf.documents).toEqual([]);
+    expect(stderr).not.toHaveBeenCalled();
+    expect(logger.warn).not.toHaveBeenCalled();
+    expect(logger.debug).toHaveBeenCalledWith(expect.stringContaining('No application metrics to publish'));
+    stderr.mockRestore();
   });
 
   it('fails at load naming a flag it cannot read', () => {
-    expect(() => metricsFromEnvironment({ POWERTOOLS_METRICS_DISABLED: 'maybe' })).toThrow(MetricsConfigurationError);
-    expect(() => metricsFromEnvironment({ POWERTOOLS_METRICS_DISABLED: 'maybe' })).toThrow(/POWERTOOLS_METRICS_DISABLED must be true or false. Received "maybe"/);
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'maybe');
+
+    expect(() => metricsFromEnvironment(quietLogger())).toThrow(MetricsConfigurationError);
+    expect(() => metricsFromEnvironment(quietLogger())).toThrow(/POWERTOOLS_METRICS_DISABLED must be true or false .* Received "maybe"/);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   type CloudFormationTemplate,
   type ResolveOptions,
   type ResourceAttributes,
-} from '../../lib/workflow/resolve-definition.js';
+} from './template-resolver.js';
 
 export const SAMPLE_ACCOUNT = '123456789012';
 export const SAMPLE_REGION = 'us-east-1';

@@ -27,14 +27,13 @@ import {
 } from './batch-fixtures.js';
 import { InMemoryJob, JOB_DEFINITION_ARN, aJobRecord } from './domain-tasks.js';
 import { runWorkflow, validateAsl, type BatchOutcome, type WorkflowRun } from './run-workflow.js';
-import { synthesizeWorkflowUnderTest, type WorkflowUnderTest } from './workflow-under-test.js';
+import { workflowUnderTest, type WorkflowUnderTest } from './workflow-under-test.js';
 
 let workflow: WorkflowUnderTest;
 
-// Synthesis bundles every handler with esbuild: slow on a busy machine, done once for the file.
 beforeAll(() => {
-  workflow = synthesizeWorkflowUnderTest();
-}, 240_000);
+  workflow = workflowUnderTest();
+});
 
 let jobCounter = 0;
 
@@ -77,16 +76,12 @@ const attemptLoop = (runState: string) => [runState, STATE.settleAttempt, STATE.
 const start = [STATE.prepare, STATE.chooseCapacity];
 const end = [STATE.finish, STATE.done];
 
-describe('the synthesized job workflow definition', () => {
+describe('the job workflow definition', () => {
   it('is accepted by asl-validator', () => {
     const { isValid, errors } = validateAsl(workflow.definition);
 
     expect(errors).toBe('');
     expect(isValid).toBe(true);
-  });
-
-  it('submits Spot attempts to the queue backed by Spot compute and On-Demand attempts to the other', () => {
-    expect([...workflow.queueCapacity.values()].sort()).toEqual(['on-demand', 'spot']);
   });
 
   it('bounds every Task state with a timeout that Node timers (local mode) can honour', () => {

@@ -4,10 +4,9 @@ import * as batch from 'aws-cdk-lib/aws-batch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXECUTION_TIMEOUT_SECONDS, JobWorkflow } from '../../lib/workflow/job-workflow.js';
-import type { CloudFormationTemplate } from '../../lib/workflow/resolve-definition.js';
+import { EXECUTION_TIMEOUT_SECONDS, JobWorkflow, jobWorkflowAsl } from '../../lib/workflow/job-workflow.js';
 import { synthesizeStandInWorkflowStack } from './stand-in-stack.js';
-import { resolveWorkflowUnderTest } from './workflow-under-test.js';
+import { SAMPLE_WORKFLOW_ARNS, workflowUnderTest } from './workflow-under-test.js';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
@@ -33,8 +32,7 @@ describe('JobWorkflow', () => {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
     });
-    const { definition } = resolveWorkflowUnderTest(template.toJSON() as CloudFormationTemplate);
-    expect(definition.TimeoutSeconds).toBe(EXECUTION_TIMEOUT_SECONDS);
+    expect(workflowUnderTest().definition.TimeoutSeconds).toBe(EXECUTION_TIMEOUT_SECONDS);
   });
 
   it('logs every event without execution data to a log group with retention', () => {
@@ -118,6 +116,35 @@ describe('JobWorkflow', () => {
           jobDefinitionNamePrefix: 'gpujobs*',
         }),
     ).toThrow('jobDefinitionNamePrefix must be 1-64 letters, digits, hyphens or underscores. Received "gpujobs*".');
+  });
+});
+
+describe('jobWorkflowAsl', () => {
+  const cn = (arn: string) => arn.replace('arn:aws:', 'arn:aws-cn:').replace('us-east-1', 'cn-north-1');
+
+  it('names the Batch integration in the partition of the queues it is given', () => {
+    // GIVEN functions and queues in the China partition
+    const arns = Object.fromEntries(Object.entries(SAMPLE_WORKFLOW_ARNS).map(([name, arn]) => [name, cn(arn)])) as typeof SAMPLE_WORKFLOW_ARNS;
+
+    // WHEN the definition is built for them
+    const definition = jobWorkflowAsl(arns);
+
+    // THEN both Batch states use that partition's integration and nothing is left unresolved
+    expect(definition.States.RunOnSpot?.Resource).toBe('arn:aws-cn:states:::batch:submitJob.sync');
+    expect(definition.States.RunOnDemand?.Resource).toBe('arn:aws-cn:states:::batch:submitJob.sync');
+    expect(JSON.stringify(definition)).not.toMatch(/"Ref"|Fn::|\$\{Token/);
+  });
+
+  it('takes the partition it is given over the queue ARN’s', () => {
+    const definition = jobWorkflowAsl({ ...SAMPLE_WORKFLOW_ARNS, partition: 'aws-us-gov' });
+
+    expect(definition.States.RunOnSpot?.Resource).toBe('arn:aws-us-gov:states:::batch:submitJob.sync');
+  });
+
+  it('fails when the Spot queue is not an ARN and no partition is given', () => {
+    expect(() => jobWorkflowAsl({ ...SAMPLE_WORKFLOW_ARNS, spotJobQueueArn: 'gpujobs-spot' })).toThrow(
+      'spotJobQueueArn must be an ARN (arn:<partition>:batch:…). Received "gpujobs-spot".',
+    );
   });
 });
 

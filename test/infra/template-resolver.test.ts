@@ -1,15 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STATE } from '../../core/workflow-contract.js';
-import {
-  findStateMachine,
-  resolveStateMachineDefinition,
-  standInResourceAttributes,
-  UnresolvableIntrinsicError,
-  WorkflowNotFoundError,
-  type CloudFormationTemplate,
-} from '../../lib/workflow/resolve-definition.js';
-
-const jobWorkflowStates = Object.fromEntries(Object.values(STATE).map((name) => [name, { Type: 'Succeed' }]));
+import { resolveStateMachineDefinition, UnresolvableIntrinsicError, type CloudFormationTemplate } from './template-resolver.js';
 
 /** A DefinitionString the way CDK writes it: JSON text split around intrinsic functions. */
 function joinedDefinition(parts: unknown[]): unknown {
@@ -123,53 +113,5 @@ describe('resolveStateMachineDefinition', () => {
     expect(() => resolveStateMachineDefinition(template, 'Fn', { resources: {} })).toThrow(
       /Fn is not a AWS::StepFunctions::StateMachine in the template. Received AWS::Lambda::Function/,
     );
-  });
-});
-
-describe('findStateMachine', () => {
-  it('picks the job workflow among several state machines', () => {
-    // GIVEN another state machine next to the job workflow
-    const template = templateWith({
-      Other: {
-        Type: 'AWS::StepFunctions::StateMachine',
-        Properties: { DefinitionString: '{"StartAt":"Prepare","States":{"Prepare":{"Type":"Succeed"}}}' },
-      },
-      Workflow: {
-        Type: 'AWS::StepFunctions::StateMachine',
-        Properties: {
-          DefinitionString: joinedDefinition([JSON.stringify({ StartAt: STATE.prepare, States: jobWorkflowStates })]),
-        },
-      },
-    });
-
-    // WHEN / THEN
-    expect(findStateMachine(template)).toBe('Workflow');
-  });
-
-  it('fails listing the state machines when none is the job workflow', () => {
-    const template = templateWith({
-      Other: {
-        Type: 'AWS::StepFunctions::StateMachine',
-        Properties: { DefinitionString: '{"StartAt":"A","States":{"A":{"Type":"Succeed"}}}' },
-      },
-    });
-
-    expect(() => findStateMachine(template)).toThrow(WorkflowNotFoundError);
-    expect(() => findStateMachine(template)).toThrow(/State machines found: Other/);
-  });
-});
-
-describe('standInResourceAttributes', () => {
-  it('gives functions and job queues ARNs in the requested account and region', () => {
-    const template = templateWith({
-      Fn: { Type: 'AWS::Lambda::Function' },
-      Queue: { Type: 'AWS::Batch::JobQueue' },
-    });
-
-    const attributes = standInResourceAttributes(template, { region: 'eu-west-1', accountId: '123456789012' });
-
-    expect(attributes.Fn?.Arn).toBe('arn:aws:lambda:eu-west-1:123456789012:function:Fn');
-    expect(attributes.Queue?.Ref).toBe('arn:aws:batch:eu-west-1:123456789012:job-queue/Queue');
-    expect(attributes.Queue?.JobQueueArn).toBe(attributes.Queue?.Ref);
   });
 });

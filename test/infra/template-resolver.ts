@@ -1,10 +1,16 @@
 /**
- * Turns the job workflow in a synthesized CloudFormation template into the executable
- * Amazon States Language object, so local mode and the workflow tests run exactly the
- * definition that `cdk deploy` would create.
+ * CloudFormation intrinsic functions resolved against sample resource attributes, so the
+ * infrastructure tests can read a synthesized template's policies, environment variables and
+ * state machine definitions as an account would see them (test/infra/iam-template.ts). Local
+ * mode and the workflow tests do not come through here: they run jobWorkflowAsl.
  */
-import type { StateMachineDefinition } from 'aws-local-stepfunctions';
-import { STATE } from '../../core/workflow-contract.js';
+
+/** A state machine definition once resolved: Amazon States Language. */
+export interface StateMachineDefinition {
+  readonly StartAt: string;
+  readonly States: Record<string, { readonly Type: string; readonly [field: string]: unknown }>;
+  readonly TimeoutSeconds?: number;
+}
 
 /** Values that `Ref` and `Fn::GetAtt` of one resource resolve to: `Ref` plus attribute names (`Arn`, `JobQueueArn`, …). */
 export type ResourceAttributes = Readonly<Record<string, string>>;
@@ -38,13 +44,6 @@ export class UnresolvableIntrinsicError extends Error {
   }
 }
 
-export class WorkflowNotFoundError extends Error {
-  override readonly name = 'WorkflowNotFoundError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
 const DEFAULT_PSEUDO_PARAMETERS: PseudoParameters = {
   partition: 'aws',
   region: 'us-east-1',
@@ -55,22 +54,6 @@ const DEFAULT_PSEUDO_PARAMETERS: PseudoParameters = {
 
 const STATE_MACHINE_TYPE = 'AWS::StepFunctions::StateMachine';
 
-/**
- * The logical id of the job workflow's state machine: the one whose definition holds every
- * state of core/workflow-contract.ts and starts at Prepare.
- */
-export function findStateMachine(template: CloudFormationTemplate): string {
-  const stateMachines = Object.entries(template.Resources ?? {}).filter(([, r]) => r.Type === STATE_MACHINE_TYPE);
-  const jobWorkflows = stateMachines.filter(([, r]) => isJobWorkflow(r.Properties));
-  if (jobWorkflows.length === 1) return jobWorkflows[0]![0];
-  const ids = stateMachines.map(([id]) => id);
-  throw new WorkflowNotFoundError(
-    jobWorkflows.length === 0
-      ? `No ${STATE_MACHINE_TYPE} in the template has the job workflow's states (${Object.values(STATE).join(', ')}). State machines found: ${ids.length ? ids.join(', ') : 'none'}.`
-      : `Several state machines look like the job workflow: ${jobWorkflows.map(([id]) => id).join(', ')}.`,
-  );
-}
-
 /** The executable ASL of a state machine in the template, every intrinsic function resolved. */
 export function resolveStateMachineDefinition(
   template: CloudFormationTemplate,
@@ -79,7 +62,7 @@ export function resolveStateMachineDefinition(
 ): StateMachineDefinition {
   const resource = template.Resources?.[logicalId];
   if (!resource || resource.Type !== STATE_MACHINE_TYPE) {
-    throw new WorkflowNotFoundError(
+    throw new UnresolvableIntrinsicError(
       `${logicalId} is not a ${STATE_MACHINE_TYPE} in the template. Received ${resource ? resource.Type : 'no resource'}.`,
     );
   }
@@ -102,7 +85,7 @@ export function resolveStateMachineDefinition(
   } else if (properties.Definition !== undefined) {
     definition = resolver.resolve(properties.Definition, 'Definition');
   } else {
-    throw new WorkflowNotFoundError(
+    throw new UnresolvableIntrinsicError(
       `${logicalId} has neither DefinitionString nor Definition (a definition in S3 cannot be resolved offline).`,
     );
   }
@@ -113,18 +96,9 @@ export function resolveStateMachineDefinition(
   return definition;
 }
 
-/** The template's job workflow, resolved: findStateMachine then resolveStateMachineDefinition. */
-export function resolveJobWorkflowDefinition(
-  template: CloudFormationTemplate,
-  options: ResolveOptions,
-): { logicalId: string; definition: StateMachineDefinition } {
-  const logicalId = findStateMachine(template);
-  return { logicalId, definition: resolveStateMachineDefinition(template, logicalId, options) };
-}
-
 /**
  * Any value of the template (a policy document, an environment variable) with every intrinsic
- * function resolved the way the workflow definition is; `owner` names the value in errors.
+ * function resolved the way state machine definitions are; `owner` names the value in errors.
  */
 export function resolveTemplateValue(
   template: CloudFormationTemplate,
@@ -133,40 +107,6 @@ export function resolveTemplateValue(
   owner: string,
 ): unknown {
   return new IntrinsicResolver(template, options, owner).resolve(value, owner);
-}
-
-/**
- * Plausible attributes for every resource of the template, for running the workflow without
- * AWS: Lambda functions and Batch job queues get ARNs built from their logical ids; other
- * resources resolve `Ref` to their logical id.
- */
-export function standInResourceAttributes(
-  template: CloudFormationTemplate,
-  pseudoParameters: Partial<PseudoParameters> = {},
-): Record<string, ResourceAttributes> {
-  const { partition, region, accountId } = { ...DEFAULT_PSEUDO_PARAMETERS, ...pseudoParameters };
-  const arn = (service: string, resource: string) => `arn:${partition}:${service}:${region}:${accountId}:${resource}`;
-  const attributes: Record<string, ResourceAttributes> = {};
-  for (const [id, resource] of Object.entries(template.Resources ?? {})) {
-    switch (resource.Type) {
-      case 'AWS::Lambda::Function':
-        attributes[id] = { Ref: id, Arn: arn('lambda', `function:${id}`) };
-        break;
-      case 'AWS::Batch::JobQueue': {
-        const queueArn = arn('batch', `job-queue/${id}`);
-        attributes[id] = { Ref: queueArn, JobQueueArn: queueArn };
-        break;
-      }
-      case STATE_MACHINE_TYPE: {
-        const stateMachineArn = arn('states', `stateMachine:${id}`);
-        attributes[id] = { Ref: stateMachineArn, Arn: stateMachineArn, Name: id };
-        break;
-      }
-      default:
-        attributes[id] = { Ref: id };
-    }
-  }
-  return attributes;
 }
 
 class IntrinsicResolver {
@@ -321,27 +261,6 @@ function substituteDefinition(text: string, substitutions: Record<string, unknow
     // The placeholder sits inside a JSON string literal: escape like JSON would.
     return JSON.stringify(String(value)).slice(1, -1);
   });
-}
-
-/** Whether a state machine's definition starts at Prepare and holds every state of the contract. */
-function isJobWorkflow(properties: Record<string, unknown> | undefined): boolean {
-  if (properties?.DefinitionString !== undefined) {
-    const text = literalText(properties.DefinitionString).replace(/\s+/g, '');
-    return text.includes(`"StartAt":"${STATE.prepare}"`) && Object.values(STATE).every((name) => text.includes(`"${name}":{`));
-  }
-  const definition = properties?.Definition as { StartAt?: unknown; States?: unknown } | undefined;
-  if (!definition || definition.StartAt !== STATE.prepare || !definition.States || typeof definition.States !== 'object') {
-    return false;
-  }
-  return Object.values(STATE).every((name) => name in (definition.States as object));
-}
-
-/** The string pieces of a DefinitionString (plain, or the literal parts of Fn::Join / Fn::Sub), concatenated. */
-function literalText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value)) return value.map(literalText).join('');
-  if (value && typeof value === 'object') return Object.values(value as Record<string, unknown>).map(literalText).join('');
-  return '';
 }
 
 function isAslShape(value: unknown): value is StateMachineDefinition {
