@@ -83,15 +83,28 @@ export function storageFaultOf(error: unknown): string | undefined {
   return undefined;
 }
 
+/** The storage cause in words when it is one, else the error's own message. */
+function describeStorageError(error: unknown): string {
+  return storageFaultOf(error) ?? (error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * Names a failed write to the data dir in words a person can act on: a full disk or a failing
+ * device must read as such in a job's failure reason or a request's error, not as a bare errno.
+ * `what` says what was being written, e.g. "the log stream …".
+ */
+export function describeWriteFailure(error: unknown, what: string): string {
+  return `writing ${what} in the local data dir failed: ${describeStorageError(error)}`;
+}
+
 /**
  * Creates the data dir if needed and checks it can be written and has room; throws DataDirError
  * naming the directory, the cause and what to do.
  */
 export function checkDataDir(dataDir: string, fileSystem: DataDirFileSystem = NODE_FILE_SYSTEM): void {
   const refuse = (error: unknown, doing: string): never => {
-    const cause = storageFaultOf(error) ?? (error instanceof Error ? error.message : String(error));
     throw new DataDirError(
-      `The data dir ${dataDir} cannot be used: ${cause} while ${doing}. Free space or fix its permissions, or set GPUJOBS_DATA_DIR to another directory.`,
+      `The data dir ${dataDir} cannot be used: ${describeStorageError(error)} while ${doing}. Free space or fix its permissions, or set GPUJOBS_DATA_DIR to another directory.`,
       errorCode(error),
       { cause: error },
     );

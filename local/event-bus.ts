@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { describeWriteFailure } from './disk-errors.js';
+import { describeWriteFailure } from './data-dir.js';
 import { JsonLinesReader } from './json-lines-reader.js';
 import type { LocalLogger } from './logger.js';
 

@@ -14,7 +14,7 @@ import { closeSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSyn
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { describeWriteFailure } from './disk-errors.js';
+import { describeWriteFailure } from './data-dir.js';
 import { JsonLinesReader } from './json-lines-reader.js';
 
 export interface LogEvent {
