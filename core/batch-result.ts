@@ -18,7 +18,7 @@
  */
 import { classifyAttemptFailure, type AttemptFailureInput } from './failure.js';
 import type { FailureClass } from './job.js';
-import type { TaskError } from './workflow-contract.js';
+import type { TaskError } from './contract/workflow.js';
 
 export interface AttemptResult {
   readonly succeeded: boolean;

@@ -7,7 +7,7 @@
 import { batchAttemptsFor, planNextCapacity } from './capacity.js';
 import { describeFailure } from './failure.js';
 import { isAttemptSettled, isTerminal, type Attempt, type CapacityType, type FailureClass, type JobRecord, type JobSpec } from './job.js';
-import { batchJobName, type BatchEnvironmentVariable, type Outcome, type Plan } from './workflow-contract.js';
+import { batchJobName, type BatchEnvironmentVariable, type Outcome, type Plan } from './contract/workflow.js';
 
 export const JOB_ID_VARIABLE = 'GPUJOBS_JOB_ID';
 export const ATTEMPT_VARIABLE = 'GPUJOBS_ATTEMPT';

@@ -16,7 +16,7 @@ import { CAPACITY_POLICIES, JOB_STATUSES, type CapacityPolicy, type JobSpec, typ
 import { newJobId } from './job-view.js';
 import { attemptEnvironment } from './plan.js';
 import { BATCH_MAX_ATTEMPTS, batchRetryStrategy } from './retry-strategy.js';
-import { batchJobName } from './workflow-contract.js';
+import { batchJobName } from './contract/workflow.js';
 
 export interface ValidationIssue {
   readonly path: string;

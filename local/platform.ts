@@ -19,7 +19,7 @@ import { isTerminal, type CapacityType, type JobRecord } from '../core/job.js';
 import { interruptedAttemptWrites } from '../core/plan.js';
 import type { GpuJobEvent } from '../core/ports.js';
 import { JOB_SPEC_LIMITS } from '../core/spec.js';
-import { STATE } from '../core/workflow-contract.js';
+import { STATE } from '../core/contract/workflow.js';
 import { DEFAULT_CONFIG } from '../lib/config.js';
 import { createDocumentClient } from '../lambdas/shared/clients.js';
 import { ENV } from '../lambdas/shared/environment.js';

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Job } from '../../core/job.js';
 import { jobKey } from '../../core/table.js';
-import { batchJobName, STATE } from '../../core/workflow-contract.js';
+import { batchJobName, STATE } from '../../core/contract/workflow.js';
 import { ENV } from '../../lambdas/shared/environment.js';
 import { BatchJobFailedError } from '../../lib/workflow/batch-task.js';
 import type { LocalPlatform } from '../../local/platform.js';

@@ -12,7 +12,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseJobSpec } from '../../core/spec.js';
-import { batchJobName, STATE } from '../../core/workflow-contract.js';
+import { batchJobName, STATE } from '../../core/contract/workflow.js';
 import { createDocumentClient } from '../../lambdas/shared/clients.js';
 import { ENV } from '../../lambdas/shared/environment.js';
 import { DynamoJobStore } from '../../lambdas/shared/job-store.js';

@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { endedRunsOf, interpretSubmissionResult, settledAttemptStatus, type AttemptResult } from '../../core/batch-result.js';
 import type { AttemptStatus, FailureClass } from '../../core/job.js';
-import { parseBatchJobName } from '../../core/workflow-contract.js';
+import { parseBatchJobName } from '../../core/contract/workflow.js';
 
 export const BATCH_JOB_STATUSES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
 export type BatchJobStatus = (typeof BATCH_JOB_STATUSES)[number];

@@ -7,7 +7,7 @@ import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@
 import * as z from 'zod/mini';
 import { isTerminal } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
-import type { ExecutionInput } from '../../core/workflow-contract.js';
+import type { ExecutionInput } from '../../core/contract/workflow.js';
 
 /** The intake message body the api handler sends. */
 export const intakeMessageSchema = z.object({ jobId: z.string().check(z.minLength(1)) });

@@ -8,7 +8,7 @@
 import { closingWrites, isTerminal, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { allowedFrom } from '../../core/transitions.js';
-import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
+import type { FinishInput, FinishResult } from '../../core/contract/workflow.js';
 import { terminalStatusMetric, type MetricsRecorder } from '../shared/metrics.js';
 import { JobNotFoundError } from './job-not-found.js';
 import { payTerminalEventDebt, terminalEventOf, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';

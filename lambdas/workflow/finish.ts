@@ -7,7 +7,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { jobCostUsd } from '../../core/cost.js';
-import type { FinishInput, FinishResult } from '../../core/workflow-contract.js';
+import type { FinishInput, FinishResult } from '../../core/contract/workflow.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';

@@ -9,7 +9,7 @@ import { isTerminal, type JobRecord } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
 import { planFirstAttempt } from '../../core/plan.js';
 import { describeImageRefusal, parseImageReference } from '../../core/spec.js';
-import type { Outcome, PrepareInput, PrepareResult } from '../../core/workflow-contract.js';
+import type { Outcome, PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
 import { JobNotFoundError } from './job-not-found.js';
 import { changeStatus, type StatusChangeDependencies } from './status-change.js';
 

@@ -7,7 +7,7 @@ import { BatchClient } from '@aws-sdk/client-batch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { buildJobEvent } from '../../core/events.js';
-import type { PrepareInput, PrepareResult } from '../../core/workflow-contract.js';
+import type { PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { listEnv, requireEnv } from '../shared/config.js';
 import { ENV } from '../shared/environment.js';

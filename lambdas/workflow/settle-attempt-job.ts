@@ -15,7 +15,7 @@ import { interpretSubmissionResult, settledAttemptStatus, type AttemptResult } f
 import { isAttemptSettled, isTerminal, type Attempt, type JobRecord } from '../../core/job.js';
 import { ConflictError, type JobStore } from '../../core/ports.js';
 import { planAfterAttempt } from '../../core/plan.js';
-import type { Plan, SettleAttemptInput } from '../../core/workflow-contract.js';
+import type { Plan, SettleAttemptInput } from '../../core/contract/workflow.js';
 import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
 import { JobNotFoundError } from './job-not-found.js';
 import { changeStatus, type StatusChangeDependencies } from './status-change.js';

@@ -9,7 +9,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { attemptCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
-import type { Plan, SettleAttemptInput } from '../../core/workflow-contract.js';
+import type { Plan, SettleAttemptInput } from '../../core/contract/workflow.js';
 import { InstanceTypeLookup } from '../batch-events/instance-types.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';

@@ -9,10 +9,10 @@ import { Construct } from 'constructs';
 import { CLAIM_SECONDS, TERMINAL_EVENT_BUSY_ERROR } from '../../lambdas/shared/terminal-event.js';
 import { stepFunctionsEvaluateOnExit } from '../../core/retry-strategy.js';
 import { JOB_SPEC_LIMITS } from '../../core/spec.js';
-import { STATE } from '../../core/workflow-contract.js';
+import { STATE } from '../../core/contract/workflow.js';
 import { BATCH_JOB_TAG } from './batch-task.js';
 
-export { STATE as JOB_WORKFLOW_STATE } from '../../core/workflow-contract.js';
+export { STATE as JOB_WORKFLOW_STATE } from '../../core/contract/workflow.js';
 export { BATCH_JOB_TAG } from './batch-task.js';
 
 /** The longest per-attempt timeout a job may ask for (Batch `attemptDurationSeconds`), 14 days. */
@@ -99,7 +99,7 @@ export interface JobWorkflowDefinitionProps
 }
 
 /**
- * Builds the job workflow's states (see core/workflow-contract.ts for the path and the payloads).
+ * Builds the job workflow's states (see core/contract/workflow.ts for the path and the payloads).
  * This is the only definition: the stack deploys it, and jobWorkflowAsl gives the same states as
  * a value for local mode, the tests and the benchmarks.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchJobName, parseBatchJobName } from '../../core/workflow-contract.js';
+import { batchJobName, parseBatchJobName } from '../../core/contract/workflow.js';
 
 describe('Batch job names', () => {
   it('round-trips a job id and attempt through the Batch job name', () => {

@@ -32,7 +32,7 @@ import { isAttemptSettled, isTerminal, type AttemptStatus, type CapacityType, ty
 import { newJobId } from '../../core/job-view.js';
 import { ConflictError } from '../../core/ports.js';
 import { STATUS_CHANGE_DETAIL_TYPE, TERMINAL_DETAIL_TYPE, canTransition, isTerminalStatus } from '../../core/transitions.js';
-import { batchJobName, type Outcome, type SettleAttemptInput } from '../../core/workflow-contract.js';
+import { batchJobName, type Outcome, type SettleAttemptInput } from '../../core/contract/workflow.js';
 import { createJobApi } from '../../lambdas/api/job-api.js';
 import { HttpProblem } from '../../lambdas/api/problem.js';
 import { createBatchEventApplier } from '../../lambdas/batch-events/apply-batch-event.js';

@@ -5,7 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { batchJobName, type FinishInput, type FinishResult, type Plan, type SettleAttemptInput } from '../../core/workflow-contract.js';
+import { batchJobName, type FinishInput, type FinishResult, type Plan, type SettleAttemptInput } from '../../core/contract/workflow.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { DEFAULT_SERVICE_NAME, JOB_METRICS, MetricsConfigurationError, metricsFromEnvironment, type JobMetrics } from '../../lambdas/shared/metrics.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';

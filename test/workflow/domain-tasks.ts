@@ -14,7 +14,7 @@ import type {
   PrepareInput,
   PrepareResult,
   SettleAttemptInput,
-} from '../../core/workflow-contract.js';
+} from '../../core/contract/workflow.js';
 import type { WorkflowTasks } from './run-workflow.js';
 
 export const JOB_DEFINITION_ARN = 'arn:aws:batch:us-east-1:123456789012:job-definition/gpujobs-3f9a1c:1';

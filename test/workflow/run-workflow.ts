@@ -6,7 +6,7 @@
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { createRequire } from 'node:module';
 import type { CapacityType } from '../../core/job.js';
-import { STATE, type FinishInput, type PrepareInput, type SettleAttemptInput } from '../../core/workflow-contract.js';
+import { STATE, type FinishInput, type PrepareInput, type SettleAttemptInput } from '../../core/contract/workflow.js';
 import type { SubmitJobRequest } from './batch-fixtures.js';
 import type { WorkflowUnderTest } from './workflow-under-test.js';
 

@@ -12,7 +12,7 @@
  *            ▲                                                   ▼
  *            └──────────────── SettleAttempt ◀──────────────────┘
  */
-import type { CapacityType, FailureClass, JobStatus } from './job.js';
+import type { CapacityType, FailureClass, JobStatus } from '../job.js';
 
 export const STATE = {
   prepare: 'Prepare',
