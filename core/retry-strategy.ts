@@ -25,7 +25,16 @@ export type RetryAction = 'RETRY' | 'EXIT';
 export interface EvaluateOnExitRule {
   readonly onStatusReason?: string;
   readonly onReason?: string;
+  /** Batch's third pattern; the rules below need none, but a job definition registered by other means may carry it. */
+  readonly onExitCode?: string;
   readonly action: RetryAction;
+}
+
+/** A `retryStrategy` as the Batch API carries it (RegisterJobDefinition, SubmitJob, DescribeJobs). */
+export interface BatchRetryStrategy {
+  /** Batch's default is 1: no retry in place. */
+  readonly attempts?: number;
+  readonly evaluateOnExit?: readonly EvaluateOnExitRule[];
 }
 
 /**
@@ -45,6 +54,7 @@ export const EVALUATE_ON_EXIT: readonly EvaluateOnExitRule[] = [
 export interface StepFunctionsEvaluateOnExitRule {
   readonly OnStatusReason?: string;
   readonly OnReason?: string;
+  readonly OnExitCode?: string;
   readonly Action: RetryAction;
 }
 
@@ -64,6 +74,7 @@ export function stepFunctionsEvaluateOnExit(): StepFunctionsEvaluateOnExitRule[]
   return EVALUATE_ON_EXIT.map((rule) => ({
     ...(rule.onStatusReason === undefined ? {} : { OnStatusReason: rule.onStatusReason }),
     ...(rule.onReason === undefined ? {} : { OnReason: rule.onReason }),
+    ...(rule.onExitCode === undefined ? {} : { OnExitCode: rule.onExitCode }),
     Action: rule.action,
   }));
 }
