@@ -2,13 +2,26 @@ import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CAPACITY_POLICIES } from '../../core/job.js';
-import { checkBatchLimits, checkExecutable, parseJobSpec, validateIdempotencyKey } from '../../core/spec.js';
+import { checkBatchLimits } from '../../core/batch-limits.js';
+import { checkExecutable } from '../../core/executable.js';
+import { IDEMPOTENCY_KEY_MAX_LENGTH, validateIdempotencyKey } from '../../core/queries.js';
+import { JOB_SPEC_DEFAULTS, JOB_SPEC_LIMITS, parseJobSpec } from '../../core/spec.js';
 import { EXIT, UsageError, integerOption, stringListOption, stringOption, type Command, type OptionValues } from '../command.js';
 import { exitCodeForStatus, followJob } from '../follow.js';
 import { printFieldErrors } from '../problems.js';
 import { UnitParseError, parseDurationSeconds, parseKeyValue, parseMemoryMiB } from '../units.js';
 
 const NAME = 'submit';
+
+// Help states the contract's limits and defaults from core/spec.ts, so it cannot drift from what
+// the API enforces. Sizes and durations are written the way the flags take them.
+const L = JOB_SPEC_LIMITS;
+const D = JOB_SPEC_DEFAULTS;
+const range = (bounds: { readonly min: number; readonly max: number }) => `${bounds.min}-${bounds.max}`;
+const memoryFlag = (mib: number) => (mib % 1024 === 0 ? `${mib / 1024}GiB` : `${mib}MiB`);
+const durationFlag = (seconds: number) => (seconds % 3600 === 0 ? `${seconds / 3600}h` : seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`);
+// The characters the name pattern allows, as written in it (`^[...]+$`).
+const nameCharacters = L.name.pattern.source.replace(/^\^|\+\$$/g, '');
 
 export const submitCommand: Command = {
   name: NAME,
@@ -24,15 +37,15 @@ export const submitCommand: Command = {
   ].join('\n'),
   options: [
     { flags: '--image <image>', description: 'container image (registry/repository[:tag][@sha256:digest])' },
-    { flags: '--gpus <n>', description: 'GPUs, 1-8 (default 1)' },
-    { flags: '--vcpus <n>', description: 'vCPUs, 1-192 (default 4)' },
-    { flags: '--memory <size>', description: 'memory: 16GiB, 512MiB, 1.5GiB or MiB as a number (default 16GiB)' },
-    { flags: '--capacity <policy>', description: `${CAPACITY_POLICIES.join(' | ')} (default spot-first)` },
-    { flags: '--max-spot-attempts <n>', description: 'Spot attempts before failing over or giving up, 1-10 (default 3)' },
-    { flags: '--timeout <duration>', description: 'per attempt: 2h, 90m, 1h30m, 45s or seconds (default 24h)' },
+    { flags: '--gpus <n>', description: `GPUs, ${range(L.gpus)} (default ${D.gpus})` },
+    { flags: '--vcpus <n>', description: `vCPUs, ${range(L.vcpus)} (default ${D.vcpus})` },
+    { flags: '--memory <size>', description: `memory: 16GiB, 512MiB, 1.5GiB or MiB as a number (default ${memoryFlag(D.memoryMiB)})` },
+    { flags: '--capacity <policy>', description: `${CAPACITY_POLICIES.join(' | ')} (default ${D.capacity})` },
+    { flags: '--max-spot-attempts <n>', description: `Spot attempts before failing over or giving up, ${range(L.maxSpotAttempts)} (default ${D.maxSpotAttempts})` },
+    { flags: '--timeout <duration>', description: `per attempt: 2h, 90m, 1h30m, 45s or seconds (default ${durationFlag(D.timeoutSeconds)})` },
     { flags: '-e, --env <KEY=VALUE>', description: 'environment variable for the job (repeatable)', repeatable: true },
     { flags: '--tag <KEY=VALUE>', description: 'tag (repeatable)', repeatable: true },
-    { flags: '--name <name>', description: 'job name, [A-Za-z0-9._-], up to 128 characters' },
+    { flags: '--name <name>', description: `job name, ${nameCharacters}, up to ${L.name.maxLength} characters` },
     { flags: '--idempotency-key <key>', description: 'the same key and spec return the same job instead of a new one' },
     { flags: '-f, --file <file>', description: 'job spec as JSON or YAML (the API body); flags override its fields' },
     { flags: '-w, --wait', description: 'follow the job to the end; exit 0 SUCCEEDED, 1 FAILED, 130 CANCELLED' },
@@ -57,7 +70,7 @@ export const submitCommand: Command = {
     const body = await buildSubmitBody(context.cwd, values, commandLine.rest);
     const idempotencyKey = stringOption(values, 'idempotency-key');
     if (idempotencyKey !== undefined && !validateIdempotencyKey(idempotencyKey).ok) {
-      throw new UsageError('--idempotency-key must be 1-128 printable ASCII characters.', NAME);
+      throw new UsageError(`--idempotency-key must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters.`, NAME);
     }
 
     // The API's checks that need no deployment: the contract, what a process can be started with,

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ATTEMPT_VARIABLE, JOB_ID_VARIABLE } from '../../core/plan.js';
-import { checkBatchLimits, longestSubmitJobRequest, parseJobSpec } from '../../core/spec.js';
+import { checkBatchLimits, longestSubmitJobRequest } from '../../core/batch-limits.js';
+import { parseJobSpec } from '../../core/spec.js';
 import { STATE } from '../../core/contract/workflow.js';
 import type { JobSpec } from '../../core/job.js';
 import { workflowUnderTest } from '../workflow/workflow-under-test.js';

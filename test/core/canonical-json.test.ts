@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, canonicalRequestHash } from '../../core/spec.js';
+import { canonicalJson, canonicalRequestHash } from '../../core/canonical-json.js';
 import { jobDefinitionContent, jobDefinitionName, type JobDefinitionSettings, type JobDefinitionSpec } from '../../lambdas/workflow/job-definitions.js';
 
-/** The former core/spec.ts canonicalJson (request hashes). */
+/** The former request-hash canonicalJson. */
 function requestHashReference(value: unknown): string {
   return JSON.stringify(sortKeys(value));
 }
@@ -123,5 +123,13 @@ describe('canonicalJson', () => {
     expect(canonicalRequestHash(JSON.parse('{"tags":{"10":"x","b":"y","9":"z"},"image":"busybox"}'))).toBe(
       canonicalRequestHash(JSON.parse('{"image":"busybox","tags":{"b":"y","9":"z","10":"x"}}')),
     );
+  });
+});
+
+describe('canonicalJson and __proto__ members', () => {
+  it('keeps a __proto__ member, so bodies that differ only there hash differently', () => {
+    const withMember = JSON.parse('{"a":1,"__proto__":{"b":2}}') as unknown;
+    expect(canonicalJson(withMember)).toBe('{"__proto__":{"b":2},"a":1}');
+    expect(canonicalRequestHash(withMember)).not.toBe(canonicalRequestHash({ a: 1 }));
   });
 });

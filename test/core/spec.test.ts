@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  canonicalJson,
-  canonicalRequestHash,
-  checkExecutable,
-  describeImageRefusal,
-  describeReceived,
-  isImageAllowed,
-  parseImageReference,
-  parseJobSpec,
-  parseListQuery,
-  parseLogsQuery,
-  validateIdempotencyKey,
-} from '../../core/spec.js';
+import { canonicalJson, canonicalRequestHash } from '../../core/canonical-json.js';
+import { describeImageRefusal, isImageAllowed, parseImageReference } from '../../core/image-reference.js';
+import { describeReceived, parseJobSpec } from '../../core/spec.js';
 
 const minimal = { image: 'pytorch/pytorch:2.3', command: ['python', 'train.py'] };
 
@@ -126,6 +116,15 @@ describe('parseJobSpec', () => {
     expect(errors[0]!.message).toMatch(message);
   });
 
+  it('names every field of the contract, in its order, when a field is unknown', () => {
+    expect(errorsOf({ ...minimal, gpu: 2 })).toEqual([
+      {
+        path: 'gpu',
+        message: 'is not a known field; known fields: name, image, command, environment, gpus, vcpus, memoryMiB, capacity, maxSpotAttempts, timeoutSeconds, tags',
+      },
+    ]);
+  });
+
   it('reports every offending field at once, one entry each', () => {
     const errors = errorsOf({ image: 'pytorch/pytorch', command: [], gpus: 9, environment: { '1A': 'x', OK: 'y' }, extra: true, other: 1 });
     expect(errors.map((error) => error.path).sort()).toEqual(['command', 'environment.1A', 'extra', 'gpus', 'other']);
@@ -201,51 +200,6 @@ describe('parseJobSpec', () => {
   });
 });
 
-describe('parseImageReference', () => {
-  it.each([
-    ['pytorch/pytorch:2.3', { registry: 'docker.io', repository: 'pytorch/pytorch', tag: '2.3' }],
-    ['ubuntu', { registry: 'docker.io', repository: 'library/ubuntu' }],
-    ['index.docker.io/library/ubuntu:22.04', { registry: 'docker.io', repository: 'library/ubuntu', tag: '22.04' }],
-    ['localhost:5000/team/app', { registry: 'localhost:5000', repository: 'team/app' }],
-    ['public.ecr.aws/lambda/python:3.12', { registry: 'public.ecr.aws', repository: 'lambda/python', tag: '3.12' }],
-    [
-      `nvcr.io/nvidia/pytorch:24.01-py3@sha256:${'0123456789abcdef'.repeat(4)}`,
-      { registry: 'nvcr.io', repository: 'nvidia/pytorch', tag: '24.01-py3', digest: `sha256:${'0123456789abcdef'.repeat(4)}` },
-    ],
-  ])('parses %s', (reference, expected) => {
-    expect(parseImageReference(reference)).toEqual(expected);
-  });
-
-  it.each(['', 'ubuntu:', ':latest', 'a//b', 'UPPER/Repo', 'ubuntu:bad tag', 'ubuntu@md5:abc', '-leading/dash'])(
-    'rejects %j',
-    (reference) => {
-      expect(parseImageReference(reference)).toBeUndefined();
-    },
-  );
-
-  it('rejects a reference over 512 characters, as the schema does', () => {
-    expect(parseImageReference(`r.io/${'a'.repeat(507)}`)).toBeDefined();
-    expect(parseImageReference(`r.io/${'a'.repeat(508)}`)).toBeUndefined();
-  });
-
-  it.each([
-    ['a registry host that is not a domain name', 'my_registry.io/app'],
-    ['a digest with a prefix', `ubuntu@xsha256:${'ab'.repeat(32)}`],
-    ['a digest of 65 hex digits', `ubuntu@sha256:${'ab'.repeat(32)}0`],
-  ])('rejects %s', (_case, reference) => {
-    expect(parseImageReference(reference)).toBeUndefined();
-  });
-
-  it.each([
-    ['localhost/team/app', { registry: 'localhost', repository: 'team/app' }],
-    ['MyRegistry/app', { registry: 'myregistry', repository: 'app' }],
-    ['M/app', { registry: 'm', repository: 'app' }],
-  ])('reads %s as a registry host, as Docker does (localhost, or upper case)', (reference, expected) => {
-    expect(parseImageReference(reference)).toEqual(expected);
-  });
-
-});
-
 describe('allowedRegistries', () => {
   const ECR = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
   const allows = (image: string, allowedRegistries: readonly string[]) => {
@@ -318,97 +272,6 @@ describe('allowedRegistries', () => {
   });
 });
 
-describe('parseListQuery', () => {
-  it('defaults the limit to 20 and leaves status and token absent', () => {
-    expect(parseListQuery(undefined)).toEqual({ ok: true, query: { limit: 20 } });
-    expect(parseListQuery(null)).toEqual({ ok: true, query: { limit: 20 } });
-  });
-
-  it('accepts a status, a limit and a token', () => {
-    expect(parseListQuery({ status: 'RUNNING', limit: '100', nextToken: 'eyJrIjoxfQ==' })).toEqual({
-      ok: true,
-      query: { status: 'RUNNING', limit: 100, nextToken: 'eyJrIjoxfQ==' },
-    });
-  });
-
-  it.each([
-    [{ status: 'running' }, 'status', /one of QUEUED, .* received "running"/],
-    [{ limit: '0' }, 'limit', /between 1 and 100, received "0"/],
-    [{ limit: '101' }, 'limit', /received "101"/],
-    [{ limit: '2.5' }, 'limit', /received "2.5"/],
-    [{ limit: 'ten' }, 'limit', /received "ten"/],
-    [{ limit: '' }, 'limit', /received ""/],
-    [{ nextToken: '' }, 'nextToken', /previous page/],
-    [{ nextToken: 'has space' }, 'nextToken', /previous page/],
-    [{ nextToken: 'x'.repeat(4097) }, 'nextToken', /previous page/],
-  ])('fails on %j, naming the parameter', (query, path, message) => {
-    const result = parseListQuery(query);
-    expect(result.ok).toBe(false);
-    if (!result.ok) {
-      expect(result.errors).toHaveLength(1);
-      expect(result.errors[0]!.path).toBe(path);
-      expect(result.errors[0]!.message).toMatch(message);
-    }
-  });
-
-  it('reports each bad parameter once', () => {
-    const result = parseListQuery({ status: 'DONE', limit: '0', nextToken: '' });
-    expect(result.ok ? [] : result.errors.map((error) => error.path)).toEqual(['status', 'limit', 'nextToken']);
-  });
-
-  it('accepts a token of exactly 4096 characters', () => {
-    expect(parseListQuery({ nextToken: 'x'.repeat(4096) }).ok).toBe(true);
-  });
-});
-
-describe('parseLogsQuery', () => {
-  it('defaults the limit to 200', () => {
-    expect(parseLogsQuery({})).toEqual({ ok: true, query: { limit: 200 } });
-  });
-
-  it('accepts limits from 1 to 1000 and a CloudWatch-style token', () => {
-    expect(parseLogsQuery({ limit: '1' })).toEqual({ ok: true, query: { limit: 1 } });
-    expect(parseLogsQuery({ limit: '1000', nextToken: 'f/38591234567890123456/s' })).toEqual({
-      ok: true,
-      query: { limit: 1000, nextToken: 'f/38591234567890123456/s' },
-    });
-  });
-
-  it('fails on a limit of 1001', () => {
-    expect(parseLogsQuery({ limit: '1001' })).toEqual({
-      ok: false,
-      errors: [{ path: 'limit', message: 'must be an integer between 1 and 1000, received "1001"' }],
-    });
-  });
-
-  it('defaults the limit when API Gateway passes no parameters at all (null)', () => {
-    expect(parseLogsQuery(null)).toEqual({ ok: true, query: { limit: 200 } });
-  });
-});
-
-describe('validateIdempotencyKey', () => {
-  it.each(['a', 'k'.repeat(128), 'build-1234 / attempt #2', '~!@#$%^&*()'])('accepts %j', (key) => {
-    expect(validateIdempotencyKey(key)).toEqual({ ok: true, key });
-  });
-
-  it.each(['', 'k'.repeat(129), 'tab\there', 'naïve', 'line\nbreak'])('rejects %j', (key) => {
-    const result = validateIdempotencyKey(key);
-    expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.errors[0]!.path).toBe('Idempotency-Key');
-  });
-
-  it('names a key too long by its length and another bad key by its value', () => {
-    expect(validateIdempotencyKey('k'.repeat(129))).toEqual({
-      ok: false,
-      errors: [{ path: 'Idempotency-Key', message: 'must be 1 to 128 printable ASCII characters, received 129 characters' }],
-    });
-    expect(validateIdempotencyKey('tab\there')).toEqual({
-      ok: false,
-      errors: [{ path: 'Idempotency-Key', message: 'must be 1 to 128 printable ASCII characters, received "tab\\there"' }],
-    });
-  });
-});
-
 describe('canonicalJson', () => {
   it('sorts keys at every depth and keeps array order', () => {
     expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } })).toBe('{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
@@ -446,48 +309,6 @@ describe('parseJobSpec and keys a JSON object cannot keep', () => {
   it('keeps names a plain object does hold, such as constructor', () => {
     const result = parseJobSpec({ ...minimal, environment: { constructor: 'x', toString: 'y' } });
     expect(result.ok && result.spec.environment).toEqual({ constructor: 'x', toString: 'y' });
-  });
-});
-
-describe('checkExecutable', () => {
-  const spec = (overrides: { command?: string[]; environment?: Record<string, string> }) => ({ command: ['echo', 'hi'], environment: {}, ...overrides });
-
-  it('accepts a command and environment a process can be started with, empty arguments included', () => {
-    expect(checkExecutable(spec({ command: ['echo', ''], environment: { A: '', B: 'x=y' } }))).toEqual([]);
-  });
-
-  it('fails on an empty program, naming command.0', () => {
-    expect(checkExecutable(spec({ command: [''] }))).toEqual([{ path: 'command.0', message: 'must name the program to run, received ""' }]);
-  });
-
-  it.each([
-    ['the program', ['ec\u0000ho'], 'command.0'],
-    ['an argument', ['echo', 'a', 'b\u0000c'], 'command.2'],
-  ])('fails on a NUL byte in %s, naming the item', (_case, command, path) => {
-    expect(checkExecutable(spec({ command }))).toEqual([{ path, message: expect.stringContaining('must not contain a NUL character') }]);
-  });
-
-  it('fails on a NUL byte in an environment value, naming the variable but not echoing its value', () => {
-    const issues = checkExecutable(spec({ environment: { OK: 'fine', TOKEN: 's3cr3t\u0000tail' } }));
-    expect(issues).toEqual([{ path: 'environment.TOKEN', message: expect.stringContaining('received a value of 11 characters') }]);
-    expect(JSON.stringify(issues)).not.toContain('s3cr3t');
-  });
-
-  it('reports every offending item at once', () => {
-    const issues = checkExecutable(spec({ command: ['', 'a\u0000'], environment: { A: '\u0000' } }));
-    expect(issues.map((issue) => issue.path)).toEqual(['command.0', 'command.1', 'environment.A']);
-  });
-
-  it('leaves a NUL in an environment name to the schema, which refuses it', () => {
-    expect(errorsOf({ ...minimal, environment: { 'A\u0000B': 'x' } })).toEqual([{ path: 'environment.A\u0000B', message: expect.stringContaining('must match') }]);
-  });
-});
-
-describe('canonicalJson and __proto__ members', () => {
-  it('keeps a __proto__ member, so bodies that differ only there hash differently', () => {
-    const withMember = JSON.parse('{"a":1,"__proto__":{"b":2}}') as unknown;
-    expect(canonicalJson(withMember)).toBe('{"__proto__":{"b":2},"a":1}');
-    expect(canonicalRequestHash(withMember)).not.toBe(canonicalRequestHash({ a: 1 }));
   });
 });
 
