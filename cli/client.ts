@@ -2,6 +2,8 @@
  * A small client for the HTTP API (v1). Errors come back as classes that the
  * command layer prints: the API's problem details, or an endpoint that cannot be reached.
  */
+import { LOCAL_OWNER_HEADER } from '../core/contract/owner.js';
+import { pathSegments, routeNamed, type RouteName } from '../core/contract/routes.js';
 import type { Job, JobPage, JobStatus, LogPage } from '../core/job.js';
 import { JSON_MEDIA_TYPE } from '../core/media-type.js';
 import type { RequestAuthenticator } from './auth.js';
@@ -80,45 +82,47 @@ export class GpuJobsClient {
   }
 
   submit(body: unknown, idempotencyKey?: string): Promise<Job> {
-    return this.request<Job>('POST', ['v1', 'jobs'], {
+    return this.request<Job>('submitJob', {}, {
       body,
       ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}),
     });
   }
 
   get(jobId: string): Promise<Job> {
-    return this.request<Job>('GET', ['v1', 'jobs', jobId]);
+    return this.request<Job>('getJob', { jobId });
   }
 
   list(query: { status?: JobStatus; limit?: number; nextToken?: string }): Promise<JobPage> {
-    return this.request<JobPage>('GET', ['v1', 'jobs'], { query });
+    return this.request<JobPage>('listJobs', {}, { query });
   }
 
   cancel(jobId: string): Promise<Job> {
-    return this.request<Job>('POST', ['v1', 'jobs', jobId, 'cancel']);
+    return this.request<Job>('cancelJob', { jobId });
   }
 
   logs(jobId: string, query: { nextToken?: string; limit?: number }): Promise<LogPage> {
-    return this.request<LogPage>('GET', ['v1', 'jobs', jobId, 'logs'], { query });
+    return this.request<LogPage>('getJobLogs', { jobId }, { query });
   }
 
   private async request<T>(
-    method: string,
-    segments: readonly string[],
+    routeName: RouteName,
+    parameters: Readonly<Record<string, string>>,
     options: {
       body?: unknown;
       query?: Readonly<Record<string, string | number | undefined>>;
       headers?: Readonly<Record<string, string>>;
     } = {},
   ): Promise<T> {
-    const url = this.url(segments, options.query ?? {});
+    const route = routeNamed(routeName);
+    const method = route.method;
+    const url = this.url(pathSegments(route, parameters), options.query ?? {});
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     // Local mode refuses a POST without this type even when it has no body (local/request-guard.ts).
     const declaresJson = body !== undefined || method === 'POST';
     const headers: Record<string, string> = {
       accept: 'application/json, application/problem+json',
       ...(declaresJson ? { 'content-type': JSON_MEDIA_TYPE } : {}),
-      ...(this.options.owner ? { 'x-gpujobs-owner': this.options.owner } : {}),
+      ...(this.options.owner ? { [LOCAL_OWNER_HEADER]: this.options.owner } : {}),
       ...options.headers,
     };
     const signedHeaders = await this.options.authenticate({ method, url, headers, ...(body !== undefined ? { body } : {}) });

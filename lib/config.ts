@@ -12,7 +12,7 @@
  */
 import type { Node } from 'constructs';
 import { instanceTypeSpec, instanceTypesNotOffered, knownInstanceTypes, REGIONAL_OFFERINGS } from '../core/instance-catalogue.js';
-import { OWNER_IDENTITIES, type OwnerIdentity } from '../lambdas/api/owner.js';
+import { OWNER_IDENTITIES, type OwnerIdentity } from '../core/contract/owner.js';
 
 export type AuthType = 'iam' | 'jwt';
 export type TableRemovalPolicy = 'retain' | 'destroy';

@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { parseRegistryEntry } from '../core/spec.js';
+import { parseRegistryEntry } from '../core/image-reference.js';
 
 /**
  * Minutes running jobs may keep their instances during an infrastructure update (1–360 in every
@@ -258,7 +258,7 @@ export class GpuCompute extends Construct {
 
 /**
  * The ECR registries among the allowed ones, as the repositories they allow: the ones the API
- * admits (core/spec.ts isImageAllowed), that is the repository named by the entry's path and
+ * admits (core/image-reference.ts isImageAllowed), that is the repository named by the entry's path and
  * every one under it (`<path>/` prefix), or all of the registry for a bare host. In an IAM
  * resource ARN `*` also matches `/`, so `repository/team/*` covers `team/x/y`:
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE } from '../core/contract/metrics.js';
 
 /** The repository root: entry paths and the lockfile are resolved from here, wherever `cdk` runs. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -107,7 +108,7 @@ export class GpuJobsFunction extends Construct {
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'gpujobs',
-        POWERTOOLS_METRICS_NAMESPACE: 'GpuJobs',
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },
       bundling: {

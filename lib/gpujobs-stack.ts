@@ -4,7 +4,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { formatJobShapes, placeableShapes, shapesOf } from '../core/instance-catalogue.js';
-import { ENV } from '../lambdas/shared/environment.js';
+import { ENV } from '../core/contract/environment.js';
+import { DISPATCHER_TIMEOUT_SECONDS } from '../core/contract/intake-queue.js';
 import type { GpuJobsConfig } from './config.js';
 import { GpuCompute } from './gpu-compute.js';
 import { GpuJobsFunction, HANDLER_ENTRIES } from './gpujobs-function.js';
@@ -55,7 +56,7 @@ export class GpuJobsStack extends Stack {
     const functions = {
       // API Gateway gives up on an integration after 30 s; answer well before.
       api: fn('api', 'gpujobs: job API', Duration.seconds(10)),
-      dispatcher: fn('dispatcher', 'gpujobs: start a workflow execution per queued job'),
+      dispatcher: fn('dispatcher', 'gpujobs: start a workflow execution per queued job', Duration.seconds(DISPATCHER_TIMEOUT_SECONDS)),
       prepare: fn('prepare', 'gpujobs workflow: register the job definition and plan the first attempt'),
       settleAttempt: fn('settleAttempt', 'gpujobs workflow: record an attempt and plan the next step'),
       finish: fn('finish', 'gpujobs workflow: terminal transition and event'),

@@ -6,15 +6,13 @@ import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ROUTE_LIST } from '../core/contract/routes.js';
 
-/** The routes of the job API (v1); all go to the one api function. */
-export const JOB_API_ROUTES = [
-  { method: apigwv2.HttpMethod.POST, path: '/v1/jobs' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/jobs' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/jobs/{jobId}' },
-  { method: apigwv2.HttpMethod.POST, path: '/v1/jobs/{jobId}/cancel' },
-  { method: apigwv2.HttpMethod.GET, path: '/v1/jobs/{jobId}/logs' },
-] as const;
+/** The routes of the job API (v1, core/contract/routes.ts); all go to the one api function. */
+export const JOB_API_ROUTES: readonly { readonly method: apigwv2.HttpMethod; readonly path: string }[] = ROUTE_LIST.map((route) => ({
+  method: apigwv2.HttpMethod[route.method],
+  path: route.path,
+}));
 
 /** How callers prove who they are; the authenticated principal becomes the job owner. */
 export type JobApiAuth =

@@ -4,14 +4,17 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-
-/** Receives before a message is moved to the dead-letter queue. */
-export const INTAKE_MAX_RECEIVE_COUNT = 5;
+import {
+  INTAKE_DEAD_LETTER_RETENTION_SECONDS,
+  INTAKE_MAX_RECEIVE_COUNT,
+  INTAKE_RETENTION_SECONDS,
+  intakeVisibilityTimeoutSeconds,
+} from '../core/contract/intake-queue.js';
 
 export interface IntakeQueueProps {
   /** The function that turns queued jobs into workflow executions. */
   readonly dispatcher: lambda.IFunction;
-  /** The dispatcher's timeout; the visibility timeout is six times it, as Lambda recommends for SQS sources. */
+  /** The dispatcher's timeout; the visibility timeout is a multiple of it (core/contract/intake-queue.ts). */
   readonly dispatcherTimeout: Duration;
   /** Messages per dispatcher invocation (1–10). */
   readonly batchSize: number;
@@ -19,15 +22,15 @@ export interface IntakeQueueProps {
   readonly maxConcurrency: number;
   /**
    * How long an undelivered job waits in the queue.
-   * @default Duration.days(4)
+   * @default Duration.days(4) (INTAKE_RETENTION_SECONDS)
    */
   readonly retentionPeriod?: Duration;
 }
 
 /**
  * The buffer between the API and the workflow: bursts of submissions wait here and the
- * dispatcher drains them at a bounded rate. A message that fails five times moves to the
- * dead-letter queue, which keeps it longer than the source so nothing expires first.
+ * dispatcher drains them at a bounded rate. A message that fails INTAKE_MAX_RECEIVE_COUNT times
+ * moves to the dead-letter queue, which keeps it longer than the source so nothing expires first.
  */
 export class IntakeQueue extends Construct {
   readonly queue: sqs.Queue;
@@ -42,12 +45,12 @@ export class IntakeQueue extends Construct {
     if (!Number.isInteger(props.maxConcurrency) || props.maxConcurrency < 2 || props.maxConcurrency > 1000) {
       throw new Error(`maxConcurrency must be an integer between 2 and 1000. Received ${props.maxConcurrency}.`);
     }
-    const retentionPeriod = props.retentionPeriod ?? Duration.days(4);
+    const retentionPeriod = props.retentionPeriod ?? Duration.seconds(INTAKE_RETENTION_SECONDS);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.seconds(INTAKE_DEAD_LETTER_RETENTION_SECONDS),
       // Marks it as a dead-letter queue; naming the source queue instead would be a circular reference.
       redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.ALLOW_ALL },
     });
@@ -55,7 +58,7 @@ export class IntakeQueue extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod,
-      visibilityTimeout: Duration.seconds(props.dispatcherTimeout.toSeconds() * 6),
+      visibilityTimeout: Duration.seconds(intakeVisibilityTimeoutSeconds(props.dispatcherTimeout.toSeconds())),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: INTAKE_MAX_RECEIVE_COUNT },
     });
 

@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 
 // The handlers emit these (Embedded Metric Format, dimension `service` = the stack name);
 // one definition, so the dashboard can never read a metric nobody writes.
-import { JOB_METRICS, METRICS_NAMESPACE } from '../lambdas/shared/metrics.js';
+import { JOB_METRICS, METRICS_NAMESPACE } from '../core/contract/metrics.js';
 export { JOB_METRICS, METRICS_NAMESPACE };
 
 /** A function shown on the dashboard by its role in the platform. */

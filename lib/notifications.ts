@@ -8,6 +8,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { batchJobStateChangePattern, executionEndedPattern, type EventPattern } from '../core/contract/event-rules.js';
 
 export interface NotificationsProps {
   /** Receives Batch job state changes of the two queues (PENDING/RUNNING transitions, attempt details). */
@@ -32,9 +33,6 @@ export interface NotificationsProps {
 
 /** Lambda's retries of an asynchronous invocation that failed (its maximum, and its default). */
 export const HANDLER_ASYNC_RETRY_ATTEMPTS = 2;
-
-/** The execution statuses that the workflow itself cannot report (stopped, crashed, timed out). */
-export const UNFINISHED_EXECUTION_STATUSES = ['ABORTED', 'FAILED', 'TIMED_OUT'] as const;
 
 /**
  * Events in and out: the custom bus gpujobs publishes its job events on (no resource
@@ -91,21 +89,13 @@ export class Notifications extends Construct {
 
     this.batchStateChangeRule = new events.Rule(this, 'BatchJobStateChangeRule', {
       description: 'Batch job state changes of the gpujobs queues',
-      eventPattern: {
-        source: ['aws.batch'],
-        detailType: ['Batch Job State Change'],
-        detail: { jobQueue: props.jobQueues.map((queue) => queue.jobQueueArn) },
-      },
+      eventPattern: cdkEventPattern(batchJobStateChangePattern(props.jobQueues.map((queue) => queue.jobQueueArn))),
       targets: [new targets.LambdaFunction(props.batchEventsFunction, { ...retry, deadLetterQueue: this.deadLetterQueue })],
     });
 
     this.executionEndedRule = new events.Rule(this, 'ExecutionEndedRule', {
       description: 'gpujobs workflow executions that ended without reaching Finish',
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [props.stateMachine.stateMachineArn], status: [...UNFINISHED_EXECUTION_STATUSES] },
-      },
+      eventPattern: cdkEventPattern(executionEndedPattern(props.stateMachine.stateMachineArn)),
       targets: [new targets.LambdaFunction(props.reconcileFunction, { ...retry, deadLetterQueue: this.deadLetterQueue })],
     });
   }
@@ -114,4 +104,28 @@ export class Notifications extends Construct {
   grantPutEvents(grantee: iam.IGrantable): iam.Grant {
     return this.eventBus.grantPutEventsTo(grantee);
   }
+}
+
+/** CDK's EventPattern names the top-level fields in camelCase and renders them back in EventBridge's JSON form. */
+const CDK_PATTERN_FIELDS: Readonly<Record<string, keyof events.EventPattern>> = {
+  version: 'version',
+  id: 'id',
+  'detail-type': 'detailType',
+  source: 'source',
+  account: 'account',
+  time: 'time',
+  region: 'region',
+  resources: 'resources',
+  detail: 'detail',
+};
+
+/** A pattern in EventBridge's JSON form (core/contract/event-rules.ts) as CDK's `eventPattern` takes it. */
+export function cdkEventPattern(pattern: EventPattern): events.EventPattern {
+  return Object.fromEntries(
+    Object.entries(pattern).map(([field, value]) => {
+      const cdkField = CDK_PATTERN_FIELDS[field];
+      if (!cdkField) throw new Error(`An event pattern's top-level field must be one of ${Object.keys(CDK_PATTERN_FIELDS).join(', ')}. Received ${JSON.stringify(field)}.`);
+      return [cdkField, value];
+    }),
+  ) as events.EventPattern;
 }

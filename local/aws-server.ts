@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeContentType, isJsonMediaType } from '../core/media-type.js';
-import type { LocalBatch } from './batch-executor.js';
+import type { LocalBatch } from './batch/index.js';
 import type { LocalEventBus, PutEventsEntry } from './event-bus.js';
 import type { LogStore } from './log-store.js';
 import type { LocalLogger } from './logger.js';

@@ -10,7 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { EventPattern } from '../core/contract/event-rules.js';
 import { describeWriteFailure } from './data-dir.js';
+import { checkEventPattern, matchesEventPattern } from './event-pattern.js';
 import { JsonLinesReader } from './json-lines-reader.js';
 import type { LocalLogger } from './logger.js';
 
@@ -57,7 +59,8 @@ export class InvalidEventsRequestError extends Error {
 
 export interface EventRule {
   readonly name: string;
-  matches(event: EventEnvelope): boolean;
+  /** The rule's EventBridge pattern, the stack's own (core/contract/event-rules.ts). */
+  readonly pattern: EventPattern;
   /** Events with the same key reach the target one at a time, in publication order. */
   orderingKey(event: EventEnvelope): string;
   deliver(event: EventEnvelope): Promise<unknown>;
@@ -120,7 +123,9 @@ export class LocalEventBus {
     this.io = { ...nodeEventLogIo, ...options.io };
   }
 
+  /** Throws when the rule's pattern uses more of the pattern language than local mode matches. */
   addRule(rule: EventRule): void {
+    checkEventPattern(rule.pattern);
     this.rules.push(rule);
   }
 
@@ -266,7 +271,7 @@ export class LocalEventBus {
       return;
     }
     for (const rule of this.rules) {
-      if (!rule.matches(event)) continue;
+      if (!matchesEventPattern(rule.pattern, event)) continue;
       const key = `${rule.name}\n${rule.orderingKey(event)}`;
       const previous = this.tails.get(key) ?? Promise.resolve();
       const delivery = previous.then(() => this.deliverWithRetries(rule, event));

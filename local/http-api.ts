@@ -1,7 +1,7 @@
 /**
  * The API Gateway HTTP API stand-in: turns requests into API Gateway v2 (payload
- * format 2.0) events for the same api handler, with the stack's five routes and the
- * 64 KiB body limit, and serves the local-only /local/* endpoints. Every request first
+ * format 2.0) events for the same api handler, with the stack's routes and body limit
+ * (core/contract/routes.ts), and serves the local-only /local/* endpoints. Every request first
  * passes the request guard (request-guard.ts), which keeps web pages out.
  */
 import { isUtf8 } from 'node:buffer';
@@ -9,10 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { MAX_BODY_BYTES, pathPattern, ROUTE_LIST } from '../core/contract/routes.js';
 import type { LocalLogger } from './logger.js';
 import { createRequestGuard, type Refusal, type RequestGuard } from './request-guard.js';
-
-export const MAX_BODY_BYTES = 64 * 1024;
 
 interface Route {
   readonly method: string;
@@ -21,14 +20,13 @@ interface Route {
   readonly parameters: readonly string[];
 }
 
-/** The routes of the stack's HTTP API (issue "The job service", API contract v1). */
-const ROUTES: readonly Route[] = [
-  { method: 'POST', pattern: /^\/v1\/jobs$/, routeKey: 'POST /v1/jobs', parameters: [] },
-  { method: 'GET', pattern: /^\/v1\/jobs$/, routeKey: 'GET /v1/jobs', parameters: [] },
-  { method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)$/, routeKey: 'GET /v1/jobs/{jobId}', parameters: ['jobId'] },
-  { method: 'POST', pattern: /^\/v1\/jobs\/([^/]+)\/cancel$/, routeKey: 'POST /v1/jobs/{jobId}/cancel', parameters: ['jobId'] },
-  { method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/logs$/, routeKey: 'GET /v1/jobs/{jobId}/logs', parameters: ['jobId'] },
-];
+/** The routes of the stack's HTTP API, matched as API Gateway matches its route keys: the path exactly, no trailing `/`. */
+const ROUTES: readonly Route[] = ROUTE_LIST.map((route) => ({
+  method: route.method,
+  pattern: pathPattern(route.path),
+  routeKey: route.key,
+  parameters: route.parameters,
+}));
 
 export interface LocalControl {
   interruptSpot(): number;
@@ -111,14 +109,8 @@ async function route(options: LocalHttpApiOptions, request: IncomingMessage, res
     return;
   }
   if (refuseWhileUnavailable(options, request, response)) return;
-  let body: Buffer;
-  try {
-    body = await readLimitedBody(request, MAX_BODY_BYTES);
-  } catch (error) {
-    if (!(error instanceof PayloadTooLargeError)) throw error;
-    rejectTooLarge(request, response);
-    return;
-  }
+  const body = await readBodyOrRefuse(request, response);
+  if (body === undefined) return;
   const event = toApiGatewayEvent(request, url, match, body, options.account);
   let result: unknown;
   try {
@@ -296,14 +288,8 @@ async function localEndpoint(
   response: ServerResponse,
   query: URLSearchParams,
 ): Promise<void> {
-  let body: Buffer;
-  try {
-    body = await readLimitedBody(request, MAX_BODY_BYTES);
-  } catch (error) {
-    if (!(error instanceof PayloadTooLargeError)) throw error;
-    rejectTooLarge(request, response);
-    return;
-  }
+  const body = await readBodyOrRefuse(request, response);
+  if (body === undefined) return;
   if (method === 'POST' && path === '/local/spot/interrupt') {
     sendJson(response, 200, { interrupted: control.interruptSpot() });
     return;
@@ -351,6 +337,17 @@ async function localEndpoint(
     return;
   }
   sendProblem(response, 404, 'Not Found', `No route for ${method} ${path}.`);
+}
+
+/** The request's body, or undefined when it was over MAX_BODY_BYTES and has been answered with 413. */
+async function readBodyOrRefuse(request: IncomingMessage, response: ServerResponse): Promise<Buffer | undefined> {
+  try {
+    return await readLimitedBody(request, MAX_BODY_BYTES);
+  } catch (error) {
+    if (!(error instanceof PayloadTooLargeError)) throw error;
+    rejectTooLarge(request, response);
+    return undefined;
+  }
 }
 
 /**

@@ -15,14 +15,17 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
+import { INTAKE_DEAD_LETTER_RETENTION_SECONDS, INTAKE_RETENTION_SECONDS } from '../core/contract/intake-queue.js';
 import { LOCAL_CREDENTIALS } from './credentials.js';
 import type { LocalLogger } from './logger.js';
 import { createRequestGuard, type RequestGuard } from './request-guard.js';
 
+/** The queue and its dead-letter queue; their retention periods are the stack's (core/contract/intake-queue.ts). */
 export interface IntakeQueueSettings {
   readonly queueName: string;
   readonly deadLetterQueueName: string;
   readonly visibilityTimeoutSeconds: number;
+  /** Receives before a message moves to the dead-letter queue. */
   readonly maxReceiveCount: number;
 }
 
@@ -73,7 +76,7 @@ export async function startSqs(options: {
     const dlq = await client.send(
       new CreateQueueCommand({
         QueueName: options.queue.deadLetterQueueName,
-        Attributes: { MessageRetentionPeriod: String(14 * 24 * 3600) },
+        Attributes: { MessageRetentionPeriod: String(INTAKE_DEAD_LETTER_RETENTION_SECONDS) },
       }),
     );
     const deadLetterQueueArn = `arn:aws:sqs:${options.region}:${options.account}:${options.queue.deadLetterQueueName}`;
@@ -82,7 +85,7 @@ export async function startSqs(options: {
         QueueName: options.queue.queueName,
         Attributes: {
           VisibilityTimeout: String(options.queue.visibilityTimeoutSeconds),
-          MessageRetentionPeriod: String(4 * 24 * 3600),
+          MessageRetentionPeriod: String(INTAKE_RETENTION_SECONDS),
           RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterQueueArn, maxReceiveCount: options.queue.maxReceiveCount }),
         },
       }),

@@ -12,6 +12,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { executionArnFor } from '../core/contract/workflow.js';
 import type { LocalLogger } from './logger.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -86,12 +87,15 @@ interface Execution {
   stopRequest?: { error?: string; cause?: string };
   /** Settles once every stop hook's work is done. */
   stopped?: Promise<void>;
-  /** How a stop the platform itself made ends the execution (the machine timeout). */
-  endOverride?: Partial<ExecutionDescription> & { status: ExecutionStatus };
   finished: Promise<void>;
 }
 
-/** Node timers fire at once when given more than 2^31-1 ms; longer machine timeouts are enforced here instead. */
+/**
+ * The machine's TimeoutSeconds is enforced by aws-local-stepfunctions with one Node timer, and Node
+ * fires a timer at once when given more than 2^31-1 ms. The job workflow keeps its timeout below
+ * that (EXECUTION_TIMEOUT_SECONDS in lib/workflow/job-workflow.ts); a longer one is refused here
+ * rather than timing every execution out on its first tick.
+ */
 const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 export class LocalStepFunctions {
@@ -99,14 +103,14 @@ export class LocalStepFunctions {
   /** Ended executions' ARNs, oldest end first: the order they are forgotten in. */
   private readonly ended: string[] = [];
   private readonly machine: StateMachine;
-  private readonly machineTimeoutSeconds?: number;
   private stopping = false;
 
   constructor(private readonly options: LocalStepFunctionsOptions) {
-    const { TimeoutSeconds, ...rest } = options.definition;
-    this.machineTimeoutSeconds = TimeoutSeconds;
-    const runnable = TimeoutSeconds !== undefined && TimeoutSeconds <= MAX_TIMER_SECONDS ? options.definition : rest;
-    this.machine = new StateMachine(runnable as StateMachineDefinition, {
+    const { TimeoutSeconds } = options.definition;
+    if (TimeoutSeconds !== undefined && TimeoutSeconds > MAX_TIMER_SECONDS) {
+      throw new RangeError(`Local mode runs state machines whose TimeoutSeconds is at most ${MAX_TIMER_SECONDS}. Received ${TimeoutSeconds}.`);
+    }
+    this.machine = new StateMachine(options.definition, {
       validationOptions: { checkArn: false, checkPaths: true },
     });
   }
@@ -116,7 +120,7 @@ export class LocalStepFunctions {
   }
 
   executionArnOf(name: string): string {
-    return `${this.options.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    return executionArnFor(this.options.stateMachineArn, name);
   }
 
   startExecution(request: { stateMachineArn?: string; name?: string; input?: string }): { executionArn: string; startDate: Date } {
@@ -171,14 +175,13 @@ export class LocalStepFunctions {
       context: { Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/local' } },
     });
     execution.abort = run.abort;
-    const timeout = this.startMachineTimeout(execution);
     execution.finished = run.result.then(
       (output) => this.close(execution, { status: 'SUCCEEDED', output: JSON.stringify(output) }),
       async (error: unknown) => {
         await execution.stopped;
-        this.close(execution, execution.endOverride ?? this.failureOf(execution, error));
+        this.close(execution, this.failureOf(execution, error));
       },
-    ).finally(() => timeout?.cancel());
+    );
     this.publish(execution.description);
     return { executionArn, startDate: execution.description.startDate };
   }
@@ -293,26 +296,6 @@ export class LocalStepFunctions {
         if (result.status === 'rejected') this.options.logger.warn(`stopping execution ${execution.description.name}`, result.reason);
       }
     });
-  }
-
-  private startMachineTimeout(execution: Execution): { cancel(): void } | undefined {
-    const seconds = this.machineTimeoutSeconds;
-    if (seconds === undefined || seconds <= MAX_TIMER_SECONDS) return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = Date.now() + seconds * 1000;
-    const arm = () => {
-      const remaining = deadline - Date.now();
-      timer = setTimeout(() => {
-        if (remaining > MAX_TIMER_SECONDS * 1000) return arm();
-        if (execution.description.status !== 'RUNNING') return;
-        execution.endOverride = { status: 'TIMED_OUT', error: 'States.Timeout' };
-        this.runStopHooks(execution);
-        execution.abort?.();
-      }, Math.min(remaining, MAX_TIMER_SECONDS * 1000));
-      timer.unref();
-    };
-    arm();
-    return { cancel: () => clearTimeout(timer) };
   }
 
   private publish(description: ExecutionDescription): void {

@@ -14,11 +14,11 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { parseJobSpec } from '../../core/spec.js';
 import { batchJobName, STATE } from '../../core/contract/workflow.js';
 import { createDocumentClient } from '../../lambdas/shared/clients.js';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { BatchApiError, type BatchSubmitJobParameters } from '../../lib/workflow/batch-task.js';
 import { startDynamoDb } from '../../local/dynamodb.js';
-import { lambdaContext } from '../../local/lambda-context.js';
+import { lambdaContext } from '../../local/lambda-runtime.js';
 import { consoleLogger } from '../../local/logger.js';
 import { LocalStepFunctions, StepFunctionsError, type JsonValue } from '../../local/step-functions.js';
 import { BENCH_ACCOUNT, BENCH_REGION } from '../support/aws-env.js';

@@ -1,5 +1,5 @@
 import { JOB_STATUSES, type Job, type JobStatus } from '../../core/job.js';
-import { LIST_QUERY_LIMITS } from '../../core/spec.js';
+import { LIST_QUERY_LIMITS } from '../../core/queries.js';
 import { EXIT, UsageError, integerOption, singleJobId, stringOption, type Command } from '../command.js';
 import { LIST_HEADER, jobSummary, listRow } from '../format.js';
 import { exitCodeForStatus, followJob, waitForJobEnd } from '../follow.js';

@@ -125,3 +125,27 @@ export function parseBatchJobName(name: string): { jobId: string; attempt: numbe
   if (!match) return undefined;
   return { jobId: match[1]!, attempt: Number(match[2]) };
 }
+
+/**
+ * How long a claim to publish a job's terminal event lasts (lambdas/shared/terminal-event.ts).
+ * Publishing is one PutEvents with a few bounded retries, seconds at most; the claim outlives
+ * it with margin, and the workflow retries a busy Finish after longer than this.
+ */
+export const CLAIM_SECONDS = 30;
+
+/** The error name Step Functions sees when finish finds the claim held (the Finish state's Retry matches it). */
+export const TERMINAL_EVENT_BUSY_ERROR = 'TerminalEventBusy';
+
+/**
+ * The execution statuses the workflow cannot report itself (stopped for a cancel, crashed, timed
+ * out): the stack routes their status-change events to reconcile, which settles the job.
+ */
+export const ENDED_EXECUTION_STATUSES = ['ABORTED', 'FAILED', 'TIMED_OUT'] as const;
+
+/**
+ * The ARN of a job's execution (its name is the job id):
+ * `arn:…:stateMachine:<machine>` → `arn:…:execution:<machine>:<name>`.
+ */
+export function executionArnFor(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+}

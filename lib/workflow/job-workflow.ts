@@ -6,10 +6,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { CLAIM_SECONDS, TERMINAL_EVENT_BUSY_ERROR } from '../../lambdas/shared/terminal-event.js';
+import { CLAIM_SECONDS, STATE, TERMINAL_EVENT_BUSY_ERROR } from '../../core/contract/workflow.js';
 import { stepFunctionsEvaluateOnExit } from '../../core/retry-strategy.js';
 import { JOB_SPEC_LIMITS } from '../../core/spec.js';
-import { STATE } from '../../core/contract/workflow.js';
 import { BATCH_JOB_TAG } from './batch-task.js';
 
 export { STATE as JOB_WORKFLOW_STATE } from '../../core/contract/workflow.js';

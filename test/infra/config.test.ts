@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { fits, parseJobShapes, regionsOffering, shapesOf } from '../../core/instance-catalogue.js';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { JOB_SPEC_DEFAULTS } from '../../core/spec.js';
 import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../../lib/config.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';

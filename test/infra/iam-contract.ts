@@ -13,7 +13,7 @@
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { HANDLER_ENTRIES, PROJECT_ROOT, type GpuJobsFunction } from '../../lib/gpujobs-function.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
 import { iamActionsOf, scanSdkCalls, type SdkCallScan, type SdkCommandUse } from './iam-sdk-calls.js';

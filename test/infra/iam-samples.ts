@@ -5,7 +5,7 @@
  * on the caller's behalf (iam:PassRole, tag-on-create). An action missing from this table
  * fails the contract by name, so a new call can never slip past without a sample.
  */
-import { ENV, type EnvName } from '../../lambdas/shared/environment.js';
+import { ENV, type EnvName } from '../../core/contract/environment.js';
 import { jobDefinitionContent, jobDefinitionName, JOB_LOG_STREAM_PREFIX, type JobDefinitionSettings } from '../../lambdas/workflow/job-definitions.js';
 import type { SampleAccount } from './iam-template.js';
 

@@ -8,7 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { isImageAllowed, parseImageReference } from '../../core/spec.js';
+import { isImageAllowed, parseImageReference } from '../../core/image-reference.js';
 import { GpuCompute } from '../../lib/gpu-compute.js';
 
 const ACCOUNT = '123456789012';

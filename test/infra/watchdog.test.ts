@@ -1,6 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../../lib/config.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
 import { EXECUTION_TIMEOUT_SECONDS } from '../../lib/workflow/job-workflow.js';

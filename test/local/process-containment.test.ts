@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { batchRetryStrategy } from '../../core/retry-strategy.js';
-import { LocalBatch, type JobDetail, type LocalBatchOptions } from '../../local/batch-executor.js';
+import { LocalBatch, type JobDetail, type LocalBatchOptions } from '../../local/batch/index.js';
 import { LogStore } from '../../local/log-store.js';
 import { consoleLogger } from '../../local/logger.js';
 import { canFindProcessesByEnvironment, isRunning, killLeftoverProcesses, PLATFORM_TOKEN_VARIABLE } from '../../local/process-tree.js';
