@@ -3,10 +3,11 @@
  *
  * The rule: the terminal event is owed by the code path whose conditional write made
  * the job terminal. That write stores the debt on the record itself
- * (`terminalEvent: {writer, previousStatus, published: false}`), in the same
+ * (`terminalEvent: {writer, previousStatus, published: false, claimedUntil}`), in the same
  * conditional update as the status, so the debt exists if and only if the
- * transition happened. Paying it takes three steps: claim it (a conditional write that
- * only one caller wins while the claim is fresh), publish, then settle it
+ * transition happened, and its writer holds the claim to publish it from that write on.
+ * Paying it takes three steps: hold the claim (the writer's own, or a conditional write that
+ * only one caller wins while no claim is fresh), publish, then settle it
  * (`published: false → true`). Several paths may find one debt unpaid at once — finish
  * still publishing while its stopped execution is reconciled, or the owner cancelling
  * again while reconcile publishes — and the claim lets exactly one of them publish.
@@ -20,23 +21,15 @@
  * A duplicate remains possible only if a publisher stalls longer than the claim after its
  * PutEvents was accepted; consumers dedupe on jobId for that case (at-least-once).
  */
-import type { JobRecord, JobStatus, TerminalEventDebt, TerminalWriter } from '../../core/job.js';
-import { buildJobEvent } from '../../core/events.js';
-import type { GpuJobEvent, JobStore, TransitionRequest } from '../../core/ports.js';
-import { STATUS_CHANGE_DETAIL_TYPE } from '../../core/transitions.js';
-import { EventPublishError } from './events-publisher.js';
+import { CLAIM_SECONDS, TERMINAL_EVENT_BUSY_ERROR } from '../core/contract/workflow.js';
+import { buildJobEvent } from '../core/events.js';
+import type { JobFields } from '../core/job-change.js';
+import type { JobRecord, JobStatus, TerminalEventDebt, TerminalWriter } from '../core/job.js';
+import type { GpuJobEvent, JobStore } from '../core/ports.js';
+import { STATUS_CHANGE_DETAIL_TYPE } from '../core/transitions.js';
+import { EventPublishError } from '../lambdas/shared/events-publisher.js';
 
-export type { TerminalEventDebt, TerminalWriter } from '../../core/job.js';
-
-/**
- * How long a claim to publish lasts. Publishing is one PutEvents with a few bounded
- * retries (events-publisher.ts), seconds at most; the claim outlives it with margin, and
- * the workflow retries a busy Finish after longer than this (lib/workflow/job-workflow.ts).
- */
-export const CLAIM_SECONDS = 30;
-
-/** The error name Step Functions sees when finish finds the claim held (its Retry matches it). */
-export const TERMINAL_EVENT_BUSY_ERROR = 'TerminalEventBusy';
+export type { TerminalEventDebt, TerminalWriter } from '../core/job.js';
 
 /** Another invocation is publishing this job's terminal event right now; retry later. */
 export class TerminalEventBusyError extends Error {
@@ -46,17 +39,18 @@ export class TerminalEventBusyError extends Error {
   }
 }
 
-/** The fields a terminal transition writes: the caller's plus the event debt. */
-export function terminalTransitionFields(
-  fields: NonNullable<TransitionRequest['set']>,
+/**
+ * The fields a terminal write sets besides the status: the caller's, plus the event debt with
+ * its writer already holding the claim to publish it (`held`), so paying it right after the
+ * write takes no claim write of its own.
+ */
+export function terminalWriteFields(
+  fields: JobFields,
   writer: TerminalWriter,
   previousStatus: JobStatus,
-): NonNullable<TransitionRequest['set']> {
-  return { ...fields, terminalEvent: { writer, previousStatus, published: false } };
-}
-
-export function terminalEventOf(record: JobRecord): TerminalEventDebt | undefined {
-  return record.terminalEvent;
+  held: HeldClaim,
+): JobFields {
+  return { ...fields, terminalEvent: { writer, previousStatus, published: false, claimedUntil: held.until } };
 }
 
 export interface TerminalEventDependencies {
@@ -66,6 +60,13 @@ export interface TerminalEventDependencies {
   readonly markPublished: (jobId: string) => Promise<boolean>;
   /** JobStore.claimTerminalEvent for CLAIM_SECONDS from now: the claim, or undefined when published or claimed. */
   readonly claim: (jobId: string) => Promise<TerminalEventClaim | undefined>;
+  /** A claim for CLAIM_SECONDS from now that the terminal write itself records (terminalWriteFields). */
+  readonly holdInWrite: (jobId: string) => HeldClaim;
+}
+
+/** A claim written with the terminal status: when it lapses, and how to give it up. */
+export interface HeldClaim extends TerminalEventClaim {
+  readonly until: string;
 }
 
 /** The right to publish one job's terminal event, until it lapses or is released. */
@@ -79,15 +80,20 @@ export function terminalEventDependencies(
   publisher: { publish(events: readonly GpuJobEvent[]): Promise<void> },
   clock: () => number = Date.now,
 ): TerminalEventDependencies {
+  const claimUntil = (now: number) => new Date(now + CLAIM_SECONDS * 1000).toISOString();
   return {
     publish: (events) => publisher.publish(events),
     buildEvents: buildJobEvent,
     markPublished: (jobId) => store.markTerminalEventPublished(jobId),
     claim: async (jobId) => {
       const now = clock();
-      const until = new Date(now + CLAIM_SECONDS * 1000).toISOString();
+      const until = claimUntil(now);
       if (!(await store.claimTerminalEvent(jobId, new Date(now).toISOString(), until))) return undefined;
       return { release: () => store.releaseTerminalEventClaim(jobId, until) };
+    },
+    holdInWrite: (jobId) => {
+      const until = claimUntil(clock());
+      return { until, release: () => store.releaseTerminalEventClaim(jobId, until) };
     },
   };
 }
@@ -96,12 +102,13 @@ export function terminalEventDependencies(
  * Publishes the terminal events still owed for this record, if any; true when it did,
  * false when nothing was owed. Throws TerminalEventBusyError when another invocation holds
  * the claim (it may still fail: the caller's retry checks again once the claim lapses).
- * A failed publish throws with the debt still recorded, so a retry pays it.
+ * A failed publish throws with the debt still recorded, so a retry pays it. `held`: the claim
+ * the caller's own terminal write recorded.
  */
-export async function payTerminalEventDebt(dependencies: TerminalEventDependencies, record: JobRecord): Promise<boolean> {
-  const debt = terminalEventOf(record);
+export async function payTerminalEventDebt(dependencies: TerminalEventDependencies, record: JobRecord, held?: HeldClaim): Promise<boolean> {
+  const debt = record.terminalEvent;
   if (!debt || debt.published) return false;
-  const claim = await dependencies.claim(record.jobId);
+  const claim = held ?? (await dependencies.claim(record.jobId));
   if (!claim) throw new TerminalEventBusyError(record.jobId);
   const events = dependencies.buildEvents(record, debt.previousStatus);
   try {

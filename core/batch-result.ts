@@ -17,7 +17,7 @@
  * own times, reason, log stream and cost; the job-level fields describe the last one.
  */
 import { classifyAttemptFailure, type AttemptFailureInput } from './failure.js';
-import type { FailureClass } from './job.js';
+import type { AttemptStatus, FailureClass } from './job.js';
 import type { TaskError } from './contract/workflow.js';
 
 export interface AttemptResult {
@@ -226,6 +226,36 @@ export function endedRunsOf(detail: Record<string, unknown>): AttemptResult[] {
 }
 
 /** The status an attempt is recorded with once it has ended this way. */
+/** How one run of a submission ended, as a settled attempt records it. */
+export interface EndedRun {
+  readonly attempt: number;
+  readonly status: Extract<AttemptStatus, 'FAILED' | 'SUCCEEDED' | 'CANCELLED'>;
+  readonly failureClass?: FailureClass;
+  readonly statusReason?: string;
+  readonly batchJobId?: string;
+  readonly startedAt?: string;
+  readonly stoppedAt?: string;
+  readonly exitCode?: number;
+  readonly logStreamName?: string;
+  readonly containerInstanceArn?: string;
+}
+
+/** Attempt `attempt` as `result` says it ended. */
+export function endedRunOf(attempt: number, result: AttemptResult): EndedRun {
+  return {
+    attempt,
+    status: settledAttemptStatus(result),
+    failureClass: result.failureClass,
+    statusReason: result.statusReason ?? result.containerReason,
+    batchJobId: result.batchJobId,
+    startedAt: result.startedAt,
+    stoppedAt: result.stoppedAt,
+    exitCode: result.exitCode,
+    logStreamName: result.logStreamName,
+    containerInstanceArn: result.containerInstanceArn,
+  };
+}
+
 export function settledAttemptStatus(result: Pick<AttemptResult, 'succeeded' | 'failureClass'>): 'SUCCEEDED' | 'FAILED' | 'CANCELLED' {
   if (result.succeeded) return 'SUCCEEDED';
   return result.failureClass === 'CANCELLED' ? 'CANCELLED' : 'FAILED';

@@ -41,7 +41,7 @@ const MISCONFIGURATION_REASONS = [
   /\bCannotStartContainerError\b/,
   /\bResourceInitializationError\b/,
   // The job's command and environment are more than Batch takes (see BATCH_SUBMISSION_LIMITS in
-  // core/spec.ts); the same submission fails the same way on any capacity.
+  // core/batch-limits.ts); the same submission fails the same way on any capacity.
   CONTAINER_OVERRIDES_TOO_LONG,
   SUBMISSION_TOO_LARGE,
 ];

@@ -77,8 +77,12 @@ export interface Job extends JobSpec {
   readonly costUsd: number;
 }
 
-/** Which code path wrote a job's terminal status (`api`: a QUEUED job cancelled at once). */
-export const TERMINAL_WRITERS = ['finish', 'reconcile', 'api'] as const;
+/**
+ * Which code path wrote a job's terminal status: the workflow (`settle-attempt` when its last
+ * attempt decided the outcome, `finish` otherwise), `reconcile` for an execution that ended
+ * without finishing, `api` for a QUEUED job cancelled at once.
+ */
+export const TERMINAL_WRITERS = ['settle-attempt', 'finish', 'reconcile', 'api'] as const;
 export type TerminalWriter = (typeof TERMINAL_WRITERS)[number];
 
 /**
@@ -129,7 +133,7 @@ export interface AttemptClosing {
 /**
  * The writes that settle every attempt still PENDING or RUNNING, so that no attempt stays
  * open on a terminal job: CANCELLED (class CANCELLED) for a cancel, FAILED otherwise. Empty
- * when none is open; a job becomes terminal only from a record for which this is empty.
+ * when none is open; a job's terminal write carries them (app/end-job.ts).
  */
 export function closingWrites<A extends Attempt>(attempts: readonly A[], closing: AttemptClosing): A[] {
   return attempts

@@ -5,7 +5,8 @@
  * (lambdas/shared/memory-job-store.ts) has the same semantics, held to them by one contract suite,
  * so the lifecycle properties can run thousands of histories.
  */
-import type { Attempt, JobRecord, JobSpec, JobStatus } from './job.js';
+import type { JobChange } from './job-change.js';
+import type { JobRecord, JobSpec, JobStatus } from './job.js';
 
 /** Thrown when a conditional write lost a race or the job is not in an allowed status. */
 export class ConflictError extends Error {
@@ -16,6 +17,14 @@ export class ConflictError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options);
+  }
+}
+
+/** The job a write or a workflow task names is not in the store. */
+export class JobNotFoundError extends Error {
+  override readonly name = 'JobNotFoundError';
+  constructor(readonly jobId: string) {
+    super(`Job ${jobId} does not exist.`);
   }
 }
 
@@ -48,47 +57,20 @@ export interface ListJobsPage {
   readonly nextToken?: string;
 }
 
-/** A status change, applied only if the job is in one of `from` (and at `expectedVersion` when given). */
-export interface TransitionRequest {
-  readonly jobId: string;
-  readonly from: readonly JobStatus[];
-  readonly to: JobStatus;
-  readonly now: string;
-  readonly expectedVersion?: number;
-  /** Extra top-level fields written in the same update (statusReason, exitCode, finishedAt, costUsd, ...). */
-  readonly set?: Partial<
-    Pick<JobRecord, 'statusReason' | 'exitCode' | 'startedAt' | 'finishedAt' | 'costUsd' | 'cancelRequested' | 'executionArn' | 'terminalEvent'>
-  >;
-}
-
-export interface PutAttemptOptions {
-  /** The write belongs to the job's end (closing its open attempts): allowed on a terminal job. */
-  readonly allowTerminal?: boolean;
-}
-
 export interface JobStore {
   createJob(request: CreateJobRequest): Promise<CreateJobResult>;
   /** Deletes a job that was never announced (the intake send failed), and its idempotency record. */
   deleteUnsentJob(jobId: string, owner: string, idempotencyKey?: string): Promise<void>;
   getJob(jobId: string): Promise<JobRecord | undefined>;
   listJobs(query: ListJobsQuery): Promise<ListJobsPage>;
-  /** Conditional status change; throws ConflictError (with the current record) when not allowed. Returns the new record. */
-  transition(request: TransitionRequest): Promise<JobRecord>;
   /**
-   * Sets fields of one attempt (creating it when absent), conditional on the job not being terminal
-   * unless `allowTerminal`. Attempt statuses only move forward (PENDING → RUNNING → SUCCEEDED, FAILED
-   * or CANCELLED; a Batch retry in place is a new attempt, never a step back); a write that would move
-   * one back, or from one settled status to another, throws ConflictError (with the current record).
-   * A write that changes nothing writes nothing.
+   * Writes `change` (core/job-change.ts) in one write conditional on the job still being as
+   * `current` was read (its version); returns the record as written, or `current` when the
+   * change changes nothing. Throws ConflictError with `current` when the rules refuse the
+   * change, and without a record when the job moved since it was read: read and decide again
+   * (app/update-job.ts).
    */
-  putAttempt(jobId: string, attempt: Attempt & { readonly logStreamName?: string }, options?: PutAttemptOptions): Promise<JobRecord>;
-  /**
-   * putAttempt for several attempts in one conditional write, all or none: readers never see one
-   * without the others (e.g. a settled attempt without the attempt planned after it).
-   */
-  putAttempts(jobId: string, attempts: readonly (Attempt & { readonly logStreamName?: string })[], options?: PutAttemptOptions): Promise<JobRecord>;
-  /** Marks a cancel request on a non-terminal job; returns the record. */
-  requestCancel(jobId: string, now: string): Promise<JobRecord>;
+  update(current: JobRecord, change: JobChange): Promise<JobRecord>;
   /**
    * Records that the job's terminal event was published: true when this call settled the debt,
    * false when there was none unpaid (another invocation paid it, or the job is not terminal).

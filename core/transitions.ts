@@ -4,7 +4,7 @@
  * (duplicate Batch events, cancel against completion) can write a history the
  * table does not allow. Terminal statuses are absorbing.
  */
-import { JOB_STATUSES, isTerminal, type JobRecord, type JobStatus } from './job.js';
+import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type JobRecord, type JobStatus } from './job.js';
 import type { GpuJobEvent } from './ports.js';
 
 export type TerminalStatus = Extract<JobStatus, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>;
@@ -23,6 +23,17 @@ const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
 
 export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return TRANSITIONS[from].includes(to);
+}
+
+/**
+ * Attempt statuses move forward only: events come late and twice, and a late RUNNING must never
+ * undo the workflow's record of how the attempt ended. A settled status is final, and a running
+ * attempt never waits again (Batch's retry in place is the next attempt).
+ */
+export function canMoveAttempt(from: AttemptStatus, to: AttemptStatus): boolean {
+  if (from === to) return true;
+  if (isAttemptSettled(from)) return false;
+  return !(from === 'RUNNING' && to === 'PENDING');
 }
 
 /** The statuses a job may be in for a write to `to` to be allowed: the condition of that write. */

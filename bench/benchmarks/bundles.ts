@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { HANDLER_ENTRIES } from '../../lib/gpujobs-function.js';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { BENCH_ACCOUNT, BENCH_REGION } from '../support/aws-env.js';
 import { figure, type Figure } from '../support/report.js';
 import { median, summarize } from '../support/stats.js';

@@ -10,28 +10,25 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describeMisfit, fits, type JobShape } from '../../core/instance-catalogue.js';
 import type { JobRecord, JobSpec } from '../../core/job.js';
 import { describeContentType, isJsonMediaType, JSON_MEDIA_TYPE } from '../../core/media-type.js';
-import { ConflictError, type JobStore } from '../../core/ports.js';
-import {
-  canonicalRequestHash,
-  checkBatchLimits,
-  checkExecutable,
-  JOB_SPEC_LIMITS,
-  parseJobSpec,
-  parseListQuery,
-  parseLogsQuery,
-  validateIdempotencyKey,
-  type QueryParameters,
-} from '../../core/spec.js';
-import { isJobId, toPublicJob } from '../../core/job-view.js';
-import { InvalidNextTokenError, JobNotFoundError } from '../shared/job-store.js';
-import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
-import { payTerminalEventDebt, TerminalEventBusyError, terminalTransitionFields, type TerminalEventDependencies } from '../shared/terminal-event.js';
+import { ConflictError, JobNotFoundError, type JobStore } from '../../core/ports.js';
+import { checkBatchLimits } from '../../core/batch-limits.js';
+import { canonicalRequestHash } from '../../core/canonical-json.js';
+import { checkExecutable } from '../../core/executable.js';
+import { isJobId } from '../../core/job-id.js';
+import { toPublicJob } from '../../core/job-view.js';
+import { parseListQuery, parseLogsQuery, validateIdempotencyKey, type QueryParameters } from '../../core/queries.js';
+import { JOB_SPEC_LIMITS, parseJobSpec } from '../../core/spec.js';
+import { InvalidNextTokenError } from '../shared/job-store.js';
+import { JOB_METRICS } from '../../core/contract/metrics.js';
+import type { MetricsRecorder } from '../shared/metrics.js';
+import { cancelJob, type CancelOutcome } from '../../app/cancel-job.js';
+import type { TerminalEventDependencies } from '../../app/terminal-event.js';
 import { InvalidLogTokenError, type JobLogReader } from './job-logs.js';
-import { resolveOwner, type OwnerIdentity, type OwnerSource } from './owner.js';
+import type { OwnerIdentity } from '../../core/contract/owner.js';
+import { MAX_BODY_BYTES, pathPattern, ROUTE_LIST, type RouteName } from '../../core/contract/routes.js';
+import { executionArnFor } from '../../core/contract/workflow.js';
+import { resolveOwner, type OwnerSource } from './owner.js';
 import { HttpProblem, PROBLEM_TYPES, invalidRequest } from './problem.js';
-
-/** The contract's body limit, in bytes of the body as received. */
-export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * A shape as the largest job it holds. A bound at the API's own maximum is no bound of the
@@ -43,18 +40,7 @@ function describeShape(shape: JobShape): string {
   return `${shape.gpus} GPUs, ${vcpus} and ${memory} (${shape.label})`;
 }
 
-export const CANCELLED_BEFORE_START_REASON = 'Cancelled by its owner before it started';
-
-/** The routes, as API Gateway route keys; the stack and the OpenAPI document list the same five. */
-export const ROUTES = {
-  submitJob: 'POST /v1/jobs',
-  listJobs: 'GET /v1/jobs',
-  getJob: 'GET /v1/jobs/{jobId}',
-  cancelJob: 'POST /v1/jobs/{jobId}/cancel',
-  getJobLogs: 'GET /v1/jobs/{jobId}/logs',
-} as const;
-
-export type RouteName = keyof typeof ROUTES;
+export { CANCELLED_BEFORE_START_REASON } from '../../app/cancel-job.js';
 
 /** The parts of an API Gateway HTTP API (payload v2) event the API reads. */
 export interface ApiRequest extends OwnerSource {
@@ -98,14 +84,15 @@ interface MatchedRoute {
   readonly jobId?: string;
 }
 
-const ROUTE_BY_KEY = new Map(Object.entries(ROUTES).map(([name, key]) => [key as string, name as RouteName]));
+const ROUTE_BY_KEY = new Map<string, RouteName>(ROUTE_LIST.map((route) => [route.key, route.name]));
 
+/** For a `$default` route: each path template once, with the route of each method it takes. */
 const PATH_PATTERNS: readonly { readonly pattern: RegExp; readonly methods: Readonly<Record<string, RouteName>> }[] = [
-  { pattern: /^\/v1\/jobs\/?$/, methods: { POST: 'submitJob', GET: 'listJobs' } },
-  { pattern: /^\/v1\/jobs\/([^/]+)\/?$/, methods: { GET: 'getJob' } },
-  { pattern: /^\/v1\/jobs\/([^/]+)\/cancel\/?$/, methods: { POST: 'cancelJob' } },
-  { pattern: /^\/v1\/jobs\/([^/]+)\/logs\/?$/, methods: { GET: 'getJobLogs' } },
-];
+  ...new Set(ROUTE_LIST.map((route) => route.path)),
+].map((path) => ({
+  pattern: pathPattern(path, { trailingSlash: true }),
+  methods: Object.fromEntries(ROUTE_LIST.filter((route) => route.path === path).map((route) => [route.method, route.name])),
+}));
 
 /** By route key when API Gateway matched one; by method and path for a `$default` route. */
 export function matchRoute(request: ApiRequest): MatchedRoute {
@@ -149,6 +136,15 @@ const jobNotFound = (jobId: string) => new HttpProblem(PROBLEM_TYPES.notFound, `
 
 export function createJobApi(dependencies: JobApiDependencies) {
   const { store, config } = dependencies;
+  const cancelDependencies = {
+    store,
+    terminalEvents: dependencies.terminalEvents,
+    metrics: dependencies.metrics,
+    now: dependencies.now,
+    stopExecution: (jobId: string) => stopExecution(jobId),
+    onEventOwed: (jobId: string, error: unknown) =>
+      dependencies.logger.error('Could not publish the terminal event of a cancelled job; a repeated cancel publishes it', { jobId, error }),
+  };
 
   async function handle(request: ApiRequest): Promise<ApiResponse> {
     const route = matchRoute(request);
@@ -161,7 +157,7 @@ export function createJobApi(dependencies: JobApiDependencies) {
       case 'getJob':
         return json(200, toPublicJob(await requireOwnedJob(route.jobId, owner)));
       case 'cancelJob':
-        return cancelJob(await requireOwnedJob(route.jobId, owner));
+        return cancel(await requireOwnedJob(route.jobId, owner));
       case 'getJobLogs':
         return getJobLogs(await requireOwnedJob(route.jobId, owner), request.queryStringParameters);
     }
@@ -268,73 +264,20 @@ export function createJobApi(dependencies: JobApiDependencies) {
     }
   }
 
-  /**
-   * QUEUED → CANCELLED at once, with its terminal event owed on the record (see
-   * shared/terminal-event.ts). PENDING/RUNNING → the cancel is recorded, then the execution is
-   * stopped; the job becomes CANCELLED when the execution ends (reconcile). Every step is a
-   * conditional write, so a cancel racing the dispatcher or the job's own end re-reads and
-   * decides again; the first terminal write wins. Cancelling a CANCELLED job again pays any
-   * terminal event still owed, so an owner's retry delivers what a failed publish could not.
-   */
-  async function cancelJob(initial: JobRecord): Promise<ApiResponse> {
-    let job = initial;
-    for (let round = 0; round < 8; round++) {
-      try {
-        switch (job.status) {
-          case 'SUCCEEDED':
-          case 'FAILED':
-            throw new HttpProblem(PROBLEM_TYPES.jobFinished, `Job ${job.jobId} already ${job.status.toLowerCase()}; it can no longer be cancelled.`);
-          case 'CANCELLED':
-            await payOwedTerminalEvent(job);
-            return json(202, toPublicJob(job));
-          case 'QUEUED': {
-            const now = dependencies.now();
-            const cancelled = await store.transition({
-              jobId: job.jobId,
-              from: ['QUEUED'],
-              to: 'CANCELLED',
-              now,
-              expectedVersion: job.version,
-              set: terminalTransitionFields(
-                { statusReason: CANCELLED_BEFORE_START_REASON, finishedAt: now, cancelRequested: true },
-                'api',
-                job.status,
-              ),
-            });
-            dependencies.metrics.add(JOB_METRICS.jobsCancelled);
-            await payOwedTerminalEvent(cancelled);
-            return json(202, toPublicJob(cancelled));
-          }
-          case 'PENDING':
-          case 'RUNNING': {
-            const requested = job.cancelRequested ? job : await store.requestCancel(job.jobId, dependencies.now());
-            await stopExecution(requested.jobId);
-            return json(202, toPublicJob(requested));
-          }
-        }
-      } catch (error) {
-        if (error instanceof JobNotFoundError) throw jobNotFound(job.jobId);
-        if (!(error instanceof ConflictError)) throw error;
-        const current = error.current ?? (await store.getJob(job.jobId));
-        if (!current) throw jobNotFound(job.jobId);
-        job = current;
-      }
-    }
-    throw unavailable('The job kept changing while it was being cancelled; retry the request.');
-  }
-
-  /** The cancel stands either way: a failed publish stays owed on the record for the next cancel. */
-  async function payOwedTerminalEvent(job: JobRecord): Promise<void> {
+  /** See app/cancel-job.ts; this maps its outcome to HTTP. */
+  async function cancel(initial: JobRecord): Promise<ApiResponse> {
+    let outcome: CancelOutcome;
     try {
-      await payTerminalEventDebt(dependencies.terminalEvents, job);
+      outcome = await cancelJob(cancelDependencies, initial);
     } catch (error) {
-      // Another invocation (reconcile, a concurrent cancel) is publishing it right now.
-      if (error instanceof TerminalEventBusyError) return;
-      dependencies.logger.error('Could not publish the terminal event of a cancelled job; a repeated cancel publishes it', {
-        jobId: job.jobId,
-        error,
-      });
+      if (error instanceof JobNotFoundError) throw jobNotFound(initial.jobId);
+      if (error instanceof ConflictError) throw unavailable('The job kept changing while it was being cancelled; retry the request.', error);
+      throw error;
     }
+    if (outcome.kind === 'already-ended') {
+      throw new HttpProblem(PROBLEM_TYPES.jobFinished, `Job ${outcome.job.jobId} already ${outcome.job.status.toLowerCase()}; it can no longer be cancelled.`);
+    }
+    return json(202, toPublicJob(outcome.job));
   }
 
   async function stopExecution(jobId: string): Promise<void> {
@@ -368,11 +311,6 @@ export function createJobApi(dependencies: JobApiDependencies) {
   }
 
   return { handle };
-}
-
-/** The execution of a job: `...:stateMachine:<name>` → `...:execution:<name>:<jobId>`. */
-export function executionArnFor(stateMachineArn: string, jobId: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
 }
 
 function unavailable(detail: string, cause?: unknown): HttpProblem {

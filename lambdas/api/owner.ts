@@ -21,14 +21,8 @@
  * Anything else is unauthenticated: in AWS the authorizer always supplies a principal, so a
  * request without one means the route was deployed without an authorizer, and is refused.
  */
+import { DEFAULT_LOCAL_OWNER, LOCAL_OWNER_HEADER, type OwnerIdentity } from '../../core/contract/owner.js';
 import { HttpProblem, PROBLEM_TYPES } from './problem.js';
-
-export const LOCAL_OWNER_HEADER = 'x-gpujobs-owner';
-export const DEFAULT_LOCAL_OWNER = 'local';
-
-/** What an assumed-role caller's owner is: the session, or the role behind it. */
-export const OWNER_IDENTITIES = ['role', 'session'] as const;
-export type OwnerIdentity = (typeof OWNER_IDENTITIES)[number];
 
 /** Printable, no `#` (the store's key separator), bounded. */
 const LOCAL_OWNER = /^[\x21-\x22\x24-\x7e]{1,256}$/;

@@ -11,16 +11,18 @@
  * host), the run that ended is an attempt of its own and is settled here, with its
  * times, reason and cost, so the owner sees the reclaim while the retry waits or runs.
  */
-import { isAttemptSettled, isTerminal, type Attempt, type CapacityType, type JobRecord, type JobStatus } from '../../core/job.js';
-import { ConflictError, type JobStore } from '../../core/ports.js';
-import { JOB_METRICS, type MetricsRecorder } from '../shared/metrics.js';
-import { changeStatus, type StatusChangeDependencies } from '../workflow/status-change.js';
-import type { BatchAttemptFacts, EndedAttemptFacts } from './batch-job-event.js';
-
-type StoredAttempt = Attempt & { readonly logStreamName?: string };
+import { recordEndedRuns } from '../../app/record-runs.js';
+import { announceStatusChange, type StatusChangeDependencies } from '../../app/status-change.js';
+import { updateJob, type JobDecision } from '../../app/update-job.js';
+import { JOB_METRICS } from '../../core/contract/metrics.js';
+import { definedOnly, type StoredAttempt } from '../../core/job-change.js';
+import { isAttemptSettled, isTerminal, type Attempt, type JobRecord, type JobStatus } from '../../core/job.js';
+import type { JobStore } from '../../core/ports.js';
+import type { MetricsRecorder } from '../shared/metrics.js';
+import type { BatchAttemptFacts } from './batch-job-event.js';
 
 export interface BatchEventDependencies extends StatusChangeDependencies {
-  readonly store: Pick<JobStore, 'getJob' | 'putAttempts' | 'transition'>;
+  readonly store: Pick<JobStore, 'getJob' | 'update'>;
   readonly instanceTypeOf: (containerInstanceArn: string) => Promise<string | undefined>;
   /** What an ended attempt cost, when its instance type and times are known. */
   readonly attemptCostUsd: (attempt: Attempt) => number | undefined;
@@ -41,57 +43,16 @@ export type BatchEventEffect =
 
 const WAITING_BATCH_STATUSES = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
 
+/** The attempts among `attempts` that say something the record does not. */
+function changedAttempts(record: JobRecord, attempts: readonly StoredAttempt[]): StoredAttempt[] {
+  return attempts.filter((attempt) => {
+    const existing = record.attempts.find((candidate) => candidate.attempt === attempt.attempt) as StoredAttempt | undefined;
+    return !existing || Object.entries(attempt).some(([field, value]) => value !== undefined && existing[field as keyof StoredAttempt] !== value);
+  });
+}
+
 export function createBatchEventApplier(dependencies: BatchEventDependencies) {
   const { store } = dependencies;
-
-  /** Writes the attempts that say something new, in one write; false when there was nothing to write. */
-  async function writeAttempts(record: JobRecord, attempts: readonly StoredAttempt[]): Promise<boolean> {
-    const changed = attempts.filter((attempt) => {
-      const existing = record.attempts.find((candidate) => candidate.attempt === attempt.attempt) as StoredAttempt | undefined;
-      return !existing || Object.entries(attempt).some(([field, value]) => value !== undefined && existing[field as keyof StoredAttempt] !== value);
-    });
-    if (changed.length === 0) return false;
-    // The store refuses (ConflictError) a write that would move an attempt back, e.g. one settle-attempt settled after our read.
-    await store.putAttempts(record.jobId, changed);
-    return true;
-  }
-
-  /** The earlier runs Batch retried in place, as settled attempts; those already settled are left as they are. */
-  async function settledEarlierRuns(record: JobRecord, capacity: CapacityType, ended: readonly EndedAttemptFacts[]): Promise<StoredAttempt[]> {
-    const attempts: StoredAttempt[] = [];
-    for (const facts of ended) {
-      const existing = record.attempts.find((candidate) => candidate.attempt === facts.attempt) as StoredAttempt | undefined;
-      if (existing && isAttemptSettled(existing.status)) continue;
-      const instanceType =
-        existing?.instanceType ?? (facts.containerInstanceArn ? await dependencies.instanceTypeOf(facts.containerInstanceArn) : undefined);
-      const settled: StoredAttempt = definedOnly({
-        ...existing,
-        attempt: facts.attempt,
-        capacity: existing?.capacity ?? capacity,
-        status: facts.status,
-        failureClass: facts.failureClass,
-        statusReason: facts.statusReason,
-        exitCode: facts.exitCode,
-        startedAt: facts.startedAt ?? existing?.startedAt,
-        stoppedAt: facts.stoppedAt ?? existing?.stoppedAt,
-        logStreamName: facts.logStreamName ?? existing?.logStreamName,
-        instanceType,
-      }) as StoredAttempt;
-      const costUsd = dependencies.attemptCostUsd(settled);
-      attempts.push(costUsd === undefined ? settled : { ...settled, costUsd });
-    }
-    return attempts;
-  }
-
-  /** Moves the job and announces it; losing the race to another writer is not an error. */
-  async function moveJob(
-    record: JobRecord,
-    to: JobStatus,
-    set: { startedAt?: string },
-    onMoved?: (updated: JobRecord) => void,
-  ): Promise<boolean> {
-    return (await changeStatus(dependencies, record, to, set, onMoved)) !== undefined;
-  }
 
   /** Seconds from submission to the container running, for the first attempt that ran. */
   function recordTimeToStart(record: JobRecord, startedAt: string): void {
@@ -99,21 +60,43 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
     if (Number.isFinite(seconds)) dependencies.metrics.add(JOB_METRICS.timeToStartSeconds, Math.max(0, seconds));
   }
 
-  return async function applyBatchEvent(facts: BatchAttemptFacts): Promise<BatchEventEffect> {
-    const record = await store.getJob(facts.jobId);
-    if (!record) return 'not-our-job';
-    if (isTerminal(record.status)) return 'job-terminal';
-    // Prepare and settle-attempt record each submission's first attempt (with its capacity) before submitting it.
-    const submitted = record.attempts.find((attempt) => attempt.attempt === facts.submittedAttempt);
-    if (!submitted) return 'attempt-unknown';
-    const existing = record.attempts.find((attempt) => attempt.attempt === facts.attempt) as StoredAttempt | undefined;
-    const isCurrentAttempt = record.attempts.every((attempt) => attempt.attempt <= facts.attempt);
+  /**
+   * One write of the attempts that say something new, with the job's move when there is one;
+   * `unchanged` when there is nothing to write. The store refuses a write that would move an
+   * attempt back (one settle-attempt settled after our read): the next round decides again.
+   */
+  function write(
+    record: JobRecord,
+    attempts: readonly StoredAttempt[],
+    unchanged: BatchEventEffect,
+    move?: { readonly to: JobStatus; readonly startedAt?: string; readonly effect: BatchEventEffect; readonly onMoved?: () => void },
+  ): JobDecision<BatchEventEffect> {
+    const changed = changedAttempts(record, attempts);
+    if (changed.length === 0 && !move) return { done: unchanged };
+    return {
+      write: { attempts: changed, ...(move ? { to: move.to, set: { startedAt: move.startedAt } } : {}), now: dependencies.now() },
+      after: async (written) => {
+        if (!move) return 'attempt-updated';
+        move.onMoved?.();
+        await announceStatusChange(dependencies, written, record.status);
+        return move.effect;
+      },
+    };
+  }
 
-    try {
-      const earlierRuns = await settledEarlierRuns(record, submitted.capacity, facts.endedAttempts);
-      if (existing && isAttemptSettled(existing.status)) {
-        return (await writeAttempts(record, earlierRuns)) ? 'attempt-updated' : 'attempt-settled';
-      }
+  return function applyBatchEvent(facts: BatchAttemptFacts): Promise<BatchEventEffect> {
+    return updateJob<BatchEventEffect>(store, facts.jobId, async (record) => {
+      if (!record) return { done: 'not-our-job' };
+      if (isTerminal(record.status)) return { done: 'job-terminal' };
+      // Prepare and settle-attempt record each submission's first attempt (with its capacity) before submitting it.
+      const submitted = record.attempts.find((attempt) => attempt.attempt === facts.submittedAttempt);
+      if (!submitted) return { done: 'attempt-unknown' };
+      const existing = record.attempts.find((attempt) => attempt.attempt === facts.attempt) as StoredAttempt | undefined;
+      const isCurrentAttempt = record.attempts.every((attempt) => attempt.attempt <= facts.attempt);
+      // The earlier runs Batch retried in place, as settled attempts; those already settled are left as they are.
+      const earlierRuns = await recordEndedRuns(record, submitted.capacity, facts.endedAttempts, dependencies);
+
+      if (existing && isAttemptSettled(existing.status)) return write(record, earlierRuns, 'attempt-settled');
       // Batch's retry in place is the next attempt, on the capacity of the submission it belongs to.
       const base: StoredAttempt = existing ?? { attempt: facts.attempt, capacity: submitted.capacity, status: 'PENDING' };
 
@@ -130,26 +113,29 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
             logStreamName: facts.logStreamName,
           }),
         };
-        const attemptsChanged = await writeAttempts(record, [...earlierRuns, running]);
         if (isCurrentAttempt && record.status === 'PENDING') {
           // startedAt on the job is the first time any attempt ran.
           const startedAt = record.startedAt ?? running.startedAt ?? dependencies.now();
           const firstRun = record.startedAt === undefined;
-          const moved = await moveJob(record, 'RUNNING', { startedAt }, () => {
-            if (firstRun) recordTimeToStart(record, startedAt);
+          return write(record, [...earlierRuns, running], 'duplicate', {
+            to: 'RUNNING',
+            startedAt,
+            effect: 'job-running',
+            onMoved: () => {
+              if (firstRun) recordTimeToStart(record, startedAt);
+            },
           });
-          if (moved) return 'job-running';
         }
-        return attemptsChanged ? 'attempt-updated' : 'duplicate';
+        return write(record, [...earlierRuns, running], 'duplicate');
       }
 
       if (WAITING_BATCH_STATUSES.has(facts.batchStatus)) {
         // Waiting after running is an old event: a run that ended is listed, and makes this a later attempt.
-        if (existing?.status === 'RUNNING') return earlierRuns.length > 0 && (await writeAttempts(record, earlierRuns)) ? 'attempt-updated' : 'stale';
-        const attemptsChanged = await writeAttempts(record, [...earlierRuns, { ...base, ...definedOnly({ batchJobId: facts.batchJobId }) }]);
+        if (existing?.status === 'RUNNING') return write(record, earlierRuns, 'stale');
+        const waiting = [...earlierRuns, { ...base, ...definedOnly({ batchJobId: facts.batchJobId }) }];
         // Batch retries in place after the host was lost: the job waits again until the retry runs.
-        if (isCurrentAttempt && record.status === 'RUNNING' && (await moveJob(record, 'PENDING', {}))) return 'job-pending';
-        return attemptsChanged ? 'attempt-updated' : 'duplicate';
+        if (isCurrentAttempt && record.status === 'RUNNING') return write(record, waiting, 'duplicate', { to: 'PENDING', effect: 'job-pending' });
+        return write(record, waiting, 'duplicate');
       }
 
       // SUCCEEDED or FAILED: settle-attempt owns the outcome of the last attempt; keep the facts for the API meanwhile.
@@ -167,15 +153,7 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
           instanceType,
         }),
       };
-      return (await writeAttempts(record, [...earlierRuns, withFacts])) ? 'attempt-updated' : 'duplicate';
-    } catch (error) {
-      // The job became terminal (or an attempt moved on) between our read and our write.
-      if (error instanceof ConflictError) return 'stale';
-      throw error;
-    }
+      return write(record, [...earlierRuns, withFacts], 'duplicate');
+    });
   };
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }

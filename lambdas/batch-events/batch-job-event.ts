@@ -4,12 +4,11 @@
  * it is ignored, and Batch may add fields at any time.
  */
 import * as z from 'zod/mini';
-import { endedRunsOf, interpretSubmissionResult, settledAttemptStatus, type AttemptResult } from '../../core/batch-result.js';
+import { endedRunOf, endedRunsOf, interpretSubmissionResult, type EndedRun } from '../../core/batch-result.js';
 import type { AttemptStatus, FailureClass } from '../../core/job.js';
 import { parseBatchJobName } from '../../core/contract/workflow.js';
 
-export const BATCH_JOB_STATUSES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
-export type BatchJobStatus = (typeof BATCH_JOB_STATUSES)[number];
+import { BATCH_JOB_STATUSES, type BatchJobStatus } from '../../core/contract/batch.js';
 
 const containerSchema = z.object({
   containerInstanceArn: z.optional(z.string()),
@@ -49,18 +48,6 @@ export class MalformedBatchEventError extends Error {
 }
 
 /** An attempt that one of Batch's earlier runs of the job was: it ended, and Batch retried in place. */
-export interface EndedAttemptFacts {
-  readonly attempt: number;
-  readonly status: Extract<AttemptStatus, 'FAILED' | 'SUCCEEDED' | 'CANCELLED'>;
-  readonly failureClass?: FailureClass;
-  readonly statusReason?: string;
-  readonly startedAt?: string;
-  readonly stoppedAt?: string;
-  readonly exitCode?: number;
-  readonly logStreamName?: string;
-  readonly containerInstanceArn?: string;
-}
-
 /**
  * What one state change says about one of our submissions. A Batch job named
  * `gpujobs-<jobId>-<N>` is attempts N, N+1, … (one per run: Batch retries a lost host in
@@ -83,7 +70,7 @@ export interface BatchAttemptFacts {
   readonly logStreamName?: string;
   readonly containerInstanceArn?: string;
   /** The attempts before `attempt` that this Batch job ran and ended, oldest first. */
-  readonly endedAttempts: readonly EndedAttemptFacts[];
+  readonly endedAttempts: readonly EndedRun[];
 }
 
 const isoFromEpochMs = (epochMs: number | undefined) => (epochMs === undefined ? undefined : new Date(epochMs).toISOString());
@@ -91,20 +78,6 @@ const isoFromEpochMs = (epochMs: number | undefined) => (epochMs === undefined ?
 const isKnownStatus = (status: string): status is BatchJobStatus => (BATCH_JOB_STATUSES as readonly string[]).includes(status);
 
 const FINISHED_BATCH_STATUSES: readonly BatchJobStatus[] = ['SUCCEEDED', 'FAILED'];
-
-function endedAttempt(attempt: number, result: AttemptResult): EndedAttemptFacts {
-  return {
-    attempt,
-    status: settledAttemptStatus(result),
-    failureClass: result.failureClass,
-    statusReason: result.statusReason ?? result.containerReason,
-    startedAt: result.startedAt,
-    stoppedAt: result.stoppedAt,
-    exitCode: result.exitCode,
-    logStreamName: result.logStreamName,
-    containerInstanceArn: result.containerInstanceArn,
-  };
-}
 
 /**
  * Facts from the event, or undefined when the Batch job is not one of ours (its name
@@ -135,7 +108,7 @@ export function attemptFactsFrom(event: unknown): BatchAttemptFacts | undefined 
       containerReason: last.containerReason,
       logStreamName: last.logStreamName,
       containerInstanceArn: last.containerInstanceArn,
-      endedAttempts: results.slice(0, -1).map((result, index) => endedAttempt(ours.attempt + index, result)),
+      endedAttempts: results.slice(0, -1).map((result, index) => endedRunOf(ours.attempt + index, result)),
     };
   }
 
@@ -161,6 +134,6 @@ export function attemptFactsFrom(event: unknown): BatchAttemptFacts | undefined 
           containerInstanceArn: detail.container?.containerInstanceArn,
         }
       : {}),
-    endedAttempts: ended.map((result, index) => endedAttempt(ours.attempt + index, result)),
+    endedAttempts: ended.map((result, index) => endedRunOf(ours.attempt + index, result)),
   };
 }

@@ -13,13 +13,13 @@ import { attemptCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
-import { ENV } from '../shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
 import { createBatchEventApplier, type BatchEventEffect } from './apply-batch-event.js';
 import { attemptFactsFrom } from './batch-job-event.js';
-import { InstanceTypeLookup } from './instance-types.js';
+import { InstanceTypeLookup } from '../shared/instance-types.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-batch-events' });
 const config = {

@@ -11,7 +11,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
-import { ENV } from '../shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { createJobDispatcher, parseIntakeMessage } from './dispatch-job.js';
 import { pacerFromEnvironment } from './pacer.js';

@@ -6,18 +6,13 @@
  * event never arrived.
  */
 import * as z from 'zod/mini';
+import { ENDED_EXECUTION_STATUSES } from '../../core/contract/workflow.js';
 import { CANCEL_TERMINATE_REASON, describeFailure } from '../../core/failure.js';
-import { closingWrites, isAttemptSettled, isTerminal, type JobRecord } from '../../core/job.js';
-import { ConflictError, type JobStore } from '../../core/ports.js';
-import { allowedFrom } from '../../core/transitions.js';
-import { terminalStatusMetric, type MetricsRecorder } from '../shared/metrics.js';
-import {
-  payTerminalEventDebt,
-  terminalTransitionFields,
-  type TerminalEventDependencies,
-} from '../shared/terminal-event.js';
-
-export const ENDED_EXECUTION_STATUSES = ['ABORTED', 'FAILED', 'TIMED_OUT'] as const;
+import { endJob, type EndJobDependencies } from '../../app/end-job.js';
+import { payTerminalEventDebt } from '../../app/terminal-event.js';
+import { updateJob } from '../../app/update-job.js';
+import { isAttemptSettled, isTerminal, type JobRecord } from '../../core/job.js';
+import type { JobStore } from '../../core/ports.js';
 
 export const executionStatusChangeSchema = z.object({
   'detail-type': z.literal('Step Functions Execution Status Change'),
@@ -75,13 +70,10 @@ export function workflowFailureReason(execution: EndedExecution): string {
 
 export type ReconcileEffect = 'unknown-job' | 'already-terminal' | 'cancelled' | 'failed';
 
-export interface ReconcileDependencies {
-  readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempts'>;
-  readonly terminalEvents: TerminalEventDependencies;
+export interface ReconcileDependencies extends EndJobDependencies {
+  readonly store: Pick<JobStore, 'getJob' | 'update'>;
   readonly jobCostUsd: (record: JobRecord) => number;
   readonly now: () => string;
-  /** Counts the job's end, once: only when this call's transition made it terminal. */
-  readonly metrics: MetricsRecorder;
   /**
    * Batch TerminateJob for an attempt's Batch job. Step Functions stops the Batch job of a
    * stopped `.sync` task only on a best-effort basis
@@ -101,8 +93,6 @@ export function orphanedAttemptTerminateReason(execution: Pick<EndedExecution, '
   return cancelled ? CANCEL_TERMINATE_REASON : `Terminated by gpujobs: workflow execution ${execution.status}`;
 }
 
-const MAX_WRITE_ROUNDS = 8;
-
 export function createExecutionReconciler(dependencies: ReconcileDependencies) {
   const { store } = dependencies;
 
@@ -117,53 +107,33 @@ export function createExecutionReconciler(dependencies: ReconcileDependencies) {
     }
   }
 
-  return async function reconcile(execution: EndedExecution): Promise<ReconcileEffect> {
+  return function reconcile(execution: EndedExecution): Promise<ReconcileEffect> {
     const terminated = new Set<string>();
-    for (let round = 0; round < MAX_WRITE_ROUNDS; round++) {
-      const record = await store.getJob(execution.jobId);
-      if (!record) return 'unknown-job';
+    return updateJob<ReconcileEffect>(dependencies.store, execution.jobId, async (record) => {
+      if (!record) return { done: 'unknown-job' };
       if (isTerminal(record.status)) {
         // A finish that wrote the status but could not publish is paid for here: its execution is over.
         await payTerminalEventDebt(dependencies.terminalEvents, record);
-        return 'already-terminal';
+        return { done: 'already-terminal' };
       }
-
       const cancelled = record.cancelRequested === true;
-      const to = cancelled ? 'CANCELLED' : 'FAILED';
       const reason = cancelled ? describeFailure('CANCELLED') : workflowFailureReason(execution);
       const now = dependencies.now();
       const stoppedAt = execution.stoppedAt ?? now;
       // Before the job is recorded as ended: if this throws, the retry (or the watchdog) still finds it open.
       await terminateOpenBatchJobs(record, execution, cancelled, terminated);
-      try {
-        // The attempts still open end with the job, and the terminal write is pinned to a read
-        // that shows none open: an attempt that prepare (still running after StopExecution)
-        // adds meanwhile moves the version, so the next round closes it too.
-        const closing = closingWrites(record.attempts, { cancelled, stoppedAt, reason });
-        if (closing.length > 0) {
-          await store.putAttempts(record.jobId, closing);
-          continue;
-        }
-        const finished = await store.transition({
-          jobId: execution.jobId,
-          from: allowedFrom(to),
-          to,
-          expectedVersion: record.version,
-          now,
-          set: terminalTransitionFields(
-            { statusReason: reason, finishedAt: stoppedAt, costUsd: dependencies.jobCostUsd(record) },
-            'reconcile',
-            record.status,
-          ),
-        });
-        const endMetric = terminalStatusMetric(finished.status);
-        if (endMetric) dependencies.metrics.add(endMetric);
-        await payTerminalEventDebt(dependencies.terminalEvents, finished);
-        return cancelled ? 'cancelled' : 'failed';
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-      }
-    }
-    throw new ConflictError(`Job ${execution.jobId} kept changing; could not reconcile it in ${MAX_WRITE_ROUNDS} rounds.`);
+      // The attempts still open end with the job, in the same write, pinned to the record read:
+      // an attempt that prepare (still running after StopExecution) adds meanwhile moves the
+      // version, so the next round closes it too.
+      return endJob(
+        dependencies,
+        record,
+        { status: cancelled ? 'CANCELLED' : 'FAILED', writer: 'reconcile', statusReason: reason, finishedAt: stoppedAt, now, closing: { cancelled, stoppedAt, reason } },
+        async (_ended, pay) => {
+          await pay();
+          return cancelled ? 'cancelled' : 'failed';
+        },
+      );
+    });
   };
 }

@@ -2,7 +2,7 @@
  * Reading handler configuration when a module loads, so a missing or bad value fails the
  * first cold start with its name instead of the thousandth request with a vague error.
  */
-import type { EnvName } from './environment.js';
+import type { EnvName } from '../../core/contract/environment.js';
 
 export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';

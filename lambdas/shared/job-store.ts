@@ -25,8 +25,8 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { Attempt, AttemptStatus, JobRecord, JobStatus } from '../../core/job.js';
-import { JOB_STATUSES, TERMINAL_STATUSES, isAttemptSettled } from '../../core/job.js';
+import type { JobRecord, JobStatus } from '../../core/job.js';
+import { planChange, type JobChange, type StoredAttempt } from '../../core/job-change.js';
 import {
   ConflictError,
   type CreateJobRequest,
@@ -34,16 +34,13 @@ import {
   type JobStore,
   type ListJobsPage,
   type ListJobsQuery,
-  type PutAttemptOptions,
-  type TransitionRequest,
 } from '../../core/ports.js';
 import { JOB_TABLE, idempotencyKey, jobKey, ownerIndexKey, ownerStatusIndexKey } from '../../core/table.js';
 
 /** How long an Idempotency-Key is remembered. */
 export const IDEMPOTENCY_WINDOW_SECONDS = 24 * 60 * 60;
 
-/** An attempt as stored: the public fields plus where its logs are. */
-export type StoredAttempt = Attempt & { readonly logStreamName?: string };
+export type { StoredAttempt } from '../../core/job-change.js';
 
 /** A job record whose attempts may carry their log stream names. */
 export type StoredJobRecord = JobRecord & { readonly attempts: readonly StoredAttempt[] };
@@ -56,17 +53,8 @@ export class InvalidNextTokenError extends Error {
   }
 }
 
-/** The job a write targets does not exist. */
-export class JobNotFoundError extends Error {
-  override readonly name = 'JobNotFoundError';
-  constructor(readonly jobId: string) {
-    super(`Job ${jobId} does not exist.`);
-  }
-}
-
-/** Optimistic writes are retried this many times when only the version moved underneath them. */
-export const MAX_OPTIMISTIC_RETRIES = 8;
-const ALL_STATUSES: readonly JobStatus[] = JOB_STATUSES;
+/** Idempotent creation tries again this many times when a claim vanished underneath it. */
+export const MAX_CLAIM_ROUNDS = 8;
 
 /** A job or idempotency record as stored in the table. */
 export type Item = Record<string, unknown>;
@@ -102,7 +90,7 @@ export class DynamoJobStore implements JobStore {
     const nowEpochSeconds = toEpochSeconds(request.now);
     // A claim can vanish between our failed Put and our Get (expired, or deleted after a failed
     // intake send); trying again is then correct, and the loop is bounded by how rarely that happens.
-    for (let claimRound = 0; claimRound < MAX_OPTIMISTIC_RETRIES; claimRound++) {
+    for (let claimRound = 0; claimRound < MAX_CLAIM_ROUNDS; claimRound++) {
       if (await this.claimIdempotencyKey(request.owner, key, requestHash, request.jobId, nowEpochSeconds)) {
         return this.createOrReplay(request, request.jobId);
       }
@@ -181,85 +169,8 @@ export class DynamoJobStore implements JobStore {
     };
   }
 
-  async transition(request: TransitionRequest): Promise<StoredJobRecord> {
-    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
-      const current = await this.requireJob(request.jobId);
-      if (!request.from.includes(current.status)) {
-        throw new ConflictError(`Job ${request.jobId} is ${current.status}, not ${request.from.join(' or ')}.`, current);
-      }
-      if (request.expectedVersion !== undefined && current.version !== request.expectedVersion) {
-        throw new ConflictError(`Job ${request.jobId} is at version ${current.version}, not ${request.expectedVersion}.`, current);
-      }
-      const fields: Item = {
-        status: request.to,
-        updatedAt: request.now,
-        ...ownerStatusIndexKey(current.owner, request.to, current.createdAt, current.jobId),
-        ...definedOnly(request.set ?? {}),
-      };
-      const updated = await this.conditionalUpdate(request.jobId, current.version, fields, {
-        allowedStatuses: request.from,
-      });
-      if (updated) return updated;
-      if (request.expectedVersion !== undefined) {
-        throw new ConflictError(`Job ${request.jobId} changed concurrently.`, await this.getJob(request.jobId));
-      }
-    }
-    throw new ConflictError(`Job ${request.jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(request.jobId));
-  }
-
-  async putAttempt(jobId: string, attempt: StoredAttempt, options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
-    return this.putAttempts(jobId, [attempt], options);
-  }
-
-  async putAttempts(jobId: string, attempts: readonly StoredAttempt[], options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
-    const allowedStatuses = options.allowTerminal ? ALL_STATUSES : ALL_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status));
-    const numbers = attempts.map((attempt) => attempt.attempt);
-    if (new Set(numbers).size !== numbers.length) throw new RangeError(`putAttempts got attempt numbers more than once: ${numbers.join(', ')}.`);
-    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
-      // Decided on this read, and the write below is conditional on its version: a settle that lands
-      // after the read fails the write, and the next round decides again on the settled attempt.
-      const current = await this.requireJob(jobId);
-      if (!allowedStatuses.includes(current.status)) {
-        throw new ConflictError(`Job ${jobId} is ${current.status}; its attempts can no longer change.`, current);
-      }
-      const changed: StoredAttempt[] = [];
-      for (const attempt of attempts) {
-        const existing = current.attempts.find((candidate) => candidate.attempt === attempt.attempt);
-        if (existing && !isAttemptStatusMoveAllowed(existing.status, attempt.status)) {
-          throw new ConflictError(
-            `Attempt ${attempt.attempt} of job ${jobId} is ${existing.status}; it cannot become ${attempt.status}.`,
-            current,
-          );
-        }
-        const merged = { ...existing, ...definedOnly(attempt) } as StoredAttempt;
-        if (!existing || !sameFields(existing, merged)) changed.push(merged);
-      }
-      if (changed.length === 0) return current;
-      // The port gives no clock here; updatedAt never moves backwards even if this host's clock lags.
-      const updatedAt = latest(current.updatedAt, new Date().toISOString());
-      const updated = await this.conditionalUpdate(jobId, current.version, { updatedAt }, {
-        allowedStatuses,
-        attempts: changed,
-      });
-      if (updated) return updated;
-    }
-    throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
-  }
-
-  async requestCancel(jobId: string, now: string): Promise<StoredJobRecord> {
-    const cancellable = ALL_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status));
-    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
-      const current = await this.requireJob(jobId);
-      if (!cancellable.includes(current.status)) {
-        throw new ConflictError(`Job ${jobId} is ${current.status} and can no longer be cancelled.`, current);
-      }
-      if (current.cancelRequested) return current;
-      const updated = await this.conditionalUpdate(jobId, current.version, { cancelRequested: true, updatedAt: now }, {
-        allowedStatuses: cancellable,
-      });
-      if (updated) return updated;
-    }
-    throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
+  async update(current: JobRecord, change: JobChange): Promise<StoredJobRecord> {
+    return applyChange(current, change, (...write) => this.conditionalUpdate(...write));
   }
 
   async markTerminalEventPublished(jobId: string): Promise<boolean> {
@@ -268,9 +179,10 @@ export class DynamoJobStore implements JobStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: jobKey(jobId),
-          UpdateExpression: 'SET #debt.#published = :true, #version = #version + :one',
+          // The claim has done its work once the event is out.
+          UpdateExpression: 'SET #debt.#published = :true, #version = #version + :one REMOVE #debt.#claimedUntil',
           ConditionExpression: 'attribute_exists(pk) AND #debt.#published = :false',
-          ExpressionAttributeNames: { '#debt': 'terminalEvent', '#published': 'published', '#version': 'version' },
+          ExpressionAttributeNames: { '#debt': 'terminalEvent', '#published': 'published', '#claimedUntil': 'claimedUntil', '#version': 'version' },
           ExpressionAttributeValues: { ':true': true, ':false': false, ':one': 1 },
         }),
       );
@@ -317,12 +229,6 @@ export class DynamoJobStore implements JobStore {
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
     }
-  }
-
-  private async requireJob(jobId: string): Promise<StoredJobRecord> {
-    const current = await this.getJob(jobId);
-    if (!current) throw new JobNotFoundError(jobId);
-    return current;
   }
 
   /**
@@ -467,6 +373,29 @@ export function withdrawRefusal(jobId: string, owner: string, current: JobRecord
   return `Job ${jobId} is ${current.status}; only a QUEUED job can be withdrawn.`;
 }
 
+/** The conditional update both stores implement: `fields` and whole attempts at `expectedVersion`; undefined when the condition failed. */
+export type ConditionalUpdate = (
+  jobId: string,
+  expectedVersion: number,
+  fields: Item,
+  condition: { readonly allowedStatuses: readonly JobStatus[]; readonly attempts?: readonly StoredAttempt[] },
+) => Promise<StoredJobRecord | undefined>;
+
+/**
+ * JobStore.update for both stores: the change planned against the record the caller read
+ * (core/job-change.ts), written in one update conditional on that record's version and status.
+ */
+export async function applyChange(current: JobRecord, change: JobChange, conditionalUpdate: ConditionalUpdate): Promise<StoredJobRecord> {
+  const plan = planChange(current, change);
+  if (plan.kind === 'refused') throw new ConflictError(plan.reason, current);
+  if (plan.kind === 'unchanged') return current as StoredJobRecord;
+  const { status, fields, attempts } = plan.write;
+  const indexKey = status === undefined ? {} : ownerStatusIndexKey(current.owner, status, current.createdAt, current.jobId);
+  const updated = await conditionalUpdate(current.jobId, current.version, { ...fields, ...indexKey }, { allowedStatuses: [current.status], attempts });
+  if (!updated) throw new ConflictError(`Job ${current.jobId} changed after version ${current.version} was read.`);
+  return updated;
+}
+
 export function recordFromItem(item: Item): StoredJobRecord {
   const copy: Item = { ...item };
   for (const attribute of INDEX_ATTRIBUTES) delete copy[attribute];
@@ -512,32 +441,6 @@ export function decodePageToken(
     throw new InvalidNextTokenError();
   }
   return decoded as Item;
-}
-
-/**
- * Attempt statuses move forward only: events come late and twice, and a late RUNNING must never
- * undo the workflow's record of how the attempt ended. A settled status is final, and a running
- * attempt never waits again (Batch's retry in place is the next attempt).
- */
-export function isAttemptStatusMoveAllowed(from: AttemptStatus, to: AttemptStatus): boolean {
-  if (from === to) return true;
-  if (isAttemptSettled(from)) return false;
-  return !(from === 'RUNNING' && to === 'PENDING');
-}
-
-/** Attempts are flat records of strings and numbers. */
-export function sameFields(left: StoredAttempt, right: StoredAttempt): boolean {
-  const leftEntries = Object.entries(definedOnly(left));
-  const rightEntries = definedOnly(right) as Record<string, unknown>;
-  return leftEntries.length === Object.keys(rightEntries).length && leftEntries.every(([field, value]) => rightEntries[field] === value);
-}
-
-export function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
-}
-
-export function latest(left: string, right: string): string {
-  return left > right ? left : right;
 }
 
 export function toEpochSeconds(isoTimestamp: string): number {

@@ -10,7 +10,7 @@
  * contract suite (test/store/job-store.contract.ts) holds it to the DynamoDB adapter's behaviour.
  */
 import type { JobRecord, JobStatus } from '../../core/job.js';
-import { JOB_STATUSES, TERMINAL_STATUSES } from '../../core/job.js';
+import type { JobChange } from '../../core/job-change.js';
 import {
   ConflictError,
   type CreateJobRequest,
@@ -18,22 +18,16 @@ import {
   type JobStore,
   type ListJobsPage,
   type ListJobsQuery,
-  type PutAttemptOptions,
-  type TransitionRequest,
 } from '../../core/ports.js';
 import { JOB_TABLE, idempotencyKey, jobKey, ownerIndexKey, ownerStatusIndexKey } from '../../core/table.js';
 import {
   IDEMPOTENCY_WINDOW_SECONDS,
-  JobNotFoundError,
-  MAX_OPTIMISTIC_RETRIES,
+  MAX_CLAIM_ROUNDS,
+  applyChange,
   decodePageToken,
-  definedOnly,
   encodePageToken,
-  isAttemptStatusMoveAllowed,
-  latest,
   newJobItem,
   recordFromItem,
-  sameFields,
   toEpochSeconds,
   withdrawRefusal,
   type Item,
@@ -41,8 +35,6 @@ import {
   type StoredJobRecord,
 } from './job-store.js';
 
-const ALL_STATUSES: readonly JobStatus[] = JOB_STATUSES;
-const NON_TERMINAL_STATUSES: readonly JobStatus[] = ALL_STATUSES.filter((status) => !TERMINAL_STATUSES.includes(status));
 
 const itemKey = (key: { readonly pk: string; readonly sk: string }) => `${key.pk}\u0000${key.sk}`;
 
@@ -73,7 +65,7 @@ export class MemoryJobStore implements JobStore {
     }
     const { key, requestHash } = request.idempotency;
     const nowEpochSeconds = toEpochSeconds(request.now);
-    for (let claimRound = 0; claimRound < MAX_OPTIMISTIC_RETRIES; claimRound++) {
+    for (let claimRound = 0; claimRound < MAX_CLAIM_ROUNDS; claimRound++) {
       if (await this.claimIdempotencyKey(request.owner, key, requestHash, request.jobId, nowEpochSeconds)) {
         return this.createOrReplay(request, request.jobId);
       }
@@ -127,81 +119,13 @@ export class MemoryJobStore implements JobStore {
     };
   }
 
-  async transition(request: TransitionRequest): Promise<StoredJobRecord> {
-    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
-      const current = await this.requireJob(request.jobId);
-      if (!request.from.includes(current.status)) {
-        throw new ConflictError(`Job ${request.jobId} is ${current.status}, not ${request.from.join(' or ')}.`, current);
-      }
-      if (request.expectedVersion !== undefined && current.version !== request.expectedVersion) {
-        throw new ConflictError(`Job ${request.jobId} is at version ${current.version}, not ${request.expectedVersion}.`, current);
-      }
-      const fields: Item = {
-        status: request.to,
-        updatedAt: request.now,
-        ...ownerStatusIndexKey(current.owner, request.to, current.createdAt, current.jobId),
-        ...definedOnly(request.set ?? {}),
-      };
-      const updated = await this.conditionalUpdate(request.jobId, current.version, fields, { allowedStatuses: request.from });
-      if (updated) return updated;
-      if (request.expectedVersion !== undefined) {
-        throw new ConflictError(`Job ${request.jobId} changed concurrently.`, await this.getJob(request.jobId));
-      }
-    }
-    throw new ConflictError(`Job ${request.jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(request.jobId));
-  }
-
-  async putAttempt(jobId: string, attempt: StoredAttempt, options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
-    return this.putAttempts(jobId, [attempt], options);
-  }
-
-  async putAttempts(jobId: string, attempts: readonly StoredAttempt[], options: PutAttemptOptions = {}): Promise<StoredJobRecord> {
-    const allowedStatuses = options.allowTerminal ? ALL_STATUSES : NON_TERMINAL_STATUSES;
-    const numbers = attempts.map((attempt) => attempt.attempt);
-    if (new Set(numbers).size !== numbers.length) throw new RangeError(`putAttempts got attempt numbers more than once: ${numbers.join(', ')}.`);
-    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
-      const current = await this.requireJob(jobId);
-      if (!allowedStatuses.includes(current.status)) {
-        throw new ConflictError(`Job ${jobId} is ${current.status}; its attempts can no longer change.`, current);
-      }
-      const changed: StoredAttempt[] = [];
-      for (const attempt of attempts) {
-        const existing = current.attempts.find((candidate) => candidate.attempt === attempt.attempt);
-        if (existing && !isAttemptStatusMoveAllowed(existing.status, attempt.status)) {
-          throw new ConflictError(
-            `Attempt ${attempt.attempt} of job ${jobId} is ${existing.status}; it cannot become ${attempt.status}.`,
-            current,
-          );
-        }
-        const merged = { ...existing, ...definedOnly(attempt) } as StoredAttempt;
-        if (!existing || !sameFields(existing, merged)) changed.push(merged);
-      }
-      if (changed.length === 0) return current;
-      const updatedAt = latest(current.updatedAt, new Date().toISOString());
-      const updated = await this.conditionalUpdate(jobId, current.version, { updatedAt }, { allowedStatuses, attempts: changed });
-      if (updated) return updated;
-    }
-    throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
-  }
-
-  async requestCancel(jobId: string, now: string): Promise<StoredJobRecord> {
-    for (let round = 0; round < MAX_OPTIMISTIC_RETRIES; round++) {
-      const current = await this.requireJob(jobId);
-      if (!NON_TERMINAL_STATUSES.includes(current.status)) {
-        throw new ConflictError(`Job ${jobId} is ${current.status} and can no longer be cancelled.`, current);
-      }
-      if (current.cancelRequested) return current;
-      const updated = await this.conditionalUpdate(jobId, current.version, { cancelRequested: true, updatedAt: now }, {
-        allowedStatuses: NON_TERMINAL_STATUSES,
-      });
-      if (updated) return updated;
-    }
-    throw new ConflictError(`Job ${jobId} kept changing; gave up after ${MAX_OPTIMISTIC_RETRIES} tries.`, await this.getJob(jobId));
+  async update(current: JobRecord, change: JobChange): Promise<StoredJobRecord> {
+    return applyChange(current, change, (...write) => this.conditionalUpdate(...write));
   }
 
   async markTerminalEventPublished(jobId: string): Promise<boolean> {
     await roundTrip();
-    return this.updateDebt(jobId, (debt) => debt.published === false, (debt) => ({ ...debt, published: true }));
+    return this.updateDebt(jobId, (debt) => debt.published === false, ({ claimedUntil: _done, ...debt }) => ({ ...debt, published: true }));
   }
 
   async claimTerminalEvent(jobId: string, now: string, until: string): Promise<boolean> {
@@ -221,12 +145,6 @@ export class MemoryJobStore implements JobStore {
       (debt) => debt.published === false && debt.claimedUntil === until,
       ({ claimedUntil: _released, ...debt }) => debt,
     );
-  }
-
-  private async requireJob(jobId: string): Promise<StoredJobRecord> {
-    const current = await this.getJob(jobId);
-    if (!current) throw new JobNotFoundError(jobId);
-    return current;
   }
 
   /** Rewrites the job's terminal event debt when it exists and `condition` holds of it; bumps the version. */

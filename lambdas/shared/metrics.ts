@@ -1,8 +1,9 @@
 /**
- * The platform's CloudWatch metrics, written by Powertools Metrics as Embedded Metric Format
- * (EMF) documents: one JSON line on stdout per invocation (the `logMetrics` middleware publishes
- * them), which CloudWatch Logs turns into metrics in the `GpuJobs` namespace with the single
- * dimension `service` (what the stack's dashboard reads).
+ * The handlers' recorder of the platform's CloudWatch metrics (named in core/contract/metrics.ts),
+ * written by Powertools Metrics as Embedded Metric Format (EMF) documents: one JSON line on stdout
+ * per invocation (the `logMetrics` middleware publishes them), which CloudWatch Logs turns into
+ * metrics in the `GpuJobs` namespace with the single dimension `service` (what the stack's
+ * dashboard reads).
  *
  * Powertools Metrics adds about 12 KB minified, 3 KB gzipped, to a handler bundle (finish: 406 →
  * 418 KB, bundled with lib/gpujobs-function.ts's options), about 3 %; it replaced a serializer
@@ -12,44 +13,16 @@
  * conditional write succeeded), never on a retry that found the work already done, so a
  * count is a count of changes, not of invocations.
  */
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { MetricsOptions } from '@aws-lambda-powertools/metrics/types';
+import {
+  DEFAULT_SERVICE_NAME,
+  JOB_METRIC_UNITS,
+  JOB_METRICS,
+  METRICS_NAMESPACE,
+  type JobMetricName,
+} from '../../core/contract/metrics.js';
 import type { JobStatus } from '../../core/job.js';
-
-/** CloudWatch namespace of every metric here (the dashboard's). */
-export const METRICS_NAMESPACE = 'GpuJobs';
-
-/** The `service` dimension where POWERTOOLS_SERVICE_NAME is unset (tests, local mode). */
-export const DEFAULT_SERVICE_NAME = 'gpujobs';
-
-export const JOB_METRICS = {
-  /** A job was accepted (api). */
-  jobsSubmitted: 'JobsSubmitted',
-  /** A job ended SUCCEEDED (finish). */
-  jobsSucceeded: 'JobsSucceeded',
-  /** A job ended FAILED (finish, reconcile). */
-  jobsFailed: 'JobsFailed',
-  /** A job ended CANCELLED (api for queued jobs, reconcile, finish). */
-  jobsCancelled: 'JobsCancelled',
-  /** Seconds from submission to the first attempt that ran (batch-events). */
-  timeToStartSeconds: 'TimeToStartSeconds',
-  /** An attempt lost its Spot instance (settle-attempt). */
-  spotReclaims: 'SpotReclaims',
-  /** A job's next attempt moved from Spot to On-Demand (settle-attempt). */
-  failovers: 'Failovers',
-} as const;
-
-export type JobMetricName = (typeof JOB_METRICS)[keyof typeof JOB_METRICS];
-
-const UNITS: Readonly<Record<JobMetricName, typeof MetricUnit.Count | typeof MetricUnit.Seconds>> = {
-  JobsSubmitted: MetricUnit.Count,
-  JobsSucceeded: MetricUnit.Count,
-  JobsFailed: MetricUnit.Count,
-  JobsCancelled: MetricUnit.Count,
-  TimeToStartSeconds: MetricUnit.Seconds,
-  SpotReclaims: MetricUnit.Count,
-  Failovers: MetricUnit.Count,
-};
 
 /** The count a job's terminal status adds to; undefined for a status that is not terminal. */
 export function terminalStatusMetric(status: JobStatus): JobMetricName | undefined {
@@ -80,10 +53,12 @@ export class MetricsConfigurationError extends Error {
 /** Powertools Metrics that records the platform's metrics by name, each with its unit. Publish with `logMetrics`. */
 export class JobMetrics extends Metrics implements MetricsRecorder {
   add(name: JobMetricName, value = 1): void {
-    if (!Object.hasOwn(UNITS, name)) throw new RangeError(`Unknown metric ${String(name)}. Known: ${Object.keys(UNITS).join(', ')}.`);
+    if (!Object.hasOwn(JOB_METRIC_UNITS, name)) {
+      throw new RangeError(`Unknown metric ${String(name)}. Known: ${Object.keys(JOB_METRIC_UNITS).join(', ')}.`);
+    }
     // Powertools takes NaN and Infinity, which CloudWatch rejects along with the whole document.
     if (!Number.isFinite(value)) throw new RangeError(`Metric ${name} needs a finite value. Received ${value}.`);
-    this.addMetric(name, UNITS[name], value);
+    this.addMetric(name, JOB_METRIC_UNITS[name], value);
   }
 }
 

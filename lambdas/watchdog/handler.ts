@@ -17,7 +17,7 @@ import { createDocumentClient } from '../shared/clients.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
-import { terminalEventDependencies } from '../shared/terminal-event.js';
+import { terminalEventDependencies } from '../../app/terminal-event.js';
 import { endedExecutionLister, executionFailureDescriber, jobCanceller, runnableJobLister } from './aws-adapters.js';
 import { createCapacityWatchdog } from './capacity-watchdog.js';
 import { createLostEndFinder } from './lost-ends.js';

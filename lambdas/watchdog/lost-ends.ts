@@ -13,8 +13,9 @@
  */
 import { isTerminal } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
-import { ENDED_EXECUTION_STATUSES, type EndedExecution, type ReconcileEffect } from '../reconcile/reconcile-execution.js';
-import { TerminalEventBusyError, terminalEventOf } from '../shared/terminal-event.js';
+import { ENDED_EXECUTION_STATUSES } from '../../core/contract/workflow.js';
+import type { EndedExecution, ReconcileEffect } from '../reconcile/reconcile-execution.js';
+import { TerminalEventBusyError } from '../../app/terminal-event.js';
 
 /**
  * Ends up to 12 hours old are examined: twice the 6 hours for which EventBridge keeps retrying
@@ -108,7 +109,7 @@ export function createLostEndFinder(dependencies: LostEndDependencies) {
     const record = await dependencies.store.getJob(jobId);
     if (!record) return false;
     if (!isTerminal(record.status)) return true;
-    const debt = terminalEventOf(record);
+    const debt = record.terminalEvent;
     return debt !== undefined && !debt.published;
   }
 

@@ -3,7 +3,7 @@
  * variable together with the grant it implies; local mode sets the same names.
  */
 import { ConfigurationError, requireEnv } from '../shared/config.js';
-import { ENV, type EnvName } from '../shared/environment.js';
+import { ENV, type EnvName } from '../../core/contract/environment.js';
 
 export interface WatchdogSettings {
   readonly tableName: string;

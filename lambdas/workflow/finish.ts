@@ -10,10 +10,10 @@ import { jobCostUsd } from '../../core/cost.js';
 import type { FinishInput, FinishResult } from '../../core/contract/workflow.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
-import { ENV } from '../shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
-import { terminalEventDependencies } from '../shared/terminal-event.js';
+import { terminalEventDependencies } from '../../app/terminal-event.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
 import { createJobFinisher } from './finish-job.js';
 

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-batch';
 import type { JobSpec } from '../../core/job.js';
 import { batchRetryStrategy, JOB_DEFINITION_BATCH_ATTEMPTS } from '../../core/retry-strategy.js';
-import { canonicalJson } from '../../core/spec.js';
+import { canonicalJson } from '../../core/canonical-json.js';
 
 /** What of a job decides its job definition. */
 export type JobDefinitionSpec = Pick<JobSpec, 'image' | 'gpus' | 'vcpus' | 'memoryMiB'>;

@@ -5,16 +5,16 @@
  * is planned from the attempts it already settled. Safe to run again: each write
  * checks what is already there.
  */
-import { isTerminal, type JobRecord } from '../../core/job.js';
-import type { JobStore } from '../../core/ports.js';
-import { planFirstAttempt } from '../../core/plan.js';
-import { describeImageRefusal, parseImageReference } from '../../core/spec.js';
+import { announceStatusChange, type StatusChangeDependencies } from '../../app/status-change.js';
+import { updateJob } from '../../app/update-job.js';
 import type { Outcome, PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
-import { JobNotFoundError } from './job-not-found.js';
-import { changeStatus, type StatusChangeDependencies } from './status-change.js';
+import { isTerminal, type JobRecord } from '../../core/job.js';
+import { planFirstAttempt } from '../../core/plan.js';
+import { JobNotFoundError, type JobStore } from '../../core/ports.js';
+import { describeImageRefusal, parseImageReference } from '../../core/image-reference.js';
 
 export interface PrepareDependencies extends StatusChangeDependencies {
-  readonly store: Pick<JobStore, 'getJob' | 'transition' | 'putAttempt'>;
+  readonly store: Pick<JobStore, 'getJob' | 'update'>;
   /** Registries images may come from now; empty allows any. */
   readonly allowedRegistries: readonly string[];
   readonly resolveJobDefinition: (record: JobRecord) => Promise<string>;
@@ -37,49 +37,65 @@ function imageRefusal(image: string, allowedRegistries: readonly string[]): Outc
 export function createJobPreparer(dependencies: PrepareDependencies) {
   const { store } = dependencies;
 
-  async function leaveQueued(record: JobRecord): Promise<JobRecord | undefined> {
-    if (record.status !== 'QUEUED') return record;
-    const moved = await changeStatus(dependencies, record, 'PENDING');
-    if (moved) return moved;
-    // Lost a race: to a cancel (terminal, nothing to do) or to an earlier try of this step.
-    const current = await store.getJob(record.jobId);
-    return current && !isTerminal(current.status) ? current : undefined;
+  /** The image refusal or registration failure that ends the job before any attempt, or the job definition. */
+  async function jobDefinitionFor(record: JobRecord): Promise<{ readonly arn: string } | { readonly outcome: Outcome }> {
+    const refusal = imageRefusal(record.image, dependencies.allowedRegistries);
+    if (refusal) return { outcome: refusal };
+    try {
+      return { arn: await dependencies.resolveJobDefinition(record) };
+    } catch (error) {
+      const reason = dependencies.explainRegistrationFailure(error);
+      if (reason === undefined) throw error;
+      return { outcome: { status: 'FAILED', statusReason: reason, failureClass: 'MISCONFIGURATION' } };
+    }
   }
 
   return async function prepareJob({ jobId }: PrepareInput): Promise<PrepareResult> {
     const stored = await store.getJob(jobId);
-    if (!stored) throw new JobNotFoundError(`Job ${jobId} does not exist.`);
+    if (!stored) throw new JobNotFoundError(jobId);
     if (isTerminal(stored.status)) return { jobId, plan: { next: 'skip' } };
-    const record = await leaveQueued(stored);
-    if (!record) return { jobId, plan: { next: 'skip' } };
+    // The job definition depends only on the spec, which never changes: resolved once, before any write.
+    const definition = planRuns(planFirstAttempt(stored)) ? await jobDefinitionFor(stored) : undefined;
 
-    // Prepare runs before any submission of its execution. Settled attempts on the record are an
-    // earlier execution's (local mode takes a job up again after a restart) and count against the
-    // job's policy; an open one is planned, never run (this step's own earlier try, or the attempt an
+    // One write: the job leaves QUEUED together with its first attempt planned. Prepare runs
+    // before any submission of its execution. Settled attempts on the record are an earlier
+    // execution's (local mode takes a job up again after a restart) and count against the job's
+    // policy; an open one is planned, never run (this step's own earlier try, or the attempt an
     // earlier execution planned last): the plan's number reuses it.
-    const plan = planFirstAttempt(record);
-    if (plan.next !== 'spot' && plan.next !== 'on-demand') return { jobId, plan };
-
-    const refusal = imageRefusal(record.image, dependencies.allowedRegistries);
-    if (refusal) return { jobId, plan: { next: 'finish', outcome: refusal } };
-
-    let jobDefinitionArn: string;
-    try {
-      jobDefinitionArn = await dependencies.resolveJobDefinition(record);
-    } catch (error) {
-      const reason = dependencies.explainRegistrationFailure(error);
-      if (reason === undefined) throw error;
-      return { jobId, plan: { next: 'finish', outcome: { status: 'FAILED', statusReason: reason, failureClass: 'MISCONFIGURATION' } } };
-    }
-
-    const planned = record.attempts.find((attempt) => attempt.attempt === plan.attempt);
-    if (planned?.capacity !== plan.next || planned.status !== 'PENDING') {
-      await store.putAttempt(jobId, { attempt: plan.attempt, capacity: plan.next, status: 'PENDING' });
-    }
-    return {
+    return updateJob<PrepareResult>(
+      store,
       jobId,
-      job: { jobDefinitionArn, command: record.command, timeoutSeconds: record.timeoutSeconds },
-      plan,
-    };
+      (record) => {
+        if (!record) throw new JobNotFoundError(jobId);
+        if (isTerminal(record.status)) return { done: { jobId, plan: { next: 'skip' } } };
+        const plan = planFirstAttempt(record);
+        const leavesQueued = record.status === 'QUEUED';
+        const runs = planRuns(plan) && definition !== undefined && 'arn' in definition;
+        const planned = runs ? record.attempts.find((attempt) => attempt.attempt === plan.attempt) : undefined;
+        const attempts =
+          runs && (planned?.capacity !== plan.next || planned.status !== 'PENDING')
+            ? [{ attempt: plan.attempt, capacity: plan.next, status: 'PENDING' as const }]
+            : [];
+        const result: PrepareResult =
+          runs && 'arn' in definition
+            ? { jobId, job: { jobDefinitionArn: definition.arn, command: record.command, timeoutSeconds: record.timeoutSeconds }, plan }
+            : planRuns(plan) && definition !== undefined && 'outcome' in definition
+              ? { jobId, plan: { next: 'finish', outcome: definition.outcome } }
+              : { jobId, plan };
+        if (!leavesQueued && attempts.length === 0) return { done: result };
+        return {
+          write: { ...(leavesQueued ? { to: 'PENDING' as const } : {}), attempts, now: dependencies.now() },
+          after: async (written) => {
+            if (leavesQueued) await announceStatusChange(dependencies, written, record.status);
+            return result;
+          },
+        };
+      },
+      { current: stored },
+    );
   };
+}
+
+function planRuns(plan: ReturnType<typeof planFirstAttempt>): plan is Extract<ReturnType<typeof planFirstAttempt>, { readonly attempt: number }> {
+  return plan.next === 'spot' || plan.next === 'on-demand';
 }

@@ -10,7 +10,7 @@ import { buildJobEvent } from '../../core/events.js';
 import type { PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { listEnv, requireEnv } from '../shared/config.js';
-import { ENV } from '../shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { explainRegistrationFailure, JobDefinitionResolver } from './job-definitions.js';

@@ -7,13 +7,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
-import { attemptCostUsd } from '../../core/cost.js';
+import { terminalEventDependencies } from '../../app/terminal-event.js';
+import { attemptCostUsd, jobCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
 import type { Plan, SettleAttemptInput } from '../../core/contract/workflow.js';
-import { InstanceTypeLookup } from '../batch-events/instance-types.js';
+import { InstanceTypeLookup } from '../shared/instance-types.js';
 import { createDocumentClient } from '../shared/clients.js';
 import { requireEnv } from '../shared/config.js';
-import { ENV } from '../shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
@@ -28,8 +29,11 @@ const config = {
 const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
 const instanceTypes = new InstanceTypeLookup(new ECSClient({}));
 const metrics = metricsFromEnvironment(logger);
+const store = new DynamoJobStore(createDocumentClient(), config.tableName);
 const settleAttempt = createAttemptSettler({
-  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  store,
+  terminalEvents: terminalEventDependencies(store, publisher),
+  jobCostUsd: (record) => jobCostUsd(record.attempts),
   publish: (events) => publisher.publish(events),
   buildEvents: buildJobEvent,
   now: () => new Date().toISOString(),

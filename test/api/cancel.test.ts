@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../core/job.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { EVENT_BUS_NAME, STATE_MACHINE_ARN, eventBridgeMock, resetAwsMocks, sfnMock, startApi, type ApiHarness } from './harness.js';
+import { transitionJob } from '../../app/update-job.js';
 
 let api: ApiHarness;
 
@@ -18,7 +19,7 @@ const NOW = '2026-03-01T12:00:00.000Z';
 async function jobIn(status: JobStatus, owner = anOwner()) {
   const jobId = aJobId();
   await api.store.createJob({ jobId, owner, spec: aJobSpec({ tags: { team: 'vision' } }), now: NOW });
-  if (status !== 'QUEUED') await api.store.transition({ jobId, from: ['QUEUED'], to: status, now: NOW });
+  if (status !== 'QUEUED') await transitionJob(api.store, { jobId, from: ['QUEUED'], to: status, now: NOW });
   return { jobId, owner };
 }
 
@@ -182,7 +183,7 @@ describe('POST /v1/jobs/{jobId}/cancel', () => {
 
       const [response, dispatch] = await Promise.allSettled([
         cancel(jobId, owner),
-        api.store.transition({ jobId, from: ['QUEUED'], to: 'PENDING', now: NOW }),
+        transitionJob(api.store, { jobId, from: ['QUEUED'], to: 'PENDING', now: NOW }),
       ]);
 
       const final = await api.store.getJob(jobId);
@@ -205,7 +206,7 @@ describe('POST /v1/jobs/{jobId}/cancel', () => {
 
       const [response, completion] = await Promise.allSettled([
         cancel(jobId, owner),
-        api.store.transition({ jobId, from: ['PENDING', 'RUNNING'], to: 'SUCCEEDED', now: NOW }),
+        transitionJob(api.store, { jobId, from: ['PENDING', 'RUNNING'], to: 'SUCCEEDED', now: NOW }),
       ]);
 
       const final = await api.store.getJob(jobId);

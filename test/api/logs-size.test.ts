@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_LOG_PAGE_BYTES } from '../../lambdas/api/job-logs.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { logsMock, resetAwsMocks, startApi, type ApiHarness } from './harness.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 /** A synchronous Lambda response may be at most 6 MB (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html). */
 const LAMBDA_RESPONSE_LIMIT_BYTES = 6_000_000;
@@ -38,8 +39,8 @@ async function finishedJobWithOneStream() {
   const jobId = aJobId();
   const owner = anOwner();
   await api.store.createJob({ jobId, owner, spec: aJobSpec(), now: '2026-03-01T12:00:00.000Z' });
-  await api.store.putAttempt(jobId, { attempt: 1, capacity: 'on-demand', status: 'SUCCEEDED', logStreamName: 'attempt-1' });
-  await api.store.transition({ jobId, from: ['QUEUED'], to: 'SUCCEEDED', now: '2026-03-01T13:00:00.000Z' });
+  await putJobAttempts(api.store, jobId, [{ attempt: 1, capacity: 'on-demand', status: 'SUCCEEDED', logStreamName: 'attempt-1' }]);
+  await transitionJob(api.store, { jobId, from: ['QUEUED'], to: 'SUCCEEDED', now: '2026-03-01T13:00:00.000Z' });
   return { jobId, owner };
 }
 

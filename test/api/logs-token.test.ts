@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredAttempt } from '../../lambdas/shared/job-store.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { logsMock, resetAwsMocks, startApi, type ApiHarness } from './harness.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 let api: ApiHarness;
 
@@ -42,8 +43,8 @@ async function runningJob() {
   const owner = anOwner();
   await api.store.createJob({ jobId, owner, spec: aJobSpec(), now: '2026-03-01T12:00:00.000Z' });
   const attempt: StoredAttempt = { attempt: 1, capacity: 'spot', status: 'RUNNING', logStreamName: STREAM };
-  await api.store.putAttempt(jobId, attempt);
-  await api.store.transition({ jobId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:01:00.000Z' });
+  await putJobAttempts(api.store, jobId, [attempt]);
+  await transitionJob(api.store, { jobId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:01:00.000Z' });
   return { jobId, owner };
 }
 

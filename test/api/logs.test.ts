@@ -4,6 +4,7 @@ import type { JobStatus } from '../../core/job.js';
 import type { StoredAttempt } from '../../lambdas/shared/job-store.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { JOB_LOG_GROUP_NAME, logsMock, resetAwsMocks, startApi, type ApiHarness } from './harness.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 let api: ApiHarness;
 
@@ -38,8 +39,8 @@ function writeLines(stream: string, ...messages: string[]) {
 async function jobWithAttempts(status: JobStatus, attempts: StoredAttempt[], owner = anOwner()) {
   const jobId = aJobId();
   await api.store.createJob({ jobId, owner, spec: aJobSpec(), now: '2026-03-01T12:00:00.000Z' });
-  for (const attempt of attempts) await api.store.putAttempt(jobId, attempt);
-  if (status !== 'QUEUED') await api.store.transition({ jobId, from: ['QUEUED'], to: status, now: '2026-03-01T13:00:00.000Z' });
+  for (const attempt of attempts) await putJobAttempts(api.store, jobId, [attempt]);
+  if (status !== 'QUEUED') await transitionJob(api.store, { jobId, from: ['QUEUED'], to: status, now: '2026-03-01T13:00:00.000Z' });
   return { jobId, owner };
 }
 

@@ -12,11 +12,13 @@ import addFormatsModule from 'ajv-formats';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPACITY_POLICIES } from '../../core/job.js';
-import { JOB_SPEC_DEFAULTS, JOB_SPEC_LIMITS, LIST_QUERY_LIMITS, LOGS_QUERY_LIMITS, parseJobSpec } from '../../core/spec.js';
-import { ROUTES } from '../../lambdas/api/job-api.js';
+import { LIST_QUERY_LIMITS, LOGS_QUERY_LIMITS } from '../../core/queries.js';
+import { JOB_SPEC_DEFAULTS, JOB_SPEC_LIMITS, parseJobSpec } from '../../core/spec.js';
+import { ROUTE_LIST, ROUTES } from '../../core/contract/routes.js';
 import type { ApiEventOptions, ParsedResponse } from '../support/api-gateway.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { logsMock, resetAwsMocks, sfnMock, sqsMock, startApi, type ApiHarness } from './harness.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 // CommonJS modules seen through ESM: each sets `exports.default` to itself, which both Node and TypeScript see.
 const Ajv2020 = Ajv2020Module.default;
@@ -58,6 +60,17 @@ describe('the OpenAPI document', () => {
   it('is OpenAPI 3.1 and describes exactly the routes the handler serves', () => {
     expect(document.openapi).toMatch(/^3\.1\./);
     expect(documentedRoutes().sort()).toEqual(Object.values(ROUTES).sort());
+  });
+
+  it("declares on each route exactly the path parameters of the contract's path template", () => {
+    for (const route of ROUTE_LIST) {
+      const pathItem = document.paths[route.path];
+      const declared = [...(pathItem.parameters ?? []), ...(operationOf(route.key).parameters ?? [])]
+        .map(resolve)
+        .filter((parameter: { in: string }) => parameter.in === 'path')
+        .map((parameter: { name: string }) => parameter.name);
+      expect(declared, route.key).toEqual(route.parameters);
+    }
   });
 
   describe('the job spec schema', () => {
@@ -203,11 +216,11 @@ describe('the OpenAPI document', () => {
 
       const runningId = aJobId();
       await api.store.createJob({ jobId: runningId, owner, spec: aJobSpec(), now: '2026-03-01T12:00:00.000Z' });
-      await api.store.transition({ jobId: runningId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:01:00.000Z', set: { startedAt: '2026-03-01T12:01:00.000Z' } });
-      await api.store.putAttempt(runningId, {
+      await transitionJob(api.store, { jobId: runningId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:01:00.000Z', set: { startedAt: '2026-03-01T12:01:00.000Z' } });
+      await putJobAttempts(api.store, runningId, [{
         attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'b', instanceType: 'g5.xlarge',
         startedAt: '2026-03-01T12:01:00.000Z', logStreamName: 'stream-1',
-      });
+      }]);
       await callAndCheck(ROUTES.getJob, { method: 'GET', path: `/v1/jobs/${runningId}`, principalArn: owner });
       await callAndCheck(ROUTES.getJob, { method: 'GET', path: `/v1/jobs/${runningId}`, principalArn: anOwner() });
       await callAndCheck(ROUTES.getJob, { method: 'GET', path: `/v1/jobs/${runningId}`, principalArn: null });
@@ -223,7 +236,7 @@ describe('the OpenAPI document', () => {
       sfnMock.on(StopExecutionCommand).resolves({ stopDate: new Date() });
       await callAndCheck(ROUTES.cancelJob, { method: 'POST', path: `/v1/jobs/${runningId}/cancel`, principalArn: owner });
       await callAndCheck(ROUTES.cancelJob, { method: 'POST', path: `/v1/jobs/${jobId}/cancel`, principalArn: owner });
-      await api.store.transition({ jobId: runningId, from: ['RUNNING'], to: 'SUCCEEDED', now: '2026-03-01T13:00:00.000Z' });
+      await transitionJob(api.store, { jobId: runningId, from: ['RUNNING'], to: 'SUCCEEDED', now: '2026-03-01T13:00:00.000Z' });
       await callAndCheck(ROUTES.cancelJob, { method: 'POST', path: `/v1/jobs/${runningId}/cancel`, principalArn: owner });
       await callAndCheck(ROUTES.cancelJob, { method: 'POST', path: `/v1/jobs/${runningId}/cancel`, principalArn: anOwner() });
       await callAndCheck(ROUTES.cancelJob, { method: 'POST', path: `/v1/jobs/${runningId}/cancel`, principalArn: null });

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../lib/config.js';
-import { LOCAL_OWNER_HEADER, type OwnerIdentity } from '../../lambdas/api/owner.js';
+import { LOCAL_OWNER_HEADER, type OwnerIdentity } from '../../core/contract/owner.js';
 import { startApi, type ApiHarness } from './harness.js';
 
 let api: ApiHarness | undefined;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../core/job.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { startApi, type ApiHarness } from './harness.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 let api: ApiHarness;
 
@@ -22,15 +23,15 @@ describe('GET /v1/jobs/{jobId}', () => {
   it('returns the caller\'s job with its attempts, without internal fields', async () => {
     const owner = anOwner();
     const jobId = await submitAs(owner, { ...validBody, name: 'resnet-50', tags: { team: 'vision' } });
-    await api.store.transition({ jobId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:00:00.000Z', set: { startedAt: '2026-03-01T12:00:00.000Z' } });
-    await api.store.putAttempt(jobId, {
+    await transitionJob(api.store, { jobId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:00:00.000Z', set: { startedAt: '2026-03-01T12:00:00.000Z' } });
+    await putJobAttempts(api.store, jobId, [{
       attempt: 1,
       capacity: 'spot',
       status: 'RUNNING',
       batchJobId: 'batch-1',
       instanceType: 'g5.xlarge',
       logStreamName: 'gpujobs/default/abc',
-    });
+    }]);
 
     const response = await api.call({ method: 'GET', path: `/v1/jobs/${jobId}`, principalArn: owner });
 
@@ -69,7 +70,7 @@ describe('GET /v1/jobs', () => {
     for (const [index, status] of statuses.entries()) {
       const jobId = aJobId();
       await api.store.createJob({ jobId, owner, spec: aJobSpec(), now: `2026-03-01T12:00:${String(index).padStart(2, '0')}.000Z` });
-      if (status !== 'QUEUED') await api.store.transition({ jobId, from: ['QUEUED'], to: status, now: '2026-03-01T13:00:00.000Z' });
+      if (status !== 'QUEUED') await transitionJob(api.store, { jobId, from: ['QUEUED'], to: status, now: '2026-03-01T13:00:00.000Z' });
       ids.push(jobId);
     }
     return ids;

@@ -2,6 +2,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { anOwner } from '../support/jobs.js';
 import { INTAKE_QUEUE_URL, resetAwsMocks, sqsMock, startApi, type ApiHarness } from './harness.js';
+import { transitionJob } from '../../app/update-job.js';
 
 let api: ApiHarness;
 
@@ -230,7 +231,7 @@ describe('POST /v1/jobs', () => {
       const headers = { 'Idempotency-Key': 'nightly-2026-03-01' };
 
       const first = await submit(validBody, { owner, headers });
-      await api.store.transition({ jobId: first.body.jobId, from: ['QUEUED'], to: 'PENDING', now: new Date().toISOString() });
+      await transitionJob(api.store, { jobId: first.body.jobId, from: ['QUEUED'], to: 'PENDING', now: new Date().toISOString() });
       const replay = await submit({ command: validBody.command, image: validBody.image }, { owner, headers });
 
       expect(first.statusCode).toBe(202);

@@ -4,7 +4,7 @@
  * the images under them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { startTestPlatform, type TestPlatform } from './support.js';
 
 const ECR = '123456789012.dkr.ecr.us-east-1.amazonaws.com';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../core/job.js';
-import { executionArnFor } from '../../lambdas/api/job-api.js';
+import { executionArnFor } from '../../core/contract/workflow.js';
 import { isAlive, startTestPlatform, terminalEventsOf, waitFor, type TestPlatform } from './support.js';
 
 let local: TestPlatform;

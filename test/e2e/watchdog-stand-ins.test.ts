@@ -10,7 +10,7 @@ import { BatchClient, CancelJobCommand, ListJobsCommand } from '@aws-sdk/client-
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startAwsServer, type RunningAwsServer } from '../../local/aws-server.js';
-import { BATCH_STATUS_REASON, LocalBatch, type JobDetail, type LocalBatchOptions } from '../../local/batch-executor.js';
+import { BATCH_STATUS_REASON, LocalBatch, type JobDetail, type LocalBatchOptions } from '../../local/batch/index.js';
 import { LocalEventBus } from '../../local/event-bus.js';
 import { LogStore } from '../../local/log-store.js';
 import { consoleLogger } from '../../local/logger.js';

@@ -14,11 +14,12 @@ import { createExecutionReconciler } from '../../lambdas/reconcile/reconcile-exe
 import { EventPublisher } from '../../lambdas/shared/events-publisher.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { NO_METRICS } from '../../lambdas/shared/metrics.js';
-import { terminalEventDependencies } from '../../lambdas/shared/terminal-event.js';
+import { terminalEventDependencies } from '../../app/terminal-event.js';
 import { createJobFinisher } from '../../lambdas/workflow/finish-job.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { seedJob, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
+import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
 
 const eventsMock = mockClient(EventBridgeClient);
 let dynamo: RunningDynalite;
@@ -76,8 +77,8 @@ describe('a job that ends while prepare records its first attempt', () => {
     // GIVEN a PENDING job its owner cancelled before prepare recorded attempt 1
     const bus = recordingEventBus(eventsMock);
     const job = await seedJob(store, { path: ['PENDING'] });
-    await store.requestCancel(job.jobId, new Date().toISOString());
-    const prepareWrites = () => store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+    await requestJobCancel(store, job.jobId, new Date().toISOString());
+    const prepareWrites = () => putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
     // WHEN reconcile settles the stopped execution and prepare's write lands right after reconcile's read
     const reconcile = createExecutionReconciler(dependenciesFor(racingStore(prepareWrites)));
@@ -96,11 +97,11 @@ describe('a job that ends while prepare records its first attempt', () => {
     // GIVEN a cancelled PENDING job reconcile has already ended
     recordingEventBus(eventsMock);
     const job = await seedJob(store, { path: ['PENDING'] });
-    await store.requestCancel(job.jobId, new Date().toISOString());
+    await requestJobCancel(store, job.jobId, new Date().toISOString());
     await createExecutionReconciler(dependenciesFor(store))({ jobId: job.jobId, executionArn: 'arn:x', status: 'ABORTED' });
 
     // WHEN prepare's late write arrives
-    const late = store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+    const late = putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
     // THEN it is refused and the job keeps no open attempt
     await expect(late).rejects.toThrow();
@@ -111,8 +112,8 @@ describe('a job that ends while prepare records its first attempt', () => {
     // GIVEN a RUNNING job whose workflow decided it failed, and a Batch event recording a retry in place meanwhile
     const bus = recordingEventBus(eventsMock);
     const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'APP_ERROR', statusReason: 'exit 1' });
-    const lateEvent = () => store.putAttempt(job.jobId, { attempt: 2, capacity: 'spot', status: 'RUNNING', startedAt: new Date().toISOString() });
+    await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'APP_ERROR', statusReason: 'exit 1' }]);
+    const lateEvent = () => putJobAttempts(store, job.jobId, [{ attempt: 2, capacity: 'spot', status: 'RUNNING', startedAt: new Date().toISOString() }]);
 
     // WHEN finish writes the outcome and the event's write lands right after finish's read
     const finish = createJobFinisher(dependenciesFor(racingStore(lateEvent)));

@@ -7,6 +7,7 @@ import { batchJobName } from '../../core/contract/workflow.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 const ecsMock = mockClient(ECSClient);
 const eventsMock = mockClient(EventBridgeClient);
@@ -88,7 +89,7 @@ const runningDetail = {
 /** A PENDING job whose first attempt (Spot) was planned by prepare. */
 async function pendingJobWithPlannedAttempt() {
   const job = await seedJob(store, { path: ['PENDING'] });
-  return store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+  return putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 }
 
 function publishedDetails() {
@@ -152,8 +153,8 @@ describe('batch-events', () => {
   it('never lets a late RUNNING event touch a SUCCEEDED job', async () => {
     // GIVEN a job that already finished
     const job = await pendingJobWithPlannedAttempt();
-    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
-    const finished = await store.transition({ jobId: job.jobId, from: ['PENDING'], to: 'SUCCEEDED', now: new Date().toISOString() });
+    await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 }]);
+    const finished = await transitionJob(store, { jobId: job.jobId, from: ['PENDING'], to: 'SUCCEEDED', now: new Date().toISOString() });
 
     // WHEN the RUNNING event arrives late
     await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));
@@ -171,9 +172,9 @@ describe('batch-events', () => {
     // applied (between the handler's read and its write: while it looks up the instance type)
     const job = await pendingJobWithPlannedAttempt();
     const containerInstanceArn = `arn:aws:ecs:us-east-1:123456789012:container-instance/${CLUSTER}/${crypto.randomUUID()}`;
-    let settled: Awaited<ReturnType<typeof store.putAttempt>> | undefined;
+    let settled: Awaited<ReturnType<typeof putJobAttempts>> | undefined;
     ecsMock.on(DescribeContainerInstancesCommand).callsFake(async () => {
-      settled = await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() });
+      settled = await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() }]);
       return { containerInstances: [{ containerInstanceArn, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }], failures: [] };
     });
 
@@ -183,8 +184,9 @@ describe('batch-events', () => {
       lambdaContext('batch-events'),
     );
 
-    // THEN the settled attempt is exactly as settle-attempt left it and the event counts as stale
-    expect(result).toEqual({ effect: 'stale' });
+    // THEN the refused write is decided again on the record as it is now: the attempt is settled,
+    // exactly as settle-attempt left it
+    expect(result).toEqual({ effect: 'attempt-settled' });
     const stored = await store.getJob(job.jobId);
     expect(stored?.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() }]);
     expect(stored?.version).toBe(settled?.version);
@@ -194,7 +196,7 @@ describe('batch-events', () => {
   it('changes nothing when a RUNNING event comes for an attempt already SUCCEEDED', async () => {
     // GIVEN an attempt the workflow settled while the job has not finished yet
     const job = await pendingJobWithPlannedAttempt();
-    const settled = await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+    const settled = await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 }]);
 
     // WHEN its RUNNING event arrives, and again
     const first = await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', runningDetail), lambdaContext('batch-events'));

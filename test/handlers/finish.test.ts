@@ -7,6 +7,7 @@ import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
+import { putJobAttempts, transitionJob } from '../../app/update-job.js';
 
 const eventsMock = mockClient(EventBridgeClient);
 let dynamo: RunningDynalite;
@@ -31,7 +32,7 @@ beforeEach(() => {
 /** A RUNNING job whose one On-Demand attempt succeeded and cost $0.50. */
 async function jobWithSettledAttempt() {
   const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-  await store.putAttempt(job.jobId, {
+  await putJobAttempts(store, job.jobId, [{
     attempt: 1,
     capacity: 'on-demand',
     status: 'SUCCEEDED',
@@ -40,7 +41,7 @@ async function jobWithSettledAttempt() {
     startedAt: '2025-05-01T10:00:00.000Z',
     stoppedAt: '2025-05-01T10:30:00.000Z',
     costUsd: 0.5,
-  });
+  }]);
   return job;
 }
 
@@ -108,7 +109,7 @@ describe('finish', () => {
   it('leaves a job that was cancelled first alone and publishes nothing', async () => {
     // GIVEN the job became CANCELLED before the workflow finished it
     const job = await jobWithSettledAttempt();
-    const cancelled = await store.transition({ jobId: job.jobId, from: ['RUNNING'], to: 'CANCELLED', now: new Date().toISOString() });
+    const cancelled = await transitionJob(store, { jobId: job.jobId, from: ['RUNNING'], to: 'CANCELLED', now: new Date().toISOString() });
     recordingEventBus(eventsMock);
 
     // WHEN

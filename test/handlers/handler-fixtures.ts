@@ -5,27 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { JobSpec, JobStatus } from '../../core/job.js';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { documentClientFor, type RunningDynalite } from '../support/dynalite.js';
+import { lambdaContext as localLambdaContext } from '../../local/lambda-runtime.js';
+import { transitionJob } from '../../app/update-job.js';
 
 export const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:gpujobs-job-workflow';
 
 export function lambdaContext(functionName = 'gpujobs-test'): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return localLambdaContext(functionName, { region: 'us-east-1', account: '123456789012', timeoutMs: 60_000, logStreamName: 'test' });
 }
 
 /** Every variable any of these handlers reads, pointed at the test's dynalite. */
@@ -82,7 +71,7 @@ export async function seedJob(
   if (created.kind !== 'created') throw new Error(`Seeding job ${jobId} gave ${created.kind}.`);
   let record = created.job;
   for (const status of options.path ?? []) {
-    record = await store.transition({ jobId, from: [record.status], to: status, now: new Date().toISOString() });
+    record = await transitionJob(store, { jobId, from: [record.status], to: status, now: new Date().toISOString() });
   }
   return record;
 }

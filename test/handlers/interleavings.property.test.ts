@@ -28,8 +28,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptCostUsd, jobCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
-import { isAttemptSettled, isTerminal, type AttemptStatus, type CapacityType, type JobStatus } from '../../core/job.js';
-import { newJobId } from '../../core/job-view.js';
+import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type CapacityType, type JobRecord, type JobStatus } from '../../core/job.js';
+import type { JobChange } from '../../core/job-change.js';
+import { applyChange, type ConditionalUpdate } from '../../lambdas/shared/job-store.js';
+import { newJobId } from '../../core/job-id.js';
 import { ConflictError } from '../../core/ports.js';
 import { STATUS_CHANGE_DETAIL_TYPE, TERMINAL_DETAIL_TYPE, canTransition, isTerminalStatus } from '../../core/transitions.js';
 import { batchJobName, type Outcome, type SettleAttemptInput } from '../../core/contract/workflow.js';
@@ -40,7 +42,7 @@ import { attemptFactsFrom } from '../../lambdas/batch-events/batch-job-event.js'
 import { createExecutionReconciler, endedExecutionFrom } from '../../lambdas/reconcile/reconcile-execution.js';
 import { EventPublishError, EventPublisher } from '../../lambdas/shared/events-publisher.js';
 import { NO_METRICS } from '../../lambdas/shared/metrics.js';
-import { TerminalEventBusyError, terminalEventDependencies } from '../../lambdas/shared/terminal-event.js';
+import { TerminalEventBusyError, terminalEventDependencies } from '../../app/terminal-event.js';
 import { createJobFinisher } from '../../lambdas/workflow/finish-job.js';
 import { createJobPreparer } from '../../lambdas/workflow/prepare-job.js';
 import { createAttemptSettler } from '../../lambdas/workflow/settle-attempt-job.js';
@@ -389,7 +391,7 @@ function wireHandlers(jobStore: RecordingStore) {
       explainRegistrationFailure: () => undefined,
     }),
     applyBatchEvent: createBatchEventApplier({ ...statusChanges, store: jobStore, instanceTypeOf, attemptCostUsd: attemptCost, metrics: NO_METRICS }),
-    settle: createAttemptSettler({ ...statusChanges, store: jobStore, instanceTypeOf, onLookupFailure: () => undefined, attemptCostUsd: attemptCost, metrics: NO_METRICS }),
+    settle: createAttemptSettler({ ...statusChanges, store: jobStore, instanceTypeOf, onLookupFailure: () => undefined, attemptCostUsd: attemptCost, jobCostUsd: jobCost, terminalEvents, metrics: NO_METRICS }),
     finish: createJobFinisher({ store: jobStore, terminalEvents, jobCostUsd: jobCost, now: statusChanges.now, metrics: NO_METRICS }),
     reconcile: createExecutionReconciler({ store: jobStore, terminalEvents, jobCostUsd: jobCost, now: statusChanges.now, metrics: NO_METRICS }),
     api: createJobApi({
@@ -764,10 +766,18 @@ function lifecycleProperty(world: World) {
   });
 }
 
-/** The attack report's mutant M9: a store that lets attempts change on a terminal job, whatever the caller says. */
+/**
+ * The attack report's mutant M9, for a store whose writes are pinned to the record read: attempt
+ * writes land on the job as it is now rather than as their writer read it, even once it is terminal.
+ */
 class AttemptsWritableOnTerminalJobs extends RecordingMemoryJobStore {
-  override putAttempts(jobId: string, attempts: Parameters<RecordingMemoryJobStore['putAttempts']>[1]) {
-    return super.putAttempts(jobId, attempts, { allowTerminal: true });
+  override async update(current: JobRecord, change: JobChange) {
+    if (change.to !== undefined) return super.update(current, change);
+    const fresh = (await this.getJob(current.jobId)) ?? current;
+    const conditionalUpdate = (this as unknown as { conditionalUpdate: ConditionalUpdate }).conditionalUpdate.bind(this);
+    return applyChange({ ...fresh, status: 'RUNNING' }, change, (jobId, _version, fields, condition) =>
+      conditionalUpdate(jobId, fresh.version, fields, { ...condition, allowedStatuses: JOB_STATUSES }),
+    );
   }
 }
 

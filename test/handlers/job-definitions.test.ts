@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterOfContainerInstance } from '../../lambdas/batch-events/instance-types.js';
+import { clusterOfContainerInstance } from '../../lambdas/shared/instance-types.js';
 import { jobDefinitionName, type JobDefinitionSettings } from '../../lambdas/workflow/job-definitions.js';
 
 const settings: JobDefinitionSettings = {

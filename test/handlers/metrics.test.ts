@@ -7,11 +7,13 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { batchJobName, type FinishInput, type FinishResult, type Plan, type SettleAttemptInput } from '../../core/contract/workflow.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
-import { DEFAULT_SERVICE_NAME, JOB_METRICS, MetricsConfigurationError, metricsFromEnvironment, type JobMetrics } from '../../lambdas/shared/metrics.js';
+import { DEFAULT_SERVICE_NAME, JOB_METRICS } from '../../core/contract/metrics.js';
+import { MetricsConfigurationError, metricsFromEnvironment, type JobMetrics } from '../../lambdas/shared/metrics.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { captureEmf, type EmfCapture } from './emf-capture.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
+import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
 
 describe('JobMetrics, published by the logMetrics middleware', () => {
   let emf: EmfCapture;
@@ -230,7 +232,7 @@ describe('metrics the handlers emit', () => {
 
     it('counts JobsCancelled for a stopped execution once, however often its event comes', async () => {
       const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-      await store.requestCancel(job.jobId, new Date().toISOString());
+      await requestJobCancel(store, job.jobId, new Date().toISOString());
 
       await reconcile(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'));
       await reconcile(executionEnded(job.jobId, 'ABORTED'), lambdaContext('reconcile'));
@@ -261,7 +263,7 @@ describe('metrics the handlers emit', () => {
 
     async function runningSpotAttempt(maxSpotAttempts: number) {
       const job = await seedJob(store, { path: ['PENDING', 'RUNNING'], spec: { maxSpotAttempts } });
-      await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+      await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING' }]);
       return job;
     }
 
@@ -341,7 +343,7 @@ describe('metrics the handlers emit', () => {
     it('records TimeToStartSeconds from submission to the first run, once, and not for a run after Batch retried in place', async () => {
       // GIVEN a job submitted at createdAt, its first attempt planned
       const job = await seedJob(store, { path: ['PENDING'] });
-      await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
       const firstRun = Date.parse(job.createdAt) + 42_000;
       const secondRun = firstRun + 600_000;
 
@@ -374,7 +376,7 @@ describe('metrics the handlers emit', () => {
     it('records the time to start once when announcing the start failed and EventBridge redelivers the event', async () => {
       // GIVEN the job's status change cannot be announced at first
       const job = await seedJob(store, { path: ['PENDING'] });
-      await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
       const event = batchEvent(batchJobName(job.jobId, 1), 'RUNNING', running(Date.parse(job.createdAt) + 7_000));
       eventsMock.reset();
       eventsMock.on(PutEventsCommand).rejects(new Error('EventBridge unavailable'));

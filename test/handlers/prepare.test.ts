@@ -12,6 +12,7 @@ import type { PrepareInput, PrepareResult } from '../../core/contract/workflow.j
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
+import { putJobAttempts } from '../../app/update-job.js';
 
 type PrepareHandler = (input: PrepareInput, context: ReturnType<typeof lambdaContext>) => Promise<PrepareResult>;
 
@@ -212,8 +213,8 @@ describe('prepare', () => {
     batchWithRegistry();
     const handler = await coldStart();
     const job = await seedJob(store, { path: ['PENDING'], spec: { maxSpotAttempts: 1 } });
-    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' });
-    await store.putAttempt(job.jobId, {
+    await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' }]);
+    await putJobAttempts(store, job.jobId, [{
       attempt: 1,
       capacity: 'spot',
       status: 'FAILED',
@@ -221,7 +222,7 @@ describe('prepare', () => {
       startedAt: '2026-11-01T10:00:00.000Z',
       stoppedAt: '2026-11-01T10:05:00.000Z',
       statusReason: 'The local platform stopped while the attempt ran',
-    });
+    }]);
 
     // WHEN a new execution prepares it, and Step Functions runs the step again
     const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
@@ -245,7 +246,7 @@ describe('prepare', () => {
     batchWithRegistry();
     const handler = await coldStart();
     const job = await seedJob(store, { path: ['PENDING'] });
-    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+    await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
     // WHEN a new execution prepares it
     const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
@@ -260,7 +261,7 @@ describe('prepare', () => {
     batchWithRegistry();
     const handler = await coldStart();
     const job = await seedJob(store, { path: ['PENDING'], spec: { capacity: 'spot-only', maxSpotAttempts: 1 } });
-    await store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' });
+    await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' }]);
 
     // WHEN a new execution prepares it
     const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));
@@ -340,7 +341,8 @@ describe('prepare', () => {
     const job = await seedJob(store, { spec: { image: 'registry.example.com/team/trainer:2' } });
 
     await expect(handler({ jobId: job.jobId }, lambdaContext('prepare'))).rejects.toThrow('Internal failure');
-    expect((await store.getJob(job.jobId))?.status).toBe('PENDING');
+    // Nothing is written before the job definition is known: the retry starts from the same record.
+    expect((await store.getJob(job.jobId))?.status).toBe('QUEUED');
   });
 
   it('refuses an image from a registry the deployment no longer allows, before touching Batch', async () => {

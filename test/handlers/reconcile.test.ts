@@ -9,6 +9,7 @@ import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
+import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
 
 const eventsMock = mockClient(EventBridgeClient);
 const batchMock = mockClient(BatchClient);
@@ -66,20 +67,20 @@ function executionEnded(jobId: string, status: string, failure: { error?: string
 /** A RUNNING job with its first attempt running on Spot. */
 async function runningJob() {
   const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-  return store.putAttempt(job.jobId, {
+  return putJobAttempts(store, job.jobId, [{
     attempt: 1,
     capacity: 'spot',
     status: 'RUNNING',
     batchJobId: 'b-1',
     startedAt: '2025-05-01T10:00:00.000Z',
-  });
+  }]);
 }
 
 describe('reconcile', () => {
   it('makes a job whose execution was stopped for a cancel CANCELLED, with one event', async () => {
     // GIVEN a running job its owner cancelled (the api marked it and stopped the execution)
     const job = await runningJob();
-    await store.requestCancel(job.jobId, new Date().toISOString());
+    await requestJobCancel(store, job.jobId, new Date().toISOString());
     const bus = recordingEventBus(eventsMock);
 
     // WHEN the execution's ABORTED event arrives, twice
@@ -152,7 +153,7 @@ describe('reconcile', () => {
     it('is terminated when a cancel stopped the execution, before the job is recorded CANCELLED', async () => {
       // GIVEN a cancelled running job whose attempt still runs as Batch job b-1
       const job = await runningJob();
-      await store.requestCancel(job.jobId, new Date().toISOString());
+      await requestJobCancel(store, job.jobId, new Date().toISOString());
       recordingEventBus(eventsMock);
 
       // WHEN
@@ -183,7 +184,7 @@ describe('reconcile', () => {
 
     it('is forgotten when Batch no longer knows it, and the job still ends', async () => {
       const job = await runningJob();
-      await store.requestCancel(job.jobId, new Date().toISOString());
+      await requestJobCancel(store, job.jobId, new Date().toISOString());
       recordingEventBus(eventsMock);
       batchMock.on(TerminateJobCommand).rejects(new ClientException({ message: 'Job b-1 not found', $metadata: {} }));
 
@@ -194,7 +195,7 @@ describe('reconcile', () => {
 
     it('keeps the job open when Batch could not be reached, so a retry terminates it', async () => {
       const job = await runningJob();
-      await store.requestCancel(job.jobId, new Date().toISOString());
+      await requestJobCancel(store, job.jobId, new Date().toISOString());
       recordingEventBus(eventsMock);
       batchMock.on(TerminateJobCommand).rejects(Object.assign(new Error('Service unavailable'), { name: 'ServerException' }));
 

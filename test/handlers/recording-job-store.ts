@@ -1,13 +1,14 @@
 /**
  * A real JobStore (the DynamoJobStore, or the in-memory store with its semantics), keeping every
  * version of each job it reads or writes, so a test can check the whole history of a record:
- * each conditional write reads the job first (the state before) and returns the item as written
- * (the state after). It can also wait a few event-loop turns before each call, which varies
+ * each conditional write is decided on a record its writer read (the state before) and returns
+ * the item as written (the state after). It can also wait a few event-loop turns before each call, which varies
  * which of two racing handlers reads or writes first.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Attempt, AttemptStatus, JobStatus, TerminalEventDebt } from '../../core/job.js';
-import type { CreateJobRequest, CreateJobResult, JobStore, PutAttemptOptions, TransitionRequest } from '../../core/ports.js';
+import type { JobChange } from '../../core/job-change.js';
+import type { AttemptStatus, JobRecord, JobStatus, TerminalEventDebt } from '../../core/job.js';
+import type { CreateJobRequest, CreateJobResult, JobStore } from '../../core/ports.js';
 import { DynamoJobStore, type StoredAttempt, type StoredJobRecord } from '../../lambdas/shared/job-store.js';
 import { MemoryJobStore } from '../../lambdas/shared/memory-job-store.js';
 
@@ -23,7 +24,7 @@ export interface Snapshot {
 export interface WriteLog {
   /** Every version of the job seen, read or written. */
   readonly snapshots: ReadonlyMap<number, Snapshot>;
-  /** The versions that `transition` wrote (status changes, including PENDING → PENDING). */
+  /** The versions written by a status change (including PENDING → PENDING). */
   readonly transitionVersions: ReadonlySet<number>;
 }
 
@@ -50,10 +51,7 @@ type StoreClass = abstract new (...args: any[]) => StoredJobStore;
 /** The JobStore port as both stores implement it: records come back with their attempts' log streams. */
 interface StoredJobStore extends JobStore {
   getJob(jobId: string): Promise<StoredJobRecord | undefined>;
-  transition(request: TransitionRequest): Promise<StoredJobRecord>;
-  putAttempt(jobId: string, attempt: StoredAttempt, options?: PutAttemptOptions): Promise<StoredJobRecord>;
-  putAttempts(jobId: string, attempts: readonly StoredAttempt[], options?: PutAttemptOptions): Promise<StoredJobRecord>;
-  requestCancel(jobId: string, now: string): Promise<StoredJobRecord>;
+  update(current: JobRecord, change: JobChange): Promise<StoredJobRecord>;
 }
 
 function recording<Base extends StoreClass>(Store: Base) {
@@ -90,26 +88,12 @@ function recording<Base extends StoreClass>(Store: Base) {
       return record;
     }
 
-    override async transition(request: TransitionRequest): Promise<StoredJobRecord> {
+    override async update(current: JobRecord, change: JobChange): Promise<StoredJobRecord> {
       await this.pause();
-      const record = await super.transition(request);
+      const record = await super.update(current, change);
       this.keep(record);
-      this.logFor(record.jobId).transitionVersions.add(record.version);
+      if (change.to !== undefined && record.version !== current.version) this.logFor(record.jobId).transitionVersions.add(record.version);
       return record;
-    }
-
-    override async putAttempts(
-      jobId: string,
-      attempts: readonly (Attempt & { readonly logStreamName?: string })[],
-      options?: PutAttemptOptions,
-    ): Promise<StoredJobRecord> {
-      await this.pause();
-      return this.keep(await super.putAttempts(jobId, attempts, options));
-    }
-
-    override async requestCancel(jobId: string, now: string): Promise<StoredJobRecord> {
-      await this.pause();
-      return this.keep(await super.requestCancel(jobId, now));
     }
 
     override async markTerminalEventPublished(jobId: string): Promise<boolean> {

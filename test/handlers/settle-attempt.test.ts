@@ -8,6 +8,7 @@ import type { Plan, SettleAttemptInput } from '../../core/contract/workflow.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
+import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
 
 const ecsMock = mockClient(ECSClient);
 const eventsMock = mockClient(EventBridgeClient);
@@ -62,7 +63,7 @@ const failedTask = (detail: object) => ({ Error: 'States.TaskFailed', Cause: JSO
 /** A job whose attempt 1 (on `capacity`) was started, with the job in `status`. */
 async function jobWithAttempt(capacity: CapacityType, status: 'PENDING' | 'RUNNING', instanceType?: string) {
   const job = await seedJob(store, { path: status === 'RUNNING' ? ['PENDING', 'RUNNING'] : ['PENDING'] });
-  return store.putAttempt(job.jobId, { attempt: 1, capacity, status, ...(instanceType ? { instanceType } : {}) });
+  return putJobAttempts(store, job.jobId, [{ attempt: 1, capacity, status, ...(instanceType ? { instanceType } : {}) }]);
 }
 
 describe('settle-attempt', () => {
@@ -267,8 +268,11 @@ describe('settle-attempt', () => {
       next: 'finish',
       outcome: { status: 'FAILED', statusReason: expect.stringContaining('exited with code 1'), failureClass: 'APP_ERROR', exitCode: 1 },
     });
+    // AND the job ended in the same write as its last attempt, with the outcome the plan carries to finish
     const stored = await store.getJob(job.jobId);
-    expect(stored?.status).toBe('RUNNING');
+    expect(stored?.status).toBe('FAILED');
+    expect(stored?.exitCode).toBe(1);
+    expect(stored?.terminalEvent).toMatchObject({ writer: 'settle-attempt', previousStatus: 'RUNNING' });
     expect(stored?.attempts).toHaveLength(1);
     expect(stored?.attempts[0]).toMatchObject({ status: 'FAILED', failureClass: 'APP_ERROR', exitCode: 1, instanceType: 'g5.xlarge', costUsd: 0.503 });
     expect(ecsMock).toHaveReceivedCommandWith(DescribeContainerInstancesCommand, {
@@ -337,7 +341,7 @@ describe('settle-attempt', () => {
   it('plans to finish CANCELLED when the owner cancelled while the attempt ran', async () => {
     // GIVEN
     const job = await jobWithAttempt('spot', 'RUNNING', 'g5.xlarge');
-    await store.requestCancel(job.jobId, new Date().toISOString());
+    await requestJobCancel(store, job.jobId, new Date().toISOString());
 
     // WHEN the attempt ends because the job was terminated
     const plan = await handler(

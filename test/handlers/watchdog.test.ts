@@ -5,12 +5,13 @@ import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, type Execut
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classifyAttemptFailure } from '../../core/failure.js';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../core/contract/environment.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import type { WatchdogReport } from '../../lambdas/watchdog/watchdog.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
+import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
 
 const batchMock = mockClient(BatchClient);
 const sfnMock = mockClient(SFNClient);
@@ -92,7 +93,7 @@ function executionOf(jobId: string, status: string, stoppedAgoMs: number, ranMs 
 /** A RUNNING job whose first attempt runs on Spot as Batch job `batchJobId`. */
 async function runningJob(batchJobId = 'b-running') {
   const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-  return store.putAttempt(job.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId, startedAt: new Date(Date.now() - 20 * MINUTE).toISOString() });
+  return putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId, startedAt: new Date(Date.now() - 20 * MINUTE).toISOString() }]);
 }
 
 describe('watchdog: capacity', () => {
@@ -208,7 +209,7 @@ describe('watchdog: ends whose event was lost', () => {
 
   it('cancels a job whose stopped execution went unreconciled, and terminates the Batch job it left running', async () => {
     const job = await runningJob('b-left-running');
-    await store.requestCancel(job.jobId, new Date().toISOString());
+    await requestJobCancel(store, job.jobId, new Date().toISOString());
     recordingEventBus(eventsMock);
     const execution = executionOf(job.jobId, 'ABORTED', 2 * MINUTE);
     sfnMock.on(ListExecutionsCommand, { statusFilter: 'ABORTED' }).resolves({ executions: [execution] });

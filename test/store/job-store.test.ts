@@ -6,12 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, type CreateJobRequest } from '../../core/ports.js';
+import { ConflictError, JobNotFoundError, type CreateJobRequest } from '../../core/ports.js';
 import { idempotencyKey } from '../../core/table.js';
-import { DynamoJobStore, InvalidNextTokenError, JobNotFoundError } from '../../lambdas/shared/job-store.js';
+import { DynamoJobStore, InvalidNextTokenError } from '../../lambdas/shared/job-store.js';
 import { MemoryJobStore } from '../../lambdas/shared/memory-job-store.js';
 import { documentClientFor, startDynalite } from '../support/dynalite.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
+import { putJobAttempts, requestJobCancel, transitionJob } from '../../app/update-job.js';
 
 interface IdempotencyClaim {
   readonly jobId: string;
@@ -240,7 +241,7 @@ describe.each(STORES)('$name', ({ start }) => {
     it('refuses to delete a job that has already left QUEUED', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
 
       const deletion = store.deleteUnsentJob(request.jobId, request.owner);
 
@@ -276,7 +277,7 @@ describe.each(STORES)('$name', ({ start }) => {
       const request = createRequest();
       await store.createJob(request);
 
-      const updated = await store.transition({
+      const updated = await transitionJob(store, {
         jobId: request.jobId,
         from: ['QUEUED'],
         to: 'PENDING',
@@ -297,9 +298,7 @@ describe.each(STORES)('$name', ({ start }) => {
       const request = createRequest();
       await store.createJob(request);
 
-      const error = await store
-        .transition({ jobId: request.jobId, from: ['RUNNING'], to: 'SUCCEEDED', now: NOW })
-        .catch((caught: unknown) => caught);
+      const error = await transitionJob(store, { jobId: request.jobId, from: ['RUNNING'], to: 'SUCCEEDED', now: NOW }).catch((caught: unknown) => caught);
 
       expect(error).toBeInstanceOf(ConflictError);
       expect((error as ConflictError).current).toMatchObject({ jobId: request.jobId, status: 'QUEUED', version: 1 });
@@ -308,9 +307,9 @@ describe.each(STORES)('$name', ({ start }) => {
     it('refuses a move computed from an older version', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
 
-      const stale = store.transition({ jobId: request.jobId, from: ['PENDING'], to: 'RUNNING', now: NOW, expectedVersion: 1 });
+      const stale = transitionJob(store, { jobId: request.jobId, from: ['PENDING'], to: 'RUNNING', now: NOW, expectedVersion: 1 });
 
       await expect(stale).rejects.toBeInstanceOf(ConflictError);
       expect((await store.getJob(request.jobId))?.status).toBe('PENDING');
@@ -319,11 +318,11 @@ describe.each(STORES)('$name', ({ start }) => {
     it('lets exactly one of racing terminal transitions win', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'RUNNING', now: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'RUNNING', now: NOW });
       const terminals = ['SUCCEEDED', 'CANCELLED', 'FAILED', 'SUCCEEDED', 'CANCELLED', 'FAILED'] as const;
 
       const outcomes = await Promise.allSettled(
-        terminals.map((to) => store.transition({ jobId: request.jobId, from: ['QUEUED', 'PENDING', 'RUNNING'], to, now: NOW })),
+        terminals.map((to) => transitionJob(store, { jobId: request.jobId, from: ['QUEUED', 'PENDING', 'RUNNING'], to, now: NOW })),
       );
 
       const winners = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
@@ -336,7 +335,7 @@ describe.each(STORES)('$name', ({ start }) => {
     });
 
     it('fails with JobNotFoundError for an unknown job', async () => {
-      await expect(store.transition({ jobId: aJobId(), from: ['QUEUED'], to: 'PENDING', now: NOW })).rejects.toBeInstanceOf(
+      await expect(transitionJob(store, { jobId: aJobId(), from: ['QUEUED'], to: 'PENDING', now: NOW })).rejects.toBeInstanceOf(
         JobNotFoundError,
       );
     });
@@ -348,7 +347,7 @@ describe.each(STORES)('$name', ({ start }) => {
       await store.createJob(request);
 
       await Promise.all(
-        [1, 2, 3, 4, 5].map((attempt) => store.putAttempt(request.jobId, { attempt, capacity: 'spot', status: 'PENDING' })),
+        [1, 2, 3, 4, 5].map((attempt) => putJobAttempts(store, request.jobId, [{ attempt, capacity: 'spot', status: 'PENDING' }])),
       );
 
       const stored = await store.getJob(request.jobId);
@@ -359,9 +358,9 @@ describe.each(STORES)('$name', ({ start }) => {
     it('merges new fields of an attempt into the ones already recorded', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc' });
+      await putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc' }]);
 
-      const updated = await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' });
+      const updated = await putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' }]);
 
       expect(updated.attempts).toEqual([
         { attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc', instanceType: 'g5.xlarge' },
@@ -372,22 +371,22 @@ describe.each(STORES)('$name', ({ start }) => {
       const request = createRequest();
       await store.createJob(request);
 
-      const updated = await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      const updated = await putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
       expect(updated.updatedAt > NOW).toBe(true);
       expect((await store.getJob(request.jobId))?.updatedAt).toBe(updated.updatedAt);
     });
 
-    it('leaves a terminal job untouched unless told the write belongs to its end', async () => {
+    it('leaves a terminal job untouched: a job closes its attempts in the write that ends it', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'FAILED', now: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'FAILED', now: NOW });
 
-      const late = store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+      const late = putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING' }]);
       await expect(late).rejects.toBeInstanceOf(ConflictError);
-
-      const closing = await store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }, { allowTerminal: true });
-      expect(closing.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }]);
+      const closing = putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'FAILED', exitCode: 2 }]);
+      await expect(closing).rejects.toBeInstanceOf(ConflictError);
+      expect((await store.getJob(request.jobId))?.attempts).toEqual([]);
     });
   });
 
@@ -395,8 +394,8 @@ describe.each(STORES)('$name', ({ start }) => {
     async function jobWithAttempt(status: 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED') {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
-      return store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status, ...(status === 'SUCCEEDED' ? { exitCode: 0 } : {}) });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+      return putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status, ...(status === 'SUCCEEDED' ? { exitCode: 0 } : {}) }]);
     }
 
     it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('refuses to move a %s attempt back to RUNNING or PENDING, changing nothing', async (settled) => {
@@ -404,8 +403,8 @@ describe.each(STORES)('$name', ({ start }) => {
       const before = await jobWithAttempt(settled);
 
       // WHEN a late Batch event's RUNNING (or a waiting PENDING) write lands after it
-      const running = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' });
-      const pending = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      const running = putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' }]);
+      const pending = putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
       // THEN both are refused as conflicts carrying the record, and the record is as it was
       await expect(running).rejects.toBeInstanceOf(ConflictError);
@@ -417,7 +416,7 @@ describe.each(STORES)('$name', ({ start }) => {
     it('refuses to move a settled attempt to another settled status', async () => {
       const before = await jobWithAttempt('FAILED');
 
-      await expect(store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED' })).rejects.toBeInstanceOf(ConflictError);
+      await expect(putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED' }])).rejects.toBeInstanceOf(ConflictError);
 
       expect(await store.getJob(before.jobId)).toEqual(before);
     });
@@ -425,7 +424,7 @@ describe.each(STORES)('$name', ({ start }) => {
     it('adds facts to a settled attempt when the write keeps its status', async () => {
       const before = await jobWithAttempt('SUCCEEDED');
 
-      const updated = await store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', stoppedAt: '2026-03-01T12:30:00.000Z' });
+      const updated = await putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', stoppedAt: '2026-03-01T12:30:00.000Z' }]);
 
       expect(updated.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: '2026-03-01T12:30:00.000Z' }]);
     });
@@ -433,7 +432,7 @@ describe.each(STORES)('$name', ({ start }) => {
     it('never moves a RUNNING attempt back to PENDING: a retry Batch makes in place is the next attempt', async () => {
       const before = await jobWithAttempt('RUNNING');
 
-      const late = store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'PENDING' });
+      const late = putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
       await expect(late).rejects.toBeInstanceOf(ConflictError);
       expect(await store.getJob(before.jobId)).toEqual(before);
@@ -442,8 +441,8 @@ describe.each(STORES)('$name', ({ start }) => {
     it('moves attempts forward: PENDING to RUNNING to SUCCEEDED', async () => {
       const pending = await jobWithAttempt('PENDING');
 
-      const running = await store.putAttempt(pending.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
-      const succeeded = await store.putAttempt(pending.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+      const running = await putJobAttempts(store, pending.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING' }]);
+      const succeeded = await putJobAttempts(store, pending.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 }]);
 
       expect(running.attempts[0]?.status).toBe('RUNNING');
       expect(succeeded.attempts[0]).toEqual({ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
@@ -452,7 +451,7 @@ describe.each(STORES)('$name', ({ start }) => {
     it('treats a write that changes nothing as a no-op: no new version', async () => {
       const before = await jobWithAttempt('RUNNING');
 
-      const again = await store.putAttempt(before.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING' });
+      const again = await putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING' }]);
 
       expect(again.version).toBe(before.version);
       expect(await store.getJob(before.jobId)).toEqual(before);
@@ -461,11 +460,11 @@ describe.each(STORES)('$name', ({ start }) => {
     it('decides on the record as stored when a settle lands between a reader and its write', async () => {
       // GIVEN a reader saw the attempt RUNNING, then the workflow settled it
       const seenRunning = await jobWithAttempt('RUNNING');
-      await store.putAttempt(seenRunning.jobId, { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 });
+      await putJobAttempts(store, seenRunning.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0 }]);
       const settled = await store.getJob(seenRunning.jobId);
 
       // WHEN the reader writes what it saw, with a new fact
-      const stale = store.putAttempt(seenRunning.jobId, { ...seenRunning.attempts[0]!, instanceType: 'g5.xlarge' });
+      const stale = putJobAttempts(store, seenRunning.jobId, [{ ...seenRunning.attempts[0]!, instanceType: 'g5.xlarge' }]);
 
       // THEN the write is refused and the settled attempt stays as it is
       await expect(stale).rejects.toBeInstanceOf(ConflictError);
@@ -478,7 +477,7 @@ describe.each(STORES)('$name', ({ start }) => {
       // GIVEN a job made terminal with its event owed
       const request = createRequest();
       await store.createJob(request);
-      const cancelled = await store.transition({
+      const cancelled = await transitionJob(store, {
         jobId: request.jobId,
         from: ['QUEUED'],
         to: 'CANCELLED',
@@ -516,7 +515,7 @@ describe.each(STORES)('$name', ({ start }) => {
     async function jobOwingItsTerminalEvent() {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({
+      await transitionJob(store, {
         jobId: request.jobId,
         from: ['QUEUED'],
         to: 'CANCELLED',
@@ -597,10 +596,10 @@ describe.each(STORES)('$name', ({ start }) => {
     it('marks a running job once and leaves it running', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'RUNNING', now: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'RUNNING', now: NOW });
 
-      const first = await store.requestCancel(request.jobId, NOW);
-      const second = await store.requestCancel(request.jobId, NOW);
+      const first = await requestJobCancel(store, request.jobId, NOW);
+      const second = await requestJobCancel(store, request.jobId, NOW);
 
       expect(first).toMatchObject({ status: 'RUNNING', cancelRequested: true, version: 3 });
       expect(second.version).toBe(3);
@@ -609,9 +608,9 @@ describe.each(STORES)('$name', ({ start }) => {
     it('refuses a finished job', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'SUCCEEDED', now: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'SUCCEEDED', now: NOW });
 
-      await expect(store.requestCancel(request.jobId, NOW)).rejects.toBeInstanceOf(ConflictError);
+      await expect(requestJobCancel(store, request.jobId, NOW)).rejects.toBeInstanceOf(ConflictError);
     });
   });
 
@@ -644,8 +643,8 @@ describe.each(STORES)('$name', ({ start }) => {
     it('filters by status', async () => {
       const owner = anOwner();
       const [first, second, third] = await createJobsAt(owner, 3);
-      await store.transition({ jobId: first!, from: ['QUEUED'], to: 'PENDING', now: NOW });
-      await store.transition({ jobId: third!, from: ['QUEUED'], to: 'PENDING', now: NOW });
+      await transitionJob(store, { jobId: first!, from: ['QUEUED'], to: 'PENDING', now: NOW });
+      await transitionJob(store, { jobId: third!, from: ['QUEUED'], to: 'PENDING', now: NOW });
 
       const pending = await store.listJobs({ owner, status: 'PENDING', limit: 10 });
       const queued = await store.listJobs({ owner, status: 'QUEUED', limit: 10 });
@@ -692,14 +691,14 @@ describe.each(STORES)('$name', ({ start }) => {
     async function runningJob() {
       const request = createRequest();
       await store.createJob(request);
-      await store.transition({ jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
-      return store.putAttempt(request.jobId, { attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: NOW });
+      await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
+      return putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: NOW }]);
     }
 
     it('settles one attempt and records the next in a single write', async () => {
       const before = await runningJob();
 
-      const after = await store.putAttempts(before.jobId, [
+      const after = await putJobAttempts(store, before.jobId, [
         { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
         { attempt: 2, capacity: 'spot', status: 'RUNNING' },
       ]);
@@ -715,7 +714,7 @@ describe.each(STORES)('$name', ({ start }) => {
     it('writes none of them when one would move an attempt back', async () => {
       const before = await runningJob();
 
-      const write = store.putAttempts(before.jobId, [
+      const write = putJobAttempts(store, before.jobId, [
         { attempt: 1, capacity: 'spot', status: 'PENDING' },
         { attempt: 2, capacity: 'spot', status: 'PENDING' },
       ]);
@@ -727,18 +726,18 @@ describe.each(STORES)('$name', ({ start }) => {
     it('fails when one attempt number comes twice, writing nothing', async () => {
       const before = await runningJob();
 
-      const write = store.putAttempts(before.jobId, [
+      const write = putJobAttempts(store, before.jobId, [
         { attempt: 2, capacity: 'spot', status: 'PENDING' },
         { attempt: 2, capacity: 'on-demand', status: 'PENDING' },
       ]);
 
-      await expect(write).rejects.toThrow('putAttempts got attempt numbers more than once: 2, 2.');
+      await expect(write).rejects.toThrow('A change names attempt numbers more than once: 2, 2.');
       expect(await store.getJob(before.jobId)).toEqual(before);
     });
 
     it('fails with JobNotFoundError for an unknown job', async () => {
-      await expect(store.putAttempt(aJobId(), { attempt: 1, capacity: 'spot', status: 'PENDING' })).rejects.toBeInstanceOf(JobNotFoundError);
-      await expect(store.requestCancel(aJobId(), NOW)).rejects.toBeInstanceOf(JobNotFoundError);
+      await expect(putJobAttempts(store, aJobId(), [{ attempt: 1, capacity: 'spot', status: 'PENDING' }])).rejects.toBeInstanceOf(JobNotFoundError);
+      await expect(requestJobCancel(store, aJobId(), NOW)).rejects.toBeInstanceOf(JobNotFoundError);
     });
   });
 });

@@ -1,7 +1,7 @@
 /** Job specs and ids for tests. */
 import { randomUUID } from 'node:crypto';
 import type { JobSpec } from '../../core/job.js';
-import { newJobId } from '../../core/job-view.js';
+import { newJobId } from '../../core/job-id.js';
 
 export function aJobSpec(overrides: Partial<JobSpec> = {}): JobSpec {
   return {

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CANCEL_TERMINATE_REASON } from '../../core/failure.js';
 import type { CapacityType, JobRecord, JobSpec } from '../../core/job.js';
-import { TerminalEventBusyError } from '../../lambdas/shared/terminal-event.js';
+import { TerminalEventBusyError } from '../../app/terminal-event.js';
 import { STATE, batchJobName, type FinishResult } from '../../core/contract/workflow.js';
 import { jobDefinitionContent } from '../../lambdas/workflow/job-definitions.js';
 import { BATCH_JOB_TAG, BatchApiError } from '../../lib/workflow/batch-task.js';

@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAwsServer, type RunningAwsServer } from '../../../local/aws-server.js';
-import { LocalBatch } from '../../../local/batch-executor.js';
+import { LocalBatch } from '../../../local/batch/index.js';
 import { LocalEventBus, type EventEnvelope } from '../../../local/event-bus.js';
 import { LogStore } from '../../../local/log-store.js';
 import { consoleLogger } from '../../../local/logger.js';

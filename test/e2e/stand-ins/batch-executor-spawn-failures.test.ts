@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { classifyAttemptFailure } from '../../../core/failure.js';
 import { batchRetryStrategy, BATCH_MAX_ATTEMPTS } from '../../../core/retry-strategy.js';
-import { LocalBatch, type JobDetail } from '../../../local/batch-executor.js';
+import { LocalBatch, type JobDetail } from '../../../local/batch/index.js';
 import { LogStore } from '../../../local/log-store.js';
 import { consoleLogger } from '../../../local/logger.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { batchRetryStrategy, stepFunctionsEvaluateOnExit } from '../../../core/retry-strategy.js';
-import { BATCH_STATUS_REASON, LocalBatch, type JobDetail, type LocalBatchOptions } from '../../../local/batch-executor.js';
+import { BATCH_STATUS_REASON, LocalBatch, type JobDetail, type LocalBatchOptions } from '../../../local/batch/index.js';
 import { LogStore } from '../../../local/log-store.js';
 import { consoleLogger } from '../../../local/logger.js';
 
