@@ -25,9 +25,8 @@ import { CLAIM_SECONDS, TERMINAL_EVENT_BUSY_ERROR } from '../core/contract/workf
 import { buildJobEvent } from '../core/events.js';
 import type { JobFields } from '../core/job-change.js';
 import type { JobRecord, JobStatus, TerminalEventDebt, TerminalWriter } from '../core/job.js';
-import type { GpuJobEvent, JobStore } from '../core/ports.js';
+import { EventPublishError, type GpuJobEvent, type JobStore } from '../core/ports.js';
 import { STATUS_CHANGE_DETAIL_TYPE } from '../core/transitions.js';
-import { EventPublishError } from '../lambdas/shared/events-publisher.js';
 
 export type { TerminalEventDebt, TerminalWriter } from '../core/job.js';
 

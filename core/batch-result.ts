@@ -18,6 +18,7 @@
  */
 import { classifyAttemptFailure, type AttemptFailureInput } from './failure.js';
 import type { AttemptStatus, FailureClass } from './job.js';
+import type { BatchJobStatus } from './contract/batch.js';
 import type { TaskError } from './contract/workflow.js';
 
 export interface AttemptResult {
@@ -226,6 +227,31 @@ export function endedRunsOf(detail: Record<string, unknown>): AttemptResult[] {
 }
 
 /** The status an attempt is recorded with once it has ended this way. */
+/**
+ * What one state change says about one of our submissions. A Batch job named
+ * `gpujobs-<jobId>-<N>` is attempts N, N+1, … (one per run: Batch retries a lost host in
+ * place), and the event is about attempt N + the runs it lists as ended; for a finished
+ * Batch job, about its last attempt.
+ */
+export interface BatchAttemptFacts {
+  readonly jobId: string;
+  /** The attempt the Batch job was submitted as (its name says so). */
+  readonly submittedAttempt: number;
+  /** The attempt this event is about. */
+  readonly attempt: number;
+  readonly batchJobId: string;
+  readonly batchStatus: BatchJobStatus;
+  readonly statusReason?: string;
+  readonly startedAt?: string;
+  readonly stoppedAt?: string;
+  readonly exitCode?: number;
+  readonly containerReason?: string;
+  readonly logStreamName?: string;
+  readonly containerInstanceArn?: string;
+  /** The attempts before `attempt` that this Batch job ran and ended, oldest first. */
+  readonly endedAttempts: readonly EndedRun[];
+}
+
 /** How one run of a submission ended, as a settled attempt records it. */
 export interface EndedRun {
   readonly attempt: number;

@@ -90,3 +90,17 @@ export interface GpuJobEvent {
   readonly detailType: 'GPU Job Status Change' | 'GPU Job Succeeded' | 'GPU Job Failed' | 'GPU Job Cancelled';
   readonly detail: Record<string, unknown>;
 }
+
+export class EventPublishError extends Error {
+  override readonly name = 'EventPublishError';
+  constructor(
+    message: string,
+    /** `ErrorCode: ErrorMessage` of each entry still rejected on the last try. */
+    readonly failures: readonly string[],
+    /** The events that did not go out (rejected on every try, or never sent); the others were accepted. */
+    readonly unpublished: readonly GpuJobEvent[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

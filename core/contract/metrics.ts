@@ -6,6 +6,8 @@
  */
 
 /** CloudWatch namespace of every metric here (the dashboard's). */
+import type { JobStatus } from '../job.js';
+
 export const METRICS_NAMESPACE = 'GpuJobs';
 
 /** The `service` dimension where POWERTOOLS_SERVICE_NAME is unset (tests, local mode). */
@@ -43,3 +45,25 @@ export const JOB_METRIC_UNITS: Readonly<Record<JobMetricName, JobMetricUnit>> = 
   SpotReclaims: 'Count',
   Failovers: 'Count',
 };
+
+/** The count a job's terminal status adds to; undefined for a status that is not terminal. */
+export function terminalStatusMetric(status: JobStatus): JobMetricName | undefined {
+  switch (status) {
+    case 'SUCCEEDED':
+      return JOB_METRICS.jobsSucceeded;
+    case 'FAILED':
+      return JOB_METRICS.jobsFailed;
+    case 'CANCELLED':
+      return JOB_METRICS.jobsCancelled;
+    default:
+      return undefined;
+  }
+}
+
+/** What domain code needs: to say that something happened, and how much. */
+export interface MetricsRecorder {
+  add(name: JobMetricName, value?: number): void;
+}
+
+/** A recorder that keeps nothing, for callers that do not count. */
+export const NO_METRICS: MetricsRecorder = { add: () => undefined };

@@ -20,7 +20,7 @@ import { parseListQuery, parseLogsQuery, validateIdempotencyKey, type QueryParam
 import { JOB_SPEC_LIMITS, parseJobSpec } from '../../core/spec.js';
 import { InvalidNextTokenError } from '../shared/job-store.js';
 import { JOB_METRICS } from '../../core/contract/metrics.js';
-import type { MetricsRecorder } from '../shared/metrics.js';
+import type { MetricsRecorder } from '../../core/contract/metrics.js';
 import { cancelJob, type CancelOutcome } from '../../app/cancel-job.js';
 import type { TerminalEventDependencies } from '../../app/terminal-event.js';
 import { InvalidLogTokenError, type JobLogReader } from './job-logs.js';

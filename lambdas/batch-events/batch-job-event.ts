@@ -4,7 +4,7 @@
  * it is ignored, and Batch may add fields at any time.
  */
 import * as z from 'zod/mini';
-import { endedRunOf, endedRunsOf, interpretSubmissionResult, type EndedRun } from '../../core/batch-result.js';
+import { endedRunOf, endedRunsOf, interpretSubmissionResult, type BatchAttemptFacts } from '../../core/batch-result.js';
 import type { AttemptStatus, FailureClass } from '../../core/job.js';
 import { parseBatchJobName } from '../../core/contract/workflow.js';
 
@@ -48,31 +48,6 @@ export class MalformedBatchEventError extends Error {
 }
 
 /** An attempt that one of Batch's earlier runs of the job was: it ended, and Batch retried in place. */
-/**
- * What one state change says about one of our submissions. A Batch job named
- * `gpujobs-<jobId>-<N>` is attempts N, N+1, … (one per run: Batch retries a lost host in
- * place), and the event is about attempt N + the runs it lists as ended; for a finished
- * Batch job, about its last attempt.
- */
-export interface BatchAttemptFacts {
-  readonly jobId: string;
-  /** The attempt the Batch job was submitted as (its name says so). */
-  readonly submittedAttempt: number;
-  /** The attempt this event is about. */
-  readonly attempt: number;
-  readonly batchJobId: string;
-  readonly batchStatus: BatchJobStatus;
-  readonly statusReason?: string;
-  readonly startedAt?: string;
-  readonly stoppedAt?: string;
-  readonly exitCode?: number;
-  readonly containerReason?: string;
-  readonly logStreamName?: string;
-  readonly containerInstanceArn?: string;
-  /** The attempts before `attempt` that this Batch job ran and ended, oldest first. */
-  readonly endedAttempts: readonly EndedRun[];
-}
-
 const isoFromEpochMs = (epochMs: number | undefined) => (epochMs === undefined ? undefined : new Date(epochMs).toISOString());
 
 const isKnownStatus = (status: string): status is BatchJobStatus => (BATCH_JOB_STATUSES as readonly string[]).includes(status);

@@ -17,7 +17,7 @@ import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
-import { createBatchEventApplier, type BatchEventEffect } from './apply-batch-event.js';
+import { createBatchEventApplier, type BatchEventEffect } from '../../app/apply-batch-event.js';
 import { attemptFactsFrom } from './batch-job-event.js';
 import { InstanceTypeLookup } from '../shared/instance-types.js';
 

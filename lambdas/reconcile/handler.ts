@@ -17,8 +17,8 @@ import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { terminalEventDependencies } from '../../app/terminal-event.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
-import { batchJobTerminator } from './batch-job-terminator.js';
-import { createExecutionReconciler, endedExecutionFrom, type ReconcileEffect } from './reconcile-execution.js';
+import { batchJobTerminator } from '../shared/batch-job-terminator.js';
+import { createExecutionReconciler, endedExecutionFrom, type ReconcileEffect } from '../../app/reconcile-execution.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-reconcile' });
 const config = {

@@ -9,24 +9,11 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { EVENT_SOURCE } from '../../core/events.js';
-import type { GpuJobEvent } from '../../core/ports.js';
+import { EventPublishError, type GpuJobEvent } from '../../core/ports.js';
 
 /** PutEvents takes at most 10 entries per call. */
 const MAX_ENTRIES_PER_CALL = 10;
 
-export class EventPublishError extends Error {
-  override readonly name = 'EventPublishError';
-  constructor(
-    message: string,
-    /** `ErrorCode: ErrorMessage` of each entry still rejected on the last try. */
-    readonly failures: readonly string[],
-    /** The events that did not go out (rejected on every try, or never sent); the others were accepted. */
-    readonly unpublished: readonly GpuJobEvent[] = [],
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
 
 /** One PutEvents batch's failure, by position in the batch; publish() turns it into events. */
 class BatchPublishError extends EventPublishError {

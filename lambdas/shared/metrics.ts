@@ -21,30 +21,8 @@ import {
   JOB_METRICS,
   METRICS_NAMESPACE,
   type JobMetricName,
+  type MetricsRecorder,
 } from '../../core/contract/metrics.js';
-import type { JobStatus } from '../../core/job.js';
-
-/** The count a job's terminal status adds to; undefined for a status that is not terminal. */
-export function terminalStatusMetric(status: JobStatus): JobMetricName | undefined {
-  switch (status) {
-    case 'SUCCEEDED':
-      return JOB_METRICS.jobsSucceeded;
-    case 'FAILED':
-      return JOB_METRICS.jobsFailed;
-    case 'CANCELLED':
-      return JOB_METRICS.jobsCancelled;
-    default:
-      return undefined;
-  }
-}
-
-/** What domain code needs: to say that something happened, and how much. */
-export interface MetricsRecorder {
-  add(name: JobMetricName, value?: number): void;
-}
-
-/** A recorder that keeps nothing, for callers that do not count. */
-export const NO_METRICS: MetricsRecorder = { add: () => undefined };
 
 export class MetricsConfigurationError extends Error {
   override readonly name = 'MetricsConfigurationError';

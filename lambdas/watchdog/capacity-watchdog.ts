@@ -18,7 +18,7 @@
  * platform's own maxVcpus): nothing is cancelled, a burst stays on Spot.
  */
 import type { CapacityType } from '../../core/job.js';
-import { BATCH_REASON_MAX_LENGTH } from '../reconcile/batch-job-terminator.js';
+import { BATCH_REASON_MAX_LENGTH } from '../shared/batch-job-terminator.js';
 
 /** A RUNNABLE job as ListJobs summarizes it (timestamps in epoch milliseconds). */
 export interface RunnableJob {

@@ -14,7 +14,7 @@
 import { isTerminal } from '../../core/job.js';
 import type { JobStore } from '../../core/ports.js';
 import { ENDED_EXECUTION_STATUSES } from '../../core/contract/workflow.js';
-import type { EndedExecution, ReconcileEffect } from '../reconcile/reconcile-execution.js';
+import type { EndedExecution, ReconcileEffect } from '../../app/reconcile-execution.js';
 import { TerminalEventBusyError } from '../../app/terminal-event.js';
 
 /**

@@ -15,7 +15,7 @@ import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { terminalEventDependencies } from '../../app/terminal-event.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
-import { createJobFinisher } from './finish-job.js';
+import { createJobFinisher } from '../../app/finish-job.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-finish' });
 const config = {

@@ -14,7 +14,7 @@ import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { explainRegistrationFailure, JobDefinitionResolver } from './job-definitions.js';
-import { createJobPreparer } from './prepare-job.js';
+import { createJobPreparer } from '../../app/prepare-job.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-prepare' });
 const config = {

@@ -18,7 +18,7 @@ import { ENV } from '../../core/contract/environment.js';
 import { EventPublisher } from '../shared/events-publisher.js';
 import { DynamoJobStore } from '../shared/job-store.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
-import { createAttemptSettler } from './settle-attempt-job.js';
+import { createAttemptSettler } from '../../app/settle-attempt.js';
 
 const logger = new Logger({ serviceName: 'gpujobs-settle-attempt' });
 const config = {

@@ -3,7 +3,8 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { GpuJobEvent } from '../../core/ports.js';
-import { EventPublishError, EventPublisher } from '../../lambdas/shared/events-publisher.js';
+import { EventPublishError } from '../../core/ports.js';
+import { EventPublisher } from '../../lambdas/shared/events-publisher.js';
 
 const eventBridge = mockClient(EventBridgeClient);
 const noWait = async () => {};

@@ -11,15 +11,15 @@
  * host), the run that ended is an attempt of its own and is settled here, with its
  * times, reason and cost, so the owner sees the reclaim while the retry waits or runs.
  */
-import { recordEndedRuns } from '../../app/record-runs.js';
-import { announceStatusChange, type StatusChangeDependencies } from '../../app/status-change.js';
-import { updateJob, type JobDecision } from '../../app/update-job.js';
-import { JOB_METRICS } from '../../core/contract/metrics.js';
-import { definedOnly, type StoredAttempt } from '../../core/job-change.js';
-import { isAttemptSettled, isTerminal, type Attempt, type JobRecord, type JobStatus } from '../../core/job.js';
-import type { JobStore } from '../../core/ports.js';
-import type { MetricsRecorder } from '../shared/metrics.js';
-import type { BatchAttemptFacts } from './batch-job-event.js';
+import { recordEndedRuns } from './record-runs.js';
+import { announceStatusChange, type StatusChangeDependencies } from './status-change.js';
+import { updateJob, type JobDecision } from './update-job.js';
+import { JOB_METRICS } from '../core/contract/metrics.js';
+import { definedOnly, type StoredAttempt } from '../core/job-change.js';
+import { isAttemptSettled, isTerminal, type Attempt, type JobRecord, type JobStatus } from '../core/job.js';
+import type { JobStore } from '../core/ports.js';
+import type { MetricsRecorder } from '../core/contract/metrics.js';
+import type { BatchAttemptFacts } from '../core/batch-result.js';
 
 export interface BatchEventDependencies extends StatusChangeDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'update'>;

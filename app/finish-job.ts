@@ -5,12 +5,12 @@
  * events are published from the debt that write recorded (app/terminal-event.ts), so a retry
  * after a failed PutEvents publishes exactly what the first try could not, and nothing twice.
  */
-import { endJob, type EndJobDependencies } from '../../app/end-job.js';
-import { payTerminalEventDebt } from '../../app/terminal-event.js';
-import { updateJob } from '../../app/update-job.js';
-import type { FinishInput, FinishResult } from '../../core/contract/workflow.js';
-import { isTerminal, type JobRecord } from '../../core/job.js';
-import { JobNotFoundError, type JobStore } from '../../core/ports.js';
+import { endJob, type EndJobDependencies } from './end-job.js';
+import { payTerminalEventDebt } from './terminal-event.js';
+import { updateJob } from './update-job.js';
+import type { FinishInput, FinishResult } from '../core/contract/workflow.js';
+import { isTerminal, type JobRecord } from '../core/job.js';
+import { JobNotFoundError, type JobStore } from '../core/ports.js';
 
 export interface FinishDependencies extends EndJobDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'update'>;

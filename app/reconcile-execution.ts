@@ -6,13 +6,13 @@
  * event never arrived.
  */
 import * as z from 'zod/mini';
-import { ENDED_EXECUTION_STATUSES } from '../../core/contract/workflow.js';
-import { CANCEL_TERMINATE_REASON, describeFailure } from '../../core/failure.js';
-import { endJob, type EndJobDependencies } from '../../app/end-job.js';
-import { payTerminalEventDebt } from '../../app/terminal-event.js';
-import { updateJob } from '../../app/update-job.js';
-import { isAttemptSettled, isTerminal, type JobRecord } from '../../core/job.js';
-import type { JobStore } from '../../core/ports.js';
+import { ENDED_EXECUTION_STATUSES } from '../core/contract/workflow.js';
+import { CANCEL_TERMINATE_REASON, describeFailure } from '../core/failure.js';
+import { endJob, type EndJobDependencies } from './end-job.js';
+import { payTerminalEventDebt } from './terminal-event.js';
+import { updateJob } from './update-job.js';
+import { isAttemptSettled, isTerminal, type JobRecord } from '../core/job.js';
+import type { JobStore } from '../core/ports.js';
 
 export const executionStatusChangeSchema = z.object({
   'detail-type': z.literal('Step Functions Execution Status Change'),

@@ -12,18 +12,18 @@
  * facts are rewritten with the same values, the decision is made from the attempts up
  * to this submission's only, and a job already ended or PENDING is not moved again.
  */
-import { endJob, type EndJobDependencies } from '../../app/end-job.js';
-import { recordEndedRuns } from '../../app/record-runs.js';
-import { payTerminalEventDebt, TerminalEventBusyError } from '../../app/terminal-event.js';
-import { announceStatusChange, type StatusChangeDependencies } from '../../app/status-change.js';
-import { updateJob } from '../../app/update-job.js';
-import { endedRunOf, interpretSubmissionResult } from '../../core/batch-result.js';
-import type { Plan, SettleAttemptInput } from '../../core/contract/workflow.js';
-import { withAttempts, type StoredAttempt } from '../../core/job-change.js';
-import { isAttemptSettled, isTerminal, type Attempt, type JobRecord } from '../../core/job.js';
-import { planAfterAttempt } from '../../core/plan.js';
-import { JobNotFoundError, type JobStore } from '../../core/ports.js';
-import { JOB_METRICS } from '../../core/contract/metrics.js';
+import { endJob, type EndJobDependencies } from './end-job.js';
+import { recordEndedRuns } from './record-runs.js';
+import { payTerminalEventDebt, TerminalEventBusyError } from './terminal-event.js';
+import { announceStatusChange, type StatusChangeDependencies } from './status-change.js';
+import { updateJob } from './update-job.js';
+import { endedRunOf, interpretSubmissionResult } from '../core/batch-result.js';
+import type { Plan, SettleAttemptInput } from '../core/contract/workflow.js';
+import { withAttempts, type StoredAttempt } from '../core/job-change.js';
+import { isAttemptSettled, isTerminal, type Attempt, type JobRecord } from '../core/job.js';
+import { planAfterAttempt } from '../core/plan.js';
+import { JobNotFoundError, type JobStore } from '../core/ports.js';
+import { JOB_METRICS } from '../core/contract/metrics.js';
 
 export interface SettleAttemptDependencies extends StatusChangeDependencies, EndJobDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'update'>;

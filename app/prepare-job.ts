@@ -5,13 +5,13 @@
  * is planned from the attempts it already settled. Safe to run again: each write
  * checks what is already there.
  */
-import { announceStatusChange, type StatusChangeDependencies } from '../../app/status-change.js';
-import { updateJob } from '../../app/update-job.js';
-import type { Outcome, PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
-import { isTerminal, type JobRecord } from '../../core/job.js';
-import { planFirstAttempt } from '../../core/plan.js';
-import { JobNotFoundError, type JobStore } from '../../core/ports.js';
-import { describeImageRefusal, parseImageReference } from '../../core/image-reference.js';
+import { announceStatusChange, type StatusChangeDependencies } from './status-change.js';
+import { updateJob } from './update-job.js';
+import type { Outcome, PrepareInput, PrepareResult } from '../core/contract/workflow.js';
+import { isTerminal, type JobRecord } from '../core/job.js';
+import { planFirstAttempt } from '../core/plan.js';
+import { JobNotFoundError, type JobStore } from '../core/ports.js';
+import { describeImageRefusal, parseImageReference } from '../core/image-reference.js';
 
 export interface PrepareDependencies extends StatusChangeDependencies {
   readonly store: Pick<JobStore, 'getJob' | 'update'>;
