@@ -14,9 +14,9 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const HANDLER_ENTRIES = {
   api: 'lambdas/api/handler.ts',
   dispatcher: 'lambdas/dispatcher/handler.ts',
-  prepare: 'lambdas/workflow/prepare.ts',
-  settleAttempt: 'lambdas/workflow/settle-attempt.ts',
-  finish: 'lambdas/workflow/finish.ts',
+  prepare: 'lambdas/prepare/handler.ts',
+  settleAttempt: 'lambdas/settle-attempt/handler.ts',
+  finish: 'lambdas/finish/handler.ts',
   batchEvents: 'lambdas/batch-events/handler.ts',
   reconcile: 'lambdas/reconcile/handler.ts',
   watchdog: 'lambdas/watchdog/handler.ts',

@@ -88,9 +88,9 @@ export async function importHandlers(): Promise<Handlers> {
   const [api, dispatcher, prepare, settleAttempt, finish, batchEvents, reconcile, watchdog] = await Promise.all([
     import('../lambdas/api/handler.js'),
     import('../lambdas/dispatcher/handler.js'),
-    import('../lambdas/workflow/prepare.js'),
-    import('../lambdas/workflow/settle-attempt.js'),
-    import('../lambdas/workflow/finish.js'),
+    import('../lambdas/prepare/handler.js'),
+    import('../lambdas/settle-attempt/handler.js'),
+    import('../lambdas/finish/handler.js'),
     import('../lambdas/batch-events/handler.js'),
     import('../lambdas/reconcile/handler.js'),
     import('../lambdas/watchdog/handler.js'),

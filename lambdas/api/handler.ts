@@ -2,29 +2,22 @@
  * The HTTP API (API Gateway HTTP API, payload v2): the five routes of the v1 contract.
  * Wiring only: configuration and clients at module scope, routes in job-api.ts.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import middy from '@middy/core';
+import { ENV } from '../../core/contract/environment.js';
+import { OWNER_IDENTITIES } from '../../core/contract/owner.js';
 import { parseJobShapes } from '../../core/instance-catalogue.js';
 import { newJobId } from '../../core/job-id.js';
-import { createDocumentClient } from '../shared/clients.js';
 import { flagEnv, listEnv, oneOfEnv, requireEnv } from '../shared/config.js';
-import { ENV } from '../../core/contract/environment.js';
-import { EventPublisher } from '../shared/events-publisher.js';
-import { DynamoJobStore } from '../shared/job-store.js';
-import { terminalEventDependencies } from '../../app/terminal-event.js';
+import { publisherFromEnvironment, terminalEventsFor } from '../shared/event-wiring.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
+import { functionLogger, handlerWith, isoNow, jobStoreFromEnvironment } from '../shared/wiring.js';
 import { createJobApi, type ApiRequest, type ApiResponse } from './job-api.js';
 import { createJobLogReader } from './job-logs.js';
-import { OWNER_IDENTITIES } from '../../core/contract/owner.js';
 import { problemDetails } from './problem.js';
 
-const logger = new Logger({ serviceName: 'gpujobs-api' });
+const logger = functionLogger('gpujobs-api');
 const config = {
   tableName: requireEnv(ENV.tableName),
   intakeQueueUrl: requireEnv(ENV.intakeQueueUrl),
@@ -37,24 +30,24 @@ const config = {
   ownerIdentity: oneOfEnv(ENV.ownerIdentity, OWNER_IDENTITIES),
 };
 
-const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
+const publisher = publisherFromEnvironment(config.eventBusName);
 const metrics = metricsFromEnvironment(logger);
-const store = new DynamoJobStore(createDocumentClient(), config.tableName);
+const store = jobStoreFromEnvironment(config.tableName);
 const jobApi = createJobApi({
   store,
   sqs: new SQSClient({}),
   sfn: new SFNClient({}),
   logs: createJobLogReader(new CloudWatchLogsClient({}), config.jobLogGroupName),
-  terminalEvents: terminalEventDependencies(store, publisher),
+  terminalEvents: terminalEventsFor(store, publisher),
   metrics,
   config,
   newJobId: () => newJobId(),
-  now: () => new Date().toISOString(),
+  now: isoNow,
   logger,
 });
 
-export const handler = middy<ApiRequest, ApiResponse>()
-  .handler((event: ApiRequest) => jobApi.handle(event))
-  .use(injectLambdaContext(logger))
-  .use(problemDetails({ logger }))
-  .use(logMetrics(metrics));
+export const handler = handlerWith((event: ApiRequest): Promise<ApiResponse> => jobApi.handle(event), {
+  logger,
+  metrics,
+  middlewares: [problemDetails({ logger })],
+});

@@ -18,7 +18,7 @@ import { isJobId } from '../../core/job-id.js';
 import { toPublicJob } from '../../core/job-view.js';
 import { parseListQuery, parseLogsQuery, validateIdempotencyKey, type QueryParameters } from '../../core/queries.js';
 import { JOB_SPEC_LIMITS, parseJobSpec } from '../../core/spec.js';
-import { InvalidNextTokenError } from '../shared/job-store.js';
+import { InvalidNextTokenError } from '../shared/page-token.js';
 import { JOB_METRICS } from '../../core/contract/metrics.js';
 import type { MetricsRecorder } from '../../core/contract/metrics.js';
 import { cancelJob, type CancelOutcome } from '../../app/cancel-job.js';

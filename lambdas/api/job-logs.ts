@@ -9,7 +9,7 @@
  */
 import { GetLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { isTerminal, type JobRecord, type LogLine, type LogPage } from '../../core/job.js';
-import type { StoredAttempt } from '../shared/job-store.js';
+import type { StoredAttempt } from '../../core/job-change.js';
 
 export type { LogLine, LogPage } from '../../core/job.js';
 

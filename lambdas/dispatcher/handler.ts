@@ -4,23 +4,17 @@
  * sends its whole batch back to the queue.
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { createDocumentClient } from '../shared/clients.js';
-import { requireEnv } from '../shared/config.js';
 import { ENV } from '../../core/contract/environment.js';
-import { DynamoJobStore } from '../shared/job-store.js';
+import { requireEnv } from '../shared/config.js';
+import { functionLogger, handlerWith, jobStoreFromEnvironment } from '../shared/wiring.js';
 import { createJobDispatcher, parseIntakeMessage } from './dispatch-job.js';
 import { pacerFromEnvironment } from './pacer.js';
 
-const logger = new Logger({ serviceName: 'gpujobs-dispatcher' });
-const config = {
-  tableName: requireEnv(ENV.tableName),
-  stateMachineArn: requireEnv(ENV.stateMachineArn),
-};
+const logger = functionLogger('gpujobs-dispatcher');
+const store = jobStoreFromEnvironment();
+const stateMachineArn = requireEnv(ENV.stateMachineArn);
 
 /**
  * Tries of one StartExecution, the first included. A throttled start is retried by the SDK with
@@ -32,9 +26,9 @@ const config = {
 const START_EXECUTION_MAX_ATTEMPTS = 5;
 
 const dispatchJob = createJobDispatcher({
-  store: new DynamoJobStore(createDocumentClient(), config.tableName),
+  store,
   sfn: new SFNClient({ retryMode: 'adaptive', maxAttempts: START_EXECUTION_MAX_ATTEMPTS }),
-  stateMachineArn: config.stateMachineArn,
+  stateMachineArn,
   pace: pacerFromEnvironment(process.env[ENV.dispatchRatePerSecond], ENV.dispatchRatePerSecond),
 });
 const processor = new BatchProcessor(EventType.SQS);
@@ -63,4 +57,5 @@ async function dispatchBatch(event: SQSEvent, context: Context): Promise<SQSBatc
   });
 }
 
-export const handler = middy(dispatchBatch).use(injectLambdaContext(logger));
+// The dispatcher records no metrics, so none are published.
+export const handler = handlerWith(dispatchBatch, { logger });

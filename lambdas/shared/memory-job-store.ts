@@ -7,34 +7,15 @@
  * awaits, so racing callers interleave there exactly as they do against DynamoDB.
  *
  * It exists so the lifecycle properties can run thousands of histories in seconds; the shared
- * contract suite (test/store/job-store.contract.ts) holds it to the DynamoDB adapter's behaviour.
+ * contract suite (test/store/job-store.test.ts) holds it to the DynamoDB adapter's behaviour.
  */
-import type { JobRecord, JobStatus } from '../../core/job.js';
-import type { JobChange } from '../../core/job-change.js';
-import {
-  ConflictError,
-  type CreateJobRequest,
-  type CreateJobResult,
-  type JobStore,
-  type ListJobsPage,
-  type ListJobsQuery,
-} from '../../core/ports.js';
-import { JOB_TABLE, idempotencyKey, jobKey, ownerIndexKey, ownerStatusIndexKey } from '../../core/table.js';
-import {
-  IDEMPOTENCY_WINDOW_SECONDS,
-  MAX_CLAIM_ROUNDS,
-  applyChange,
-  decodePageToken,
-  encodePageToken,
-  newJobItem,
-  recordFromItem,
-  toEpochSeconds,
-  withdrawRefusal,
-  type Item,
-  type StoredAttempt,
-  type StoredJobRecord,
-} from './job-store.js';
-
+import { isTerminal, type JobRecord, type JobStatus } from '../../core/job.js';
+import type { JobChange, StoredAttempt } from '../../core/job-change.js';
+import { ConflictError, type CreateJobRequest, type CreateJobResult, type JobStore, type ListJobsPage, type ListJobsQuery } from '../../core/ports.js';
+import { idempotencyKey, jobKey } from '../../core/table.js';
+import { createJobIdempotently, liveClaim, type IdempotencyClaim, type IdempotentCreatePrimitives } from './idempotent-create.js';
+import { applyChange, newJobItem, recordFromItem, withdrawRefusal, type Item, type StoredJobRecord, type UpdateCondition } from './job-item.js';
+import { listingStart, pageOf } from './page-token.js';
 
 const itemKey = (key: { readonly pk: string; readonly sk: string }) => `${key.pk}\u0000${key.sk}`;
 
@@ -57,24 +38,16 @@ const roundTrip = () => Promise.resolve();
 export class MemoryJobStore implements JobStore {
   private readonly items = new Map<string, Item>();
 
+  /** The table operations idempotent creation runs on; getJob through `this`, so a subclass's reads count. */
+  private readonly createPrimitives: IdempotentCreatePrimitives = {
+    claimIdempotencyKey: (owner, key, claim, nowEpochSeconds) => this.claimIdempotencyKey(owner, key, claim, nowEpochSeconds),
+    readClaim: (owner, key, nowEpochSeconds) => this.readClaim(owner, key, nowEpochSeconds),
+    putNewJob: (request, jobId) => this.putNewJob(request, jobId),
+    getJob: (jobId) => this.getJob(jobId),
+  };
+
   async createJob(request: CreateJobRequest): Promise<CreateJobResult> {
-    if (!request.idempotency) {
-      const created = await this.putNewJob(request, request.jobId);
-      if (!created) throw new ConflictError(`Job ${request.jobId} already exists.`, await this.getJob(request.jobId));
-      return { kind: 'created', job: created };
-    }
-    const { key, requestHash } = request.idempotency;
-    const nowEpochSeconds = toEpochSeconds(request.now);
-    for (let claimRound = 0; claimRound < MAX_CLAIM_ROUNDS; claimRound++) {
-      if (await this.claimIdempotencyKey(request.owner, key, requestHash, request.jobId, nowEpochSeconds)) {
-        return this.createOrReplay(request, request.jobId);
-      }
-      const claim = await this.readClaim(request.owner, key, nowEpochSeconds);
-      if (!claim) continue;
-      if (claim.requestHash !== requestHash) return { kind: 'key-conflict', existingJobId: claim.jobId };
-      return this.createOrReplay(request, claim.jobId);
-    }
-    throw new ConflictError(`Idempotency key ${key} kept changing while the job was being created.`);
+    return createJobIdempotently(this.createPrimitives, request);
   }
 
   async deleteUnsentJob(jobId: string, owner: string, idempotencyKeyValue?: string): Promise<void> {
@@ -100,10 +73,7 @@ export class MemoryJobStore implements JobStore {
   }
 
   async listJobs(query: ListJobsQuery): Promise<ListJobsPage> {
-    const index = query.status === undefined ? JOB_TABLE.indexes.byOwner : JOB_TABLE.indexes.byOwnerStatus;
-    const partitionValue = query.status === undefined ? query.owner : `${query.owner}#${query.status}`;
-    const exclusiveStartKey =
-      query.nextToken === undefined ? undefined : decodePageToken(query.nextToken, index, partitionValue);
+    const { index, partitionValue, exclusiveStartKey } = listingStart(query);
     await roundTrip();
     // Newest first (ScanIndexForward: false), resuming after the token's position even if that item is gone.
     const startAfter = exclusiveStartKey === undefined ? undefined : String(exclusiveStartKey[index.sortKey]);
@@ -111,12 +81,14 @@ export class MemoryJobStore implements JobStore {
       .filter((item) => item[index.partitionKey] === partitionValue)
       .filter((item) => startAfter === undefined || String(item[index.sortKey]) < startAfter)
       .sort((left, right) => (String(left[index.sortKey]) < String(right[index.sortKey]) ? 1 : -1));
-    const pageItems = inPartition.slice(0, query.limit).map((item) => stored(item));
-    const lastItem = pageItems.at(-1);
-    return {
-      jobs: pageItems.map(recordFromItem),
-      nextToken: inPartition.length > query.limit && lastItem ? encodePageToken(lastItem, index) : undefined,
-    };
+    return pageOf(inPartition.slice(0, query.limit + 1).map(stored), query.limit, index);
+  }
+
+  async listUnfinished(): Promise<readonly JobRecord[]> {
+    await roundTrip();
+    return [...this.items.values()]
+      .filter((item) => item.sk === jobKey('').sk && !isTerminal(item.status as JobStatus))
+      .map((item) => recordFromItem(stored(item)));
   }
 
   async update(current: JobRecord, change: JobChange): Promise<StoredJobRecord> {
@@ -160,12 +132,7 @@ export class MemoryJobStore implements JobStore {
    * Sets `fields` (and whole attempts) if the job is still at `expectedVersion` and in one of
    * `allowedStatuses`; bumps the version. Returns undefined when the condition failed.
    */
-  private async conditionalUpdate(
-    jobId: string,
-    expectedVersion: number,
-    fields: Item,
-    condition: { readonly allowedStatuses: readonly JobStatus[]; readonly attempts?: readonly StoredAttempt[] },
-  ): Promise<StoredJobRecord | undefined> {
+  private async conditionalUpdate(jobId: string, expectedVersion: number, fields: Item, condition: UpdateCondition): Promise<StoredJobRecord | undefined> {
     await roundTrip();
     const key = itemKey(jobKey(jobId));
     const item = this.items.get(key);
@@ -177,46 +144,28 @@ export class MemoryJobStore implements JobStore {
     return recordFromItem(stored(updated));
   }
 
-  private async claimIdempotencyKey(
-    owner: string,
-    key: string,
-    requestHash: string,
-    jobId: string,
-    nowEpochSeconds: number,
-  ): Promise<boolean> {
+  private async claimIdempotencyKey(owner: string, key: string, claim: IdempotencyClaim, nowEpochSeconds: number): Promise<boolean> {
     await roundTrip();
     const claimKey = idempotencyKey(owner, key);
     const existing = this.items.get(itemKey(claimKey));
     // An expired claim is free, as DynamoDB deletes expired items only eventually.
     if (existing && !(Number(existing.expiresAt) <= nowEpochSeconds)) return false;
-    this.items.set(itemKey(claimKey), { ...claimKey, jobId, requestHash, expiresAt: nowEpochSeconds + IDEMPOTENCY_WINDOW_SECONDS });
+    this.items.set(itemKey(claimKey), { ...claimKey, ...claim });
     return true;
   }
 
-  private async readClaim(owner: string, key: string, nowEpochSeconds: number) {
+  private async readClaim(owner: string, key: string, nowEpochSeconds: number): Promise<IdempotencyClaim | undefined> {
     await roundTrip();
-    const item = this.items.get(itemKey(idempotencyKey(owner, key)));
-    if (!item || typeof item.expiresAt !== 'number' || item.expiresAt <= nowEpochSeconds) return undefined;
-    return { jobId: String(item.jobId), requestHash: String(item.requestHash), expiresAt: item.expiresAt };
+    return liveClaim(this.items.get(itemKey(idempotencyKey(owner, key))), nowEpochSeconds);
   }
 
   /**
    * Writes an idempotency record as a request that stopped after claiming its key would have
    * left it (the job not yet written): the crash the idempotent creation must recover from.
    */
-  seedIdempotencyClaim(owner: string, key: string, claim: { readonly jobId: string; readonly requestHash: string; readonly expiresAt: number }): void {
+  seedIdempotencyClaim(owner: string, key: string, claim: IdempotencyClaim): void {
     const claimKey = idempotencyKey(owner, key);
     this.items.set(itemKey(claimKey), { ...claimKey, ...claim });
-  }
-
-  private async createOrReplay(request: CreateJobRequest, jobId: string): Promise<CreateJobResult> {
-    const created = await this.putNewJob(request, jobId);
-    if (created) return { kind: 'created', job: created };
-    const existing = await this.getJob(jobId);
-    if (existing && existing.owner === request.owner && existing.requestHash === request.idempotency?.requestHash) {
-      return { kind: 'replayed', job: existing };
-    }
-    throw new ConflictError(`Job ${jobId} changed while its idempotent request was replayed.`, existing);
   }
 
   private async putNewJob(request: CreateJobRequest, jobId: string): Promise<StoredJobRecord | undefined> {

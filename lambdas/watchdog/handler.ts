@@ -3,44 +3,26 @@
  * head job Batch acts on) and settles jobs whose end event was lost. See capacity-watchdog.ts,
  * lost-ends.ts and watchdog.ts.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { BatchClient } from '@aws-sdk/client-batch';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import middy from '@middy/core';
-import { jobCostUsd } from '../../core/cost.js';
-import { batchJobTerminator } from '../shared/batch-job-terminator.js';
-import { createExecutionReconciler } from '../../app/reconcile-execution.js';
-import { createDocumentClient } from '../shared/clients.js';
-import { EventPublisher } from '../shared/events-publisher.js';
-import { DynamoJobStore } from '../shared/job-store.js';
+import { publisherFromEnvironment } from '../shared/event-wiring.js';
 import { metricsFromEnvironment } from '../shared/metrics.js';
-import { terminalEventDependencies } from '../../app/terminal-event.js';
+import { executionReconcilerFor } from '../shared/reconciler-wiring.js';
+import { functionLogger, handlerWith, jobStoreFromEnvironment } from '../shared/wiring.js';
 import { endedExecutionLister, executionFailureDescriber, jobCanceller, runnableJobLister } from './aws-adapters.js';
 import { createCapacityWatchdog } from './capacity-watchdog.js';
 import { createLostEndFinder } from './lost-ends.js';
 import { watchdogSettingsFrom } from './settings.js';
 import { createWatchdog, type WatchdogReport } from './watchdog.js';
 
-const logger = new Logger({ serviceName: 'gpujobs-watchdog' });
+const logger = functionLogger('gpujobs-watchdog');
 const settings = watchdogSettingsFrom();
 
 const batch = new BatchClient({});
 const sfn = new SFNClient({});
 const metrics = metricsFromEnvironment(logger);
-const store = new DynamoJobStore(createDocumentClient(), settings.tableName);
-const reconcile = createExecutionReconciler({
-  store,
-  terminalEvents: terminalEventDependencies(store, new EventPublisher(new EventBridgeClient({}), settings.eventBusName)),
-  metrics,
-  jobCostUsd: (record) => jobCostUsd(record.attempts),
-  now: () => new Date().toISOString(),
-  terminateBatchJob: batchJobTerminator(batch, {
-    onRefused: (batchJobId, error) => logger.warn('Batch refused to terminate the job; nothing left to stop', { batchJobId, error }),
-  }),
-});
+const store = jobStoreFromEnvironment(settings.tableName);
+const reconcile = executionReconcilerFor({ store, publisher: publisherFromEnvironment(settings.eventBusName), metrics, logger, batch });
 
 const runWatchdog = createWatchdog({
   failOverWaitingJobs: createCapacityWatchdog({
@@ -71,4 +53,4 @@ async function watch(): Promise<WatchdogReport> {
   return report;
 }
 
-export const handler = middy(watch).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = handlerWith(watch, { logger, metrics });

@@ -1,25 +1,19 @@
 /**
- * Step Functions task `Prepare`: `{jobId}` → PrepareResult. See prepare-job.ts.
+ * Step Functions task `Prepare`: `{jobId}` → PrepareResult. See app/prepare-job.ts.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { BatchClient } from '@aws-sdk/client-batch';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import middy from '@middy/core';
-import { buildJobEvent } from '../../core/events.js';
-import type { PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
-import { createDocumentClient } from '../shared/clients.js';
-import { listEnv, requireEnv } from '../shared/config.js';
-import { ENV } from '../../core/contract/environment.js';
-import { EventPublisher } from '../shared/events-publisher.js';
-import { DynamoJobStore } from '../shared/job-store.js';
-import { explainRegistrationFailure, JobDefinitionResolver } from './job-definitions.js';
 import { createJobPreparer } from '../../app/prepare-job.js';
+import { ENV } from '../../core/contract/environment.js';
+import type { PrepareInput, PrepareResult } from '../../core/contract/workflow.js';
+import { listEnv, requireEnv } from '../shared/config.js';
+import { jobEventSending, publisherFromEnvironment } from '../shared/event-wiring.js';
+import { functionLogger, handlerWith, isoNow, jobStoreFromEnvironment } from '../shared/wiring.js';
+import { explainRegistrationFailure, JobDefinitionResolver } from './job-definitions.js';
 
-const logger = new Logger({ serviceName: 'gpujobs-prepare' });
+const logger = functionLogger('gpujobs-prepare');
+const store = jobStoreFromEnvironment();
+const publisher = publisherFromEnvironment();
 const config = {
-  tableName: requireEnv(ENV.tableName),
-  eventBusName: requireEnv(ENV.eventBusName),
   allowedRegistries: listEnv(ENV.allowedRegistries),
   jobDefinitions: {
     namePrefix: requireEnv(ENV.jobDefinitionPrefix),
@@ -29,14 +23,12 @@ const config = {
   },
 };
 
-const publisher = new EventPublisher(new EventBridgeClient({}), config.eventBusName);
 // Module scope: a warm container resolves each image's definition from memory.
 const jobDefinitions = new JobDefinitionResolver(new BatchClient({}), config.jobDefinitions);
 const prepareJob = createJobPreparer({
-  store: new DynamoJobStore(createDocumentClient(), config.tableName),
-  publish: (events) => publisher.publish(events),
-  buildEvents: buildJobEvent,
-  now: () => new Date().toISOString(),
+  store,
+  ...jobEventSending(publisher),
+  now: isoNow,
   allowedRegistries: config.allowedRegistries,
   resolveJobDefinition: (record) => jobDefinitions.resolve(record),
   explainRegistrationFailure,
@@ -48,4 +40,5 @@ async function prepare(input: PrepareInput): Promise<PrepareResult> {
   return result;
 }
 
-export const handler = middy(prepare).use(injectLambdaContext(logger));
+// Prepare records no metrics, so none are published.
+export const handler = handlerWith(prepare, { logger });
