@@ -5,9 +5,9 @@
  */
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { EVENT_SOURCE } from '../core/events.js';
-import { TERMINAL_DETAIL_TYPE } from '../core/transitions.js';
-import type { Fetch } from './client.js';
+import { EVENT_SOURCE } from '../../core/events.js';
+import { TERMINAL_DETAIL_TYPE } from '../../core/transitions.js';
+import type { Fetch } from '../client.js';
 
 /** The tag every smoke job carries, with the run's id as its value: the temporary rule matches on it. */
 export const SMOKE_TAG_KEY = 'gpujobs-smoke';
