@@ -1,7 +1,7 @@
 import { GetLogEventsCommand, ResourceNotFoundException } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../core/job.js';
-import type { StoredAttempt } from '../../lambdas/shared/job-store.js';
+import type { StoredAttempt } from '../../core/job-change.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
 import { JOB_LOG_GROUP_NAME, logsMock, resetAwsMocks, startApi, type ApiHarness } from './harness.js';
 import { putJobAttempts, transitionJob } from '../../app/update-job.js';

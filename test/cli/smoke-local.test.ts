@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMOKE_STEPS } from '../../cli/commands/smoke.js';
+import { SMOKE_STEPS } from '../../cli/smoke/steps.js';
 import { startLocalPlatform, type LocalPlatform } from '../../local/platform.js';
 import { cli } from './run-cli.js';
 

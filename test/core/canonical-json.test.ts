@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, canonicalRequestHash } from '../../core/canonical-json.js';
-import { jobDefinitionContent, jobDefinitionName, type JobDefinitionSettings, type JobDefinitionSpec } from '../../lambdas/workflow/job-definitions.js';
+import { jobDefinitionContent, jobDefinitionName, type JobDefinitionSettings, type JobDefinitionSpec } from '../../lambdas/prepare/job-definitions.js';
 
 /** The former request-hash canonicalJson. */
 function requestHashReference(value: unknown): string {

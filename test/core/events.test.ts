@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { buildJobEvent } from '../../core/events.js';
 import { InvalidTransitionError } from '../../core/transitions.js';
-import { attempt, jobRecord } from './fixtures.js';
+import { anAttempt, aJobRecord } from '../support/jobs.js';
 
 describe('buildJobEvent', () => {
   it('announces a non-terminal transition with one status-change event', () => {
     // GIVEN a job that just started running
-    const record = jobRecord({ status: 'RUNNING', attempts: [attempt({ attempt: 1, capacity: 'spot', status: 'RUNNING' })] });
+    const record = aJobRecord({ status: 'RUNNING', attempts: [anAttempt({ attempt: 1, capacity: 'spot', status: 'RUNNING' })] });
     // WHEN its events are built
     const events = buildJobEvent(record, 'PENDING');
     // THEN one status change with the contract's detail
@@ -34,12 +34,12 @@ describe('buildJobEvent', () => {
     ['FAILED', 'GPU Job Failed'],
     ['CANCELLED', 'GPU Job Cancelled'],
   ] as const)('adds exactly one terminal event on %s', (status, detailType) => {
-    const record = jobRecord({
+    const record = aJobRecord({
       status,
       statusReason: 'Completed on attempt 2 (On-Demand)',
       exitCode: 0,
       costUsd: 1.25,
-      attempts: [attempt({ attempt: 2, capacity: 'on-demand' }), attempt({ attempt: 1, capacity: 'spot', failureClass: 'SPOT_RECLAIM' })],
+      attempts: [anAttempt({ attempt: 2, capacity: 'on-demand' }), anAttempt({ attempt: 1, capacity: 'spot', failureClass: 'SPOT_RECLAIM' })],
     });
     const events = buildJobEvent(record, 'RUNNING');
     expect(events.map((event) => event.detailType)).toEqual(['GPU Job Status Change', detailType]);
@@ -55,18 +55,18 @@ describe('buildJobEvent', () => {
   });
 
   it('announces a cancel of a queued job, which has no attempt and no capacity', () => {
-    const events = buildJobEvent(jobRecord({ status: 'CANCELLED' }), 'QUEUED');
+    const events = buildJobEvent(aJobRecord({ status: 'CANCELLED' }), 'QUEUED');
     expect(events).toHaveLength(2);
     expect(events[1]!.detail).toMatchObject({ attempts: 0, previousStatus: 'QUEUED' });
     expect(events[1]!.detail).not.toHaveProperty('capacity');
   });
 
   it('fails rather than announce a change the table forbids (a second terminal event)', () => {
-    expect(() => buildJobEvent(jobRecord({ status: 'FAILED' }), 'SUCCEEDED')).toThrow(InvalidTransitionError);
+    expect(() => buildJobEvent(aJobRecord({ status: 'FAILED' }), 'SUCCEEDED')).toThrow(InvalidTransitionError);
   });
 
   it('leaves no internal field in the detail', () => {
-    const record = jobRecord({ status: 'SUCCEEDED', version: 9, cancelRequested: true, executionArn: 'arn:x', requestHash: 'abc' });
+    const record = aJobRecord({ status: 'SUCCEEDED', version: 9, cancelRequested: true, executionArn: 'arn:x', requestHash: 'abc' });
     const detail = buildJobEvent(record, 'RUNNING')[1]!.detail;
     for (const key of ['version', 'cancelRequested', 'executionArn', 'requestHash', 'image', 'command', 'environment']) {
       expect(detail).not.toHaveProperty(key);

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { toPublicJob } from '../../core/job-view.js';
 import type { Attempt } from '../../core/job.js';
-import { attempt, jobRecord } from './fixtures.js';
+import { anAttempt, aJobRecord } from '../support/jobs.js';
 
 describe('toPublicJob', () => {
   it('drops bookkeeping fields and internal attempt fields', () => {
     // GIVEN a stored record with private fields, and an attempt carrying its log stream
-    const withLogStream = { ...attempt({ attempt: 1, batchJobId: 'b-1' }), logStreamName: 'gpujobs/default/abc' } as Attempt;
-    const record = jobRecord({
+    const withLogStream = { ...anAttempt({ attempt: 1, batchJobId: 'b-1' }), logStreamName: 'gpujobs/default/abc' } as Attempt;
+    const record = aJobRecord({
       version: 7,
       cancelRequested: true,
       executionArn: 'arn:aws:states:us-east-1:123456789012:execution:gpujobs:01J',
@@ -24,7 +24,7 @@ describe('toPublicJob', () => {
   });
 
   it('keeps every public field of the contract', () => {
-    const record = jobRecord({
+    const record = aJobRecord({
       status: 'SUCCEEDED',
       statusReason: 'Completed on attempt 1 (Spot)',
       startedAt: '2026-11-01T10:05:00.000Z',
@@ -37,11 +37,11 @@ describe('toPublicJob', () => {
   });
 
   it('orders attempts by number', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 3 }), attempt({ attempt: 1 }), attempt({ attempt: 2 })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 3 }), anAttempt({ attempt: 1 }), anAttempt({ attempt: 2 })] });
     expect(toPublicJob(record).attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
   });
 
   it('does not include absent optional fields as undefined', () => {
-    expect(Object.values(toPublicJob(jobRecord())).includes(undefined)).toBe(false);
+    expect(Object.values(toPublicJob(aJobRecord())).includes(undefined)).toBe(false);
   });
 });

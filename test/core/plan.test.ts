@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { ON_DEMAND_ATTEMPT_LIMIT } from '../../core/capacity.js';
 import type { Attempt } from '../../core/job.js';
 import { attemptEnvironment, interruptedAttemptWrites, planAfterAttempt, planFirstAttempt } from '../../core/plan.js';
-import { attempt, jobRecord } from './fixtures.js';
+import { anAttempt, aJobRecord } from '../support/jobs.js';
 
 const JOB_ID = '01JD7ZK6E8Q6V0YF3W4H2Z9X1M';
 const reclaimed = (n: number, capacity: Attempt['capacity'] = 'spot'): Attempt =>
-  attempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' });
+  anAttempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' });
 
 describe('attemptEnvironment', () => {
   it('adds GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT after the job\'s own variables', () => {
@@ -29,7 +29,7 @@ describe('attemptEnvironment', () => {
 
 describe('planFirstAttempt', () => {
   it('starts a spot-first job on Spot as attempt 1', () => {
-    expect(planFirstAttempt(jobRecord({ status: 'QUEUED' }))).toEqual({
+    expect(planFirstAttempt(aJobRecord({ status: 'QUEUED' }))).toEqual({
       next: 'spot',
       attempt: 1,
       jobName: `gpujobs-${JOB_ID}-1`,
@@ -44,15 +44,15 @@ describe('planFirstAttempt', () => {
   });
 
   it('starts an on-demand job on On-Demand, with no retry by Batch', () => {
-    expect(planFirstAttempt(jobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({ next: 'on-demand', attempt: 1, batchAttempts: 1 });
+    expect(planFirstAttempt(aJobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({ next: 'on-demand', attempt: 1, batchAttempts: 1 });
   });
 
   it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('skips a job that is already %s', (status) => {
-    expect(planFirstAttempt(jobRecord({ status }))).toEqual({ next: 'skip' });
+    expect(planFirstAttempt(aJobRecord({ status }))).toEqual({ next: 'skip' });
   });
 
   it('finishes a job whose cancel arrived before the first attempt as CANCELLED', () => {
-    expect(planFirstAttempt(jobRecord({ status: 'PENDING', cancelRequested: true }))).toEqual({
+    expect(planFirstAttempt(aJobRecord({ status: 'PENDING', cancelRequested: true }))).toEqual({
       next: 'finish',
       outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
     });
@@ -61,11 +61,11 @@ describe('planFirstAttempt', () => {
 
 describe('planFirstAttempt for a job taken up again with settled attempts', () => {
   const interrupted = (n: number, capacity: Attempt['capacity']): Attempt =>
-    attempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', startedAt: '2026-11-01T10:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' });
+    anAttempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', startedAt: '2026-11-01T10:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' });
 
   it('fails over to On-Demand when the interrupted Spot attempt was the whole Spot budget', () => {
     // GIVEN a spot-first job allowed one Spot attempt, interrupted on it
-    const record = jobRecord({ maxSpotAttempts: 1, attempts: [interrupted(1, 'spot')] });
+    const record = aJobRecord({ maxSpotAttempts: 1, attempts: [interrupted(1, 'spot')] });
 
     // WHEN prepare plans it again
     const plan = planFirstAttempt(record);
@@ -75,19 +75,19 @@ describe('planFirstAttempt for a job taken up again with settled attempts', () =
   });
 
   it('gives Batch only the Spot budget the interrupted attempts left', () => {
-    const record = jobRecord({ maxSpotAttempts: 3, attempts: [reclaimed(1), interrupted(2, 'spot')] });
+    const record = aJobRecord({ maxSpotAttempts: 3, attempts: [reclaimed(1), interrupted(2, 'spot')] });
     expect(planFirstAttempt(record)).toMatchObject({ next: 'spot', attempt: 3, batchAttempts: 1 });
   });
 
   it('gives an On-Demand attempt that lost its host one more On-Demand attempt', () => {
-    const record = jobRecord({ capacity: 'on-demand', attempts: [interrupted(1, 'on-demand')] });
+    const record = aJobRecord({ capacity: 'on-demand', attempts: [interrupted(1, 'on-demand')] });
     expect(planFirstAttempt(record)).toMatchObject({ next: 'on-demand', attempt: 2, batchAttempts: 1 });
   });
 
   it('finishes FAILED with the usual final reason when the settled attempts used up the policy', () => {
     // GIVEN an on-demand job that lost its host on both On-Demand attempts it is allowed
     const lostHosts = Array.from({ length: ON_DEMAND_ATTEMPT_LIMIT }, (_, index) => interrupted(index + 1, 'on-demand'));
-    const record = jobRecord({ capacity: 'on-demand', attempts: lostHosts.reverse() });
+    const record = aJobRecord({ capacity: 'on-demand', attempts: lostHosts.reverse() });
 
     // WHEN
     const plan = planFirstAttempt(record);
@@ -104,7 +104,7 @@ describe('planFirstAttempt for a job taken up again with settled attempts', () =
   });
 
   it('finishes FAILED without another attempt when the last settled attempt failed on its own', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1, failureClass: 'APP_ERROR', exitCode: 2 })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1, failureClass: 'APP_ERROR', exitCode: 2 })] });
     expect(planFirstAttempt(record)).toEqual({
       next: 'finish',
       outcome: { status: 'FAILED', failureClass: 'APP_ERROR', exitCode: 2, statusReason: 'The container exited with code 2' },
@@ -112,7 +112,7 @@ describe('planFirstAttempt for a job taken up again with settled attempts', () =
   });
 
   it('finishes SUCCEEDED when the last attempt succeeded before the job was finished', () => {
-    const record = jobRecord({ attempts: [reclaimed(1), attempt({ attempt: 2, status: 'SUCCEEDED', exitCode: 0 })] });
+    const record = aJobRecord({ attempts: [reclaimed(1), anAttempt({ attempt: 2, status: 'SUCCEEDED', exitCode: 0 })] });
     expect(planFirstAttempt(record)).toEqual({
       next: 'finish',
       outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (Spot) after 1 Spot reclaim', exitCode: 0 },
@@ -120,7 +120,7 @@ describe('planFirstAttempt for a job taken up again with settled attempts', () =
   });
 
   it('finishes CANCELLED when a cancel was requested before the interruption', () => {
-    const record = jobRecord({ cancelRequested: true, attempts: [interrupted(1, 'spot')] });
+    const record = aJobRecord({ cancelRequested: true, attempts: [interrupted(1, 'spot')] });
     expect(planFirstAttempt(record)).toEqual({
       next: 'finish',
       outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
@@ -129,15 +129,15 @@ describe('planFirstAttempt for a job taken up again with settled attempts', () =
 
   it('numbers the attempt after the settled ones, whatever open attempt was planned', () => {
     // GIVEN attempt 2 planned on Spot after a reclaim, never started
-    const record = jobRecord({ attempts: [reclaimed(1), attempt({ attempt: 2, status: 'PENDING' })] });
+    const record = aJobRecord({ attempts: [reclaimed(1), anAttempt({ attempt: 2, status: 'PENDING' })] });
 
     // THEN prepare plans attempt 2 again (and reuses the planned one), not attempt 3
     expect(planFirstAttempt(record)).toMatchObject({ next: 'spot', attempt: 2, batchAttempts: 2 });
   });
 
   it('plans a job whose only attempt never started as a fresh one', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1, status: 'PENDING' })] });
-    expect(planFirstAttempt(record)).toEqual(planFirstAttempt(jobRecord()));
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1, status: 'PENDING' })] });
+    expect(planFirstAttempt(record)).toEqual(planFirstAttempt(aJobRecord()));
   });
 });
 
@@ -145,33 +145,33 @@ describe('interruptedAttemptWrites', () => {
   const interruption = { stoppedAt: '2026-11-01T11:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' };
 
   it('settles a running attempt as an infrastructure failure, keeping what is known of it', () => {
-    const running = attempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z', batchJobId: 'b-1', instanceType: 'g5.xlarge' });
-    expect(interruptedAttemptWrites(jobRecord({ attempts: [running] }), interruption)).toEqual([
+    const running = anAttempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z', batchJobId: 'b-1', instanceType: 'g5.xlarge' });
+    expect(interruptedAttemptWrites(aJobRecord({ attempts: [running] }), interruption)).toEqual([
       { ...running, status: 'FAILED', failureClass: 'SPOT_RECLAIM', stoppedAt: interruption.stoppedAt, statusReason: interruption.statusReason },
     ]);
   });
 
   it('settles an attempt that started though its status still says PENDING', () => {
-    const started = attempt({ attempt: 1, status: 'PENDING', capacity: 'on-demand', startedAt: '2026-11-01T10:00:00.000Z' });
-    expect(interruptedAttemptWrites(jobRecord({ attempts: [started] }), interruption)).toMatchObject([{ attempt: 1, capacity: 'on-demand', status: 'FAILED', failureClass: 'SPOT_RECLAIM' }]);
+    const started = anAttempt({ attempt: 1, status: 'PENDING', capacity: 'on-demand', startedAt: '2026-11-01T10:00:00.000Z' });
+    expect(interruptedAttemptWrites(aJobRecord({ attempts: [started] }), interruption)).toMatchObject([{ attempt: 1, capacity: 'on-demand', status: 'FAILED', failureClass: 'SPOT_RECLAIM' }]);
   });
 
   it('settles it CANCELLED when the owner had asked to cancel the job', () => {
-    const running = attempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' });
-    expect(interruptedAttemptWrites(jobRecord({ cancelRequested: true, attempts: [running] }), interruption)).toMatchObject([
+    const running = anAttempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' });
+    expect(interruptedAttemptWrites(aJobRecord({ cancelRequested: true, attempts: [running] }), interruption)).toMatchObject([
       { attempt: 1, status: 'CANCELLED', failureClass: 'CANCELLED' },
     ]);
   });
 
   it('leaves attempts that never started, and settled ones, as they are', () => {
-    const attempts = [reclaimed(1), attempt({ attempt: 2, status: 'PENDING' })];
-    expect(interruptedAttemptWrites(jobRecord({ attempts }), interruption)).toEqual([]);
+    const attempts = [reclaimed(1), anAttempt({ attempt: 2, status: 'PENDING' })];
+    expect(interruptedAttemptWrites(aJobRecord({ attempts }), interruption)).toEqual([]);
   });
 });
 
 describe('planAfterAttempt', () => {
   it('finishes SUCCEEDED with the exit code after a successful attempt', () => {
-    const record = jobRecord({ status: 'RUNNING', attempts: [attempt({ attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED' }), reclaimed(1)] });
+    const record = aJobRecord({ status: 'RUNNING', attempts: [anAttempt({ attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED' }), reclaimed(1)] });
     expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toEqual({
       next: 'finish',
       outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (On-Demand) after 1 Spot reclaim', exitCode: 0 },
@@ -179,17 +179,17 @@ describe('planAfterAttempt', () => {
   });
 
   it('names the attempt that completed without interruptions when there were none', () => {
-    const record = jobRecord({ status: 'RUNNING', attempts: [attempt({ attempt: 1, status: 'SUCCEEDED' })] });
+    const record = aJobRecord({ status: 'RUNNING', attempts: [anAttempt({ attempt: 1, status: 'SUCCEEDED' })] });
     expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toMatchObject({
       outcome: { statusReason: 'Completed on attempt 1 (Spot)' },
     });
   });
 
   it('counts every reclaim and capacity wait before the attempt that completed', () => {
-    const noCapacity = attempt({ attempt: 3, failureClass: 'NO_CAPACITY' });
-    const record = jobRecord({
+    const noCapacity = anAttempt({ attempt: 3, failureClass: 'NO_CAPACITY' });
+    const record = aJobRecord({
       status: 'RUNNING',
-      attempts: [reclaimed(1), reclaimed(2), noCapacity, attempt({ attempt: 4, capacity: 'on-demand', status: 'SUCCEEDED' })],
+      attempts: [reclaimed(1), reclaimed(2), noCapacity, anAttempt({ attempt: 4, capacity: 'on-demand', status: 'SUCCEEDED' })],
     });
     expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toMatchObject({
       outcome: { statusReason: 'Completed on attempt 4 (On-Demand) after 2 Spot reclaims and 1 wait for capacity that timed out' },
@@ -197,7 +197,7 @@ describe('planAfterAttempt', () => {
   });
 
   it('plans attempt 2 on Spot after the first reclaim', () => {
-    const record = jobRecord({ status: 'RUNNING', attempts: [reclaimed(1)] });
+    const record = aJobRecord({ status: 'RUNNING', attempts: [reclaimed(1)] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toEqual({
       next: 'spot',
       attempt: 2,
@@ -213,7 +213,7 @@ describe('planAfterAttempt', () => {
 
   it('numbers the next attempt after every attempt Batch ran in place, and gives Batch only the Spot budget left', () => {
     // GIVEN a submission as attempt 1 that Batch ran twice (attempts 1 and 2), both reclaimed, of a budget of 3
-    const record = jobRecord({ status: 'RUNNING', maxSpotAttempts: 3, attempts: [reclaimed(1), reclaimed(2)] });
+    const record = aJobRecord({ status: 'RUNNING', maxSpotAttempts: 3, attempts: [reclaimed(1), reclaimed(2)] });
 
     // WHEN the workflow plans what follows
     const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' });
@@ -223,7 +223,7 @@ describe('planAfterAttempt', () => {
   });
 
   it('fails over once in-place retries used up the Spot budget', () => {
-    const record = jobRecord({ status: 'RUNNING', maxSpotAttempts: 2, attempts: [reclaimed(1), reclaimed(2)] });
+    const record = aJobRecord({ status: 'RUNNING', maxSpotAttempts: 2, attempts: [reclaimed(1), reclaimed(2)] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toMatchObject({
       next: 'on-demand',
       attempt: 3,
@@ -232,7 +232,7 @@ describe('planAfterAttempt', () => {
   });
 
   it('fails over to On-Demand after the third reclaim of a spot-first job', () => {
-    const record = jobRecord({ attempts: [reclaimed(3), reclaimed(1), reclaimed(2)] });
+    const record = aJobRecord({ attempts: [reclaimed(3), reclaimed(1), reclaimed(2)] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toMatchObject({
       next: 'on-demand',
       attempt: 4,
@@ -241,7 +241,7 @@ describe('planAfterAttempt', () => {
   });
 
   it('fails a spot-only job after its third reclaim, saying why', () => {
-    const record = jobRecord({ capacity: 'spot-only', attempts: [reclaimed(1), reclaimed(2), reclaimed(3)] });
+    const record = aJobRecord({ capacity: 'spot-only', attempts: [reclaimed(1), reclaimed(2), reclaimed(3)] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' })).toEqual({
       next: 'finish',
       outcome: {
@@ -254,7 +254,7 @@ describe('planAfterAttempt', () => {
 
   it('fails a spot-only job that found no Spot capacity, with Batch\'s reason', () => {
     const reason = 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY';
-    const record = jobRecord({ capacity: 'spot-only', attempts: [attempt({ attempt: 1, failureClass: 'NO_CAPACITY' })] });
+    const record = aJobRecord({ capacity: 'spot-only', attempts: [anAttempt({ attempt: 1, failureClass: 'NO_CAPACITY' })] });
     const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'NO_CAPACITY', statusReason: reason });
     expect(plan).toEqual({
       next: 'finish',
@@ -267,20 +267,20 @@ describe('planAfterAttempt', () => {
   });
 
   it('goes to On-Demand at once when a spot-first job found no Spot capacity', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1 })] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'NO_CAPACITY' })).toMatchObject({ next: 'on-demand', attempt: 2 });
   });
 
   it('gives up after the On-Demand limit, naming the count', () => {
     const onDemand = Array.from({ length: ON_DEMAND_ATTEMPT_LIMIT }, (_, i) => reclaimed(4 + i, 'on-demand'));
-    const record = jobRecord({ attempts: [reclaimed(1), reclaimed(2), reclaimed(3), ...onDemand] });
+    const record = aJobRecord({ attempts: [reclaimed(1), reclaimed(2), reclaimed(3), ...onDemand] });
     const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' });
     expect(plan).toMatchObject({ next: 'finish', outcome: { status: 'FAILED', failureClass: 'SPOT_RECLAIM' } });
     if (plan.next === 'finish') expect(plan.outcome.statusReason).toMatch(/On-Demand attempts failed for lack of capacity 2 times/);
   });
 
   it('fails an application error at once, with exit code and reason, without failover', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1 })] });
     expect(
       planAfterAttempt(record, { succeeded: false, failureClass: 'APP_ERROR', exitCode: 1, statusReason: 'Essential container in task exited' }),
     ).toEqual({
@@ -295,7 +295,7 @@ describe('planAfterAttempt', () => {
   });
 
   it.each(['MISCONFIGURATION', 'TIMEOUT'] as const)('fails %s at once', (failureClass) => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1 })] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass })).toMatchObject({
       next: 'finish',
       outcome: { status: 'FAILED', failureClass },
@@ -303,12 +303,12 @@ describe('planAfterAttempt', () => {
   });
 
   it('treats a failure without a class as APP_ERROR (no On-Demand spend on the unknown)', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1 })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1 })] });
     expect(planAfterAttempt(record, { succeeded: false })).toMatchObject({ next: 'finish', outcome: { failureClass: 'APP_ERROR' } });
   });
 
   it('finishes CANCELLED when the owner asked to cancel, whatever Batch reported', () => {
-    const record = jobRecord({ cancelRequested: true, attempts: [reclaimed(1)] });
+    const record = aJobRecord({ cancelRequested: true, attempts: [reclaimed(1)] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toEqual({
       next: 'finish',
       outcome: { status: 'CANCELLED', statusReason: 'Cancelled by its owner', failureClass: 'CANCELLED' },
@@ -316,12 +316,12 @@ describe('planAfterAttempt', () => {
   });
 
   it('skips when the job already became terminal (a cancel won)', () => {
-    const record = jobRecord({ status: 'CANCELLED', attempts: [reclaimed(1)] });
+    const record = aJobRecord({ status: 'CANCELLED', attempts: [reclaimed(1)] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toEqual({ next: 'skip' });
   });
 
   it('uses the settled class over a stale one on the record', () => {
-    const record = jobRecord({ attempts: [attempt({ attempt: 1, failureClass: 'APP_ERROR' })] });
+    const record = aJobRecord({ attempts: [anAttempt({ attempt: 1, failureClass: 'APP_ERROR' })] });
     expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM' })).toMatchObject({ next: 'spot', attempt: 2 });
   });
 });

@@ -11,7 +11,7 @@ import { buildJobEvent } from '../../core/events.js';
 import { isTerminal, type JobRecord, type JobStatus } from '../../core/job.js';
 import type { GpuJobEvent } from '../../core/ports.js';
 import { allowedFrom, applyTransition, canTransition } from '../../core/transitions.js';
-import { jobRecord } from './fixtures.js';
+import { aJobRecord } from '../support/jobs.js';
 
 /**
  * Everything that writes a job's status, as the handlers do: Batch state changes
@@ -38,7 +38,7 @@ type Signal = keyof typeof SIGNALS;
 class ConditionalStore {
   /** `guarded: false` drops the allowed-from condition: the mutant the properties must catch. */
   constructor(private readonly guarded = true) {}
-  record: JobRecord = jobRecord({ status: 'QUEUED', version: 1, attempts: [] });
+  record: JobRecord = aJobRecord({ status: 'QUEUED', version: 1, attempts: [] });
   readonly history: JobStatus[] = ['QUEUED'];
   readonly events: GpuJobEvent[] = [];
 

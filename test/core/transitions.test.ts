@@ -8,7 +8,7 @@ import {
   InvalidTransitionError,
   TERMINAL_DETAIL_TYPE,
 } from '../../core/transitions.js';
-import { jobRecord } from './fixtures.js';
+import { aJobRecord } from '../support/jobs.js';
 
 // The table from the issue, written out independently of the implementation.
 const ALLOWED: [JobStatus, JobStatus][] = [
@@ -82,7 +82,7 @@ describe('InvalidTransitionError', () => {
 });
 
 describe('applyTransition', () => {
-  const record: JobRecord = jobRecord({
+  const record: JobRecord = aJobRecord({
     jobId: '01JABC',
     name: 'demo',
     status: 'RUNNING',

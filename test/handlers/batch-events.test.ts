@@ -5,6 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { batchJobName } from '../../core/contract/workflow.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import { batchJobStateChange } from '../support/aws-events.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { putJobAttempts, transitionJob } from '../../app/update-job.js';
@@ -50,31 +51,7 @@ beforeEach(() => {
 });
 
 function batchEvent(jobName: string, status: string, detail: Record<string, unknown> = {}) {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Batch Job State Change',
-    source: 'aws.batch',
-    account: '123456789012',
-    time: '2025-05-01T10:00:00Z',
-    region: 'us-east-1',
-    resources: ['arn:aws:batch:us-east-1:123456789012:job/5f0c1b2a'],
-    detail: {
-      jobArn: 'arn:aws:batch:us-east-1:123456789012:job/5f0c1b2a',
-      jobName,
-      jobId: '5f0c1b2a',
-      jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/gpujobs-spot',
-      status,
-      attempts: [],
-      createdAt: STARTED_AT - 60_000,
-      dependsOn: [],
-      jobDefinition: 'arn:aws:batch:us-east-1:123456789012:job-definition/gpujobs-test-abc:1',
-      parameters: {},
-      tags: {},
-      platformCapabilities: ['EC2'],
-      ...detail,
-    },
-  };
+  return batchJobStateChange(jobName, status, detail, '2025-05-01T10:00:00Z');
 }
 
 const runningDetail = {

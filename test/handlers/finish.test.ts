@@ -18,7 +18,7 @@ beforeAll(async () => {
   dynamo = await startDynalite();
   setHandlerEnvironment(dynamo);
   store = storeFor(dynamo);
-  ({ handler } = await import('../../lambdas/workflow/finish.js'));
+  ({ handler } = await import('../../lambdas/finish/handler.js'));
 });
 
 afterAll(async () => {

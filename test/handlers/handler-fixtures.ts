@@ -2,9 +2,9 @@
  * What the handler tests share: a Lambda context, handler environments, and jobs
  * seeded through the real store into dynalite.
  */
-import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { JobSpec, JobStatus } from '../../core/job.js';
+import { aJobId, aJobSpec } from '../support/jobs.js';
 import { ENV } from '../../core/contract/environment.js';
 import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { documentClientFor, type RunningDynalite } from '../support/dynalite.js';
@@ -37,35 +37,16 @@ export function storeFor(dynamo: RunningDynalite): DynamoJobStore {
   return new DynamoJobStore(documentClientFor(dynamo.endpoint), dynamo.tableName);
 }
 
-export const DEFAULT_SPEC: JobSpec = {
-  image: 'public.ecr.aws/docker/library/python:3.12',
-  command: ['python', '-c', 'print(1)'],
-  environment: { MODEL: 'tiny' },
-  tags: { team: 'ml' },
-  gpus: 1,
-  vcpus: 4,
-  memoryMiB: 16_384,
-  capacity: 'spot-first',
-  maxSpotAttempts: 3,
-  timeoutSeconds: 3_600,
-};
-
-let sequence = 0;
-export function newJobId(): string {
-  sequence += 1;
-  return `01JTEST${Date.now().toString(36).toUpperCase()}${String(sequence).padStart(4, '0')}${randomUUID().slice(0, 6)}`;
-}
-
-/** Creates a job QUEUED, then walks it through `path` (each step a legal transition). */
+/** Creates a job QUEUED (on aJobSpec with `spec` over it), then walks it through `path` (each step a legal transition). */
 export async function seedJob(
   store: DynamoJobStore,
   options: { readonly spec?: Partial<JobSpec>; readonly path?: readonly JobStatus[]; readonly owner?: string } = {},
 ) {
-  const jobId = newJobId();
+  const jobId = aJobId();
   const created = await store.createJob({
     jobId,
     owner: options.owner ?? 'arn:aws:iam::123456789012:user/alice',
-    spec: { ...DEFAULT_SPEC, ...options.spec },
+    spec: aJobSpec(options.spec),
     now: new Date().toISOString(),
   });
   if (created.kind !== 'created') throw new Error(`Seeding job ${jobId} gave ${created.kind}.`);

@@ -30,10 +30,10 @@ import { attemptCostUsd, jobCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
 import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type CapacityType, type JobRecord, type JobStatus } from '../../core/job.js';
 import type { JobChange } from '../../core/job-change.js';
-import { applyChange, type ConditionalUpdate } from '../../lambdas/shared/job-store.js';
+import { applyChange, type ConditionalUpdate } from '../../lambdas/shared/job-item.js';
 import { newJobId } from '../../core/job-id.js';
 import { ConflictError } from '../../core/ports.js';
-import { STATUS_CHANGE_DETAIL_TYPE, TERMINAL_DETAIL_TYPE, canTransition, isTerminalStatus } from '../../core/transitions.js';
+import { STATUS_CHANGE_DETAIL_TYPE, TERMINAL_DETAIL_TYPE, canTransition } from '../../core/transitions.js';
 import { batchJobName, type Outcome, type SettleAttemptInput } from '../../core/contract/workflow.js';
 import { createJobApi } from '../../lambdas/api/job-api.js';
 import { HttpProblem } from '../../lambdas/api/problem.js';
@@ -48,6 +48,7 @@ import { createJobFinisher } from '../../app/finish-job.js';
 import { createJobPreparer } from '../../app/prepare-job.js';
 import { createAttemptSettler } from '../../app/settle-attempt.js';
 import { apiEvent } from '../support/api-gateway.js';
+import { batchJobStateChange, executionStatusChange } from '../support/aws-events.js';
 import { documentClientFor, startDynalite } from '../support/dynalite.js';
 import { aJobSpec } from '../support/jobs.js';
 import { RecordingJobStore, RecordingMemoryJobStore, type RecordingStore, type Snapshot, type WriteLog } from './recording-job-store.js';
@@ -276,24 +277,12 @@ function batchStateChange(jobId: string, { submission: number, batchStatus, retr
       attempts: [...earlierRuns, { container, startedAt: started.startedAt, stoppedAt: stopped, statusReason: RECLAIM_REASON }],
     },
   };
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Batch Job State Change',
-    source: 'aws.batch',
-    account: '123456789012',
-    time: new Date(T0).toISOString(),
-    region: 'us-east-1',
-    resources: [`arn:aws:batch:us-east-1:123456789012:job/batch-${number}`],
-    detail: {
-      jobName: batchJobName(jobId, number),
-      jobId: `batch-${number}`,
-      jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/gpujobs-spot',
-      status: batchStatus,
-      retryStrategy: { attempts: 3 },
-      ...detailByStatus[batchStatus],
-    },
-  };
+  return batchJobStateChange(
+    batchJobName(jobId, number),
+    batchStatus,
+    { jobId: `batch-${number}`, retryStrategy: { attempts: 3 }, ...detailByStatus[batchStatus] },
+    new Date(T0).toISOString(),
+  );
 }
 
 /** What `submitJob.sync` hands settle-attempt: the job detail (PascalCase), or the caught failure around it. */
@@ -329,28 +318,9 @@ function submissionResult(jobId: string, number: number, result: SubmissionResul
   }
 }
 
-function executionStatusChange(jobId: string, status: 'ABORTED' | 'FAILED') {
-  const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${jobId}`;
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Step Functions Execution Status Change',
-    source: 'aws.states',
-    account: '123456789012',
-    time: new Date().toISOString(),
-    region: 'us-east-1',
-    resources: [executionArn],
-    detail: {
-      executionArn,
-      stateMachineArn: STATE_MACHINE_ARN,
-      name: jobId,
-      status,
-      startDate: T0,
-      stopDate: Date.now(),
-      error: status === 'FAILED' ? 'States.TaskFailed' : null,
-      cause: status === 'FAILED' ? 'The Finish task failed.' : null,
-    },
-  };
+function executionEnded(jobId: string, status: 'ABORTED' | 'FAILED') {
+  const failure = status === 'FAILED' ? { error: 'States.TaskFailed', cause: 'The Finish task failed.' } : {};
+  return executionStatusChange({ stateMachineArn: STATE_MACHINE_ARN, jobId, status, startDate: T0, ...failure });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,7 +431,7 @@ async function perform(world: World, { jobId, owner }: History, op: Operation): 
         throw refusal;
       }
       case 'reconcile': {
-        const execution = endedExecutionFrom(executionStatusChange(jobId, op.executionStatus));
+        const execution = endedExecutionFrom(executionEnded(jobId, op.executionStatus));
         if (!execution) throw new Error(`The ${op.executionStatus} execution event was not read as an end.`);
         return await handlers.reconcile(execution);
       }
@@ -660,7 +630,7 @@ async function runHistory(world: World, history: History, { steps, delays, outag
   // AND exactly one terminal event exactly when the job is terminal, saying what the record says
   const events = acceptedEvents.get(jobId) ?? [];
   const terminalEvents = events.filter((event) => event.detailType !== STATUS_CHANGE_DETAIL_TYPE);
-  if (isTerminalStatus(record.status)) {
+  if (isTerminal(record.status)) {
     expect(terminalEvents.map((event) => [event.detailType, event.detail.status])).toEqual([[TERMINAL_DETAIL_TYPE[record.status], record.status]]);
     expect(terminalEvents[0]?.detail.previousStatus).toBe(terminalWrites[0]?.[0]);
     expect(record.terminalEvent?.published, 'the terminal event debt is paid').toBe(true);

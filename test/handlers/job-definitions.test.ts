@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clusterOfContainerInstance } from '../../lambdas/shared/instance-types.js';
-import { jobDefinitionName, type JobDefinitionSettings } from '../../lambdas/workflow/job-definitions.js';
+import { jobDefinitionName, type JobDefinitionSettings } from '../../lambdas/prepare/job-definitions.js';
 
 const settings: JobDefinitionSettings = {
   namePrefix: 'gpujobs',

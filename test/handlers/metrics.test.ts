@@ -11,6 +11,7 @@ import { DEFAULT_SERVICE_NAME, JOB_METRICS } from '../../core/contract/metrics.j
 import { MetricsConfigurationError, metricsFromEnvironment, type JobMetrics } from '../../lambdas/shared/metrics.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
 import { captureEmf, type EmfCapture } from './emf-capture.js';
+import { batchJobStateChange, executionStatusChange } from '../support/aws-events.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
 import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
@@ -161,9 +162,9 @@ describe('metrics the handlers emit', () => {
     process.env.POWERTOOLS_METRICS_DISABLED = 'false';
     store = storeFor(dynamo);
     emf = captureEmf();
-    ({ handler: finish } = await import('../../lambdas/workflow/finish.js'));
+    ({ handler: finish } = await import('../../lambdas/finish/handler.js'));
     ({ handler: reconcile } = await import('../../lambdas/reconcile/handler.js'));
-    ({ handler: settleAttempt } = await import('../../lambdas/workflow/settle-attempt.js'));
+    ({ handler: settleAttempt } = await import('../../lambdas/settle-attempt/handler.js'));
     ({ handler: batchEvents } = await import('../../lambdas/batch-events/handler.js'));
   });
 
@@ -222,12 +223,7 @@ describe('metrics the handlers emit', () => {
 
   describe('reconcile', () => {
     function executionEnded(jobId: string, status: string) {
-      const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${jobId}`;
-      return {
-        'detail-type': 'Step Functions Execution Status Change',
-        source: 'aws.states',
-        detail: { executionArn, stateMachineArn: STATE_MACHINE_ARN, name: jobId, status, stopDate: Date.now(), error: null, cause: null },
-      };
+      return executionStatusChange({ stateMachineArn: STATE_MACHINE_ARN, jobId, status });
     }
 
     it('counts JobsCancelled for a stopped execution once, however often its event comes', async () => {
@@ -318,21 +314,7 @@ describe('metrics the handlers emit', () => {
 
   describe('batch-events', () => {
     function batchEvent(jobName: string, status: string, detail: Record<string, unknown> = {}) {
-      return {
-        'detail-type': 'Batch Job State Change',
-        source: 'aws.batch',
-        detail: {
-          jobArn: 'arn:aws:batch:us-east-1:123456789012:job/5f0c1b2a',
-          jobName,
-          jobId: '5f0c1b2a',
-          jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/gpujobs-spot',
-          status,
-          attempts: [],
-          createdAt: Date.now(),
-          jobDefinition: 'arn:aws:batch:us-east-1:123456789012:job-definition/gpujobs-test-abc:1',
-          ...detail,
-        },
-      };
+      return batchJobStateChange(jobName, status, { createdAt: Date.now(), ...detail });
     }
 
     const running = (startedAt: number) => ({

@@ -24,7 +24,7 @@ let store: DynamoJobStore;
 /** A freshly loaded module: a cold start, with an empty job definition cache. */
 async function coldStart(): Promise<PrepareHandler> {
   vi.resetModules();
-  return (await import('../../lambdas/workflow/prepare.js')).handler;
+  return (await import('../../lambdas/prepare/handler.js')).handler;
 }
 
 beforeAll(async () => {
@@ -71,7 +71,9 @@ describe('prepare', () => {
     // GIVEN a queued job and no job definition for its image yet
     batchWithRegistry();
     const handler = await coldStart();
-    const job = await seedJob(store);
+    const job = await seedJob(store, {
+      spec: { command: ['python', '-c', 'print(1)'], environment: { MODEL: 'tiny' }, memoryMiB: 16_384, timeoutSeconds: 3_600 },
+    });
 
     // WHEN
     const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));

@@ -7,6 +7,7 @@ import { CANCEL_TERMINATE_REASON } from '../../core/failure.js';
 import type { FinishInput, FinishResult } from '../../core/contract/workflow.js';
 import type { DynamoJobStore } from '../../lambdas/shared/job-store.js';
 import { startDynalite, type RunningDynalite } from '../support/dynalite.js';
+import { executionStatusChange } from '../support/aws-events.js';
 import { STATE_MACHINE_ARN, lambdaContext, seedJob, setHandlerEnvironment, storeFor } from './handler-fixtures.js';
 import { recordingEventBus } from './terminal-events.js';
 import { putJobAttempts, requestJobCancel } from '../../app/update-job.js';
@@ -25,7 +26,7 @@ beforeAll(async () => {
   setHandlerEnvironment(dynamo);
   store = storeFor(dynamo);
   ({ handler } = await import('../../lambdas/reconcile/handler.js'));
-  ({ handler: finish } = await import('../../lambdas/workflow/finish.js'));
+  ({ handler: finish } = await import('../../lambdas/finish/handler.js'));
 });
 
 afterAll(async () => {
@@ -39,29 +40,7 @@ beforeEach(() => {
 });
 
 function executionEnded(jobId: string, status: string, failure: { error?: string; cause?: string } = {}) {
-  const executionArn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${jobId}`;
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'Step Functions Execution Status Change',
-    source: 'aws.states',
-    account: '123456789012',
-    time: '2025-05-01T11:00:00Z',
-    region: 'us-east-1',
-    resources: [executionArn],
-    detail: {
-      executionArn,
-      stateMachineArn: STATE_MACHINE_ARN,
-      name: jobId,
-      status,
-      startDate: STOPPED_AT - 3_600_000,
-      stopDate: STOPPED_AT,
-      input: JSON.stringify({ jobId }),
-      output: null,
-      error: failure.error ?? null,
-      cause: failure.cause ?? null,
-    },
-  };
+  return executionStatusChange({ stateMachineArn: STATE_MACHINE_ARN, jobId, status, stopDate: STOPPED_AT, time: '2025-05-01T11:00:00Z', ...failure });
 }
 
 /** A RUNNING job with its first attempt running on Spot. */

@@ -9,7 +9,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { JobChange } from '../../core/job-change.js';
 import type { AttemptStatus, JobRecord, JobStatus, TerminalEventDebt } from '../../core/job.js';
 import type { CreateJobRequest, CreateJobResult, JobStore } from '../../core/ports.js';
-import { DynamoJobStore, type StoredAttempt, type StoredJobRecord } from '../../lambdas/shared/job-store.js';
+import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import type { StoredJobRecord } from '../../lambdas/shared/job-item.js';
 import { MemoryJobStore } from '../../lambdas/shared/memory-job-store.js';
 
 /** The part of a record whose history the lifecycle properties are about. */

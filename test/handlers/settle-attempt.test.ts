@@ -24,7 +24,7 @@ beforeAll(async () => {
   dynamo = await startDynalite();
   setHandlerEnvironment(dynamo);
   store = storeFor(dynamo);
-  ({ handler } = await import('../../lambdas/workflow/settle-attempt.js'));
+  ({ handler } = await import('../../lambdas/settle-attempt/handler.js'));
 });
 
 afterAll(async () => {
@@ -62,7 +62,7 @@ const failedTask = (detail: object) => ({ Error: 'States.TaskFailed', Cause: JSO
 
 /** A job whose attempt 1 (on `capacity`) was started, with the job in `status`. */
 async function jobWithAttempt(capacity: CapacityType, status: 'PENDING' | 'RUNNING', instanceType?: string) {
-  const job = await seedJob(store, { path: status === 'RUNNING' ? ['PENDING', 'RUNNING'] : ['PENDING'] });
+  const job = await seedJob(store, { spec: { environment: { MODEL: 'tiny' } }, path: status === 'RUNNING' ? ['PENDING', 'RUNNING'] : ['PENDING'] });
   return putJobAttempts(store, job.jobId, [{ attempt: 1, capacity, status, ...(instanceType ? { instanceType } : {}) }]);
 }
 

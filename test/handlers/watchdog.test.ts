@@ -225,7 +225,7 @@ describe('watchdog: ends whose event was lost', () => {
     // GIVEN a job that SUCCEEDED and was announced, whose execution then failed
     const job = await runningJob();
     recordingEventBus(eventsMock);
-    const { handler: finish } = await import('../../lambdas/workflow/finish.js');
+    const { handler: finish } = await import('../../lambdas/finish/handler.js');
     await finish({ jobId: job.jobId, outcome: { status: 'SUCCEEDED', statusReason: 'Completed', exitCode: 0 } }, lambdaContext('finish'));
     const finished = await store.getJob(job.jobId);
     eventsMock.resetHistory();

@@ -6,7 +6,7 @@
  * fails the contract by name, so a new call can never slip past without a sample.
  */
 import { ENV, type EnvName } from '../../core/contract/environment.js';
-import { jobDefinitionContent, jobDefinitionName, JOB_LOG_STREAM_PREFIX, type JobDefinitionSettings } from '../../lambdas/workflow/job-definitions.js';
+import { jobDefinitionContent, jobDefinitionName, JOB_LOG_STREAM_PREFIX, type JobDefinitionSettings } from '../../lambdas/prepare/job-definitions.js';
 import type { SampleAccount } from './iam-template.js';
 
 /** One request AWS authorizes, as the simulator takes it. */

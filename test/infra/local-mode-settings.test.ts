@@ -6,7 +6,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INTAKE_DEAD_LETTER_RETENTION_SECONDS, INTAKE_RETENTION_SECONDS } from '../../core/contract/intake-queue.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
-import { cdkEventPattern } from '../../lib/notifications.js';
+import { cdkEventPattern } from '../../lib/job-events.js';
 import { batchJobStateChangePattern } from '../../core/contract/event-rules.js';
 import { BATCH_EVENTS_RULE, EXECUTION_ENDED_RULE, handlerRules } from '../../local/handler-rules.js';
 import { resolveLocalOptions } from '../../local/options.js';

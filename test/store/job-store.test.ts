@@ -6,9 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { JobStatus } from '../../core/job.js';
 import { ConflictError, JobNotFoundError, type CreateJobRequest } from '../../core/ports.js';
 import { idempotencyKey } from '../../core/table.js';
-import { DynamoJobStore, InvalidNextTokenError } from '../../lambdas/shared/job-store.js';
+import { DynamoJobStore } from '../../lambdas/shared/job-store.js';
+import { InvalidNextTokenError } from '../../lambdas/shared/page-token.js';
 import { MemoryJobStore } from '../../lambdas/shared/memory-job-store.js';
 import { documentClientFor, startDynalite } from '../support/dynalite.js';
 import { aJobId, aJobSpec, anOwner } from '../support/jobs.js';
@@ -684,6 +686,41 @@ describe.each(STORES)('$name', ({ start }) => {
 
       await expect(store.listJobs({ owner: anOwner(), limit: 1, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
       await expect(store.listJobs({ owner, status: 'QUEUED', limit: 1, nextToken })).rejects.toBeInstanceOf(InvalidNextTokenError);
+    });
+  });
+
+  describe('listUnfinished', () => {
+    async function unfinishedAmong(jobIds: readonly string[]) {
+      return (await store.listUnfinished()).filter((job) => jobIds.includes(job.jobId));
+    }
+
+    it('lists the QUEUED, PENDING and RUNNING jobs of every owner, as stored, and none that ended', async () => {
+      const jobIds = { queued: aJobId(), pending: aJobId(), running: aJobId(), succeeded: aJobId(), failed: aJobId(), cancelled: aJobId() };
+      for (const [status, jobId] of Object.entries(jobIds)) {
+        await store.createJob(createRequest({ jobId, idempotency: { key: `unfinished-${jobId}`, requestHash: status } }));
+        if (status !== 'queued') await transitionJob(store, { jobId, from: ['QUEUED'], to: status.toUpperCase() as JobStatus, now: NOW });
+      }
+
+      const unfinished = await unfinishedAmong(Object.values(jobIds));
+
+      expect(unfinished.map((job) => job.jobId).sort()).toEqual([jobIds.queued, jobIds.pending, jobIds.running].sort());
+      for (const job of unfinished) expect(job).toEqual(await store.getJob(job.jobId));
+      expect(new Set(unfinished.map((job) => job.owner)).size).toBe(3);
+    });
+
+    it('leaves out idempotency records and withdrawn jobs', async () => {
+      const owner = anOwner();
+      const request = createRequest({ owner, idempotency: { key: 'withdrawn', requestHash: 'h-1' } });
+      await store.createJob(request);
+      await store.deleteUnsentJob(request.jobId, owner, 'withdrawn');
+      const claimedJobId = aJobId();
+      await seedIdempotencyClaim(owner, 'crashed', { jobId: claimedJobId, requestHash: 'h-2', expiresAt: Date.parse(NOW) / 1000 + 60 });
+
+      const all = await store.listUnfinished();
+
+      expect(all.map((job) => job.jobId)).not.toContain(request.jobId);
+      expect(all.map((job) => job.jobId)).not.toContain(claimedJobId);
+      expect(all.filter((job) => job.owner === undefined || job.status === undefined)).toEqual([]);
     });
   });
 

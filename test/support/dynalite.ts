@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
-import { createJobTable } from '../../lambdas/shared/job-table.js';
+import { createJobTable } from '../../local/job-table.js';
 
 export interface RunningDynalite {
   /** `http://127.0.0.1:<port>`, for AWS_ENDPOINT_URL_DYNAMODB or a client's `endpoint`. */

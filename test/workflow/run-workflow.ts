@@ -10,8 +10,11 @@ import { STATE, type FinishInput, type PrepareInput, type SettleAttemptInput } f
 import type { SubmitJobRequest } from './batch-fixtures.js';
 import type { WorkflowUnderTest } from './workflow-under-test.js';
 
-/** One scripted answer of Batch to a submission: a job detail, or an error to throw. */
-export type BatchOutcome = (request: SubmitJobRequest) => Record<string, unknown> | Error;
+/**
+ * One scripted answer of Batch to a submission: a job detail, or an error to throw; a promise of
+ * one when something else happens meanwhile (the owner cancels while the attempt runs).
+ */
+export type BatchOutcome = (request: SubmitJobRequest) => Record<string, unknown> | Error | Promise<Record<string, unknown> | Error>;
 
 /** What the Lambda task states do; each returns what its handler returns. */
 export interface WorkflowTasks {
@@ -73,7 +76,7 @@ export async function runWorkflow(
   const batchTask = (state: string) => async (raw: unknown) => {
     const request = raw as SubmitJobRequest;
     const next = script.shift();
-    const outcome = next ? next(request) : new Error(`Unscripted Batch submission #${submissions.length + 1} from ${state}`);
+    const outcome = next ? await next(request) : new Error(`Unscripted Batch submission #${submissions.length + 1} from ${state}`);
     const answer = outcome instanceof Error ? outcome.name : 'ok';
     submissions.push({ state, queueCapacity: workflow.queueCapacity.get(request.JobQueue), request, answer });
     if (outcome instanceof Error) throw outcome;
