@@ -8,9 +8,9 @@
  */
 import type { JobChange, StoredAttempt } from '../core/job-change.js';
 import { withAttempts } from '../core/job-change.js';
-import { closingWrites, type AttemptClosing, type JobRecord, type TerminalWriter } from '../core/job.js';
+import { closingWrites, type AttemptClosing, type JobRecord, type TerminalStatus, type TerminalWriter } from '../core/job.js';
 import { ConflictError } from '../core/ports.js';
-import { canTransition, type TerminalStatus } from '../core/transitions.js';
+import { canTransition } from '../core/transitions.js';
 import { terminalStatusMetric, type MetricsRecorder } from '../core/contract/metrics.js';
 import { payTerminalEventDebt, terminalWriteFields, type TerminalEventDependencies } from './terminal-event.js';
 import type { JobDecision } from './update-job.js';

@@ -4,8 +4,9 @@
  *
  * - on success, the job detail. Step Functions returns DescribeJobs' JobDetail
  *   with PascalCase member names (`JobId`, `Status`, `Container.ExitCode`,
- *   `Attempts[].StartedAt`, ...); local mode's Batch stand-in may return the
- *   API's camelCase (`jobId`, `container.exitCode`). Both are read.
+ *   `Attempts[].StartedAt`, ...), as local mode's Batch stand-in does too; the
+ *   Batch Job State Change events that batch-events reads carry the API's camelCase
+ *   (`jobId`, `container.exitCode`). Both are read.
  * - on failure, a TaskError caught into the state: `{Error: 'States.TaskFailed',
  *   Cause: '<the JobDetail as JSON>'}` when the job ran and failed, or an error
  *   whose Cause is not a job (`States.Timeout`, `Batch.ClientException` from a

@@ -4,9 +4,9 @@
  * announced once and each job gets exactly one terminal event. The detail schema
  * changes additively only.
  */
-import type { CapacityType, JobRecord, JobStatus } from './job.js';
+import { isTerminal, type CapacityType, type JobRecord, type JobStatus } from './job.js';
 import type { GpuJobEvent } from './ports.js';
-import { assertTransition, isTerminalStatus, STATUS_CHANGE_DETAIL_TYPE, TERMINAL_DETAIL_TYPE } from './transitions.js';
+import { assertTransition, STATUS_CHANGE_DETAIL_TYPE, TERMINAL_DETAIL_TYPE } from './transitions.js';
 
 export const EVENT_SOURCE = 'gpujobs';
 export const EVENT_SCHEMA_VERSION = '1';
@@ -59,6 +59,6 @@ export function buildJobEvent(record: JobRecord, previousStatus: JobStatus): Gpu
   assertTransition(previousStatus, record.status);
   const detail = { ...eventDetail(record, previousStatus) } as Record<string, unknown>;
   const events: GpuJobEvent[] = [{ detailType: STATUS_CHANGE_DETAIL_TYPE, detail }];
-  if (isTerminalStatus(record.status)) events.push({ detailType: TERMINAL_DETAIL_TYPE[record.status], detail: { ...detail } });
+  if (isTerminal(record.status)) events.push({ detailType: TERMINAL_DETAIL_TYPE[record.status], detail: { ...detail } });
   return events;
 }

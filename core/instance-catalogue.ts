@@ -42,17 +42,20 @@ function family(gpuModel: string, gpuMemoryGiB: number, sizes: Readonly<Record<s
   );
 }
 
-// G5 and G6 come in the same sizes.
-const G5_G6_SIZES: Readonly<Record<string, Size>> = {
+// G4dn, G5 and G6 share their sizes up to 16xlarge; G5 and G6 go on to 48xlarge; each G6e size
+// has the G6 size's GPUs and vCPUs with twice the memory.
+const G4DN_SIZES: Readonly<Record<string, Size>> = {
   xlarge: [1, 4, 16],
   '2xlarge': [1, 8, 32],
   '4xlarge': [1, 16, 64],
   '8xlarge': [1, 32, 128],
   '12xlarge': [4, 48, 192],
   '16xlarge': [1, 64, 256],
-  '24xlarge': [4, 96, 384],
-  '48xlarge': [8, 192, 768],
 };
+const G5_G6_SIZES: Readonly<Record<string, Size>> = { ...G4DN_SIZES, '24xlarge': [4, 96, 384], '48xlarge': [8, 192, 768] };
+const G6E_SIZES: Readonly<Record<string, Size>> = Object.fromEntries(
+  Object.entries(G5_G6_SIZES).map(([size, [gpus, vcpus, memoryGiB]]) => [size, [gpus, vcpus, memoryGiB * 2]]),
+);
 
 /**
  * Specifications per instance type: the virtualized sizes of the G families the ECS AL2023 NVIDIA
@@ -70,26 +73,10 @@ export const INSTANCE_TYPE_SPECS = {
   ],
   asOf: '2026-12-02',
   types: {
-    ...family('NVIDIA T4', 16, {
-      xlarge: [1, 4, 16],
-      '2xlarge': [1, 8, 32],
-      '4xlarge': [1, 16, 64],
-      '8xlarge': [1, 32, 128],
-      '12xlarge': [4, 48, 192],
-      '16xlarge': [1, 64, 256],
-    }, 'g4dn'),
+    ...family('NVIDIA T4', 16, G4DN_SIZES, 'g4dn'),
     ...family('NVIDIA A10G', 24, G5_G6_SIZES, 'g5'),
     ...family('NVIDIA L4', 24, G5_G6_SIZES, 'g6'),
-    ...family('NVIDIA L40S', 48, {
-      xlarge: [1, 4, 32],
-      '2xlarge': [1, 8, 64],
-      '4xlarge': [1, 16, 128],
-      '8xlarge': [1, 32, 256],
-      '12xlarge': [4, 48, 384],
-      '16xlarge': [1, 64, 512],
-      '24xlarge': [4, 96, 768],
-      '48xlarge': [8, 192, 1536],
-    }, 'g6e'),
+    ...family('NVIDIA L40S', 48, G6E_SIZES, 'g6e'),
   } as Readonly<Record<string, InstanceTypeSpec>>,
 } as const;
 

@@ -6,7 +6,8 @@
 export const JOB_STATUSES = ['QUEUED', 'PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+export type TerminalStatus = Extract<JobStatus, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>;
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'] satisfies readonly TerminalStatus[];
 
 export const CAPACITY_POLICIES = ['spot-first', 'spot-only', 'on-demand'] as const;
 export type CapacityPolicy = (typeof CAPACITY_POLICIES)[number];
@@ -114,7 +115,7 @@ export interface JobRecord extends Job {
   readonly terminalEvent?: TerminalEventDebt;
 }
 
-export function isTerminal(status: JobStatus): boolean {
+export function isTerminal(status: JobStatus): status is TerminalStatus {
   return TERMINAL_STATUSES.includes(status);
 }
 

@@ -64,6 +64,12 @@ export interface JobStore {
   getJob(jobId: string): Promise<JobRecord | undefined>;
   listJobs(query: ListJobsQuery): Promise<ListJobsPage>;
   /**
+   * Every job not yet terminal (QUEUED, PENDING or RUNNING), of any owner, in no particular order.
+   * It scans the whole table, so it is meant for local mode's restart recovery (local/recovery.ts),
+   * never for a request path in AWS; a job may have moved on since it was read.
+   */
+  listUnfinished(): Promise<readonly JobRecord[]>;
+  /**
    * Writes `change` (core/job-change.ts) in one write conditional on the job still being as
    * `current` was read (its version); returns the record as written, or `current` when the
    * change changes nothing. Throws ConflictError with `current` when the rules refuse the

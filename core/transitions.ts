@@ -4,10 +4,10 @@
  * (duplicate Batch events, cancel against completion) can write a history the
  * table does not allow. Terminal statuses are absorbing.
  */
-import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type JobRecord, type JobStatus } from './job.js';
+import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type JobRecord, type JobStatus, type TerminalStatus } from './job.js';
 import type { GpuJobEvent } from './ports.js';
 
-export type TerminalStatus = Extract<JobStatus, 'SUCCEEDED' | 'FAILED' | 'CANCELLED'>;
+export type { TerminalStatus } from './job.js';
 
 const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   // FAILED straight from QUEUED: the workflow could not start (e.g. the job definition could not be registered).
@@ -49,9 +49,6 @@ export const TERMINAL_DETAIL_TYPE = {
 
 export const STATUS_CHANGE_DETAIL_TYPE = 'GPU Job Status Change' satisfies GpuJobEvent['detailType'];
 
-export function isTerminalStatus(status: JobStatus): status is TerminalStatus {
-  return isTerminal(status);
-}
 
 export class InvalidTransitionError extends Error {
   override readonly name = 'InvalidTransitionError';

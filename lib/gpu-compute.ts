@@ -52,11 +52,8 @@ export interface GpuComputeProps {
  * to zero), a job queue for each, and the roles and log group of the jobs.
  *
  * Job definitions are registered at run time, one per image and resource shape, because
- * `containerOverrides` cannot change the image. Each carries this retry strategy, in this
- * order (Batch retries when no rule matches, so the catch-all is essential):
- *   1. `onStatusReason: "Job attempt duration exceeded timeout"` → EXIT
- *   2. `onStatusReason: "Host EC2*"` (Spot reclaim, instance lost) → RETRY
- *   3. `onReason: "*"` → EXIT
+ * `containerOverrides` cannot change the image. Each carries the retry strategy of
+ * core/retry-strategy.ts, where its rules and their order are stated and tested.
  */
 export class GpuCompute extends Construct {
   readonly spotComputeEnvironment: batch.ManagedEc2EcsComputeEnvironment;

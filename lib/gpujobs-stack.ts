@@ -12,9 +12,9 @@ import { GpuJobsFunction, HANDLER_ENTRIES } from './gpujobs-function.js';
 import { HttpJobApi } from './http-job-api.js';
 import { IntakeQueue } from './intake-queue.js';
 import { JobNetwork } from './job-network.js';
-import { JobStore } from './job-store.js';
+import { JobTable } from './job-table.js';
 import { Monitoring } from './monitoring.js';
-import { Notifications } from './notifications.js';
+import { JobEvents } from './job-events.js';
 import { WatchdogSchedule } from './watchdog-schedule.js';
 import { EXECUTION_TIMEOUT_SECONDS, JobWorkflow } from './workflow/job-workflow.js';
 
@@ -29,12 +29,12 @@ export interface GpuJobsStackProps extends StackProps {
  */
 export class GpuJobsStack extends Stack {
   readonly api: HttpJobApi;
-  readonly store: JobStore;
+  readonly store: JobTable;
   readonly intake: IntakeQueue;
   readonly network: JobNetwork;
   readonly compute: GpuCompute;
   readonly workflow: JobWorkflow;
-  readonly notifications: Notifications;
+  readonly notifications: JobEvents;
   readonly monitoring: Monitoring;
   readonly watchdogSchedule: WatchdogSchedule;
   readonly functions: Readonly<Record<keyof typeof HANDLER_ENTRIES, GpuJobsFunction>>;
@@ -74,7 +74,8 @@ export class GpuJobsStack extends Stack {
     };
     this.functions = functions;
 
-    this.store = new JobStore(this, 'JobStore', {
+    // Construct ids stay as first deployed: they name the table's and the rules' logical ids.
+    this.store = new JobTable(this, 'JobStore', {
       removalPolicy: config.tableRemovalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
     this.intake = new IntakeQueue(this, 'IntakeQueue', {
@@ -110,7 +111,7 @@ export class GpuJobsStack extends Stack {
       logRetention,
     });
     const stateMachine = this.workflow.stateMachine;
-    this.notifications = new Notifications(this, 'Notifications', {
+    this.notifications = new JobEvents(this, 'Notifications', {
       batchEventsFunction: functions.batchEvents.function,
       reconcileFunction: functions.reconcile.function,
       jobQueues: [this.compute.spotJobQueue, this.compute.onDemandJobQueue],

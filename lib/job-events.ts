@@ -10,7 +10,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { batchJobStateChangePattern, executionEndedPattern, type EventPattern } from '../core/contract/event-rules.js';
 
-export interface NotificationsProps {
+export interface JobEventsProps {
   /** Receives Batch job state changes of the two queues (PENDING/RUNNING transitions, attempt details). */
   readonly batchEventsFunction: lambda.IFunction;
   /** Receives the workflow's executions that ended ABORTED, FAILED or TIMED_OUT. */
@@ -40,7 +40,7 @@ export const HANDLER_ASYNC_RETRY_ATTEMPTS = 2;
  * that feed AWS events to the handlers. Every target retries and keeps what it could not
  * deliver in a dead-letter queue.
  */
-export class Notifications extends Construct {
+export class JobEvents extends Construct {
   readonly eventBus: events.EventBus;
   readonly batchStateChangeRule: events.Rule;
   readonly executionEndedRule: events.Rule;
@@ -52,7 +52,7 @@ export class Notifications extends Construct {
    */
   readonly handlerFailureQueue: sqs.Queue;
 
-  constructor(scope: Construct, id: string, props: NotificationsProps) {
+  constructor(scope: Construct, id: string, props: JobEventsProps) {
     super(scope, id);
     const retry = { retryAttempts: props.retryAttempts ?? 8, maxEventAge: props.maxEventAge ?? Duration.hours(6) };
 

@@ -4,7 +4,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { JOB_TABLE } from '../core/table.js';
 
-export interface JobStoreProps {
+export interface JobTableProps {
   /**
    * What happens to the table (and every job record) when the stack is deleted.
    * With RETAIN the table also gets deletion protection.
@@ -19,10 +19,10 @@ export interface JobStoreProps {
  * AWS managed KMS key, and a TTL that expires idempotency records. Keys and indexes
  * come from core/table.ts, which the handlers and local mode use too.
  */
-export class JobStore extends Construct {
+export class JobTable extends Construct {
   readonly table: dynamodb.Table;
 
-  constructor(scope: Construct, id: string, props: JobStoreProps = {}) {
+  constructor(scope: Construct, id: string, props: JobTableProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const key = (name: string): dynamodb.Attribute => ({ name, type: dynamodb.AttributeType.STRING });

@@ -12,7 +12,7 @@ import { LOCAL_CREDENTIALS } from './credentials.js';
 import { checkDataDir, DataDirError, storageFaultOf } from './data-dir.js';
 import { describeError, type LocalLogger } from './logger.js';
 import { LOOPBACK_NAMES } from './request-guard.js';
-import { createJobTable } from '../lambdas/shared/job-table.js';
+import { createJobTable } from './job-table.js';
 
 export interface RunningDynamoDb {
   readonly endpoint: string;

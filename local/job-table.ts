@@ -9,7 +9,7 @@ import {
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { JOB_TABLE } from '../../core/table.js';
+import { JOB_TABLE } from '../core/table.js';
 
 export function jobTableDefinition(tableName: string): CreateTableCommandInput {
   const { byOwner, byOwnerStatus } = JOB_TABLE.indexes;

@@ -3,7 +3,6 @@
  * data dir left open.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { changeStatus } from '../app/status-change.js';
@@ -69,26 +68,11 @@ export async function recoverInterruptedJobs(context: {
   const resumed: string[] = [];
   const interrupted: string[] = [];
   try {
-    const open: Pick<JobRecord, 'jobId' | 'createdAt'>[] = [];
-    let exclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await documents.send(
-        new ScanCommand({
-          TableName: TABLE_NAME,
-          FilterExpression: 'sk = :job AND #status IN (:queued, :pending, :running)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':job': 'JOB', ':queued': 'QUEUED', ':pending': 'PENDING', ':running': 'RUNNING' },
-          ProjectionExpression: 'jobId, createdAt',
-          ...(exclusiveStartKey ? { ExclusiveStartKey: exclusiveStartKey } : {}),
-        }),
-      );
-      open.push(...((page.Items ?? []) as Pick<JobRecord, 'jobId' | 'createdAt'>[]));
-      exclusiveStartKey = page.LastEvaluatedKey;
-    } while (exclusiveStartKey);
     // In submission order, so the jobs that waited longest get the slots first again.
-    open.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
+    const open = [...(await store.listUnfinished())].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
 
     for (const { jobId } of open) {
+      // Read again: the listing is a scan, and a job's record is decided on as it is now.
       let record: JobRecord | undefined = await store.getJob(jobId);
       if (!record || isTerminal(record.status)) continue;
       if (record.status === 'QUEUED') {

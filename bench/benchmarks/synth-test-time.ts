@@ -10,7 +10,7 @@ import { benchCacheDir } from '../support/template.js';
 import { figure, RESULTS_DIR, type BenchmarkResult } from '../support/report.js';
 import type { Benchmark, BenchmarkContext } from './types.js';
 
-/** `.ci/run` must finish "well under 10 minutes" (issue 2); the test suite is most of it. */
+/** `.ci/run` must finish "well under 10 minutes"; the test suite is most of it. */
 const TEST_SECONDS_GOAL = 600;
 
 interface TimedCommand {

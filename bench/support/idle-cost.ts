@@ -32,6 +32,9 @@ export function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook):
   const count = (type: string) => resourcesOfType(template, type).length;
   const hourly = (key: string, units: number) => units * HOURS_PER_MONTH * price(key);
   const items: IdleItem[] = [];
+  /** A line billed per unit a month (`usd` = quantity × the unit price), with its free tier when it has one. */
+  const perUnit = (item: string, priceKey: string, quantity: number, basis: string, freeTier = false) =>
+    items.push({ item, priceKey, quantity, usd: quantity * price(priceKey), basis, ...(freeTier ? { freeQuantity: free(priceKey) } : {}) });
 
   const nat = count('AWS::EC2::NatGateway');
   items.push({ item: 'NAT gateways', priceKey: 'vpc.natGatewayHour', quantity: nat, usd: hourly('vpc.natGatewayHour', nat), basis: `${nat} in the template` });
@@ -73,56 +76,29 @@ export function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook):
   });
 
   const dashboards = count('AWS::CloudWatch::Dashboard');
-  items.push({
-    item: 'CloudWatch dashboards',
-    priceKey: 'cloudwatch.dashboardMonth',
-    quantity: dashboards,
-    usd: dashboards * price('cloudwatch.dashboardMonth'),
-    basis: `${dashboards} in the template`,
-    freeQuantity: free('cloudwatch.dashboardMonth'),
-  });
+  perUnit('CloudWatch dashboards', 'cloudwatch.dashboardMonth', dashboards, `${dashboards} in the template`, true);
   // A metric-math alarm bills per metric it reads.
   const alarmMetrics = resourcesOfType(template, 'AWS::CloudWatch::Alarm').reduce((sum, [, r]) => {
     const metrics = r.Properties?.Metrics as { MetricStat?: unknown }[] | undefined;
     return sum + (Array.isArray(metrics) ? Math.max(1, metrics.filter((m) => m.MetricStat).length) : 1);
   }, 0);
-  items.push({
-    item: 'CloudWatch alarm metrics',
-    priceKey: 'cloudwatch.standardAlarmMetricMonth',
-    quantity: alarmMetrics,
-    usd: alarmMetrics * price('cloudwatch.standardAlarmMetricMonth'),
-    basis: `${count('AWS::CloudWatch::Alarm')} alarms, ${alarmMetrics} metrics`,
-    freeQuantity: free('cloudwatch.standardAlarmMetricMonth'),
-  });
+  perUnit('CloudWatch alarm metrics', 'cloudwatch.standardAlarmMetricMonth', alarmMetrics, `${count('AWS::CloudWatch::Alarm')} alarms, ${alarmMetrics} metrics`, true);
   const keys = count('AWS::KMS::Key');
-  items.push({
-    item: 'KMS customer managed keys',
-    priceKey: 'kms.customerManagedKeyMonth',
-    quantity: keys,
-    usd: keys * price('kms.customerManagedKeyMonth'),
-    basis: `${keys} in the template`,
-  });
+  perUnit('KMS customer managed keys', 'kms.customerManagedKeyMonth', keys, `${keys} in the template`);
   const secrets = count('AWS::SecretsManager::Secret');
-  items.push({
-    item: 'Secrets Manager secrets',
-    priceKey: 'secretsManager.secretMonth',
-    quantity: secrets,
-    usd: secrets * price('secretsManager.secretMonth'),
-    basis: `${secrets} in the template`,
-  });
+  perUnit('Secrets Manager secrets', 'secretsManager.secretMonth', secrets, `${secrets} in the template`);
 
   const sqsMappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').filter(([, r]) =>
     [...referencedLogicalIds(r.Properties?.EventSourceArn)].some((id) => template.Resources[id]?.Type === 'AWS::SQS::Queue'),
   ).length;
   const pollRequests = sqsMappings * IDLE_SQS_POLLERS * LONG_POLLS_PER_HOUR * HOURS_PER_MONTH;
-  items.push({
-    item: 'SQS requests from the event source polling an empty queue',
-    priceKey: 'sqs.standardRequest',
-    quantity: pollRequests,
-    usd: pollRequests * price('sqs.standardRequest'),
-    basis: `${sqsMappings} SQS event source(s) × ${IDLE_SQS_POLLERS} pollers (assumed) × one 20 s long poll each`,
-    freeQuantity: free('sqs.standardRequest'),
-  });
+  perUnit(
+    'SQS requests from the event source polling an empty queue',
+    'sqs.standardRequest',
+    pollRequests,
+    `${sqsMappings} SQS event source(s) × ${IDLE_SQS_POLLERS} pollers (assumed) × one 20 s long poll each`,
+    true,
+  );
 
   // A schedule runs its function while nothing else does: the invocations, the runs and their platform log lines.
   for (const [scheduleId, schedule] of resourcesOfType(template, 'AWS::Scheduler::Schedule')) {

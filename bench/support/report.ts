@@ -1,5 +1,5 @@
 /**
- * How a benchmark states its figures: each with its unit and, where issue 6 sets one, its goal
+ * How a benchmark states its figures: each with its unit and, where the project sets one, its goal
  * and a PASS or MISS. The JSON goes to bench/results/<name>.json; one row per benchmark is
  * kept in bench/RESULTS.md.
  */

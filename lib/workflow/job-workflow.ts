@@ -11,7 +11,6 @@ import { stepFunctionsEvaluateOnExit } from '../../core/retry-strategy.js';
 import { JOB_SPEC_LIMITS } from '../../core/spec.js';
 import { BATCH_JOB_TAG } from './batch-task.js';
 
-export { STATE as JOB_WORKFLOW_STATE } from '../../core/contract/workflow.js';
 export { BATCH_JOB_TAG } from './batch-task.js';
 
 /** The longest per-attempt timeout a job may ask for (Batch `attemptDurationSeconds`), 14 days. */
@@ -55,11 +54,11 @@ export const LAMBDA_SERVICE_ERRORS = [
 ] as const;
 
 export interface JobWorkflowProps {
-  /** Task handler for the `Prepare` state (lambdas/workflow/prepare.ts). */
+  /** Task handler for the `Prepare` state (lambdas/prepare/handler.ts). */
   readonly prepareFunction: lambda.IFunction;
-  /** Task handler for the `SettleAttempt` state (lambdas/workflow/settle-attempt.ts). */
+  /** Task handler for the `SettleAttempt` state (lambdas/settle-attempt/handler.ts). */
   readonly settleAttemptFunction: lambda.IFunction;
-  /** Task handler for the `Finish` state (lambdas/workflow/finish.ts). */
+  /** Task handler for the `Finish` state (lambdas/finish/handler.ts). */
   readonly finishFunction: lambda.IFunction;
   /** Batch job queue backed by the Spot compute environment. */
   readonly spotJobQueue: batch.IJobQueue;
