@@ -47,7 +47,9 @@ const WAITING_BATCH_STATUSES = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STA
 function changedAttempts(record: JobRecord, attempts: readonly StoredAttempt[]): StoredAttempt[] {
   return attempts.filter((attempt) => {
     const existing = record.attempts.find((candidate) => candidate.attempt === attempt.attempt) as StoredAttempt | undefined;
-    return !existing || Object.entries(attempt).some(([field, value]) => value !== undefined && existing[field as keyof StoredAttempt] !== value);
+    return (
+      !existing || Object.entries(attempt).some(([field, value]) => value !== undefined && existing[field as keyof StoredAttempt] !== value)
+    );
   });
 }
 
@@ -134,7 +136,8 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
         if (existing?.status === 'RUNNING') return write(record, earlierRuns, 'stale');
         const waiting = [...earlierRuns, { ...base, ...definedOnly({ batchJobId: facts.batchJobId }) }];
         // Batch retries in place after the host was lost: the job waits again until the retry runs.
-        if (isCurrentAttempt && record.status === 'RUNNING') return write(record, waiting, 'duplicate', { to: 'PENDING', effect: 'job-pending' });
+        if (isCurrentAttempt && record.status === 'RUNNING')
+          return write(record, waiting, 'duplicate', { to: 'PENDING', effect: 'job-pending' });
         return write(record, waiting, 'duplicate');
       }
 

@@ -57,7 +57,10 @@ export function endJob<R>(
   }
   const settled = withAttempts(record, ending.attempts ?? []);
   const closing = closingWrites(settled.attempts, ending.closing);
-  const attempts = [...(ending.attempts ?? []).filter((attempt) => !closing.some((closed) => closed.attempt === attempt.attempt)), ...closing];
+  const attempts = [
+    ...(ending.attempts ?? []).filter((attempt) => !closing.some((closed) => closed.attempt === attempt.attempt)),
+    ...closing,
+  ];
   const held = dependencies.terminalEvents.holdInWrite(record.jobId);
   const change: JobChange = {
     to: ending.status,

@@ -44,7 +44,11 @@ export function createJobFinisher(dependencies: FinishDependencies) {
           now,
           // No attempt stays open on a terminal job: one the workflow never settled (a Batch
           // event that arrived after settling) ends with the job, in the same write.
-          closing: { cancelled: outcome.status === 'CANCELLED', stoppedAt: now, reason: outcome.statusReason ?? `The job ended ${outcome.status}` },
+          closing: {
+            cancelled: outcome.status === 'CANCELLED',
+            stoppedAt: now,
+            reason: outcome.statusReason ?? `The job ended ${outcome.status}`,
+          },
         },
         async (ended, pay) => {
           await pay();

@@ -31,7 +31,11 @@ function imageRefusal(image: string, allowedRegistries: readonly string[]): Outc
   const reference = parseImageReference(image);
   const refusal = reference ? describeImageRefusal(reference, allowedRegistries) : 'the image reference cannot be read';
   if (refusal === undefined) return undefined;
-  return { status: 'FAILED', failureClass: 'MISCONFIGURATION', statusReason: `The image ${image} is not one this deployment allows: ${refusal}` };
+  return {
+    status: 'FAILED',
+    failureClass: 'MISCONFIGURATION',
+    statusReason: `The image ${image} is not one this deployment allows: ${refusal}`,
+  };
 }
 
 export function createJobPreparer(dependencies: PrepareDependencies) {
@@ -96,6 +100,8 @@ export function createJobPreparer(dependencies: PrepareDependencies) {
   };
 }
 
-function planRuns(plan: ReturnType<typeof planFirstAttempt>): plan is Extract<ReturnType<typeof planFirstAttempt>, { readonly attempt: number }> {
+function planRuns(
+  plan: ReturnType<typeof planFirstAttempt>,
+): plan is Extract<ReturnType<typeof planFirstAttempt>, { readonly attempt: number }> {
   return plan.next === 'spot' || plan.next === 'on-demand';
 }

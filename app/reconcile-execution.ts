@@ -94,10 +94,13 @@ export function orphanedAttemptTerminateReason(execution: Pick<EndedExecution, '
 }
 
 export function createExecutionReconciler(dependencies: ReconcileDependencies) {
-  const { store } = dependencies;
-
   /** Terminates each open attempt's Batch job once per reconcile, whatever the write rounds. */
-  async function terminateOpenBatchJobs(record: JobRecord, execution: EndedExecution, cancelled: boolean, done: Set<string>): Promise<void> {
+  async function terminateOpenBatchJobs(
+    record: JobRecord,
+    execution: EndedExecution,
+    cancelled: boolean,
+    done: Set<string>,
+  ): Promise<void> {
     const terminate = dependencies.terminateBatchJob;
     if (!terminate || !MAY_LEAVE_BATCH_JOB_RUNNING.has(execution.status)) return;
     for (const attempt of record.attempts) {
@@ -128,7 +131,14 @@ export function createExecutionReconciler(dependencies: ReconcileDependencies) {
       return endJob(
         dependencies,
         record,
-        { status: cancelled ? 'CANCELLED' : 'FAILED', writer: 'reconcile', statusReason: reason, finishedAt: stoppedAt, now, closing: { cancelled, stoppedAt, reason } },
+        {
+          status: cancelled ? 'CANCELLED' : 'FAILED',
+          writer: 'reconcile',
+          statusReason: reason,
+          finishedAt: stoppedAt,
+          now,
+          closing: { cancelled, stoppedAt, reason },
+        },
         async (_ended, pay) => {
           await pay();
           return cancelled ? 'cancelled' : 'failed';

@@ -27,7 +27,8 @@ export async function recordEndedRuns(
   for (const run of runs) {
     const known = record.attempts.find((candidate) => candidate.attempt === run.attempt) as StoredAttempt | undefined;
     if (known && isAttemptSettled(known.status)) continue;
-    const instanceType = known?.instanceType ?? (run.containerInstanceArn ? await dependencies.instanceTypeOf(run.containerInstanceArn) : undefined);
+    const instanceType =
+      known?.instanceType ?? (run.containerInstanceArn ? await dependencies.instanceTypeOf(run.containerInstanceArn) : undefined);
     const settled = definedOnly({
       ...known,
       attempt: run.attempt,

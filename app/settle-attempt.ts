@@ -110,7 +110,11 @@ export function createAttemptSettler(dependencies: SettleAttemptDependencies) {
             finishedAt: now,
             now,
             attempts: toSettle,
-            closing: { cancelled: outcome.status === 'CANCELLED', stoppedAt: now, reason: outcome.statusReason ?? `The job ended ${outcome.status}` },
+            closing: {
+              cancelled: outcome.status === 'CANCELLED',
+              stoppedAt: now,
+              reason: outcome.statusReason ?? `The job ended ${outcome.status}`,
+            },
           },
           async (_ended, pay) => {
             countReclaims();
@@ -125,7 +129,10 @@ export function createAttemptSettler(dependencies: SettleAttemptDependencies) {
       const alreadyPlanned = planned !== undefined;
       // A waiting attempt under that number that says another capacity is a retry Batch announced and never ran: this plan replaces it.
       const recordPlan = !planned || (planned.status === 'PENDING' && planned.capacity !== plan.next);
-      const writes: StoredAttempt[] = [...toSettle, ...(recordPlan ? [{ attempt: plan.attempt, capacity: plan.next, status: 'PENDING' as const }] : [])];
+      const writes: StoredAttempt[] = [
+        ...toSettle,
+        ...(recordPlan ? [{ attempt: plan.attempt, capacity: plan.next, status: 'PENDING' as const }] : []),
+      ];
       const waitsAgain = record.status === 'RUNNING';
       return {
         write: { attempts: writes, ...(waitsAgain ? { to: 'PENDING' as const } : {}), now },

@@ -24,7 +24,7 @@
 import { CLAIM_SECONDS, TERMINAL_EVENT_BUSY_ERROR } from '../core/contract/workflow.js';
 import { buildJobEvent } from '../core/events.js';
 import type { JobFields } from '../core/job-change.js';
-import type { JobRecord, JobStatus, TerminalEventDebt, TerminalWriter } from '../core/job.js';
+import type { JobRecord, JobStatus, TerminalWriter } from '../core/job.js';
 import { EventPublishError, type GpuJobEvent, type JobStore } from '../core/ports.js';
 import { STATUS_CHANGE_DETAIL_TYPE } from '../core/transitions.js';
 
@@ -43,12 +43,7 @@ export class TerminalEventBusyError extends Error {
  * its writer already holding the claim to publish it (`held`), so paying it right after the
  * write takes no claim write of its own.
  */
-export function terminalWriteFields(
-  fields: JobFields,
-  writer: TerminalWriter,
-  previousStatus: JobStatus,
-  held: HeldClaim,
-): JobFields {
+export function terminalWriteFields(fields: JobFields, writer: TerminalWriter, previousStatus: JobStatus, held: HeldClaim): JobFields {
   return { ...fields, terminalEvent: { writer, previousStatus, published: false, claimedUntil: held.until } };
 }
 

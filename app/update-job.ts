@@ -5,7 +5,7 @@
  * always made from the record it is written over and costs one read and one write when nothing
  * races it (a write returns the record as written, so a follow-up decision needs no read).
  */
-import { type JobChange, type JobFields, type StoredAttempt } from '../core/job-change.js';
+import type { JobChange, JobFields, StoredAttempt } from '../core/job-change.js';
 import { isTerminal, type JobRecord, type JobStatus } from '../core/job.js';
 import { ConflictError, JobNotFoundError, type JobStore } from '../core/ports.js';
 
@@ -106,7 +106,12 @@ export function putJobAttempts(
 }
 
 /** Marks a cancel request on a job that is not terminal; returns the record. */
-export function requestJobCancel(store: Pick<JobStore, 'getJob' | 'update'>, jobId: string, now: string, current?: JobRecord): Promise<JobRecord> {
+export function requestJobCancel(
+  store: Pick<JobStore, 'getJob' | 'update'>,
+  jobId: string,
+  now: string,
+  current?: JobRecord,
+): Promise<JobRecord> {
   return updateJob<JobRecord>(
     store,
     jobId,

@@ -92,7 +92,13 @@ for (const name of selected) {
   process.stdout.write(`\n=== ${name}: ${BENCHMARKS[name].summary}\n`);
   const outcome = await runChild(name, env);
   const result = outcome.ok ? readResult(name) : undefined;
-  summaries.push({ name, ok: outcome.ok, seconds: outcome.seconds, ...(result ? { result } : {}), ...(outcome.reason ? { reason: outcome.reason } : {}) });
+  summaries.push({
+    name,
+    ok: outcome.ok,
+    seconds: outcome.seconds,
+    ...(result ? { result } : {}),
+    ...(outcome.reason ? { reason: outcome.reason } : {}),
+  });
   // The assembly `cdk synth` just wrote holds the stack's bundles: later benchmarks use it instead of synthesizing again.
   const assemblyDir = (result?.details as { assemblyDir?: unknown } | undefined)?.assemblyDir;
   if (name === 'synth-test-time' && typeof assemblyDir === 'string' && existsSync(join(assemblyDir, 'manifest.json'))) {

@@ -30,7 +30,10 @@ export interface AwsAccess {
  */
 export async function awsAccess(context: CommandContext, purpose: string, fallbackRegion?: string): Promise<AwsAccess> {
   const region =
-    stringOption(context.global, 'region') ?? fallbackRegion ?? nonEmpty(context.env.AWS_REGION) ?? nonEmpty(context.env.AWS_DEFAULT_REGION);
+    stringOption(context.global, 'region') ??
+    fallbackRegion ??
+    nonEmpty(context.env.AWS_REGION) ??
+    nonEmpty(context.env.AWS_DEFAULT_REGION);
   const provider = context.credentials ?? (await import('@aws-sdk/credential-providers')).fromNodeProviderChain();
   try {
     await provider();

@@ -56,6 +56,8 @@ export class EndpointUnreachableError extends Error {
         return `Check the endpoint saved by \`gpujobs configure\` (run it again if the stack was redeployed), or override it with --endpoint.`;
       case 'stack':
         return 'Check that the stack given to --stack is deployed and finished updating (CREATE_COMPLETE or UPDATE_COMPLETE).';
+      default:
+        return this.endpoint.source satisfies never;
     }
   }
 }
@@ -82,10 +84,14 @@ export class GpuJobsClient {
   }
 
   submit(body: unknown, idempotencyKey?: string): Promise<Job> {
-    return this.request<Job>('submitJob', {}, {
-      body,
-      ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}),
-    });
+    return this.request<Job>(
+      'submitJob',
+      {},
+      {
+        body,
+        ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}),
+      },
+    );
   }
 
   get(jobId: string): Promise<Job> {

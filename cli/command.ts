@@ -98,7 +98,12 @@ export function stringListOption(values: OptionValues, name: string): string[] {
   return typeof value === 'string' ? [value] : [];
 }
 
-export function integerOption(values: OptionValues, name: string, command: string, range?: { min: number; max: number }): number | undefined {
+export function integerOption(
+  values: OptionValues,
+  name: string,
+  command: string,
+  range?: { min: number; max: number },
+): number | undefined {
   const text = stringOption(values, name);
   if (text === undefined) return undefined;
   if (!/^-?\d+$/.test(text.trim())) {

@@ -45,12 +45,7 @@ export async function withPollRetries<T>(context: CommandContext, operation: () 
  * Piped output gets one timestamped line per change; a terminal also gets a
  * status line redrawn every second.
  */
-export async function followJob(
-  context: CommandContext,
-  client: GpuJobsClient,
-  jobId: string,
-  sink: 'stdout' | 'stderr',
-): Promise<Job> {
+export async function followJob(context: CommandContext, client: GpuJobsClient, jobId: string, sink: 'stdout' | 'stderr'): Promise<Job> {
   const { term } = context;
   const print = (line: string): void => (sink === 'stdout' ? term.out(line) : term.err(line));
   let latest: Job | undefined;

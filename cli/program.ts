@@ -23,7 +23,8 @@ const GLOBAL_OPTIONS: readonly OptionDeclaration[] = [
 /** The descriptions are laid out by hand within 100 columns; a fixed width keeps help the same in a terminal, a pipe and a test. */
 const HELP_WIDTH = 100;
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+const VERSION =
+  (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
 
 const ROOT_HELP_AFTER = [
   '',
@@ -84,9 +85,7 @@ export function buildProgram(options: ProgramOptions): Program {
     .helpCommand(false)
     .allowExcessArguments()
     .showSuggestionAfterError()
-    .showHelpAfterError(
-      `Commands: ${commands.map((command) => command.name).join(', ')}.\n${term.dim('  See `gpujobs help`.')}`,
-    )
+    .showHelpAfterError(`Commands: ${commands.map((command) => command.name).join(', ')}.\n${term.dim('  See `gpujobs help`.')}`)
     .version(VERSION, '--version', 'print the version')
     .addHelpText('after', ROOT_HELP_AFTER);
   for (const declaration of GLOBAL_OPTIONS) program.addOption(toOption(declaration));
@@ -139,7 +138,9 @@ export function buildProgram(options: ProgramOptions): Program {
 
 function toOption(declaration: OptionDeclaration): Option {
   const option = new Option(declaration.flags, declaration.description);
-  return declaration.repeatable ? option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]) : option;
+  return declaration.repeatable
+    ? option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+    : option;
 }
 
 /** Commander keys values by camelCase attribute; the commands read them by the long flag as typed. */

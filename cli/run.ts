@@ -124,7 +124,11 @@ async function createClient(values: OptionValues, options: RunCliOptions, found?
 }
 
 /** A token when given; nothing for local mode; SigV4 for anything else. */
-async function chooseAuthenticator(values: OptionValues, options: RunCliOptions, endpoint: ResolvedEndpoint): Promise<RequestAuthenticator> {
+async function chooseAuthenticator(
+  values: OptionValues,
+  options: RunCliOptions,
+  endpoint: ResolvedEndpoint,
+): Promise<RequestAuthenticator> {
   const { env } = options;
   const token = stringOption(values, 'token') ?? nonEmpty(env.GPUJOBS_TOKEN);
   if (token) return bearerToken(token);

@@ -29,6 +29,7 @@ const style =
 
 const plain: Paint = (text) => text;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is what an ANSI sequence starts with
 const ANSI_PATTERN = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 export function visibleLength(text: string): number {
@@ -103,14 +104,10 @@ export class Terminal {
 
   /** Left-aligned columns sized to their widest cell, two spaces apart. */
   table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-    const widths = header.map((title, column) =>
-      Math.max(visibleLength(title), ...rows.map((row) => visibleLength(row[column] ?? ''))),
-    );
+    const widths = header.map((title, column) => Math.max(visibleLength(title), ...rows.map((row) => visibleLength(row[column] ?? ''))));
     const render = (cells: readonly string[]): string =>
       cells
-        .map((cell, column) =>
-          column === cells.length - 1 ? cell : cell + ' '.repeat((widths[column] ?? 0) - visibleLength(cell)),
-        )
+        .map((cell, column) => (column === cells.length - 1 ? cell : cell + ' '.repeat((widths[column] ?? 0) - visibleLength(cell))))
         .join('  ')
         .trimEnd();
     return [this.bold(render(header)), ...rows.map(render)];

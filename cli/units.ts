@@ -30,9 +30,7 @@ export function parseMemoryMiB(text: string): number {
   const unit = match?.[2]?.toLowerCase();
   const factor = unit === undefined ? undefined : MEMORY_UNITS_MIB[unit];
   if (!match || factor === undefined) {
-    throw new UnitParseError(
-      `memory must be a size like 16GiB, 512MiB or a number of MiB. Received "${text}".`,
-    );
+    throw new UnitParseError(`memory must be a size like 16GiB, 512MiB or a number of MiB. Received "${text}".`);
   }
   const mib = Number(match[1]) * factor;
   if (!Number.isInteger(mib)) {
@@ -55,9 +53,7 @@ export function parseDurationSeconds(text: string): number {
     consumed = part.lastIndex;
   }
   if (trimmed.length === 0 || consumed !== trimmed.length) {
-    throw new UnitParseError(
-      `duration must look like 2h, 90m, 1h30m, 45s, 1d or a number of seconds. Received "${text}".`,
-    );
+    throw new UnitParseError(`duration must look like 2h, 90m, 1h30m, 45s, 1d or a number of seconds. Received "${text}".`);
   }
   if (!Number.isInteger(seconds)) {
     throw new UnitParseError(`duration must be a whole number of seconds. Received "${text}" (${seconds}s).`);

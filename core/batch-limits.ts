@@ -76,10 +76,14 @@ export function checkBatchLimits(spec: Pick<JobSpec, 'command' | 'environment' |
   const bytes = Buffer.byteLength(JSON.stringify(request), 'utf8');
   const exceeded = [
     ...(overrides > budget
-      ? [`command and environment together must take at most ${budget} characters as JSON (AWS Batch's container overrides limit of ${L.containerOverridesCharacters}, less ${L.batchOverridesReserveCharacters} for Batch's own variables) but take ${overrides}`]
+      ? [
+          `command and environment together must take at most ${budget} characters as JSON (AWS Batch's container overrides limit of ${L.containerOverridesCharacters}, less ${L.batchOverridesReserveCharacters} for Batch's own variables) but take ${overrides}`,
+        ]
       : []),
     // Within the overrides budget a submission stays far below 30 KiB; past it, the owner learns both.
-    ...(bytes > L.submitJobBytes ? [`the submission would be ${bytes} bytes, over AWS Batch's SubmitJob limit of ${L.submitJobBytes} bytes (30 KiB)`] : []),
+    ...(bytes > L.submitJobBytes
+      ? [`the submission would be ${bytes} bytes, over AWS Batch's SubmitJob limit of ${L.submitJobBytes} bytes (30 KiB)`]
+      : []),
   ];
   if (exceeded.length === 0) return [];
   return [{ path, message: `${exceeded.join('; ')}; received ${sizes}` }];

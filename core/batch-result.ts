@@ -92,8 +92,7 @@ function parseCause(cause: string | undefined): Json | undefined {
   }
 }
 
-const without = <T extends object>(value: T) =>
-  Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+const without = <T extends object>(value: T) => Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
 
 /** The runs Batch lists in a job detail (`attempts[]`), oldest first. */
 function runsOf(detail: Json): Json[] {

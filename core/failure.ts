@@ -95,14 +95,14 @@ function summarize(failureClass: FailureClass, reasons: string, exitCode: number
       return 'No capacity was available for the requested GPUs';
     case 'MISCONFIGURATION':
       if (/JOB_RESOURCE_REQUIREMENT/.test(reasons)) {
-        return 'No instance type in the compute environment meets the job\'s gpus, vcpus and memoryMiB';
+        return "No instance type in the compute environment meets the job's gpus, vcpus and memoryMiB";
       }
       if (/COMPUTE_ENVIRONMENT_MAX_RESOURCE/.test(reasons)) {
         return 'The job needs more vCPUs than the compute environment allows';
       }
       if (/CannotPullContainerError/.test(reasons)) return 'The container image could not be pulled';
       if (CONTAINER_OVERRIDES_TOO_LONG.test(reasons) || SUBMISSION_TOO_LARGE.test(reasons)) {
-        return 'The job\'s command and environment are longer than AWS Batch accepts; submit it again with a shorter command or fewer or shorter environment variables';
+        return "The job's command and environment are longer than AWS Batch accepts; submit it again with a shorter command or fewer or shorter environment variables";
       }
       return 'The job could not start because of its configuration';
     case 'APP_ERROR':

@@ -36,9 +36,17 @@ const GiB = 1024;
 /** GPU count, vCPUs and installed memory (GiB) of one size. */
 type Size = readonly [gpus: number, vcpus: number, memoryGiB: number];
 
-function family(gpuModel: string, gpuMemoryGiB: number, sizes: Readonly<Record<string, Size>>, name: string): Record<string, InstanceTypeSpec> {
+function family(
+  gpuModel: string,
+  gpuMemoryGiB: number,
+  sizes: Readonly<Record<string, Size>>,
+  name: string,
+): Record<string, InstanceTypeSpec> {
   return Object.fromEntries(
-    Object.entries(sizes).map(([size, [gpus, vcpus, memoryGiB]]) => [`${name}.${size}`, { gpuModel, gpus, gpuMemoryGiB, vcpus, memoryMiB: memoryGiB * GiB }]),
+    Object.entries(sizes).map(([size, [gpus, vcpus, memoryGiB]]) => [
+      `${name}.${size}`,
+      { gpuModel, gpus, gpuMemoryGiB, vcpus, memoryMiB: memoryGiB * GiB },
+    ]),
   );
 }
 
@@ -93,32 +101,131 @@ export const REGIONAL_OFFERINGS = {
   asOf: '2026-08-11',
   /** Every region the source lists, GPU families or not: a region outside it cannot be checked. */
   regions: [
-    'af-south-1', 'ap-east-1', 'ap-east-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-south-1', 'ap-south-2',
-    'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7',
-    'ca-central-1', 'ca-west-1', 'cn-north-1', 'cn-northwest-1', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1',
-    'eu-south-2', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'il-central-1', 'me-central-1', 'me-south-1', 'mx-central-1',
-    'sa-east-1', 'us-east-1', 'us-east-2', 'us-gov-east-1', 'us-gov-west-1', 'us-west-1', 'us-west-2',
+    'af-south-1',
+    'ap-east-1',
+    'ap-east-2',
+    'ap-northeast-1',
+    'ap-northeast-2',
+    'ap-northeast-3',
+    'ap-south-1',
+    'ap-south-2',
+    'ap-southeast-1',
+    'ap-southeast-2',
+    'ap-southeast-3',
+    'ap-southeast-4',
+    'ap-southeast-5',
+    'ap-southeast-6',
+    'ap-southeast-7',
+    'ca-central-1',
+    'ca-west-1',
+    'cn-north-1',
+    'cn-northwest-1',
+    'eu-central-1',
+    'eu-central-2',
+    'eu-north-1',
+    'eu-south-1',
+    'eu-south-2',
+    'eu-west-1',
+    'eu-west-2',
+    'eu-west-3',
+    'il-central-1',
+    'me-central-1',
+    'me-south-1',
+    'mx-central-1',
+    'sa-east-1',
+    'us-east-1',
+    'us-east-2',
+    'us-gov-east-1',
+    'us-gov-west-1',
+    'us-west-1',
+    'us-west-2',
   ],
   families: {
     g4dn: [
-      'af-south-1', 'ap-east-1', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-south-1', 'ap-southeast-1',
-      'ap-southeast-2', 'ca-central-1', 'cn-north-1', 'cn-northwest-1', 'eu-central-1', 'eu-north-1', 'eu-south-1', 'eu-west-1',
-      'eu-west-2', 'eu-west-3', 'me-south-1', 'sa-east-1', 'us-east-1', 'us-east-2', 'us-gov-east-1', 'us-gov-west-1',
-      'us-west-1', 'us-west-2',
+      'af-south-1',
+      'ap-east-1',
+      'ap-northeast-1',
+      'ap-northeast-2',
+      'ap-northeast-3',
+      'ap-south-1',
+      'ap-southeast-1',
+      'ap-southeast-2',
+      'ca-central-1',
+      'cn-north-1',
+      'cn-northwest-1',
+      'eu-central-1',
+      'eu-north-1',
+      'eu-south-1',
+      'eu-west-1',
+      'eu-west-2',
+      'eu-west-3',
+      'me-south-1',
+      'sa-east-1',
+      'us-east-1',
+      'us-east-2',
+      'us-gov-east-1',
+      'us-gov-west-1',
+      'us-west-1',
+      'us-west-2',
     ],
     g5: [
-      'ap-east-1', 'ap-northeast-1', 'ap-northeast-2', 'ap-south-1', 'ap-southeast-2', 'ap-southeast-3', 'ca-central-1',
-      'cn-north-1', 'cn-northwest-1', 'eu-central-1', 'eu-north-1', 'eu-south-2', 'eu-west-1', 'eu-west-2', 'eu-west-3',
-      'il-central-1', 'me-central-1', 'sa-east-1', 'us-east-1', 'us-east-2', 'us-west-2',
+      'ap-east-1',
+      'ap-northeast-1',
+      'ap-northeast-2',
+      'ap-south-1',
+      'ap-southeast-2',
+      'ap-southeast-3',
+      'ca-central-1',
+      'cn-north-1',
+      'cn-northwest-1',
+      'eu-central-1',
+      'eu-north-1',
+      'eu-south-2',
+      'eu-west-1',
+      'eu-west-2',
+      'eu-west-3',
+      'il-central-1',
+      'me-central-1',
+      'sa-east-1',
+      'us-east-1',
+      'us-east-2',
+      'us-west-2',
     ],
     g6: [
-      'ap-northeast-1', 'ap-northeast-2', 'ap-south-1', 'ap-south-2', 'ap-southeast-2', 'ap-southeast-5', 'ca-central-1',
-      'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-2', 'eu-west-2', 'eu-west-3', 'me-central-1', 'sa-east-1',
-      'us-east-1', 'us-east-2', 'us-gov-east-1', 'us-gov-west-1', 'us-west-2',
+      'ap-northeast-1',
+      'ap-northeast-2',
+      'ap-south-1',
+      'ap-south-2',
+      'ap-southeast-2',
+      'ap-southeast-5',
+      'ca-central-1',
+      'eu-central-1',
+      'eu-central-2',
+      'eu-north-1',
+      'eu-south-2',
+      'eu-west-2',
+      'eu-west-3',
+      'me-central-1',
+      'sa-east-1',
+      'us-east-1',
+      'us-east-2',
+      'us-gov-east-1',
+      'us-gov-west-1',
+      'us-west-2',
     ],
     g6e: [
-      'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-south-1', 'ap-south-2', 'eu-central-1', 'eu-north-1',
-      'eu-south-2', 'me-central-1', 'us-east-1', 'us-east-2', 'us-west-2',
+      'ap-northeast-1',
+      'ap-northeast-2',
+      'ap-northeast-3',
+      'ap-south-1',
+      'ap-south-2',
+      'eu-central-1',
+      'eu-north-1',
+      'eu-south-2',
+      'me-central-1',
+      'us-east-1',
+      'us-east-2',
+      'us-west-2',
     ],
   } as Readonly<Record<string, readonly string[]>>,
 } as const;
@@ -153,7 +260,10 @@ export class UnknownInstanceTypeError extends Error {
 export function shapesOf(types: readonly string[]): JobShape[] {
   return types.map((type) => {
     const spec = instanceTypeSpec(type);
-    if (!spec) throw new UnknownInstanceTypeError(`${JSON.stringify(type)} is not in the instance catalogue. Known types: ${knownInstanceTypes().join(', ')}.`);
+    if (!spec)
+      throw new UnknownInstanceTypeError(
+        `${JSON.stringify(type)} is not in the instance catalogue. Known types: ${knownInstanceTypes().join(', ')}.`,
+      );
     return { label: type, gpus: spec.gpus, vcpus: spec.vcpus, memoryMiB: usableMemoryMiB(spec) };
   });
 }
@@ -260,7 +370,12 @@ export function parseJobShapes(text: string, source: string): JobShape[] {
   return parsed.map((entry: unknown) => {
     const shape = entry as Partial<Record<keyof JobShape, unknown>> | null;
     const positive = (value: unknown) => Number.isInteger(value) && (value as number) > 0;
-    if (typeof shape !== 'object' || shape === null || typeof shape.label !== 'string' || !FIELDS.every((field) => positive(shape[field]))) {
+    if (
+      typeof shape !== 'object' ||
+      shape === null ||
+      typeof shape.label !== 'string' ||
+      !FIELDS.every((field) => positive(shape[field]))
+    ) {
       return fail();
     }
     return { label: shape.label, gpus: shape.gpus as number, vcpus: shape.vcpus as number, memoryMiB: shape.memoryMiB as number };

@@ -18,7 +18,10 @@ export type StoredAttempt = Attempt & { readonly logStreamName?: string };
 
 /** The top-level fields a write may set besides status and attempts. */
 export type JobFields = Partial<
-  Pick<JobRecord, 'statusReason' | 'exitCode' | 'startedAt' | 'finishedAt' | 'costUsd' | 'cancelRequested' | 'executionArn' | 'terminalEvent'>
+  Pick<
+    JobRecord,
+    'statusReason' | 'exitCode' | 'startedAt' | 'finishedAt' | 'costUsd' | 'cancelRequested' | 'executionArn' | 'terminalEvent'
+  >
 >;
 
 export interface JobChange {
@@ -69,9 +72,11 @@ export function planChange(current: JobRecord, change: JobChange): ChangePlan {
     if (!existing || !sameFields(existing, merged)) attempts.push(merged);
   }
   const set = definedOnly(change.set ?? {}) as JobFields;
-  const setChanges = Object.entries(set).some(([field, value]) => !sameValue((current as unknown as Record<string, unknown>)[field], value));
+  const setChanges = Object.entries(set).some(
+    ([field, value]) => !sameValue((current as unknown as Record<string, unknown>)[field], value),
+  );
   if (change.to === undefined && !setChanges && attempts.length === 0) return { kind: 'unchanged' };
-  const updatedAt = current.updatedAt > change.now ? current.updatedAt : change.now;
+  const updatedAt = [current.updatedAt, change.now].sort().at(-1)!;
   return {
     kind: 'write',
     write: {
@@ -86,9 +91,10 @@ export function planChange(current: JobRecord, change: JobChange): ChangePlan {
 export function withAttempts<R extends JobRecord>(record: R, attempts: readonly StoredAttempt[]): R {
   return {
     ...record,
-    attempts: [...record.attempts.filter((existing) => !attempts.some((attempt) => attempt.attempt === existing.attempt)), ...attempts].sort(
-      (left, right) => left.attempt - right.attempt,
-    ),
+    attempts: [
+      ...record.attempts.filter((existing) => !attempts.some((attempt) => attempt.attempt === existing.attempt)),
+      ...attempts,
+    ].sort((left, right) => left.attempt - right.attempt),
   };
 }
 

@@ -16,7 +16,8 @@ const MAX_TIME = 2 ** 48 - 1;
  */
 export function newJobId(now: Date = new Date()): string {
   const time = now.getTime();
-  if (!Number.isInteger(time) || time < 0 || time > MAX_TIME) throw new RangeError(`newJobId needs a time between 1970 and 10889, received ${String(now)}`);
+  if (!Number.isInteger(time) || time < 0 || time > MAX_TIME)
+    throw new RangeError(`newJobId needs a time between 1970 and 10889, received ${String(now)}`);
   let timePart = '';
   let remaining = time;
   for (let i = 0; i < TIME_LENGTH; i++) {

@@ -22,14 +22,7 @@ export type AttemptStatus = (typeof ATTEMPT_STATUSES)[number];
 /** How an attempt ended; final once recorded. */
 export const SETTLED_ATTEMPT_STATUSES: readonly AttemptStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
-export const FAILURE_CLASSES = [
-  'SPOT_RECLAIM',
-  'NO_CAPACITY',
-  'MISCONFIGURATION',
-  'APP_ERROR',
-  'TIMEOUT',
-  'CANCELLED',
-] as const;
+export const FAILURE_CLASSES = ['SPOT_RECLAIM', 'NO_CAPACITY', 'MISCONFIGURATION', 'APP_ERROR', 'TIMEOUT', 'CANCELLED'] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
 
 /** What a caller submits (after defaults are applied). */

@@ -20,7 +20,12 @@ export function isJsonMediaType(contentType: string | undefined): boolean {
   return parameters.every((parameter) => {
     const [name, value = ''] = parameter.split('=');
     if (name?.trim().toLowerCase() !== 'charset') return true;
-    return value.trim().replace(/^"(.*)"$/, '$1').toLowerCase() === 'utf-8';
+    return (
+      value
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase() === 'utf-8'
+    );
   });
 }
 

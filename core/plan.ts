@@ -26,7 +26,8 @@ export function attemptEnvironment(spec: Pick<JobSpec, 'environment'>, jobId: st
 
 const byNumber = (attempts: readonly Attempt[]) => [...attempts].sort((a, b) => a.attempt - b.attempt);
 
-const nextAttemptNumber = (attempts: readonly Attempt[]) => attempts.reduce((highest, attempt) => Math.max(highest, attempt.attempt), 0) + 1;
+const nextAttemptNumber = (attempts: readonly Attempt[]) =>
+  attempts.reduce((highest, attempt) => Math.max(highest, attempt.attempt), 0) + 1;
 
 /** The next submission; `history` is every attempt before it, each in-place retry of Batch's included. */
 function attemptPlan(record: JobRecord, next: CapacityType, attempt: number, history: readonly Attempt[]): Plan {
@@ -63,7 +64,7 @@ export function planFirstAttempt(record: JobRecord): Plan {
   if (record.cancelRequested) return finish(CANCELLED_OUTCOME);
   const next = planNextCapacity({ policy: record.capacity, maxSpotAttempts: record.maxSpotAttempts, attempts: [] });
   // 'none' cannot come from an empty history; the narrowing keeps the type honest.
-  if (next === 'none') return finish({ status: 'FAILED', statusReason: 'No capacity is allowed by the job\'s capacity policy' });
+  if (next === 'none') return finish({ status: 'FAILED', statusReason: "No capacity is allowed by the job's capacity policy" });
   return attemptPlan(record, next, 1, []);
 }
 
@@ -93,7 +94,10 @@ export interface AttemptInterruption {
  * Attempts that never started are left as they are: they only waited, and the job's next
  * execution runs them.
  */
-export function interruptedAttemptWrites(record: Pick<JobRecord, 'attempts' | 'cancelRequested'>, interruption: AttemptInterruption): Attempt[] {
+export function interruptedAttemptWrites(
+  record: Pick<JobRecord, 'attempts' | 'cancelRequested'>,
+  interruption: AttemptInterruption,
+): Attempt[] {
   const cancelled = record.cancelRequested === true;
   return record.attempts
     .filter((attempt) => !isAttemptSettled(attempt.status) && (attempt.status === 'RUNNING' || attempt.startedAt !== undefined))

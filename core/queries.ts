@@ -33,7 +33,10 @@ function parseLimit(raw: string | undefined, bounds: { min: number; max: number;
   if (raw === undefined) return bounds.default;
   const value = DECIMAL_INTEGER.test(raw) ? Number(raw) : Number.NaN;
   if (!(value >= bounds.min && value <= bounds.max)) {
-    errors.push({ path: 'limit', message: `must be an integer between ${bounds.min} and ${bounds.max}, received ${describeReceived(raw)}` });
+    errors.push({
+      path: 'limit',
+      message: `must be an integer between ${bounds.min} and ${bounds.max}, received ${describeReceived(raw)}`,
+    });
   }
   return value;
 }

@@ -81,8 +81,7 @@ const integerBetween = (min: number, max: number) => {
   return z.int({ error }).check(z.minimum(min, { error }), z.maximum(max, { error }));
 };
 
-const textLength = (input: unknown) =>
-  typeof input === 'string' ? `${input.length} characters` : describeReceived(input);
+const textLength = (input: unknown) => (typeof input === 'string' ? `${input.length} characters` : describeReceived(input));
 
 // ---------------------------------------------------------------------------
 // The job spec
@@ -117,7 +116,8 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
   const nameError = (issue: IssueInput) =>
     `must be 1 to ${N.maxLength} characters of letters, digits, '.', '_' or '-', received ${describeReceived(issue.input)}`;
   const commandError = required(
-    (issue) => `must be an array of 1 to ${C.maxItems} strings, received ${Array.isArray(issue.input) ? `${issue.input.length} items` : describeReceived(issue.input)}`,
+    (issue) =>
+      `must be an array of 1 to ${C.maxItems} strings, received ${Array.isArray(issue.input) ? `${issue.input.length} items` : describeReceived(issue.input)}`,
   );
   const environmentNameError = (issue: IssueInput) =>
     `environment variable names must match ^[A-Za-z_][A-Za-z0-9_]*$ and not start with ${E.reservedPrefix}, received ${describeReceived(issue.input)}`;
@@ -133,17 +133,21 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
   return z.strictObject(
     {
       name: z.optional(
-        z.string({ error: nameError }).check(
-          z.minLength(N.minLength, { error: nameError }),
-          z.maxLength(N.maxLength, { error: nameError }),
-          z.regex(N.pattern, { error: nameError }),
-        ),
+        z
+          .string({ error: nameError })
+          .check(
+            z.minLength(N.minLength, { error: nameError }),
+            z.maxLength(N.maxLength, { error: nameError }),
+            z.regex(N.pattern, { error: nameError }),
+          ),
       ),
       image: imageSchema(allowedRegistries),
       command: z
         .array(
           z.string({ error: (issue) => `must be a string, received ${describeReceived(issue.input)}` }).check(
-            z.maxLength(C.maxItemLength, { error: (issue) => `must be at most ${C.maxItemLength} characters, received ${textLength(issue.input)}` }),
+            z.maxLength(C.maxItemLength, {
+              error: (issue) => `must be at most ${C.maxItemLength} characters, received ${textLength(issue.input)}`,
+            }),
           ),
           { error: commandError },
         )
@@ -156,7 +160,9 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
               z.refine((name) => !name.startsWith(E.reservedPrefix), { error: environmentNameError }),
             ),
             z.string({ error: (issue) => `must be a string, received ${describeReceived(issue.input)}` }).check(
-              z.maxLength(E.maxValueLength, { error: (issue) => `must be at most ${E.maxValueLength} characters, received ${textLength(issue.input)}` }),
+              z.maxLength(E.maxValueLength, {
+                error: (issue) => `must be at most ${E.maxValueLength} characters, received ${textLength(issue.input)}`,
+              }),
             ),
             { error: objectError('environment variable names to string values') },
           )
@@ -172,17 +178,24 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
         }),
         D.capacity as CapacityPolicy,
       ),
-      maxSpotAttempts: z._default(integerBetween(JOB_SPEC_LIMITS.maxSpotAttempts.min, JOB_SPEC_LIMITS.maxSpotAttempts.max), D.maxSpotAttempts),
+      maxSpotAttempts: z._default(
+        integerBetween(JOB_SPEC_LIMITS.maxSpotAttempts.min, JOB_SPEC_LIMITS.maxSpotAttempts.max),
+        D.maxSpotAttempts,
+      ),
       timeoutSeconds: z._default(integerBetween(JOB_SPEC_LIMITS.timeoutSeconds.min, JOB_SPEC_LIMITS.timeoutSeconds.max), D.timeoutSeconds),
       tags: z._default(
         z
           .record(
             z.string().check(
               z.minLength(1, { error: () => `tag keys must be 1 to ${T.maxKeyLength} characters, received an empty key` }),
-              z.maxLength(T.maxKeyLength, { error: (issue) => `tag keys must be 1 to ${T.maxKeyLength} characters, received ${textLength(issue.input)}` }),
+              z.maxLength(T.maxKeyLength, {
+                error: (issue) => `tag keys must be 1 to ${T.maxKeyLength} characters, received ${textLength(issue.input)}`,
+              }),
             ),
             z.string({ error: (issue) => `must be a string, received ${describeReceived(issue.input)}` }).check(
-              z.maxLength(T.maxValueLength, { error: (issue) => `must be at most ${T.maxValueLength} characters, received ${textLength(issue.input)}` }),
+              z.maxLength(T.maxValueLength, {
+                error: (issue) => `must be at most ${T.maxValueLength} characters, received ${textLength(issue.input)}`,
+              }),
             ),
             { error: objectError('tag keys to string values') },
           )

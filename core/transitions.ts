@@ -4,7 +4,15 @@
  * (duplicate Batch events, cancel against completion) can write a history the
  * table does not allow. Terminal statuses are absorbing.
  */
-import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type JobRecord, type JobStatus, type TerminalStatus } from './job.js';
+import {
+  JOB_STATUSES,
+  isAttemptSettled,
+  isTerminal,
+  type AttemptStatus,
+  type JobRecord,
+  type JobStatus,
+  type TerminalStatus,
+} from './job.js';
 import type { GpuJobEvent } from './ports.js';
 
 export type { TerminalStatus } from './job.js';
@@ -48,7 +56,6 @@ export const TERMINAL_DETAIL_TYPE = {
 } as const satisfies Record<TerminalStatus, GpuJobEvent['detailType']>;
 
 export const STATUS_CHANGE_DETAIL_TYPE = 'GPU Job Status Change' satisfies GpuJobEvent['detailType'];
-
 
 export class InvalidTransitionError extends Error {
   override readonly name = 'InvalidTransitionError';

@@ -21,7 +21,7 @@ const REASONS = {
   xrayAndDescribe:
     'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions, so "*" is the only valid resource.',
   tableIndexes:
-    'Queries on the job table\'s two indexes (byOwner, byOwnerStatus); index ARNs exist only under the table ARN, and this grants no other table.',
+    "Queries on the job table's two indexes (byOwner, byOwnerStatus); index ARNs exist only under the table ARN, and this grants no other table.",
 } as const;
 
 /** Acknowledges the findings for the given configuration (some exist only with certain settings). */
@@ -95,7 +95,7 @@ export function acknowledgeFindings(stack: GpuJobsStack, config: GpuJobsConfig):
   ack(
     stack.watchdogSchedule.role,
     `AwsSolutions-IAM5[Resource::<${ref(stack.functions.watchdog.function.node.defaultChild!)}.Arn>:*]`,
-    'Invoking the watchdog function\'s versions and aliases, as the Scheduler Lambda target grants; only the watchdog function.',
+    "Invoking the watchdog function's versions and aliases, as the Scheduler Lambda target grants; only the watchdog function.",
   );
   for (const route of stack.api.httpApi.node.findAll()) {
     if (route.node.id === 'ApiIntegration-Permission') {
@@ -151,7 +151,7 @@ export function acknowledgeFindings(stack: GpuJobsStack, config: GpuJobsConfig):
   ack(
     stack.notifications.handlerFailureQueue,
     'AwsSolutions-SQS3',
-    'This queue is itself the on-failure destination of the status handlers (events they failed on after Lambda\'s retries); cdk-nag recognises only SQS redrive dead-letter queues.',
+    "This queue is itself the on-failure destination of the status handlers (events they failed on after Lambda's retries); cdk-nag recognises only SQS redrive dead-letter queues.",
   );
 
   // Monitoring.
@@ -171,7 +171,7 @@ export function acknowledgeFindings(stack: GpuJobsStack, config: GpuJobsConfig):
     ack(
       workflowRole,
       `AwsSolutions-IAM5[Resource::<${ref(f.function.node.defaultChild!)}.Arn>:*]`,
-      'Invoking the task function\'s versions and aliases, as the Step Functions Lambda integration grants; only the three task functions.',
+      "Invoking the task function's versions and aliases, as the Step Functions Lambda integration grants; only the three task functions.",
     );
   }
   ack(

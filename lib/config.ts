@@ -133,7 +133,9 @@ export const LOG_RETENTION_DAYS = [
 const UNSUPPORTED_GPU_FAMILIES = new Set(['g3', 'g3s', 'p3', 'p3dn', 'g5g']);
 
 /** Every configuration key, optional ones included (an unknown key is an error). */
-export const CONFIG_KEYS: ReadonlySet<string> = new Set<string>(Object.keys(DEFAULT_CONFIG).concat(['jwtIssuer', 'jwtRequiredScope', 'vpcId', 'alarmEmail', 'gpuAmiId']));
+export const CONFIG_KEYS: ReadonlySet<string> = new Set<string>(
+  Object.keys(DEFAULT_CONFIG).concat(['jwtIssuer', 'jwtRequiredScope', 'vpcId', 'alarmEmail', 'gpuAmiId']),
+);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -182,7 +184,8 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
   const jwtRequiredScope = optionalString(raw, 'jwtRequiredScope', /^[\x21\x23-\x5b\x5d-\x7e]+$/, 'an OAuth scope token');
   if (authType === 'jwt') {
     if (jwtIssuer === undefined) throw new ConfigError(`${name('jwtIssuer')} is required when ${name('authType')} is "jwt".`);
-    if (jwtAudience.length === 0) throw new ConfigError(`${name('jwtAudience')} needs at least one audience when ${name('authType')} is "jwt".`);
+    if (jwtAudience.length === 0)
+      throw new ConfigError(`${name('jwtAudience')} needs at least one audience when ${name('authType')} is "jwt".`);
   }
 
   const vpcId = optionalString(raw, 'vpcId', /^vpc-[0-9a-f]{8,17}$/, 'a VPC id (vpc-…)');
@@ -194,7 +197,13 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
     throw new ConfigError(`${name('subnetIds')} can only be used with ${name('vpcId')}. Received ${quote(subnetIds.join(','))}.`);
   }
 
-  const gpuInstanceTypes = stringList(raw, 'gpuInstanceTypes', /^[gp]\d+[a-z]*\.\d*[a-z]+$/, 'NVIDIA GPU instance types such as g5.xlarge', d.gpuInstanceTypes);
+  const gpuInstanceTypes = stringList(
+    raw,
+    'gpuInstanceTypes',
+    /^[gp]\d+[a-z]*\.\d*[a-z]+$/,
+    'NVIDIA GPU instance types such as g5.xlarge',
+    d.gpuInstanceTypes,
+  );
   if (gpuInstanceTypes.length === 0) throw new ConfigError(`${name('gpuInstanceTypes')} needs at least one instance type.`);
   for (const type of gpuInstanceTypes) {
     const family = type.split('.')[0] ?? type;
@@ -251,7 +260,13 @@ export function parseConfig(raw: Raw): GpuJobsConfig {
     ...(vpcId !== undefined && { vpcId }),
     subnetIds,
     logRetentionDays,
-    allowedRegistries: stringList(raw, 'allowedRegistries', /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/, 'registry hosts such as 123456789012.dkr.ecr.us-east-1.amazonaws.com or ghcr.io/my-org', d.allowedRegistries),
+    allowedRegistries: stringList(
+      raw,
+      'allowedRegistries',
+      /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/,
+      'registry hosts such as 123456789012.dkr.ecr.us-east-1.amazonaws.com or ghcr.io/my-org',
+      d.allowedRegistries,
+    ),
     ...optionalField('alarmEmail', optionalString(raw, 'alarmEmail', /^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address')),
     ...optionalField('gpuAmiId', optionalString(raw, 'gpuAmiId', /^ami-[0-9a-f]{8,17}$/, 'an AMI id (ami-…)')),
     rootVolumeGiB: integer(raw, 'rootVolumeGiB', 30, 16_384, d.rootVolumeGiB),
@@ -283,7 +298,7 @@ function optionalField<K extends string, V>(key: K, value: V | undefined): Parti
 const name = (key: string) => `${CONFIG_CONTEXT_KEY}.${key}`;
 
 function quote(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
 }
 
 function number(raw: Raw, key: string, min: number, max: number, fallback: number): number {
@@ -327,7 +342,13 @@ function optionalString(raw: Raw, key: string, pattern: RegExp, expected: string
 function stringList(raw: Raw, key: string, itemPattern: RegExp, expected: string, fallback: readonly string[]): readonly string[] {
   const value = raw[key];
   if (value === undefined) return fallback;
-  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : value;
+  const items =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+      : value;
   if (!Array.isArray(items)) {
     throw new ConfigError(`${name(key)} must be a list of ${expected}. Received ${quote(value)}.`);
   }

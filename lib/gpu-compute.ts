@@ -269,7 +269,14 @@ export function ecrRepositoryPatterns(
     const match = ecrHost.exec(host);
     if (!match) return [];
     const [, account, region] = match;
-    return [{ account: account!, region: region!, ...(path === undefined ? {} : { repository: path }), repositoryPrefix: path === undefined ? '' : `${path}/` }];
+    return [
+      {
+        account: account!,
+        region: region!,
+        ...(path === undefined ? {} : { repository: path }),
+        repositoryPrefix: path === undefined ? '' : `${path}/`,
+      },
+    ];
   });
 }
 

@@ -180,10 +180,7 @@ export class GpuJobsStack extends Stack {
     withTable(functions.dispatcher, 'read');
     functions.dispatcher.addEnvironment(ENV.stateMachineArn, stateMachine.stateMachineArn);
     // Each of the event source's concurrent invocations paces itself to its share of the rate.
-    functions.dispatcher.addEnvironment(
-      ENV.dispatchRatePerSecond,
-      String(config.dispatchRatePerSecond / config.dispatcherMaxConcurrency),
-    );
+    functions.dispatcher.addEnvironment(ENV.dispatchRatePerSecond, String(config.dispatchRatePerSecond / config.dispatcherMaxConcurrency));
     stateMachine.grantStartExecution(functions.dispatcher.function);
 
     // prepare: register the job definition for the job's image, with the two job roles.

@@ -124,7 +124,10 @@ export function cdkEventPattern(pattern: EventPattern): events.EventPattern {
   return Object.fromEntries(
     Object.entries(pattern).map(([field, value]) => {
       const cdkField = CDK_PATTERN_FIELDS[field];
-      if (!cdkField) throw new Error(`An event pattern's top-level field must be one of ${Object.keys(CDK_PATTERN_FIELDS).join(', ')}. Received ${JSON.stringify(field)}.`);
+      if (!cdkField)
+        throw new Error(
+          `An event pattern's top-level field must be one of ${Object.keys(CDK_PATTERN_FIELDS).join(', ')}. Received ${JSON.stringify(field)}.`,
+        );
       return [cdkField, value];
     }),
   ) as events.EventPattern;

@@ -44,7 +44,8 @@ export class JobNetwork extends Construct {
       Validations.of(this).acknowledge(
         {
           id: 'Annotation::@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones',
-          reason: 'Only the security group (VPC id) and the compute environments (explicit subnet ids) use the imported VPC; nothing selects its subnets by zone.',
+          reason:
+            'Only the security group (VPC id) and the compute environments (explicit subnet ids) use the imported VPC; nothing selects its subnets by zone.',
         },
         {
           id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',

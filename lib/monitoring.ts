@@ -72,13 +72,15 @@ export class Monitoring extends Construct {
     const alarms: cloudwatch.Alarm[] = [];
     for (const { label, queue } of props.deadLetterQueues) {
       alarms.push(
-        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }).createAlarm(this, `${label}NotEmpty`, {
-          alarmDescription: `${label}: messages that could not be processed are waiting; inspect and redrive them.`,
-          threshold: 0,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
+        queue
+          .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM })
+          .createAlarm(this, `${label}NotEmpty`, {
+            alarmDescription: `${label}: messages that could not be processed are waiting; inspect and redrive them.`,
+            threshold: 0,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          }),
       );
     }
     alarms.push(
@@ -177,7 +179,11 @@ export class Monitoring extends Construct {
         title: 'Queues',
         width: 12,
         left: [
-          props.intakeQueue.metricApproximateNumberOfMessagesVisible({ period, label: 'Intake backlog', statistic: cloudwatch.Stats.MAXIMUM }),
+          props.intakeQueue.metricApproximateNumberOfMessagesVisible({
+            period,
+            label: 'Intake backlog',
+            statistic: cloudwatch.Stats.MAXIMUM,
+          }),
           ...props.deadLetterQueues.map(({ label, queue }) =>
             queue.metricApproximateNumberOfMessagesVisible({ period, label, statistic: cloudwatch.Stats.MAXIMUM }),
           ),

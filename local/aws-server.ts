@@ -123,8 +123,7 @@ function targetOperations(services: AwsServerServices): Record<string, Operation
   return {
     'AWSStepFunctions.StartExecution': (input) =>
       sfn().startExecution(input as { stateMachineArn?: string; name?: string; input?: string }),
-    'AWSStepFunctions.StopExecution': (input) =>
-      sfn().stopExecution(input as { executionArn?: string; error?: string; cause?: string }),
+    'AWSStepFunctions.StopExecution': (input) => sfn().stopExecution(input as { executionArn?: string; error?: string; cause?: string }),
     'AWSStepFunctions.DescribeExecution': (input) => sfn().describeExecution(input as { executionArn?: string }),
     'AWSStepFunctions.ListExecutions': (input) =>
       sfn().listExecutions(input as { stateMachineArn?: string; statusFilter?: string; maxResults?: number; nextToken?: string }),
@@ -153,7 +152,8 @@ function targetOperations(services: AwsServerServices): Record<string, Operation
 function batchRestOperations(services: AwsServerServices): Record<string, Operation> {
   const batch = services.batch;
   return {
-    '/v1/registerjobdefinition': (input) => batch.registerJobDefinition(input as unknown as Parameters<typeof batch.registerJobDefinition>[0]),
+    '/v1/registerjobdefinition': (input) =>
+      batch.registerJobDefinition(input as unknown as Parameters<typeof batch.registerJobDefinition>[0]),
     '/v1/describejobdefinitions': (input) => batch.describeJobDefinitions(input),
     '/v1/deregisterjobdefinition': (input) => {
       batch.deregisterJobDefinition(String(input.jobDefinition ?? ''));
@@ -180,7 +180,8 @@ function batchRestOperations(services: AwsServerServices): Record<string, Operat
 function refuseNonSdkRequest(guard: RequestGuard, request: IncomingMessage): string | undefined {
   const addressRefusal = guard.checkAddress(request.headers);
   if (addressRefusal) return addressRefusal.detail;
-  if (request.method === 'GET' || typeof request.headers['x-amz-target'] === 'string' || isJsonMediaType(request.headers['content-type'])) return undefined;
+  if (request.method === 'GET' || typeof request.headers['x-amz-target'] === 'string' || isJsonMediaType(request.headers['content-type']))
+    return undefined;
   return `The AWS stand-in accepts only SDK requests (X-Amz-Target or Content-Type: application/json). Received ${describeContentType(request.headers['content-type'])}.`;
 }
 

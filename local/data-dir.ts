@@ -68,7 +68,9 @@ export const NODE_FILE_SYSTEM: DataDirFileSystem = {
 };
 
 const errorCode = (error: unknown): string | undefined =>
-  typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : undefined;
+  typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string'
+    ? (error as { code: string }).code
+    : undefined;
 
 /** The cause of a storage error, or undefined for one that is not about the disk. */
 export function storageFaultOf(error: unknown): string | undefined {

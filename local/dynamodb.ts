@@ -118,8 +118,14 @@ async function launchWorker(options: DynamoDbOptions, port: number): Promise<Dyn
         reject(new DynamoDbStartError(`The DynamoDB stand-in could not listen on 127.0.0.1:${port}: ${message.message}`));
       }
     });
-    worker.once('error', (error) => reject(new DynamoDbStartError(`The DynamoDB stand-in could not start: ${describeStop(error)}`, { cause: error })));
-    void exited.then((code) => reject(new DynamoDbStartError(`The DynamoDB stand-in exited with code ${code} while starting${fatal ? `: ${describeStop(fatal)}` : ''}.`)));
+    worker.once('error', (error) =>
+      reject(new DynamoDbStartError(`The DynamoDB stand-in could not start: ${describeStop(error)}`, { cause: error })),
+    );
+    void exited.then((code) =>
+      reject(
+        new DynamoDbStartError(`The DynamoDB stand-in exited with code ${code} while starting${fatal ? `: ${describeStop(fatal)}` : ''}.`),
+      ),
+    );
   }).catch(async (error: unknown) => {
     await worker.terminate();
     throw error;

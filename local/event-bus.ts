@@ -225,7 +225,8 @@ export class LocalEventBus {
 
   private appendToEventLog(line: string): void {
     // Handlers still finishing while the platform stops may publish after close: those land too.
-    const file = this.closed ? openSync(this.options.eventLogFile, 'a') : (this.eventLog ??= openSync(this.options.eventLogFile, 'a'));
+    if (!this.closed) this.eventLog ??= openSync(this.options.eventLogFile, 'a');
+    const file = this.closed ? openSync(this.options.eventLogFile, 'a') : this.eventLog!;
     try {
       const bytes = Buffer.from(this.tornLine ? `\n${line}` : line, 'utf8');
       try {
@@ -332,7 +333,9 @@ function listedOf(event: EventEnvelope): ListedEvent {
 }
 
 function invalidEventToken(token: string): InvalidEventsRequestError {
-  return new InvalidEventsRequestError(`The events nextToken is not one this event log handed out. Received ${JSON.stringify(token.slice(0, 100))}.`);
+  return new InvalidEventsRequestError(
+    `The events nextToken is not one this event log handed out. Received ${JSON.stringify(token.slice(0, 100))}.`,
+  );
 }
 
 /** Tokens are byte offsets of the event log, at the start of a line. */

@@ -33,7 +33,9 @@ export function checkEventPattern(pattern: EventPattern, path = ''): void {
     } else if (condition !== null && typeof condition === 'object') {
       checkEventPattern(condition as EventPattern, fieldPath);
     } else {
-      throw new UnsupportedEventPatternError(`The pattern's ${fieldPath} must be a list of values or an object. Received ${JSON.stringify(condition)}.`);
+      throw new UnsupportedEventPatternError(
+        `The pattern's ${fieldPath} must be a list of values or an object. Received ${JSON.stringify(condition)}.`,
+      );
     }
   }
 }

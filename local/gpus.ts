@@ -51,11 +51,8 @@ export function parseNvidiaSmiCsv(output: string): GpuSlot[] {
 
 function queryNvidiaSmi(command: string): Promise<GpuSlot[]> {
   return new Promise((resolve) => {
-    execFile(
-      command,
-      ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'],
-      { timeout: 5_000 },
-      (error, stdout) => resolve(error ? [] : parseNvidiaSmiCsv(stdout)),
+    execFile(command, ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { timeout: 5_000 }, (error, stdout) =>
+      resolve(error ? [] : parseNvidiaSmiCsv(stdout)),
     );
   });
 }

@@ -80,7 +80,12 @@ export function configureHandlerEnvironment(settings: HandlerEnvironmentSettings
  * locally, so any the contract allows is accepted and a spec written for AWS runs here unchanged.
  */
 function localJobShape(gpuSlots: number): JobShape {
-  return { label: `the ${gpuSlots} local GPU slots`, gpus: gpuSlots, vcpus: JOB_SPEC_LIMITS.vcpus.max, memoryMiB: JOB_SPEC_LIMITS.memoryMiB.max };
+  return {
+    label: `the ${gpuSlots} local GPU slots`,
+    gpus: gpuSlots,
+    vcpus: JOB_SPEC_LIMITS.vcpus.max,
+    memoryMiB: JOB_SPEC_LIMITS.memoryMiB.max,
+  };
 }
 
 /** The handler modules, imported after configureHandlerEnvironment so that they load with it. */

@@ -132,11 +132,17 @@ function refuseWhileUnavailable(options: LocalHttpApiOptions, request: IncomingM
   const unavailable = options.unavailable?.();
   if (!unavailable) return false;
   request.resume();
-  sendProblem(response, 503, 'Service Unavailable', `Local mode cannot serve requests right now: ${unavailable}. It resumes by itself once the cause is fixed.`);
+  sendProblem(
+    response,
+    503,
+    'Service Unavailable',
+    `Local mode cannot serve requests right now: ${unavailable}. It resumes by itself once the cause is fixed.`,
+  );
   return true;
 }
 
-const statusOf = (result: unknown): unknown => (typeof result === 'object' && result !== null ? (result as { statusCode?: unknown }).statusCode : undefined);
+const statusOf = (result: unknown): unknown =>
+  typeof result === 'object' && result !== null ? (result as { statusCode?: unknown }).statusCode : undefined;
 
 function matchRoute(method: string, path: string): { route: Route; pathParameters: Record<string, string> } | undefined {
   for (const route of ROUTES) {
@@ -188,7 +194,10 @@ export function toApiGatewayEvent(
   // api could not tell what was sent: they go base64-encoded, as a binary body does.
   const textual = isTextual(headers['content-type']) && isUtf8(body);
   const now = new Date();
-  const cookies = request.headers.cookie?.split(';').map((cookie) => cookie.trim()).filter(Boolean);
+  const cookies = request.headers.cookie
+    ?.split(';')
+    .map((cookie) => cookie.trim())
+    .filter(Boolean);
   const requestId = randomUUID();
   return {
     version: '2.0',

@@ -37,7 +37,9 @@ process.stdout.write(
     ...(recovered.requeued.length + recovered.resumed.length > 0
       ? [
           `  after restart  ${recovered.requeued.length} queued job(s) requeued, ${recovered.resumed.length} waiting or running job(s) resumed` +
-            (recovered.interrupted.length > 0 ? `; ${recovered.interrupted.length} running attempt(s) interrupted, retried as each job's policy allows` : ''),
+            (recovered.interrupted.length > 0
+              ? `; ${recovered.interrupted.length} running attempt(s) interrupted, retried as each job's policy allows`
+              : ''),
         ]
       : []),
     '',

@@ -89,7 +89,8 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
     options.stopGracePeriodSeconds ?? numberEnv(env, 'GPUJOBS_SPOT_GRACE_SECONDS', DEFAULT_STOP_GRACE_SECONDS, 0, 120);
   const webhookUrls = options.webhookUrls ?? listOf(env.GPUJOBS_WEBHOOK_URLS);
   for (const url of webhookUrls) {
-    if (!/^https?:\/\//.test(url)) throw new InvalidLocalOptionError(`GPUJOBS_WEBHOOK_URLS entries must be http(s) URLs. Received ${JSON.stringify(url)}.`);
+    if (!/^https?:\/\//.test(url))
+      throw new InvalidLocalOptionError(`GPUJOBS_WEBHOOK_URLS entries must be http(s) URLs. Received ${JSON.stringify(url)}.`);
   }
   const gpuCount = options.gpus ?? (env.GPUJOBS_LOCAL_GPUS ? integerEnv(env, 'GPUJOBS_LOCAL_GPUS', 4, 1, 64) : undefined);
   return {
@@ -113,7 +114,8 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
 
 function integerEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const value = numberEnv(env, name, fallback, min, max);
-  if (!Number.isInteger(value)) throw new InvalidLocalOptionError(`${name} must be an integer from ${min} to ${max}. Received ${JSON.stringify(env[name])}.`);
+  if (!Number.isInteger(value))
+    throw new InvalidLocalOptionError(`${name} must be an integer from ${min} to ${max}. Received ${JSON.stringify(env[name])}.`);
   return value;
 }
 

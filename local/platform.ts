@@ -25,7 +25,7 @@ import { resolveLocalOptions, type LocalPlatformOptions } from './options.js';
 import { killLeftoverProcesses, platformTokenFor } from './process-tree.js';
 import { recoverInterruptedJobs, type RecoveredJobs } from './recovery.js';
 import { EVENT_BUS_NAME, INTAKE_QUEUE, JOB_LOG_GROUP_NAME, LOCAL_ACCOUNT, TABLE_NAME } from './resources.js';
-import { SqsEventSourceMapping, startSqs, type SqsLambdaEvent } from './sqs.js';
+import { SqsEventSourceMapping, startSqs, type SqsBatchResponse, type SqsLambdaEvent } from './sqs.js';
 import { LocalStepFunctions } from './step-functions.js';
 import { startWatchdogSchedule } from './watchdog-schedule.js';
 import { loadWorkflowDefinition } from './workflow-definition.js';
@@ -95,7 +95,13 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
   };
 
   try {
-    const dynamodb = await startDynamoDb({ path: join(dataDir, 'dynamodb'), tableName: TABLE_NAME, region, logger, ...(processPorts ? { port: processPorts.dynamodb } : {}) });
+    const dynamodb = await startDynamoDb({
+      path: join(dataDir, 'dynamodb'),
+      tableName: TABLE_NAME,
+      region,
+      logger,
+      ...(processPorts ? { port: processPorts.dynamodb } : {}),
+    });
     closers.push(() => dynamodb.close());
     // The database holds the data dir's lock now, so no other platform runs on it: a job process
     // carrying its token was left by an earlier run (killed, or stopped too late) and would share
@@ -103,13 +109,26 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
     const platformToken = platformTokenFor(dataDir);
     const leftovers = await killLeftoverProcesses(platformToken, 5_000);
     if (leftovers.killed > 0) logger.warn(`killed ${leftovers.killed} job process(es) left running by an earlier run on ${dataDir}`);
-    if (leftovers.survivors.length > 0) logger.warn(`job processes ${leftovers.survivors.join(', ')} left by an earlier run on ${dataDir} did not die of SIGKILL`);
-    const sqs = await startSqs({ region, account: LOCAL_ACCOUNT, queue: INTAKE_QUEUE, ...(processPorts ? { port: processPorts.sqs } : {}) });
+    if (leftovers.survivors.length > 0)
+      logger.warn(`job processes ${leftovers.survivors.join(', ')} left by an earlier run on ${dataDir} did not die of SIGKILL`);
+    const sqs = await startSqs({
+      region,
+      account: LOCAL_ACCOUNT,
+      queue: INTAKE_QUEUE,
+      ...(processPorts ? { port: processPorts.sqs } : {}),
+    });
     closers.push(() => sqs.close());
 
     const logStore = new LogStore(join(dataDir, 'logs'), settings.logStoreIo ? { io: settings.logStoreIo } : {});
     closers.push(() => logStore.close());
-    const bus = new LocalEventBus({ eventLogFile: join(dataDir, 'events.jsonl'), busName: EVENT_BUS_NAME, webhookUrls: settings.webhookUrls, account: LOCAL_ACCOUNT, region, logger });
+    const bus = new LocalEventBus({
+      eventLogFile: join(dataDir, 'events.jsonl'),
+      busName: EVENT_BUS_NAME,
+      webhookUrls: settings.webhookUrls,
+      account: LOCAL_ACCOUNT,
+      region,
+      logger,
+    });
     const batch = new LocalBatch({
       account: LOCAL_ACCOUNT,
       region,
@@ -131,7 +150,10 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       if (!stepFunctions) throw new Error('Step Functions is not ready yet');
       return stepFunctions;
     };
-    const aws = await startAwsServer({ stepFunctions: stepFunctionsWhenReady, batch, eventBus: bus, logStore, logger }, processPorts?.aws ?? 0);
+    const aws = await startAwsServer(
+      { stepFunctions: stepFunctionsWhenReady, batch, eventBus: bus, logStore, logger },
+      processPorts?.aws ?? 0,
+    );
     closers.push(() => aws.close());
     processPorts ??= { dynamodb: dynamodb.port, sqs: sqs.port, aws: aws.port };
 
@@ -155,7 +177,8 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       stateMachineArn,
       definition,
       createTaskHandlers: (execution) => workflowTaskHandlers(execution, { handlers, invoke, batch, bus }),
-      onStatusChange: (detail) => bus.publishServiceEvent('aws.states', 'Step Functions Execution Status Change', detail, [String(detail.executionArn)]),
+      onStatusChange: (detail) =>
+        bus.publishServiceEvent('aws.states', 'Step Functions Execution Status Change', detail, [String(detail.executionArn)]),
       logger,
     });
     stepFunctions = sfn;
@@ -174,7 +197,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       region,
       batchSize: settings.dispatcherBatchSize,
       concurrency: settings.dispatcherConcurrency,
-      invoke: async (event: SqsLambdaEvent) => (await invoke('dispatcher', handlers.dispatcher, event)) as void,
+      invoke: async (event: SqsLambdaEvent) => (await invoke('dispatcher', handlers.dispatcher, event)) as SqsBatchResponse | undefined,
       logger,
     });
     dispatcher.start();

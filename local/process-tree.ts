@@ -141,7 +141,10 @@ export class ProcessTree {
  * Kills the job processes a platform on the same data dir left behind (it was killed, or its
  * machine slept through its stop), so that they share no GPU slot with the new platform's jobs.
  */
-export async function killLeftoverProcesses(platformToken: string, timeoutMs: number): Promise<{ killed: number; survivors: number[]; searched: boolean }> {
+export async function killLeftoverProcesses(
+  platformToken: string,
+  timeoutMs: number,
+): Promise<{ killed: number; survivors: number[]; searched: boolean }> {
   if (!PROC_AVAILABLE) return { killed: 0, survivors: [], searched: false };
   const seen = new Set<number>();
   const survivors = await killUntilGone(

@@ -53,7 +53,9 @@ export async function recoverInterruptedJobs(context: {
   readonly bus: LocalEventBus;
   readonly logger: LocalLogger;
 }): Promise<RecoveredJobs> {
-  const documents = createDocumentClient(new DynamoDBClient({ endpoint: context.dynamodb.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS }));
+  const documents = createDocumentClient(
+    new DynamoDBClient({ endpoint: context.dynamodb.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS }),
+  );
   const sqs = new SQSClient({ endpoint: context.sqs.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS });
   const eventBridge = new EventBridgeClient({ endpoint: context.aws.endpoint, region: context.region, credentials: LOCAL_CREDENTIALS });
   const store = new DynamoJobStore(documents, TABLE_NAME);
@@ -69,7 +71,9 @@ export async function recoverInterruptedJobs(context: {
   const interrupted: string[] = [];
   try {
     // In submission order, so the jobs that waited longest get the slots first again.
-    const open = [...(await store.listUnfinished())].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
+    const open = [...(await store.listUnfinished())].sort(
+      (a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId),
+    );
 
     for (const { jobId } of open) {
       // Read again: the listing is a scan, and a job's record is decided on as it is now.

@@ -3,11 +3,7 @@
  * CloudFormation, so local mode picks its own; the settings the stack does choose (the intake
  * queue's) come from core/contract, which the stack's constructs read too.
  */
-import {
-  DISPATCHER_TIMEOUT_SECONDS,
-  INTAKE_MAX_RECEIVE_COUNT,
-  intakeVisibilityTimeoutSeconds,
-} from '../core/contract/intake-queue.js';
+import { DISPATCHER_TIMEOUT_SECONDS, INTAKE_MAX_RECEIVE_COUNT, intakeVisibilityTimeoutSeconds } from '../core/contract/intake-queue.js';
 import type { IntakeQueueSettings } from './sqs.js';
 
 export const LOCAL_ACCOUNT = '000000000000';

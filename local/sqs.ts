@@ -144,6 +144,7 @@ export interface EventSourceMappingOptions {
   readonly batchSize: number;
   /** Concurrent pollers, each invoking the handler with its own batch (MaximumConcurrency). */
   readonly concurrency: number;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a Lambda handler returns nothing or a batch response, as aws-lambda's SQSHandler types it
   readonly invoke: (event: SqsLambdaEvent) => Promise<SqsBatchResponse | void>;
   readonly logger: LocalLogger;
 }

@@ -108,7 +108,9 @@ export class LocalStepFunctions {
   constructor(private readonly options: LocalStepFunctionsOptions) {
     const { TimeoutSeconds } = options.definition;
     if (TimeoutSeconds !== undefined && TimeoutSeconds > MAX_TIMER_SECONDS) {
-      throw new RangeError(`Local mode runs state machines whose TimeoutSeconds is at most ${MAX_TIMER_SECONDS}. Received ${TimeoutSeconds}.`);
+      throw new RangeError(
+        `Local mode runs state machines whose TimeoutSeconds is at most ${MAX_TIMER_SECONDS}. Received ${TimeoutSeconds}.`,
+      );
     }
     this.machine = new StateMachine(options.definition, {
       validationOptions: { checkArn: false, checkPaths: true },
@@ -224,14 +226,16 @@ export class LocalStepFunctions {
     const start = request.nextToken ? Number(request.nextToken) : 0;
     if (!Number.isInteger(start) || start < 0) throw new StepFunctionsError('InvalidToken', `Invalid Token: '${request.nextToken}'`);
     const pageSize = Math.min(Math.max(request.maxResults || 100, 1), 1000);
-    const executions = listed.slice(start, start + pageSize).map(({ executionArn, stateMachineArn, name, status, startDate, stopDate }) => ({
-      executionArn,
-      stateMachineArn,
-      name,
-      status,
-      startDate,
-      ...(stopDate ? { stopDate } : {}),
-    }));
+    const executions = listed
+      .slice(start, start + pageSize)
+      .map(({ executionArn, stateMachineArn, name, status, startDate, stopDate }) => ({
+        executionArn,
+        stateMachineArn,
+        name,
+        status,
+        startDate,
+        ...(stopDate ? { stopDate } : {}),
+      }));
     return { executions, ...(start + pageSize < listed.length ? { nextToken: String(start + pageSize) } : {}) };
   }
 

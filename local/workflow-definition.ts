@@ -47,7 +47,9 @@ export async function loadWorkflowDefinition(options: WorkflowDefinitionOptions)
   // `--import tsx` resolves from the project root, where tsx is a dependency.
   const { code, stdout, stderr } = await run(process.execPath, ['--import', 'tsx', script, JSON.stringify(arns)], options.projectRoot);
   if (code !== 0) {
-    throw new WorkflowBuildError(`Building the job workflow failed (exit code ${code}): ${stderr.trim().split('\n').slice(-20).join('\n')}`);
+    throw new WorkflowBuildError(
+      `Building the job workflow failed (exit code ${code}): ${stderr.trim().split('\n').slice(-20).join('\n')}`,
+    );
   }
   return { definition: JSON.parse(stdout) as StateMachineDefinition, stateMachineArn };
 }

@@ -46,7 +46,8 @@ export function workflowTaskHandlers(execution: ExecutionHandle, context: Workfl
       try {
         submitted = context.batch.submitJob(input as unknown as SubmitJobParameters, capacity);
       } catch (error) {
-        if (error instanceof ClientException) throw new BatchApiError('ClientException', `${error.message} (Service: Batch, Status Code: 400)`);
+        if (error instanceof ClientException)
+          throw new BatchApiError('ClientException', `${error.message} (Service: Batch, Status Code: 400)`);
         throw error;
       }
       // Stopping the execution terminates the job, as the `.sync` integration does.
@@ -73,7 +74,8 @@ type States = Record<string, { Type: string; Parameters?: unknown }>;
 export function jobQueuesOf(states: States): Record<CapacityType, string> {
   const queueOf = (state: string) => {
     const queue = (states[state]?.Parameters as { JobQueue?: unknown } | undefined)?.JobQueue;
-    if (typeof queue !== 'string') throw new InvalidLocalOptionError(`The workflow's ${state} state names no JobQueue. Received ${JSON.stringify(queue)}.`);
+    if (typeof queue !== 'string')
+      throw new InvalidLocalOptionError(`The workflow's ${state} state names no JobQueue. Received ${JSON.stringify(queue)}.`);
     return queue;
   };
   return { spot: queueOf(STATE.runOnSpot), 'on-demand': queueOf(STATE.runOnDemand) };

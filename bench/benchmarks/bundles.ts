@@ -50,7 +50,10 @@ const DEPLOY_TIME_VALUES: Record<string, string> = {
 };
 
 function functionEnvironment(resource: TemplateResource): Record<string, string> {
-  const variables = ((resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
+  const variables = ((resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<
+    string,
+    unknown
+  >;
   const environment: Record<string, string> = {};
   for (const [name, value] of Object.entries(variables)) {
     if (typeof value === 'string') environment[name] = value;
@@ -76,7 +79,12 @@ function bundlesOf(template: SynthesizedTemplate, assemblyDir: string): BundleUn
   for (const [logicalId, resource] of Object.entries(template.Resources)) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
     const s3Key = (resource.Properties?.Code as { S3Key?: unknown } | undefined)?.S3Key;
-    const assetPath = typeof resource.Metadata?.['aws:asset:path'] === 'string' ? (resource.Metadata['aws:asset:path'] as string) : typeof s3Key === 'string' ? `asset.${s3Key.replace(/\.zip$/, '')}` : undefined;
+    const assetPath =
+      typeof resource.Metadata?.['aws:asset:path'] === 'string'
+        ? (resource.Metadata['aws:asset:path'] as string)
+        : typeof s3Key === 'string'
+          ? `asset.${s3Key.replace(/\.zip$/, '')}`
+          : undefined;
     if (!assetPath) continue;
     const directory = join(assemblyDir, assetPath);
     const file = ['index.mjs', 'index.js'].map((name) => join(directory, name)).find((candidate) => existsSync(candidate));
@@ -138,7 +146,10 @@ function measureInit(probe: string, moduleUrl: string, environment: Record<strin
       const processMs = performance.now() - started;
       if (code !== 0) {
         // Minified bundles print a whole source line before the error: keep only the error's own line.
-        const errorLine = stderr.split('\n').reverse().find((line) => /^[A-Za-z]*Error\b/.test(line.trim()));
+        const errorLine = stderr
+          .split('\n')
+          .reverse()
+          .find((line) => /^[A-Za-z]*Error\b/.test(line.trim()));
         return reject(new Error(`import failed (exit ${code}): ${(errorLine ?? stderr.trim().slice(-300)).trim()}`));
       }
       try {
@@ -207,7 +218,15 @@ async function run(context: BenchmarkContext) {
     const bundle = bundles.find((b) => b.entry === entry);
     const label = HANDLER_ENTRIES[entry];
     const sizeKiB = bundle ? bundle.bytes / 1024 : null;
-    figures.push(figure({ id: `${entry}.sizeKiB`, label: `${label} size`, value: sizeKiB, unit: 'KB', goal: { comparison: '<=', value: SIZE_GOAL_KIB } }));
+    figures.push(
+      figure({
+        id: `${entry}.sizeKiB`,
+        label: `${label} size`,
+        value: sizeKiB,
+        unit: 'KB',
+        goal: { comparison: '<=', value: SIZE_GOAL_KIB },
+      }),
+    );
     const own = samples.get(entry) ?? [];
     const importMs = own.length > 0 ? median(own.map((s) => s.importMs)) : null;
     const overBaseline = importMs !== null && baselineImportMs !== null ? importMs - baselineImportMs : null;
@@ -238,14 +257,23 @@ async function run(context: BenchmarkContext) {
   figures.push(figure({ id: 'baselineProcessMs', label: 'empty-module whole process (baseline)', value: baselineProcessMs, unit: 'ms' }));
 
   notes.push(
-    'Sizes: index.mjs as esbuild wrote it into the cloud assembly during `cdk synth`, i.e. with the stack\'s own bundling options (lib/gpujobs-function.ts); KB = 1,024 bytes; source maps excluded (the gzip size is in the JSON).',
+    "Sizes: index.mjs as esbuild wrote it into the cloud assembly during `cdk synth`, i.e. with the stack's own bundling options (lib/gpujobs-function.ts); KB = 1,024 bytes; source maps excluded (the gzip size is in the JSON).",
     `Cold init: time to import the bundle (module evaluation, SDK client construction, environment checks) in a fresh \`node\` process, median of ${PROCESSES_PER_BUNDLE} processes after one unmeasured round, minus the same for an empty module; each process gets the function's environment from the template (NODE_OPTIONS=${nodeOptions || 'none'} included), deploy-time Ref/GetAtt values replaced by stand-ins.`,
     `Measured on this x86-64 machine with ${process.version}; Lambda runs Node 22 on arm64 with ${bundles[0]?.memoryMiB ?? '?'} MB (a fraction of a vCPU), where init takes several times longer: compare bundles with each other and over time, not with Lambda's Init Duration.`,
   );
   return {
     figures,
     notes,
-    details: { assemblySource: context.assemblyDir ? 'cdk synth in this run' : 'synthesized by this benchmark', synthSeconds, processesPerBundle: PROCESSES_PER_BUNDLE, baseline: baselineSamples.length > 0 ? { importMs: summarize(baselineSamples.map((s) => s.importMs)), processMs: summarize(baselineSamples.map((s) => s.processMs)) } : null, bundles: perBundle },
+    details: {
+      assemblySource: context.assemblyDir ? 'cdk synth in this run' : 'synthesized by this benchmark',
+      synthSeconds,
+      processesPerBundle: PROCESSES_PER_BUNDLE,
+      baseline:
+        baselineSamples.length > 0
+          ? { importMs: summarize(baselineSamples.map((s) => s.importMs)), processMs: summarize(baselineSamples.map((s) => s.processMs)) }
+          : null,
+      bundles: perBundle,
+    },
   };
 }
 

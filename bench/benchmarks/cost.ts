@@ -92,9 +92,12 @@ async function run(context: BenchmarkContext) {
   );
   const unexpected = failoverShapes.filter((shape) => shape !== 'spot:SPOT_RECLAIM→on-demand:SUCCEEDED');
   if (unexpected.length > 0) {
-    notes.push(`Reclaim + failover jobs in local mode took other paths than Spot reclaimed → On-Demand succeeded: ${unexpected.join('; ')}.`);
+    notes.push(
+      `Reclaim + failover jobs in local mode took other paths than Spot reclaimed → On-Demand succeeded: ${unexpected.join('; ')}.`,
+    );
   }
-  if (happy.jobRecords.some((job) => job?.status !== 'SUCCEEDED')) notes.push('Some happy-path jobs in local mode did not succeed; their calls are still counted.');
+  if (happy.jobRecords.some((job) => job?.status !== 'SUCCEEDED'))
+    notes.push('Some happy-path jobs in local mode did not succeed; their calls are still counted.');
 
   const usageOf = (path: typeof happyPath, measured: MeasuredPath) =>
     priceUsage(perJobUsage({ path, measured, functions, definition, template, gsiCount }), book);
@@ -109,7 +112,7 @@ async function run(context: BenchmarkContext) {
   const largest = [...happyUsage.lines].sort((a, b) => b.usd - a.usd)[0];
   if (perThousand(happyUsage.totalUsd) > GOAL_USD_PER_1000_JOBS && sfnLine) {
     notes.push(
-        `Step Functions Standard alone costs $${perThousand(sfnLine.usd).toFixed(3)} per 1,000 happy-path jobs ` +
+      `Step Functions Standard alone costs $${perThousand(sfnLine.usd).toFixed(3)} per 1,000 happy-path jobs ` +
         `(${happyPath.transitions} transitions × $0.025/1,000): the goal of $${GOAL_USD_PER_1000_JOBS.toFixed(2)} allows at most ` +
         `${Math.floor(GOAL_USD_PER_1000_JOBS / 1000 / 0.000025)} transitions per job with nothing else.`,
     );
@@ -118,7 +121,7 @@ async function run(context: BenchmarkContext) {
     `Prices: bench/prices.json (${book.region}, ${book.asOf}; free tiers not deducted). Template: ${source}.`,
     `Measured in local mode with the real handlers (one job at a time, after 2 warm-up jobs that register the job definition): ` +
       `${HAPPY_JOBS} happy-path jobs and ${FAILOVER_JOBS} jobs whose Spot attempt was reclaimed (maxSpotAttempts 1) and which finished on On-Demand.`,
-    'Not included: the GPU instances and EBS volumes themselves, data transfer, and the caller\'s own GET/list requests.',
+    "Not included: the GPU instances and EBS volumes themselves, data transfer, and the caller's own GET/list requests.",
   );
 
   const round = (value: number) => Math.round(value * 1e9) / 1e9;
@@ -134,11 +137,35 @@ async function run(context: BenchmarkContext) {
         digits: 4,
         ...(largest ? { note: `largest: ${largest.item} $${perThousand(largest.usd).toFixed(4)}` } : {}),
       }),
-      figure({ id: 'failoverUsdPer1000Jobs', label: 'reclaim + failover, per 1,000 jobs', value: perThousand(failoverUsage.totalUsd), unit: 'USD', digits: 4 }),
+      figure({
+        id: 'failoverUsdPer1000Jobs',
+        label: 'reclaim + failover, per 1,000 jobs',
+        value: perThousand(failoverUsage.totalUsd),
+        unit: 'USD',
+        digits: 4,
+      }),
       figure({ id: 'happyTransitions', label: 'happy path: state transitions per job', value: happyPath.transitions, unit: '', digits: 0 }),
-      figure({ id: 'failoverTransitions', label: 'reclaim + failover: state transitions per job', value: failoverPath.transitions, unit: '', digits: 0 }),
-      figure({ id: 'happyDynamoWrites', label: 'happy path: DynamoDB writes per job (measured)', value: happyDynamo.writesPerJob, unit: '', digits: 1 }),
-      figure({ id: 'happyDynamoReads', label: 'happy path: DynamoDB reads per job (measured)', value: happyDynamo.readsPerJob, unit: '', digits: 1 }),
+      figure({
+        id: 'failoverTransitions',
+        label: 'reclaim + failover: state transitions per job',
+        value: failoverPath.transitions,
+        unit: '',
+        digits: 0,
+      }),
+      figure({
+        id: 'happyDynamoWrites',
+        label: 'happy path: DynamoDB writes per job (measured)',
+        value: happyDynamo.writesPerJob,
+        unit: '',
+        digits: 1,
+      }),
+      figure({
+        id: 'happyDynamoReads',
+        label: 'happy path: DynamoDB reads per job (measured)',
+        value: happyDynamo.readsPerJob,
+        unit: '',
+        digits: 1,
+      }),
       figure({
         id: 'happyDynamoRequests',
         label: 'happy path: DynamoDB requests per job (measured)',
@@ -162,7 +189,13 @@ async function run(context: BenchmarkContext) {
         goal: { comparison: '<=', value: IDLE_GOAL_USD_PER_MONTH },
         digits: 2,
       }),
-      figure({ id: 'idleUsdPerMonthBeyondFreeTier', label: 'idle deployment, per month beyond always-free tiers', value: idleBeyondFreeTier, unit: 'USD', digits: 2 }),
+      figure({
+        id: 'idleUsdPerMonthBeyondFreeTier',
+        label: 'idle deployment, per month beyond always-free tiers',
+        value: idleBeyondFreeTier,
+        unit: 'USD',
+        digits: 2,
+      }),
     ],
     notes,
     details: {

@@ -46,6 +46,7 @@ const DEADLINE_SECONDS = 230;
 const MAX_REDELIVERY_DELAY_MS = 5_000;
 const TABLE_NAME = 'GpuJobs-bench-jobs';
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a Lambda handler returns nothing or a batch response, as aws-lambda's SQSHandler types it
 type DispatcherHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
 interface Message {
@@ -71,7 +72,9 @@ async function run(context: BenchmarkContext) {
   if (!parsed.ok) throw new Error(`The benchmark's job spec is invalid: ${JSON.stringify(parsed.errors)}`);
   const jobIds = Array.from({ length: JOB_COUNT }, (_, i) => `01BENCH${String(i).padStart(19, '0')}`);
   const seedStarted = performance.now();
-  await mapWithConcurrency(jobIds, 16, (jobId) => store.createJob({ jobId, owner: 'bench', spec: parsed.spec, now: new Date().toISOString() }));
+  await mapWithConcurrency(jobIds, 16, (jobId) =>
+    store.createJob({ jobId, owner: 'bench', spec: parsed.spec, now: new Date().toISOString() }),
+  );
   const seedSeconds = (performance.now() - seedStarted) / 1000;
   seedClient.destroy();
   context.log(`${JOB_COUNT} jobs created in dynalite in ${seedSeconds.toFixed(1)} s`);
@@ -92,11 +95,20 @@ async function run(context: BenchmarkContext) {
     const parameters = input as unknown as BatchSubmitJobParameters;
     if (!batchBucket.tryTake()) {
       throttledSubmits++;
-      throw new BatchApiError('TooManyRequestsException', 'Too Many Requests (Service: AWSBatch; Status Code: 429; Error Code: TooManyRequestsException)');
+      throw new BatchApiError(
+        'TooManyRequestsException',
+        'Too Many Requests (Service: AWSBatch; Status Code: 429; Error Code: TooManyRequestsException)',
+      );
     }
     acceptedSubmits.push({ jobName: parameters.JobName, at: Date.now() });
     const jobId = crypto.randomUUID();
-    return { JobName: parameters.JobName, JobId: jobId, JobArn: `arn:aws:batch:${BENCH_REGION}:${BENCH_ACCOUNT}:job/${jobId}`, Status: 'SUCCEEDED', JobQueue: parameters.JobQueue };
+    return {
+      JobName: parameters.JobName,
+      JobId: jobId,
+      JobArn: `arn:aws:batch:${BENCH_REGION}:${BENCH_ACCOUNT}:job/${jobId}`,
+      Status: 'SUCCEEDED',
+      JobQueue: parameters.JobQueue,
+    };
   };
 
   const sfn = new LocalStepFunctions({
@@ -109,7 +121,11 @@ async function run(context: BenchmarkContext) {
         const jobId = String((input as { jobId: string }).jobId);
         return {
           jobId,
-          job: { jobDefinitionArn: `arn:aws:batch:${BENCH_REGION}:${BENCH_ACCOUNT}:job-definition/GpuJobs-bench:1`, command: ['true'], timeoutSeconds: 3600 },
+          job: {
+            jobDefinitionArn: `arn:aws:batch:${BENCH_REGION}:${BENCH_ACCOUNT}:job-definition/GpuJobs-bench:1`,
+            command: ['true'],
+            timeoutSeconds: 3600,
+          },
           plan: { next: 'spot', attempt: 1, jobName: batchJobName(jobId, 1), environment: [], batchAttempts: 3 },
         };
       },
@@ -160,7 +176,9 @@ async function run(context: BenchmarkContext) {
   process.env[ENV.tableName] = TABLE_NAME;
   process.env[ENV.stateMachineArn] = stateMachineArn;
   // The dispatcher's pacing, exactly as the stack configures it.
-  const dispatcherVariables = (template.Resources[eventSource.functionLogicalId]?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+  const dispatcherVariables =
+    (template.Resources[eventSource.functionLogicalId]?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
+      ?.Variables ?? {};
   const dispatchRate = dispatcherVariables[ENV.dispatchRatePerSecond];
   if (typeof dispatchRate === 'string') process.env[ENV.dispatchRatePerSecond] = dispatchRate;
   else delete process.env[ENV.dispatchRatePerSecond];
@@ -171,13 +189,21 @@ async function run(context: BenchmarkContext) {
   // One module instance per concurrent invocation, like Lambda's execution environments: each
   // has its own module scope (clients, and the pacer that spaces its execution starts).
   const handlers = await Promise.all(
-    Array.from({ length: eventSource.maximumConcurrency }, async (_, instance) =>
-      ((await import(`../../lambdas/dispatcher/handler.js?environment=${instance}`)) as unknown as { handler: DispatcherHandler }).handler,
+    Array.from(
+      { length: eventSource.maximumConcurrency },
+      async (_, instance) =>
+        ((await import(`../../lambdas/dispatcher/handler.js?environment=${instance}`)) as unknown as { handler: DispatcherHandler })
+          .handler,
     ),
   );
 
   // The event source: batches of up to batchSize, at most maximumConcurrency invocations at once.
-  const queue: Message[] = jobIds.map((jobId, i) => ({ messageId: `m-${i}`, body: JSON.stringify({ jobId }), receiveCount: 0, sentAt: Date.now() }));
+  const queue: Message[] = jobIds.map((jobId, i) => ({
+    messageId: `m-${i}`,
+    body: JSON.stringify({ jobId }),
+    receiveCount: 0,
+    sentAt: Date.now(),
+  }));
   const pendingRedeliveries = new Set<NodeJS.Timeout>();
   const deadLettered: string[] = [];
   let batchItemFailures = 0;
@@ -220,7 +246,10 @@ async function run(context: BenchmarkContext) {
       invocations++;
       let failedIds: string[];
       try {
-        const response = await handler({ Records: batch.map(toRecord) }, lambdaContext('GpuJobs-Dispatcher', { region: BENCH_REGION, account: BENCH_ACCOUNT, timeoutMs: 30_000 }));
+        const response = await handler(
+          { Records: batch.map(toRecord) },
+          lambdaContext('GpuJobs-Dispatcher', { region: BENCH_REGION, account: BENCH_ACCOUNT, timeoutMs: 30_000 }),
+        );
         failedIds = (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier);
       } catch {
         invocationErrors++;
@@ -243,7 +272,10 @@ async function run(context: BenchmarkContext) {
 
   context.log('dispatching …');
   await Promise.all(handlers.map((handler) => poller(handler)));
-  const progress = setInterval(() => context.log(`${acceptedSubmits.length}/${JOB_COUNT} submitted to Batch, ${throttledSubmits} throttled`), 10_000);
+  const progress = setInterval(
+    () => context.log(`${acceptedSubmits.length}/${JOB_COUNT} submitted to Batch, ${throttledSubmits} throttled`),
+    10_000,
+  );
   const remaining = Math.max(0, deadline - Date.now());
   let timedOut = false;
   await Promise.race([
@@ -279,29 +311,89 @@ async function run(context: BenchmarkContext) {
   const perSecond = firstSubmit !== undefined ? perSecondCounts(times, firstSubmit) : [];
   // Whole seconds strictly inside the run (the first and last are partial).
   const steadySeconds = perSecond.slice(1, -1);
-  const submitted95At = times.length >= Math.ceil(JOB_COUNT * 0.95) ? [...times].sort((a, b) => a - b)[Math.ceil(JOB_COUNT * 0.95) - 1]! : undefined;
+  const submitted95At =
+    times.length >= Math.ceil(JOB_COUNT * 0.95) ? [...times].sort((a, b) => a - b)[Math.ceil(JOB_COUNT * 0.95) - 1]! : undefined;
 
-  if (timedOut) notes.push(`Not every job finished within ${DEADLINE_SECONDS} s: ${finished.size} of ${JOB_COUNT} executions reached Finish.`);
+  if (timedOut)
+    notes.push(`Not every job finished within ${DEADLINE_SECONDS} s: ${finished.size} of ${JOB_COUNT} executions reached Finish.`);
   if (onDemandSubmits.length > 0) notes.push(`${onDemandSubmits.length} submissions went to the On-Demand queue (none expected).`);
   notes.push(
-    `Conditions: event source batch size ${eventSource.batchSize} and maximum concurrency ${eventSource.maximumConcurrency} (from the template), dispatcher pacing ${process.env[ENV.dispatchRatePerSecond] ?? "none"} starts/s per invocation (from the template); the dispatcher's SFNClient over HTTP to a loopback Step Functions stand-in (StartExecution quota as a token bucket of ${START_EXECUTION_BUCKET}, ${START_EXECUTION_REFILL}/s); the stack's definition (jobWorkflowAsl) run by aws-local-stepfunctions with Prepare/SettleAttempt/Finish stubbed; Batch stand-in: ${BATCH_SUBMIT_RATE} SubmitJob/s, burst ${BATCH_SUBMIT_BURST}, Batch.TooManyRequestsException beyond.`,
+    `Conditions: event source batch size ${eventSource.batchSize} and maximum concurrency ${eventSource.maximumConcurrency} (from the template), dispatcher pacing ${process.env[ENV.dispatchRatePerSecond] ?? 'none'} starts/s per invocation (from the template); the dispatcher's SFNClient over HTTP to a loopback Step Functions stand-in (StartExecution quota as a token bucket of ${START_EXECUTION_BUCKET}, ${START_EXECUTION_REFILL}/s); the stack's definition (jobWorkflowAsl) run by aws-local-stepfunctions with Prepare/SettleAttempt/Finish stubbed; Batch stand-in: ${BATCH_SUBMIT_RATE} SubmitJob/s, burst ${BATCH_SUBMIT_BURST}, Batch.TooManyRequestsException beyond.`,
     'StartExecution answers in about a millisecond here (tens of ms in AWS) and Prepare returns at once, so executions reach Batch faster than they would in AWS: throttling here is, if anything, worse than in AWS.',
     `SubmitJob rate = accepted SubmitJob calls / time from the first to the last accepted one. Throttled calls are retried by the workflow's own Retry on ${STATE.runOnSpot} (from the definition: ${JSON.stringify(retryPolicy)}).`,
   );
 
   return {
     figures: [
-      figure({ id: 'submitJobRate', label: 'SubmitJob rate, first to last accepted', value: overallRate, unit: '/s', goal: { comparison: '>=', value: RATE_GOAL } }),
-      figure({ id: 'steadySecondMedian', label: 'SubmitJob per whole second, median', value: steadySeconds.length > 0 ? median(steadySeconds) : null, unit: '/s' }),
-      figure({ id: 'steadySecondP10', label: 'SubmitJob per whole second, p10 (slowest tenth)', value: steadySeconds.length > 0 ? percentile(steadySeconds, 10) : null, unit: '/s' }),
-      figure({ id: 'jobsFailed', label: 'jobs failed (retries exhausted or DLQ)', value: failedJobs.size, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
-      figure({ id: 'jobsDuplicated', label: 'jobs submitted to Batch or finished more than once', value: duplicatedSubmits + duplicatedFinishes, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
-      figure({ id: 'jobsNotDispatched', label: 'jobs never submitted to Batch', value: neverSubmitted.length, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
-      figure({ id: 'throttledSubmits', label: 'SubmitJob calls throttled (then retried)', value: throttledSubmits, unit: 'calls', digits: 0 }),
+      figure({
+        id: 'submitJobRate',
+        label: 'SubmitJob rate, first to last accepted',
+        value: overallRate,
+        unit: '/s',
+        goal: { comparison: '>=', value: RATE_GOAL },
+      }),
+      figure({
+        id: 'steadySecondMedian',
+        label: 'SubmitJob per whole second, median',
+        value: steadySeconds.length > 0 ? median(steadySeconds) : null,
+        unit: '/s',
+      }),
+      figure({
+        id: 'steadySecondP10',
+        label: 'SubmitJob per whole second, p10 (slowest tenth)',
+        value: steadySeconds.length > 0 ? percentile(steadySeconds, 10) : null,
+        unit: '/s',
+      }),
+      figure({
+        id: 'jobsFailed',
+        label: 'jobs failed (retries exhausted or DLQ)',
+        value: failedJobs.size,
+        unit: 'jobs',
+        goal: { comparison: '==', value: 0 },
+        digits: 0,
+      }),
+      figure({
+        id: 'jobsDuplicated',
+        label: 'jobs submitted to Batch or finished more than once',
+        value: duplicatedSubmits + duplicatedFinishes,
+        unit: 'jobs',
+        goal: { comparison: '==', value: 0 },
+        digits: 0,
+      }),
+      figure({
+        id: 'jobsNotDispatched',
+        label: 'jobs never submitted to Batch',
+        value: neverSubmitted.length,
+        unit: 'jobs',
+        goal: { comparison: '==', value: 0 },
+        digits: 0,
+      }),
+      figure({
+        id: 'throttledSubmits',
+        label: 'SubmitJob calls throttled (then retried)',
+        value: throttledSubmits,
+        unit: 'calls',
+        digits: 0,
+      }),
       figure({ id: 'throttledStarts', label: 'StartExecution calls throttled', value: throttledStarts, unit: 'calls', digits: 0 }),
-      figure({ id: 'queueDrainSeconds', label: 'intake queue drained (all executions started)', value: queueDrainedAt ? (queueDrainedAt - dispatchStarted) / 1000 : null, unit: 's' }),
-      figure({ id: 'submitted95Seconds', label: '95% of jobs submitted to Batch after', value: submitted95At ? (submitted95At - dispatchStarted) / 1000 : null, unit: 's' }),
-      figure({ id: 'allSubmittedSeconds', label: 'all jobs submitted to Batch after', value: lastSubmit && neverSubmitted.length === 0 ? (lastSubmit - dispatchStarted) / 1000 : null, unit: 's' }),
+      figure({
+        id: 'queueDrainSeconds',
+        label: 'intake queue drained (all executions started)',
+        value: queueDrainedAt ? (queueDrainedAt - dispatchStarted) / 1000 : null,
+        unit: 's',
+      }),
+      figure({
+        id: 'submitted95Seconds',
+        label: '95% of jobs submitted to Batch after',
+        value: submitted95At ? (submitted95At - dispatchStarted) / 1000 : null,
+        unit: 's',
+      }),
+      figure({
+        id: 'allSubmittedSeconds',
+        label: 'all jobs submitted to Batch after',
+        value: lastSubmit && neverSubmitted.length === 0 ? (lastSubmit - dispatchStarted) / 1000 : null,
+        unit: 's',
+      }),
     ],
     notes,
     details: {

@@ -28,7 +28,7 @@ export const BENCHMARKS = {
     timeLimitSeconds: 420,
   },
   'local-memory': {
-    summary: 'local mode memory over 10,000 no-op jobs in waves of 2,000: heap growth once the stand-ins\' windows are full',
+    summary: "local mode memory over 10,000 no-op jobs in waves of 2,000: heap growth once the stand-ins' windows are full",
     load: () => import('./local-memory.js'),
     timeLimitSeconds: 1_500,
   },

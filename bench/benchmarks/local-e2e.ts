@@ -52,12 +52,15 @@ async function runBurst(platform: LocalPlatform, size: number, deadlineSeconds: 
 
   const records = await fetchJobs(platform.url, uniqueAccepted);
   const events = terminalEventCounts(platform);
-  const terminalRecords = records.filter((job): job is Job => job !== undefined && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status));
+  const terminalRecords = records.filter(
+    (job): job is Job => job !== undefined && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status),
+  );
   const lost = uniqueAccepted.length - terminalRecords.length;
   const duplicatedIds = accepted.length - uniqueAccepted.length;
   const wrongEventCount = uniqueAccepted.filter((id) => (events.get(id) ?? 0) !== 1).length;
   const notSucceeded = terminalRecords.filter((job) => job.status !== 'SUCCEEDED').length;
-  const lastTerminalAt = terminalRecords.length > 0 ? Math.max(...terminalRecords.map((job) => ms(job.finishedAt ?? job.updatedAt))) : Number.NaN;
+  const lastTerminalAt =
+    terminalRecords.length > 0 ? Math.max(...terminalRecords.map((job) => ms(job.finishedAt ?? job.updatedAt))) : Number.NaN;
   const jobsPerSecond = allTerminal && lost === 0 ? uniqueAccepted.length / ((lastTerminalAt - firstSubmitAt) / 1000) : null;
   const acceptedPerSecond = accepted.length / ((lastResponseAt - firstSubmitAt) / 1000);
   const submitLatency = submissions.map((s) => s.latencyMs);
@@ -75,7 +78,13 @@ async function runBurst(platform: LocalPlatform, size: number, deadlineSeconds: 
       ...(allTerminal ? {} : { note: `not all terminal within ${deadlineSeconds} s` }),
     }),
     figure({ id: `burst${size}.submitP50Ms`, label: label('submit latency p50'), value: percentile(submitLatency, 50), unit: 'ms' }),
-    figure({ id: `burst${size}.submitP99Ms`, label: label('submit latency p99'), value: percentile(submitLatency, 99), unit: 'ms', goal: { comparison: '<=', value: GOALS.submitP99Ms } }),
+    figure({
+      id: `burst${size}.submitP99Ms`,
+      label: label('submit latency p99'),
+      value: percentile(submitLatency, 99),
+      unit: 'ms',
+      goal: { comparison: '<=', value: GOALS.submitP99Ms },
+    }),
     figure({
       id: `burst${size}.submitToRunningP50Ms`,
       label: label('submit→RUNNING p50'),
@@ -83,9 +92,28 @@ async function runBurst(platform: LocalPlatform, size: number, deadlineSeconds: 
       unit: 'ms',
       note: `includes waiting for one of ${GPU_SLOTS} GPU slots behind the burst; the overhead goal is checked on the idle platform`,
     }),
-    figure({ id: `burst${size}.submitToRunningP99Ms`, label: label('submit→RUNNING p99'), value: submitToRunning.length > 0 ? percentile(submitToRunning, 99) : null, unit: 'ms' }),
-    figure({ id: `burst${size}.rejected`, label: label('submissions rejected'), value: rejected, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
-    figure({ id: `burst${size}.lost`, label: label('lost (accepted, no terminal status)'), value: lost, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
+    figure({
+      id: `burst${size}.submitToRunningP99Ms`,
+      label: label('submit→RUNNING p99'),
+      value: submitToRunning.length > 0 ? percentile(submitToRunning, 99) : null,
+      unit: 'ms',
+    }),
+    figure({
+      id: `burst${size}.rejected`,
+      label: label('submissions rejected'),
+      value: rejected,
+      unit: 'jobs',
+      goal: { comparison: '==', value: 0 },
+      digits: 0,
+    }),
+    figure({
+      id: `burst${size}.lost`,
+      label: label('lost (accepted, no terminal status)'),
+      value: lost,
+      unit: 'jobs',
+      goal: { comparison: '==', value: 0 },
+      digits: 0,
+    }),
     figure({
       id: `burst${size}.duplicated`,
       label: label('duplicated (id twice, or ≠ 1 terminal event)'),
@@ -94,14 +122,24 @@ async function runBurst(platform: LocalPlatform, size: number, deadlineSeconds: 
       goal: { comparison: '==', value: 0 },
       digits: 0,
     }),
-    figure({ id: `burst${size}.notSucceeded`, label: label('ended other than SUCCEEDED'), value: notSucceeded, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
+    figure({
+      id: `burst${size}.notSucceeded`,
+      label: label('ended other than SUCCEEDED'),
+      value: notSucceeded,
+      unit: 'jobs',
+      goal: { comparison: '==', value: 0 },
+      digits: 0,
+    }),
   ];
   return {
     figures,
     details: {
       size,
       accepted: accepted.length,
-      rejectedStatuses: submissions.filter((s) => s.status !== 202).map((s) => s.status).slice(0, 20),
+      rejectedStatuses: submissions
+        .filter((s) => s.status !== 202)
+        .map((s) => s.status)
+        .slice(0, 20),
       allTerminalWithinDeadline: allTerminal,
       submitLatencyMs: summarize(submitLatency),
       submitToRunningMs: submitToRunning.length > 0 ? summarize(submitToRunning) : null,
@@ -134,7 +172,8 @@ function burstSizes(args: readonly string[]): number[] {
   const index = args.indexOf('--jobs');
   if (index < 0) return DEFAULT_BURSTS;
   const sizes = (args[index + 1] ?? '').split(',').map(Number);
-  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--jobs takes burst sizes such as 300,1000. Received ${JSON.stringify(args[index + 1])}.`);
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`--jobs takes burst sizes such as 300,1000. Received ${JSON.stringify(args[index + 1])}.`);
   return sizes;
 }
 
@@ -166,9 +205,19 @@ async function run(context: BenchmarkContext) {
         goal: { comparison: '<=', value: GOALS.submitToRunningP50Ms },
         note: `${IDLE_PROBES} jobs one at a time: the control plane's own overhead`,
       }),
-      figure({ id: 'idle.submitToRunningP99Ms', label: 'idle platform: submit→RUNNING p99', value: idle.submitToRunning.length > 0 ? percentile(idle.submitToRunning, 99) : null, unit: 'ms' }),
+      figure({
+        id: 'idle.submitToRunningP99Ms',
+        label: 'idle platform: submit→RUNNING p99',
+        value: idle.submitToRunning.length > 0 ? percentile(idle.submitToRunning, 99) : null,
+        unit: 'ms',
+      }),
       figure({ id: 'idle.submitP50Ms', label: 'idle platform: submit latency p50', value: percentile(idle.submitLatency, 50), unit: 'ms' }),
-      figure({ id: 'idle.submitToTerminalP50Ms', label: 'idle platform: submit→terminal p50', value: idle.submitToTerminal.length > 0 ? percentile(idle.submitToTerminal, 50) : null, unit: 'ms' }),
+      figure({
+        id: 'idle.submitToTerminalP50Ms',
+        label: 'idle platform: submit→terminal p50',
+        value: idle.submitToTerminal.length > 0 ? percentile(idle.submitToTerminal, 50) : null,
+        unit: 'ms',
+      }),
     ];
     const burstDetails: Record<string, unknown>[] = [];
     for (const size of bursts) {
@@ -183,7 +232,17 @@ async function run(context: BenchmarkContext) {
         `After ${WARM_UP_JOBS} unmeasured warm-up jobs, ${IDLE_PROBES} jobs run one at a time (idle platform), then the bursts (${bursts.join(', ')}) run one after the other on the same platform.`,
         'submit→RUNNING = job record startedAt − createdAt; jobs/s = accepted jobs / (last finishedAt − first submit); lost and duplicated are checked against the job records and the local event log (exactly one terminal event per accepted job).',
       ],
-      details: { startupSeconds, gpuSlots: platform.gpus.slots.length, clientConcurrency: CLIENT_CONCURRENCY, idle: { submitLatencyMs: summarize(idle.submitLatency), submitToRunningMs: idle.submitToRunning.length > 0 ? summarize(idle.submitToRunning) : null, submitToTerminalMs: idle.submitToTerminal.length > 0 ? summarize(idle.submitToTerminal) : null }, bursts: burstDetails },
+      details: {
+        startupSeconds,
+        gpuSlots: platform.gpus.slots.length,
+        clientConcurrency: CLIENT_CONCURRENCY,
+        idle: {
+          submitLatencyMs: summarize(idle.submitLatency),
+          submitToRunningMs: idle.submitToRunning.length > 0 ? summarize(idle.submitToRunning) : null,
+          submitToTerminalMs: idle.submitToTerminal.length > 0 ? summarize(idle.submitToTerminal) : null,
+        },
+        bursts: burstDetails,
+      },
     };
   } finally {
     await bench.close();

@@ -36,7 +36,12 @@ function heapMiB(): { heapUsed: number; rss: number } {
 }
 
 /** Reads the event log from `token` on, counting terminal events of `waiting` until none is left. */
-async function followTerminalEvents(url: string, waiting: Set<string>, token: string | undefined, deadline: number): Promise<string | undefined> {
+async function followTerminalEvents(
+  url: string,
+  waiting: Set<string>,
+  token: string | undefined,
+  deadline: number,
+): Promise<string | undefined> {
   let nextToken = token;
   while (waiting.size > 0) {
     if (Date.now() > deadline) throw new Error(`${waiting.size} jobs had no terminal event in time.`);
@@ -66,13 +71,17 @@ async function run(context: BenchmarkContext) {
   let rejected = 0;
   try {
     for (let wave = 1; wave <= WAVES; wave++) {
-      const submissions = await mapWithConcurrency(Array.from({ length: WAVE_SIZE }), CLIENT_CONCURRENCY, () => submitJob(platform.url, NO_OP_JOB));
+      const submissions = await mapWithConcurrency(Array.from({ length: WAVE_SIZE }), CLIENT_CONCURRENCY, () =>
+        submitJob(platform.url, NO_OP_JOB),
+      );
       const accepted = submissions.flatMap((submission) => (submission.status === 202 && submission.jobId ? [submission.jobId] : []));
       rejected += submissions.length - accepted.length;
       token = await followTerminalEvents(platform.url, new Set(accepted), token, Date.now() + 20 * 60_000);
       const reading = heapMiB();
       afterWave.push({ jobs: wave * WAVE_SIZE, ...reading, seconds: (Date.now() - started) / 1000 });
-      context.log(`wave ${wave}/${WAVES}: ${wave * WAVE_SIZE} jobs ended; heap ${reading.heapUsed.toFixed(0)} MiB, rss ${reading.rss.toFixed(0)} MiB`);
+      context.log(
+        `wave ${wave}/${WAVES}: ${wave * WAVE_SIZE} jobs ended; heap ${reading.heapUsed.toFixed(0)} MiB, rss ${reading.rss.toFixed(0)} MiB`,
+      );
     }
   } finally {
     clearInterval(sampler);
@@ -94,8 +103,21 @@ async function run(context: BenchmarkContext) {
         goal: { comparison: '<=', value: GROWTH_GOAL_MIB },
         note: 'the stand-ins keep a bounded window; growth here would be memory per job ever run',
       }),
-      figure({ id: 'memory.peakRssMiB', label: 'peak RSS during the burst', value: peakRss, unit: 'MiB', goal: { comparison: '<=', value: PEAK_RSS_GOAL_MIB } }),
-      figure({ id: 'memory.rejected', label: 'submissions rejected', value: rejected, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 }),
+      figure({
+        id: 'memory.peakRssMiB',
+        label: 'peak RSS during the burst',
+        value: peakRss,
+        unit: 'MiB',
+        goal: { comparison: '<=', value: PEAK_RSS_GOAL_MIB },
+      }),
+      figure({
+        id: 'memory.rejected',
+        label: 'submissions rejected',
+        value: rejected,
+        unit: 'jobs',
+        goal: { comparison: '==', value: 0 },
+        digits: 0,
+      }),
     ],
     notes: [
       `${WAVES} waves of ${WAVE_SIZE} no-op jobs, ${CLIENT_CONCURRENCY} submissions in flight, ${GPU_SLOTS} GPU slots; the client runs in the platform's process, so the figures include it.`,

@@ -62,22 +62,33 @@ async function run(context: BenchmarkContext) {
   const synth = await timeCommand('npx', ['cdk', 'synth', '--quiet', '--output', assemblyDir], projectRoot, env);
   const synthOk = synth.exitCode === 0;
   if (!synthOk) notes.push(`cdk synth failed (exit ${synth.exitCode}): ${synth.outputTail.trim().split('\n').slice(-5).join(' / ')}`);
-  notes.push('cdk synth: the CLI runs bin/gpujobs.ts through tsx, bundles the 7 handlers with esbuild and runs cdk-nag and cfn-guard; output to .cache/bench/cdk.out.');
+  notes.push(
+    'cdk synth: the CLI runs bin/gpujobs.ts through tsx, bundles the 7 handlers with esbuild and runs cdk-nag and cfn-guard; output to .cache/bench/cdk.out.',
+  );
 
   let test: RecordedTestTime | undefined;
   let testMeasuredNow = false;
   if (withTests) {
     context.log('npm test …');
     const tests = await timeCommand('npm', ['test'], projectRoot, env);
-    const summaryLine = tests.outputTail.trim().split('\n').reverse().find((line) => /\d+ passed, \d+ failed/.test(line));
+    const summaryLine = tests.outputTail
+      .trim()
+      .split('\n')
+      .reverse()
+      .find((line) => /\d+ passed, \d+ failed/.test(line));
     test = { seconds: tests.seconds, date: new Date().toISOString(), commit: 'this run', ...(summaryLine ? { summaryLine } : {}) };
     testMeasuredNow = true;
-    if (tests.exitCode !== 0) notes.push(`npm test exited with ${tests.exitCode}${summaryLine ? ` (${summaryLine})` : ''}: its time still counts, the failures are the test suite's to fix.`);
+    if (tests.exitCode !== 0)
+      notes.push(
+        `npm test exited with ${tests.exitCode}${summaryLine ? ` (${summaryLine})` : ''}: its time still counts, the failures are the test suite's to fix.`,
+      );
   } else {
     const previous = lastRecordedTestTime();
     if (previous) {
       test = previous;
-      notes.push(`npm test was NOT run (pass --with-tests to run it): the test time shown is the last recorded one, measured ${previous.date} at ${previous.commit}.`);
+      notes.push(
+        `npm test was NOT run (pass --with-tests to run it): the test time shown is the last recorded one, measured ${previous.date} at ${previous.commit}.`,
+      );
     } else {
       notes.push('npm test was NOT run and no earlier test time is recorded: run `npm run bench -- synth-test-time --with-tests`.');
     }
@@ -89,7 +100,13 @@ async function run(context: BenchmarkContext) {
 
   return {
     figures: [
-      figure({ id: 'synthSeconds', label: 'cdk synth --quiet', value: synthOk ? synth.seconds : null, unit: 's', note: synthOk ? undefined : 'synth failed' }),
+      figure({
+        id: 'synthSeconds',
+        label: 'cdk synth --quiet',
+        value: synthOk ? synth.seconds : null,
+        unit: 's',
+        note: synthOk ? undefined : 'synth failed',
+      }),
       figure({
         id: 'testSeconds',
         label: testMeasuredNow ? 'npm test' : 'npm test (last recorded, not run now)',

@@ -25,7 +25,8 @@ export class UnknownPriceError extends Error {
 export function loadPriceBook(file: string): PriceBook {
   const book = JSON.parse(readFileSync(file, 'utf8')) as PriceBook;
   for (const [key, price] of Object.entries(book.prices)) {
-    if (!(typeof price.usd === 'number' && price.usd >= 0)) throw new Error(`Price ${key} in ${file} must be a non-negative number. Received ${JSON.stringify(price.usd)}.`);
+    if (!(typeof price.usd === 'number' && price.usd >= 0))
+      throw new Error(`Price ${key} in ${file} must be a non-negative number. Received ${JSON.stringify(price.usd)}.`);
   }
   return book;
 }
@@ -50,7 +51,10 @@ export interface UsageLine {
 export function priceUsage(usage: readonly UsageLine[], book: PriceBook): { lines: CostLine[]; totalUsd: number } {
   const lines = usage.map((line) => {
     const price = book.prices[line.priceKey];
-    if (!price) throw new UnknownPriceError(`No price ${JSON.stringify(line.priceKey)} in the price book. Known: ${Object.keys(book.prices).join(', ')}.`);
+    if (!price)
+      throw new UnknownPriceError(
+        `No price ${JSON.stringify(line.priceKey)} in the price book. Known: ${Object.keys(book.prices).join(', ')}.`,
+      );
     return { ...line, unitUsd: price.usd, usd: line.quantity * price.usd };
   });
   return { lines, totalUsd: lines.reduce((sum, line) => sum + line.usd, 0) };
@@ -87,7 +91,13 @@ function dynamoValueSize(value: unknown): number {
   if (Array.isArray(value)) return 3 + value.reduce<number>((sum, element) => sum + 1 + dynamoValueSize(element), 0);
   if (value instanceof Set) return [...value].reduce<number>((sum, element) => sum + dynamoValueSize(element), 0);
   if (typeof value === 'object') {
-    return 3 + Object.entries(value as Record<string, unknown>).reduce((sum, [key, element]) => sum + 1 + Buffer.byteLength(key, 'utf8') + dynamoValueSize(element), 0);
+    return (
+      3 +
+      Object.entries(value as Record<string, unknown>).reduce(
+        (sum, [key, element]) => sum + 1 + Buffer.byteLength(key, 'utf8') + dynamoValueSize(element),
+        0,
+      )
+    );
   }
   return 0;
 }

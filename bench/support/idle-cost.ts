@@ -37,7 +37,13 @@ export function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook):
     items.push({ item, priceKey, quantity, usd: quantity * price(priceKey), basis, ...(freeTier ? { freeQuantity: free(priceKey) } : {}) });
 
   const nat = count('AWS::EC2::NatGateway');
-  items.push({ item: 'NAT gateways', priceKey: 'vpc.natGatewayHour', quantity: nat, usd: hourly('vpc.natGatewayHour', nat), basis: `${nat} in the template` });
+  items.push({
+    item: 'NAT gateways',
+    priceKey: 'vpc.natGatewayHour',
+    quantity: nat,
+    usd: hourly('vpc.natGatewayHour', nat),
+    basis: `${nat} in the template`,
+  });
   const eips = count('AWS::EC2::EIP');
   items.push({
     item: 'Elastic IPs (public IPv4 while idle)',
@@ -48,7 +54,10 @@ export function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook):
   });
   const endpoints = resourcesOfType(template, 'AWS::EC2::VPCEndpoint').filter(([, r]) => r.Properties?.VpcEndpointType === 'Interface');
   // An interface endpoint bills per Availability Zone it is placed in: one per subnet.
-  const endpointAzHours = endpoints.reduce((sum, [, r]) => sum + Math.max(1, (r.Properties?.SubnetIds as unknown[] | undefined)?.length ?? 1), 0);
+  const endpointAzHours = endpoints.reduce(
+    (sum, [, r]) => sum + Math.max(1, (r.Properties?.SubnetIds as unknown[] | undefined)?.length ?? 1),
+    0,
+  );
   items.push({
     item: 'Interface VPC endpoints',
     priceKey: 'vpc.interfaceEndpointHour',
@@ -58,7 +67,9 @@ export function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook):
   });
 
   const computeEnvironments = resourcesOfType(template, 'AWS::Batch::ComputeEnvironment');
-  const minVcpus = computeEnvironments.map(([, r]) => Number((r.Properties?.ComputeResources as { MinvCpus?: unknown } | undefined)?.MinvCpus ?? 0));
+  const minVcpus = computeEnvironments.map(([, r]) =>
+    Number((r.Properties?.ComputeResources as { MinvCpus?: unknown } | undefined)?.MinvCpus ?? 0),
+  );
   const idleInstances = minVcpus.every((v) => v === 0) ? 'no instance runs while idle' : 'INSTANCES RUN WHILE IDLE (not priced here)';
   items.push({
     item: 'Batch compute environments',
@@ -82,7 +93,13 @@ export function idleMonthlyCost(template: SynthesizedTemplate, book: PriceBook):
     const metrics = r.Properties?.Metrics as { MetricStat?: unknown }[] | undefined;
     return sum + (Array.isArray(metrics) ? Math.max(1, metrics.filter((m) => m.MetricStat).length) : 1);
   }, 0);
-  perUnit('CloudWatch alarm metrics', 'cloudwatch.standardAlarmMetricMonth', alarmMetrics, `${count('AWS::CloudWatch::Alarm')} alarms, ${alarmMetrics} metrics`, true);
+  perUnit(
+    'CloudWatch alarm metrics',
+    'cloudwatch.standardAlarmMetricMonth',
+    alarmMetrics,
+    `${count('AWS::CloudWatch::Alarm')} alarms, ${alarmMetrics} metrics`,
+    true,
+  );
   const keys = count('AWS::KMS::Key');
   perUnit('KMS customer managed keys', 'kms.customerManagedKeyMonth', keys, `${keys} in the template`);
   const secrets = count('AWS::SecretsManager::Secret');

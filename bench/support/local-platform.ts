@@ -43,7 +43,12 @@ export function terminalEventCounts(platform: LocalPlatform): Map<string, number
 }
 
 /** True when every job has a terminal event before the deadline. */
-export async function waitForTerminalEvents(platform: LocalPlatform, jobIds: readonly string[], deadline: number, pollMs: number): Promise<boolean> {
+export async function waitForTerminalEvents(
+  platform: LocalPlatform,
+  jobIds: readonly string[],
+  deadline: number,
+  pollMs: number,
+): Promise<boolean> {
   for (;;) {
     const counts = terminalEventCounts(platform);
     if (jobIds.every((id) => counts.has(id))) return true;
@@ -52,10 +57,17 @@ export async function waitForTerminalEvents(platform: LocalPlatform, jobIds: rea
   }
 }
 
-export async function submitJob(url: string, body: Record<string, unknown>): Promise<{ status: number; jobId?: string; startedAt: number; latencyMs: number }> {
+export async function submitJob(
+  url: string,
+  body: Record<string, unknown>,
+): Promise<{ status: number; jobId?: string; startedAt: number; latencyMs: number }> {
   const startedAt = Date.now();
   const started = performance.now();
-  const response = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(`${url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const parsed = (await response.json()) as { jobId?: string };
   return { status: response.status, ...(parsed.jobId ? { jobId: parsed.jobId } : {}), startedAt, latencyMs: performance.now() - started };
 }

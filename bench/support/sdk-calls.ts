@@ -61,9 +61,11 @@ export async function measurePath(
   const jobIds: string[] = [];
   for (let i = 0; i < jobs; i++) {
     // The failover job runs long enough to be interrupted on Spot, and has no second Spot attempt.
-    const body = scenario === 'happy' ? { image: 'local', command: ['true'] } : { image: 'local', command: ['sleep', '1'], maxSpotAttempts: 1 };
+    const body =
+      scenario === 'happy' ? { image: 'local', command: ['true'] } : { image: 'local', command: ['sleep', '1'], maxSpotAttempts: 1 };
     const submission = await submitJob(platform.url, body);
-    if (submission.status !== 202 || !submission.jobId) throw new Error(`Submitting a ${scenario} job failed with HTTP ${submission.status}.`);
+    if (submission.status !== 202 || !submission.jobId)
+      throw new Error(`Submitting a ${scenario} job failed with HTTP ${submission.status}.`);
     const jobId = submission.jobId;
     jobIds.push(jobId);
     if (scenario === 'reclaim-failover') {
@@ -74,7 +76,8 @@ export async function measurePath(
       }
       platform.interruptSpot();
     }
-    if (!(await waitForTerminalEvents(platform, [jobId], Date.now() + 60_000, 20))) throw new Error(`Job ${jobId} did not finish within 60 s.`);
+    if (!(await waitForTerminalEvents(platform, [jobId], Date.now() + 60_000, 20)))
+      throw new Error(`Job ${jobId} did not finish within 60 s.`);
     await untilQuiet(counter, 300);
   }
   await untilQuiet(counter, 750);

@@ -46,7 +46,11 @@ export async function startSfnServer(operations: Readonly<Record<string, SfnOper
   };
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, operations: Readonly<Record<string, SfnOperation>>): Promise<void> {
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  operations: Readonly<Record<string, SfnOperation>>,
+): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   const target = String(request.headers['x-amz-target'] ?? '');
@@ -57,12 +61,19 @@ async function handle(request: IncomingMessage, response: ServerResponse, operat
     send(response, 200, operation(body));
   } catch (error) {
     const serviceError = error instanceof SfnServiceError ? error : new SfnServiceError('InternalFailure', 'The stand-in failed.', 500);
-    send(response, serviceError.statusCode, { __type: `com.amazonaws.swf.service.v2.model#${serviceError.name}`, message: serviceError.message });
+    send(response, serviceError.statusCode, {
+      __type: `com.amazonaws.swf.service.v2.model#${serviceError.name}`,
+      message: serviceError.message,
+    });
   }
 }
 
 function send(response: ServerResponse, status: number, body: Record<string, unknown>): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': crypto.randomUUID() });
+  response.writeHead(status, {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': crypto.randomUUID(),
+  });
   response.end(text);
 }

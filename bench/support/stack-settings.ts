@@ -23,7 +23,10 @@ export function workflowTaskFunctions(template: SynthesizedTemplate, stateNames:
   const machines = resourcesOfType(template, 'AWS::StepFunctions::StateMachine');
   if (machines.length !== 1) throw new Error(`Expected one state machine in the template. Received ${machines.length}.`);
   const join = (machines[0]![1].Properties?.DefinitionString as { 'Fn::Join'?: [string, unknown[]] } | undefined)?.['Fn::Join'];
-  if (!join) throw new Error(`The state machine's DefinitionString is not an Fn::Join. Received ${JSON.stringify(machines[0]![1].Properties?.DefinitionString)}.`);
+  if (!join)
+    throw new Error(
+      `The state machine's DefinitionString is not an Fn::Join. Received ${JSON.stringify(machines[0]![1].Properties?.DefinitionString)}.`,
+    );
   const parts = join[1];
   const text = parts.map((part, index) => (typeof part === 'string' ? part : `@@part-${index}@@`)).join(join[0]);
   const states = (JSON.parse(text) as { States: Record<string, { Resource?: string }> }).States;
@@ -82,7 +85,9 @@ export function dispatcherEventSource(template: SynthesizedTemplate): Dispatcher
   if (mappings.length !== 1) throw new Error(`Expected one SQS event source mapping in the template. Found ${mappings.length}.`);
   const [, mapping] = mappings[0]!;
   const functionLogicalId = [...referencedLogicalIds(mapping.Properties?.FunctionName)][0];
-  const queueLogicalId = [...referencedLogicalIds(mapping.Properties?.EventSourceArn)].find((id) => template.Resources[id]?.Type === 'AWS::SQS::Queue');
+  const queueLogicalId = [...referencedLogicalIds(mapping.Properties?.EventSourceArn)].find(
+    (id) => template.Resources[id]?.Type === 'AWS::SQS::Queue',
+  );
   if (!functionLogicalId || !queueLogicalId) throw new Error('The SQS event source mapping names no function or queue.');
   const queue = template.Resources[queueLogicalId]?.Properties ?? {};
   const redrive = queue.RedrivePolicy as { maxReceiveCount?: unknown } | undefined;
@@ -91,7 +96,9 @@ export function dispatcherEventSource(template: SynthesizedTemplate): Dispatcher
     queueLogicalId,
     // Lambda's defaults when the template leaves them out.
     batchSize: Number(mapping.Properties?.BatchSize ?? 10),
-    maximumConcurrency: Number((mapping.Properties?.ScalingConfig as { MaximumConcurrency?: unknown } | undefined)?.MaximumConcurrency ?? 1000),
+    maximumConcurrency: Number(
+      (mapping.Properties?.ScalingConfig as { MaximumConcurrency?: unknown } | undefined)?.MaximumConcurrency ?? 1000,
+    ),
     visibilityTimeoutSeconds: Number(queue.VisibilityTimeout ?? 30),
     maxReceiveCount: Number(redrive?.maxReceiveCount ?? Infinity),
   };
@@ -112,18 +119,28 @@ export interface StackFunction {
  * source (dispatcher), the workflow's Lambda tasks (by state name), and the EventBridge rules
  * on aws.batch (batch events) and aws.states (reconcile).
  */
-export function stackFunctions(template: SynthesizedTemplate, workflowTaskFunctions: Readonly<Record<string, 'prepare' | 'settleAttempt' | 'finish'>>): StackFunction[] {
+export function stackFunctions(
+  template: SynthesizedTemplate,
+  workflowTaskFunctions: Readonly<Record<string, 'prepare' | 'settleAttempt' | 'finish'>>,
+): StackFunction[] {
   const roles = new Map<string, FunctionRole>();
   for (const [, integration] of resourcesOfType(template, 'AWS::ApiGatewayV2::Integration')) {
-    for (const id of referencedLogicalIds(integration.Properties?.IntegrationUri)) if (template.Resources[id]?.Type === 'AWS::Lambda::Function') roles.set(id, 'api');
+    for (const id of referencedLogicalIds(integration.Properties?.IntegrationUri))
+      if (template.Resources[id]?.Type === 'AWS::Lambda::Function') roles.set(id, 'api');
   }
   roles.set(dispatcherEventSource(template).functionLogicalId, 'dispatcher');
   for (const [id, role] of Object.entries(workflowTaskFunctions)) roles.set(id, role);
   for (const [, rule] of resourcesOfType(template, 'AWS::Events::Rule')) {
     const sources = (rule.Properties?.EventPattern as { source?: unknown } | undefined)?.source;
-    const role: FunctionRole | undefined = Array.isArray(sources) && sources.includes('aws.batch') ? 'batchEvents' : Array.isArray(sources) && sources.includes('aws.states') ? 'reconcile' : undefined;
+    const role: FunctionRole | undefined =
+      Array.isArray(sources) && sources.includes('aws.batch')
+        ? 'batchEvents'
+        : Array.isArray(sources) && sources.includes('aws.states')
+          ? 'reconcile'
+          : undefined;
     if (!role) continue;
-    for (const id of referencedLogicalIds(rule.Properties?.Targets)) if (template.Resources[id]?.Type === 'AWS::Lambda::Function') roles.set(id, role);
+    for (const id of referencedLogicalIds(rule.Properties?.Targets))
+      if (template.Resources[id]?.Type === 'AWS::Lambda::Function') roles.set(id, role);
   }
   const functions: StackFunction[] = [];
   for (const [logicalId, role] of roles) {

@@ -64,7 +64,8 @@ export async function mapWithConcurrency<T, R>(
   concurrency: number,
   task: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`Concurrency must be a positive integer. Received ${concurrency}.`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`Concurrency must be a positive integer. Received ${concurrency}.`);
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -50,7 +50,10 @@ export function hashSources(projectRoot: string, sources: readonly string[]): st
       for (const name of readdirSync(path).sort()) visit(join(path, name));
       return;
     }
-    hash.update(`${relative(projectRoot, path)}\n`).update(readFileSync(path)).update('\n');
+    hash
+      .update(`${relative(projectRoot, path)}\n`)
+      .update(readFileSync(path))
+      .update('\n');
   };
   for (const source of sources) visit(join(projectRoot, source));
   return hash.digest('hex').slice(0, 24);
@@ -69,7 +72,9 @@ export function templateFromAssembly(assemblyDir: string): SynthesizedTemplate {
 }
 
 /** Synthesizes the app in this process; with `bundle`, the Lambda assets are bundled too (slower). */
-export async function synthesizeApp(options: { bundle: boolean }): Promise<{ assemblyDir: string; template: SynthesizedTemplate; seconds: number }> {
+export async function synthesizeApp(options: {
+  bundle: boolean;
+}): Promise<{ assemblyDir: string; template: SynthesizedTemplate; seconds: number }> {
   const started = performance.now();
   const { createApp } = await import('../../lib/app.js');
   const assemblyDir = mkdtempSync(join(tmpdir(), 'gpujobs-bench-cdk-'));

@@ -96,7 +96,13 @@ export function dynamoUsage(calls: readonly SdkCall[], itemBytes: number, gsiCou
 }
 
 /** Calls of one client's commands per job; with `entriesKey`, the entries those calls carry (a batch of n counts n). */
-export function perJobCount(calls: readonly SdkCall[], client: string, commands: readonly string[], jobs: number, entriesKey?: string): number {
+export function perJobCount(
+  calls: readonly SdkCall[],
+  client: string,
+  commands: readonly string[],
+  jobs: number,
+  entriesKey?: string,
+): number {
   let count = 0;
   for (const call of calls) {
     if (call.client !== client || !commands.includes(call.command)) continue;
@@ -154,7 +160,8 @@ export function perJobUsage(input: PerJobUsageInput): UsageLine[] {
   const gbSeconds = roles.reduce((sum, role) => sum + invocations[role] * lambdaGbSeconds(memoryOf(role), ASSUMED_BILLED_MS[role]), 0);
   const dynamo = dynamoUsage(measured.calls, measured.itemBytes, input.gsiCount, jobs);
   const sqsSends =
-    perJobCount(measured.calls, 'SQSClient', ['SendMessageCommand'], jobs) + perJobCount(measured.calls, 'SQSClient', ['SendMessageBatchCommand'], jobs, 'Entries');
+    perJobCount(measured.calls, 'SQSClient', ['SendMessageCommand'], jobs) +
+    perJobCount(measured.calls, 'SQSClient', ['SendMessageBatchCommand'], jobs, 'Entries');
   const customEvents = perJobCount(measured.calls, 'EventBridgeClient', ['PutEventsCommand'], jobs, 'Entries');
   const taskStates = new Set(
     Object.entries(definition.States)

@@ -17,7 +17,7 @@ export class StackOutputError extends Error {
 
 export const configureCommand: Command = {
   name: NAME,
-  summary: "Point the CLI at a deployed stack (reads its API URL output)",
+  summary: 'Point the CLI at a deployed stack (reads its API URL output)',
   usage: '--stack NAME [--region REGION]',
   description: [
     `Reads the CloudFormation outputs of a deployed gpujobs stack (output "${API_URL_OUTPUT_KEY}")`,
@@ -72,9 +72,12 @@ export async function describeStackOutputs(client: CloudFormationClient, stackNa
         cause: error,
       });
     }
-    throw new StackOutputError(`cannot read stack ${stackName}: ${message}. Check your AWS credentials (AWS_PROFILE, \`aws sso login\`) and --region.`, {
-      cause: error,
-    });
+    throw new StackOutputError(
+      `cannot read stack ${stackName}: ${message}. Check your AWS credentials (AWS_PROFILE, \`aws sso login\`) and --region.`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -84,11 +87,14 @@ export function findApiUrl(outputs: readonly Output[], stackName: string): strin
   const candidates = exact ? [exact] : outputs.filter((output) => /api.*url/i.test(output.OutputKey ?? ''));
   const [match, ...others] = candidates;
   if (!match?.OutputValue || others.length > 0) {
-    const keys = outputs.map((output) => output.OutputKey).filter(Boolean).join(', ') || 'none';
+    const keys =
+      outputs
+        .map((output) => output.OutputKey)
+        .filter(Boolean)
+        .join(', ') || 'none';
     throw new StackOutputError(
       `stack ${stackName} has ${others.length > 0 ? 'several outputs that could be' : 'no output'} "${API_URL_OUTPUT_KEY}" (outputs: ${keys}); is it a gpujobs stack?`,
     );
   }
   return match.OutputValue;
 }
-

@@ -42,7 +42,8 @@ export const GPU_VCPU_QUOTAS: Readonly<Record<'G' | 'P', Readonly<Record<QuotaCa
 
 const SERVICE_CODE = 'ec2';
 
-export const QUOTA_CONSOLE_URL = (code: string): string => `https://console.aws.amazon.com/servicequotas/home/services/${SERVICE_CODE}/quotas/${code}`;
+export const QUOTA_CONSOLE_URL = (code: string): string =>
+  `https://console.aws.amazon.com/servicequotas/home/services/${SERVICE_CODE}/quotas/${code}`;
 
 export class InstanceTypeError extends Error {
   override readonly name = 'InstanceTypeError';
@@ -83,11 +84,18 @@ export function quotaNeeds(types: InstanceTypesByCapacity, vcpus: number | undef
       for (const type of inGroup) {
         const count = instanceTypeSpec(type)?.vcpus;
         if (count === undefined) {
-          throw new InstanceTypeError(`${type} (from ${types.source}) is not in the instance catalogue (core/instance-catalogue.ts), so its vCPUs are unknown; pass --vcpus N.`);
+          throw new InstanceTypeError(
+            `${type} (from ${types.source}) is not in the instance catalogue (core/instance-catalogue.ts), so its vCPUs are unknown; pass --vcpus N.`,
+          );
         }
         if (!largest || count > largest.vcpus) largest = { type, vcpus: count };
       }
-      if (largest) needs.push({ quota, vcpus: largest.vcpus, reason: `${largest.type}, the largest ${capacity === 'spot' ? 'Spot' : 'On-Demand'} type` });
+      if (largest)
+        needs.push({
+          quota,
+          vcpus: largest.vcpus,
+          reason: `${largest.type}, the largest ${capacity === 'spot' ? 'Spot' : 'On-Demand'} type`,
+        });
     }
   }
   return needs;
@@ -102,20 +110,23 @@ export interface QuotaReading extends QuotaNeed {
 
 export const doctorCommand: Command = {
   name: NAME,
-  summary: 'Check the account\'s GPU vCPU quotas (Service Quotas) and say what to request',
+  summary: "Check the account's GPU vCPU quotas (Service Quotas) and say what to request",
   usage: '[--stack NAME] [--vcpus N] [--region REGION] [--json]',
   description: [
     'Reads the EC2 vCPU quotas for GPU instances through the Service Quotas API with your AWS',
     `credentials: ${GPU_VCPU_QUOTAS.G.spot.code} (${GPU_VCPU_QUOTAS.G.spot.name}) and ${GPU_VCPU_QUOTAS.G['on-demand'].code}`,
     `(${GPU_VCPU_QUOTAS.G['on-demand'].name}), and the P-family ones when P types are configured.`,
     'Each must hold at least the vCPUs of the largest instance type its compute environment may',
-    'launch (read from the stack\'s template with --stack or the stack saved by `gpujobs configure`;',
+    "launch (read from the stack's template with --stack or the stack saved by `gpujobs configure`;",
     'otherwise the default gpuInstanceTypes). New accounts often have 0, and a job then waits',
     'RUNNABLE without ever starting. For each quota that is too low it prints the console page',
     'and the `aws service-quotas request-service-quota-increase` command. Exits 1 when one is.',
   ].join('\n'),
   options: [
-    { flags: '--stack <name>', description: 'read the instance types from this deployed stack (default: the saved stack, else the defaults)' },
+    {
+      flags: '--stack <name>',
+      description: 'read the instance types from this deployed stack (default: the saved stack, else the defaults)',
+    },
     { flags: '--vcpus <n>', description: "the vCPUs each quota must allow, instead of the largest instance type's" },
   ],
   globalOptionHelp: {
@@ -143,7 +154,11 @@ export const doctorCommand: Command = {
     const region = await clientRegion(serviceQuotas);
     const types = stackName
       ? await stackInstanceTypes(stackName, { ...access, region })
-      : { spot: DEFAULT_CONFIG.gpuInstanceTypes, 'on-demand': DEFAULT_CONFIG.gpuInstanceTypes, source: 'the default gpuInstanceTypes (lib/config.ts)' };
+      : {
+          spot: DEFAULT_CONFIG.gpuInstanceTypes,
+          'on-demand': DEFAULT_CONFIG.gpuInstanceTypes,
+          source: 'the default gpuInstanceTypes (lib/config.ts)',
+        };
     let needs: QuotaNeed[];
     try {
       needs = quotaNeeds(types, vcpus);
@@ -228,7 +243,10 @@ function readingLine(term: Terminal, reading: QuotaReading): string {
  * https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html
  * https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetAWSDefaultServiceQuota.html
  */
-async function readVcpuQuota(client: ServiceQuotasClient, quota: VcpuQuota): Promise<{ value: number; valueSource: QuotaReading['valueSource'] }> {
+async function readVcpuQuota(
+  client: ServiceQuotasClient,
+  quota: VcpuQuota,
+): Promise<{ value: number; valueSource: QuotaReading['valueSource'] }> {
   const { GetServiceQuotaCommand, GetAWSDefaultServiceQuotaCommand } = await import('@aws-sdk/client-service-quotas');
   try {
     const applied = await client.send(new GetServiceQuotaCommand({ ServiceCode: SERVICE_CODE, QuotaCode: quota.code }));
@@ -289,18 +307,24 @@ export function computeEnvironmentTypes(templateBody: string, stackName: string)
   try {
     template = JSON.parse(templateBody) as typeof template;
   } catch (error) {
-    throw new QuotaReadError(`the template of stack ${stackName} is not JSON (is it a gpujobs stack?); pass --vcpus N instead.`, { cause: error });
+    throw new QuotaReadError(`the template of stack ${stackName} is not JSON (is it a gpujobs stack?); pass --vcpus N instead.`, {
+      cause: error,
+    });
   }
   const types = { spot: [] as string[], 'on-demand': [] as string[] };
   for (const resource of Object.values(template.Resources ?? {})) {
     if (resource.Type !== 'AWS::Batch::ComputeEnvironment') continue;
     const compute = resource.Properties?.ComputeResources;
-    const listed = Array.isArray(compute?.InstanceTypes) ? compute.InstanceTypes.filter((type): type is string => typeof type === 'string') : [];
+    const listed = Array.isArray(compute?.InstanceTypes)
+      ? compute.InstanceTypes.filter((type): type is string => typeof type === 'string')
+      : [];
     // Batch's ComputeResources.Type: SPOT, or EC2 for On-Demand.
     (compute?.Type === 'SPOT' ? types.spot : types['on-demand']).push(...listed);
   }
   if (types.spot.length + types['on-demand'].length === 0) {
-    throw new QuotaReadError(`stack ${stackName} has no Batch compute environment with instance types; is it a gpujobs stack? Pass --vcpus N instead.`);
+    throw new QuotaReadError(
+      `stack ${stackName} has no Batch compute environment with instance types; is it a gpujobs stack? Pass --vcpus N instead.`,
+    );
   }
   return { ...types, source: `stack ${stackName}` };
 }

@@ -36,7 +36,11 @@ export const listCommand: Command = {
     { flags: '-a, --all', description: 'follow every page instead of stopping after the first' },
   ],
   globalOptionHelp: { json: 'print {"jobs": [...], "nextToken"} as the API returns it (all pages merged with --all)' },
-  examples: ['gpujobs list', 'gpujobs list --status RUNNING', 'gpujobs list --all --json | jq -r \'.jobs[] | select(.status=="FAILED") | .jobId\''],
+  examples: [
+    'gpujobs list',
+    'gpujobs list --status RUNNING',
+    'gpujobs list --all --json | jq -r \'.jobs[] | select(.status=="FAILED") | .jobId\'',
+  ],
 
   async run(context, commandLine) {
     const { values } = commandLine;
@@ -72,7 +76,10 @@ export const listCommand: Command = {
       return EXIT.ok;
     }
     const now = context.now();
-    for (const line of context.term.table(LIST_HEADER, jobs.map((job) => listRow(job, now, context.term)))) {
+    for (const line of context.term.table(
+      LIST_HEADER,
+      jobs.map((job) => listRow(job, now, context.term)),
+    )) {
       context.term.out(line);
     }
     if (nextToken) context.term.err(context.term.dim('More jobs exist: --all shows every page.'));
@@ -91,7 +98,10 @@ export const cancelCommand: Command = {
   ].join('\n'),
   options: [],
   globalOptionHelp: { json: 'print the job object returned by the API' },
-  examples: ['gpujobs cancel 01JD3K2T9X8Y7Z6W5V4U3S2R1Q', 'gpujobs list --status PENDING --json | jq -r \'.jobs[].jobId\' | xargs -n1 gpujobs cancel'],
+  examples: [
+    'gpujobs cancel 01JD3K2T9X8Y7Z6W5V4U3S2R1Q',
+    "gpujobs list --status PENDING --json | jq -r '.jobs[].jobId' | xargs -n1 gpujobs cancel",
+  ],
 
   async run(context, commandLine) {
     const jobId = singleJobId(commandLine, 'cancel');
@@ -101,7 +111,9 @@ export const cancelCommand: Command = {
     } else if (job.status === 'CANCELLED') {
       context.term.out(`${job.jobId} ${context.term.paintStatus('CANCELLED')}`);
     } else {
-      context.term.out(`${job.jobId} cancel requested (was ${context.term.paintStatus(job.status)}); it ends CANCELLED once its attempt stops`);
+      context.term.out(
+        `${job.jobId} cancel requested (was ${context.term.paintStatus(job.status)}); it ends CANCELLED once its attempt stops`,
+      );
     }
     return EXIT.ok;
   },

@@ -19,7 +19,8 @@ const L = JOB_SPEC_LIMITS;
 const D = JOB_SPEC_DEFAULTS;
 const range = (bounds: { readonly min: number; readonly max: number }) => `${bounds.min}-${bounds.max}`;
 const memoryFlag = (mib: number) => (mib % 1024 === 0 ? `${mib / 1024}GiB` : `${mib}MiB`);
-const durationFlag = (seconds: number) => (seconds % 3600 === 0 ? `${seconds / 3600}h` : seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`);
+const durationFlag = (seconds: number) =>
+  seconds % 3600 === 0 ? `${seconds / 3600}h` : seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
 // The characters the name pattern allows, as written in it (`^[...]+$`).
 const nameCharacters = L.name.pattern.source.replace(/^\^|\+\$$/g, '');
 
@@ -41,8 +42,14 @@ export const submitCommand: Command = {
     { flags: '--vcpus <n>', description: `vCPUs, ${range(L.vcpus)} (default ${D.vcpus})` },
     { flags: '--memory <size>', description: `memory: 16GiB, 512MiB, 1.5GiB or MiB as a number (default ${memoryFlag(D.memoryMiB)})` },
     { flags: '--capacity <policy>', description: `${CAPACITY_POLICIES.join(' | ')} (default ${D.capacity})` },
-    { flags: '--max-spot-attempts <n>', description: `Spot attempts before failing over or giving up, ${range(L.maxSpotAttempts)} (default ${D.maxSpotAttempts})` },
-    { flags: '--timeout <duration>', description: `per attempt: 2h, 90m, 1h30m, 45s or seconds (default ${durationFlag(D.timeoutSeconds)})` },
+    {
+      flags: '--max-spot-attempts <n>',
+      description: `Spot attempts before failing over or giving up, ${range(L.maxSpotAttempts)} (default ${D.maxSpotAttempts})`,
+    },
+    {
+      flags: '--timeout <duration>',
+      description: `per attempt: 2h, 90m, 1h30m, 45s or seconds (default ${durationFlag(D.timeoutSeconds)})`,
+    },
     { flags: '-e, --env <KEY=VALUE>', description: 'environment variable for the job (repeatable)', repeatable: true },
     { flags: '--tag <KEY=VALUE>', description: 'tag (repeatable)', repeatable: true },
     { flags: '--name <name>', description: `job name, ${nameCharacters}, up to ${L.name.maxLength} characters` },
@@ -108,11 +115,7 @@ export const submitCommand: Command = {
 };
 
 /** The API body from `--file` (if any), then flags over it, then the command after `--`. */
-export async function buildSubmitBody(
-  cwd: string,
-  values: OptionValues,
-  command: readonly string[],
-): Promise<Record<string, unknown>> {
+export async function buildSubmitBody(cwd: string, values: OptionValues, command: readonly string[]): Promise<Record<string, unknown>> {
   const text = (name: string): string | undefined => stringOption(values, name);
   const file = text('file');
   const body: Record<string, unknown> = file ? await readSpecFile(resolve(cwd, file)) : {};
@@ -169,9 +172,13 @@ async function readSpecFile(path: string): Promise<Record<string, unknown>> {
     // YAML is a superset of JSON, so anything not named .json is read as YAML.
     parsed = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new UsageError(`--file ${path} is not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`, NAME, {
-      cause: error,
-    });
+    throw new UsageError(
+      `--file ${path} is not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message}`,
+      NAME,
+      {
+        cause: error,
+      },
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new UsageError(`--file ${path} must hold an object with the job's fields (image, command, ...).`, NAME);

@@ -17,7 +17,9 @@ export function describeEnd(job: Job): string {
 }
 
 export function describeAttempts(attempts: readonly Attempt[]): string {
-  const described = attempts.map((attempt) => `${attempt.capacity} ${attempt.status}${attempt.failureClass ? ` (${attempt.failureClass})` : ''}`);
+  const described = attempts.map(
+    (attempt) => `${attempt.capacity} ${attempt.status}${attempt.failureClass ? ` (${attempt.failureClass})` : ''}`,
+  );
   return described.join(', ') || 'no attempt';
 }
 

@@ -39,7 +39,8 @@ export interface TerminalEventFeed {
 export function asTerminalEvent(value: unknown): TerminalEvent | undefined {
   const event = value as { id?: unknown; source?: unknown; 'detail-type'?: unknown; detail?: { jobId?: unknown; status?: unknown } } | null;
   if (typeof event !== 'object' || event === null) return undefined;
-  if (event.source !== EVENT_SOURCE || typeof event['detail-type'] !== 'string' || !TERMINAL_DETAIL_TYPES.includes(event['detail-type'])) return undefined;
+  if (event.source !== EVENT_SOURCE || typeof event['detail-type'] !== 'string' || !TERMINAL_DETAIL_TYPES.includes(event['detail-type']))
+    return undefined;
   if (typeof event.id !== 'string' || typeof event.detail?.jobId !== 'string') return undefined;
   return {
     id: event.id,
@@ -268,7 +269,9 @@ export class TemporaryEventQueue implements TerminalEventFeed {
         this.targetPut = false;
       } catch (error) {
         failures.push(`targets of rule ${this.name}: ${messageOf(error)}`);
-        commands.push(`aws events remove-targets --rule ${this.name} --event-bus-name ${eventBusName} --ids ${TARGET_ID} --region ${region}`);
+        commands.push(
+          `aws events remove-targets --rule ${this.name} --event-bus-name ${eventBusName} --ids ${TARGET_ID} --region ${region}`,
+        );
       }
     }
     if (this.ruleCreated) {

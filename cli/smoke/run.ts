@@ -20,7 +20,15 @@ import {
   type TerminalEvent,
   type TerminalEventFeed,
 } from './events.js';
-import { SMOKE_FAILURE_EXIT_CODE, SMOKE_STEPS, SmokeInterrupted, StepFailure, StepSkipped, type SmokeStep, type StepResult } from './steps.js';
+import {
+  SMOKE_FAILURE_EXIT_CODE,
+  SMOKE_STEPS,
+  SmokeInterrupted,
+  StepFailure,
+  StepSkipped,
+  type SmokeStep,
+  type StepResult,
+} from './steps.js';
 import { EVENT_BUS_NAME_OUTPUT_KEY, type SmokeTarget } from './target.js';
 
 /** EventBridge delivers within seconds; a missing event should not hold the run for the whole --timeout. */
@@ -66,7 +74,11 @@ export class SmokeRun {
 
   async execute(): Promise<number> {
     const { term } = this.context;
-    term.err(term.dim(`Smoke test ${this.settings.runId} of ${describeTarget(this.target)}; each wait ends after ${this.settings.timeoutSeconds}s.`));
+    term.err(
+      term.dim(
+        `Smoke test ${this.settings.runId} of ${describeTarget(this.target)}; each wait ends after ${this.settings.timeoutSeconds}s.`,
+      ),
+    );
     let interrupted = false;
     const onSignal = (): void => {
       if (this.interrupt.signal.aborted) return;
@@ -118,7 +130,9 @@ export class SmokeRun {
     const { term } = this.context;
     const verdict = result.outcome === 'PASS' ? term.green('PASS') : result.outcome === 'FAIL' ? term.red('FAIL') : term.yellow('SKIP');
     const line =
-      result.outcome === 'PASS' ? `${verdict} ${result.step} (${(result.seconds ?? 0).toFixed(1)}s): ${result.detail}` : `${verdict} ${result.step}: ${result.detail}`;
+      result.outcome === 'PASS'
+        ? `${verdict} ${result.step} (${(result.seconds ?? 0).toFixed(1)}s): ${result.detail}`
+        : `${verdict} ${result.step}: ${result.detail}`;
     if (this.context.json) term.err(line);
     else term.out(line);
   }
@@ -178,14 +192,17 @@ export class SmokeRun {
     const requestedAt = this.context.now();
     await this.target.client.cancel(running.jobId);
     const ended = await this.waitFor(running.jobId, (job) => isTerminal(job.status), 'its end after the cancel');
-    if (ended.status !== 'CANCELLED') throw new StepFailure(`expected CANCELLED after a cancel while RUNNING; job ${ended.jobId} ended ${describeEnd(ended)}`);
+    if (ended.status !== 'CANCELLED')
+      throw new StepFailure(`expected CANCELLED after a cancel while RUNNING; job ${ended.jobId} ended ${describeEnd(ended)}`);
     return `job ${ended.jobId} cancelled while RUNNING, CANCELLED ${((this.context.now() - requestedAt) / 1000).toFixed(1)}s later`;
   }
 
   private async failoverStep(): Promise<string> {
     if (this.target.mode === 'local') return this.localFailover();
     if (!this.settings.failover) {
-      throw new StepSkipped('a Spot reclaim cannot be forced on AWS; --failover runs a job on the On-Demand queue (the failover target) instead');
+      throw new StepSkipped(
+        'a Spot reclaim cannot be forced on AWS; --failover runs a job on the On-Demand queue (the failover target) instead',
+      );
     }
     const job = await this.runToEnd('failover', { command: ['nvidia-smi', '-L'], capacity: 'on-demand' });
     expectSucceeded(job, 'the On-Demand job');
@@ -213,7 +230,8 @@ export class SmokeRun {
     const ended = await this.waitFor(
       submitted.jobId,
       async (job) => {
-        if (!reclaimed && job.status === 'RUNNING' && job.attempts.at(-1)?.capacity === 'spot') reclaimed = (await this.reclaimLocalSpot()) > 0;
+        if (!reclaimed && job.status === 'RUNNING' && job.attempts.at(-1)?.capacity === 'spot')
+          reclaimed = (await this.reclaimLocalSpot()) > 0;
         return isTerminal(job.status);
       },
       'its end after the Spot reclaim',
@@ -243,7 +261,11 @@ export class SmokeRun {
     if (ended.length === 0) throw new StepSkipped('no smoke job reached a terminal status');
     const feed = this.eventFeed();
     const deadline = this.context.now() + Math.min(this.settings.timeoutSeconds, EVENT_WAIT_CAP_SECONDS) * 1000;
-    const events = await feed.collect(ended.map(([jobId]) => jobId), deadline, this.interrupt.signal);
+    const events = await feed.collect(
+      ended.map(([jobId]) => jobId),
+      deadline,
+      this.interrupt.signal,
+    );
     const problems: string[] = [];
     const counts = new Map<string, number>();
     for (const [jobId, job] of ended) {
@@ -253,8 +275,8 @@ export class SmokeRun {
       else if (received.length > 1) {
         const types = received.map((event) => event.detailType).join(', ');
         problems.push(`${received.length} terminal events for job ${jobId} (${job.step}): ${types}; expected exactly one`);
-      }
-      else if (received[0]!.detailType !== expected) problems.push(`job ${jobId} (${job.step}) ended ${job.status} but its event is "${received[0]!.detailType}"`);
+      } else if (received[0]!.detailType !== expected)
+        problems.push(`job ${jobId} (${job.step}) ended ${job.status} but its event is "${received[0]!.detailType}"`);
       else counts.set(expected, (counts.get(expected) ?? 0) + 1);
     }
     if (problems.length > 0) throw new StepFailure(`${problems.join('; ')} (read from ${feed.description})`);
@@ -266,7 +288,9 @@ export class SmokeRun {
     if (this.target.mode === 'local') return new LocalEventFeed(this.target.client.endpoint.url, this.context.fetch, this.context);
     if (this.eventQueue && this.eventSetupError === undefined) return this.eventQueue;
     if (this.eventSetupError !== undefined) {
-      throw new StepFailure(`could not set up the temporary rule and queue on bus ${this.target.eventBusName}: ${describeError(this.eventSetupError)}`);
+      throw new StepFailure(
+        `could not set up the temporary rule and queue on bus ${this.target.eventBusName}: ${describeError(this.eventSetupError)}`,
+      );
     }
     if (this.target.stack) throw new StepSkipped(`stack ${this.target.stack} has no "${EVENT_BUS_NAME_OUTPUT_KEY}" output`);
     throw new StepSkipped('the event bus is known only from a stack: pass --stack NAME (or `gpujobs configure --stack NAME` first)');
@@ -276,7 +300,10 @@ export class SmokeRun {
   private async setUpEventFeed(): Promise<void> {
     const { aws, eventBusName } = this.target;
     if (this.target.mode !== 'aws' || !aws || !eventBusName) return;
-    const [{ SQSClient }, { EventBridgeClient }] = await Promise.all([import('@aws-sdk/client-sqs'), import('@aws-sdk/client-eventbridge')]);
+    const [{ SQSClient }, { EventBridgeClient }] = await Promise.all([
+      import('@aws-sdk/client-sqs'),
+      import('@aws-sdk/client-eventbridge'),
+    ]);
     this.eventQueue = new TemporaryEventQueue({
       sqs: new SQSClient(aws),
       eventBridge: new EventBridgeClient(aws),
@@ -302,7 +329,9 @@ export class SmokeRun {
         term.err(term.dim(`Cancelled smoke job ${jobId} (${job.step}), last seen ${job.status}.`));
       } catch (error) {
         if (error instanceof ApiProblemError && error.problem.status === 409) continue;
-        term.err(`${term.red('warning:')} could not cancel smoke job ${jobId} (${job.step}): ${describeError(error)}; cancel it with \`gpujobs cancel ${jobId}\`.`);
+        term.err(
+          `${term.red('warning:')} could not cancel smoke job ${jobId} (${job.step}): ${describeError(error)}; cancel it with \`gpujobs cancel ${jobId}\`.`,
+        );
       }
     }
     if (!this.eventQueue) return;
@@ -346,7 +375,9 @@ export class SmokeRun {
       }
       if (await done(job)) return job;
       if (this.context.now() >= deadline) {
-        throw new StepFailure(`job ${jobId} was still ${job.status} after ${this.settings.timeoutSeconds}s waiting for ${what}${job.statusReason ? ` (${job.statusReason})` : ''}`);
+        throw new StepFailure(
+          `job ${jobId} was still ${job.status} after ${this.settings.timeoutSeconds}s waiting for ${what}${job.statusReason ? ` (${job.statusReason})` : ''}`,
+        );
       }
       await this.context.sleep(this.context.pollIntervalMs);
     }

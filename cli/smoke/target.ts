@@ -37,7 +37,11 @@ export interface SmokeTarget {
 export async function resolveTarget(context: CommandContext, stackName: string | undefined): Promise<SmokeTarget> {
   if (stackName) {
     const stack = await readStack(context, stackName);
-    const client = await context.clientAt({ url: new URL(stack.apiUrl), source: 'stack', region: regionFromExecuteApiHost(new URL(stack.apiUrl).hostname) ?? stack.aws.region });
+    const client = await context.clientAt({
+      url: new URL(stack.apiUrl),
+      source: 'stack',
+      region: regionFromExecuteApiHost(new URL(stack.apiUrl).hostname) ?? stack.aws.region,
+    });
     return { mode: 'aws', client, stack: stackName, aws: stack.aws, ...(stack.eventBusName ? { eventBusName: stack.eventBusName } : {}) };
   }
   const client = await context.client();

@@ -91,7 +91,8 @@ export function pathSegments(route: Route, parameters: Readonly<Record<string, s
       const parameter = PARAMETER.exec(segment)?.[1];
       if (parameter === undefined) return segment;
       const value = parameters[parameter];
-      if (value === undefined) throw new RangeError(`Route ${route.key} needs the path parameter ${parameter}. Received ${JSON.stringify(parameters)}.`);
+      if (value === undefined)
+        throw new RangeError(`Route ${route.key} needs the path parameter ${parameter}. Received ${JSON.stringify(parameters)}.`);
       return value;
     });
 }

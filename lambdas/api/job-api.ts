@@ -143,7 +143,10 @@ export function createJobApi(dependencies: JobApiDependencies) {
     now: dependencies.now,
     stopExecution: (jobId: string) => stopExecution(jobId),
     onEventOwed: (jobId: string, error: unknown) =>
-      dependencies.logger.error('Could not publish the terminal event of a cancelled job; a repeated cancel publishes it', { jobId, error }),
+      dependencies.logger.error('Could not publish the terminal event of a cancelled job; a repeated cancel publishes it', {
+        jobId,
+        error,
+      }),
   };
 
   async function handle(request: ApiRequest): Promise<ApiResponse> {
@@ -216,7 +219,9 @@ export function createJobApi(dependencies: JobApiDependencies) {
   function requireRunnable(spec: JobSpec): void {
     const notExecutable = checkExecutable(spec);
     if (notExecutable.length > 0) {
-      throw new HttpProblem(PROBLEM_TYPES.notExecutable, 'No process can be started with this command or environment; see errors.', { errors: notExecutable });
+      throw new HttpProblem(PROBLEM_TYPES.notExecutable, 'No process can be started with this command or environment; see errors.', {
+        errors: notExecutable,
+      });
     }
     const overLimits = checkBatchLimits(spec);
     if (overLimits.length > 0) {
@@ -225,9 +230,13 @@ export function createJobApi(dependencies: JobApiDependencies) {
     const fit = fits(spec, config.jobShapes);
     if (!fit.fits) {
       const largest = config.jobShapes.map(describeShape).join('; or ');
-      throw new HttpProblem(PROBLEM_TYPES.unplaceable, `No instance this deployment can launch holds the job. The largest jobs it can run: ${largest}.`, {
-        errors: [{ path: fit.field, message: describeMisfit(fit, spec) }],
-      });
+      throw new HttpProblem(
+        PROBLEM_TYPES.unplaceable,
+        `No instance this deployment can launch holds the job. The largest jobs it can run: ${largest}.`,
+        {
+          errors: [{ path: fit.field, message: describeMisfit(fit, spec) }],
+        },
+      );
     }
   }
 
@@ -260,7 +269,9 @@ export function createJobApi(dependencies: JobApiDependencies) {
       return json(200, { jobs: page.jobs.map(toPublicJob), ...(page.nextToken === undefined ? {} : { nextToken: page.nextToken }) });
     } catch (error) {
       if (!(error instanceof InvalidNextTokenError)) throw error;
-      throw invalidRequest('The nextToken is not valid.', [{ path: 'nextToken', message: 'must be a token returned by a previous page of the same listing' }]);
+      throw invalidRequest('The nextToken is not valid.', [
+        { path: 'nextToken', message: 'must be a token returned by a previous page of the same listing' },
+      ]);
     }
   }
 
@@ -271,11 +282,15 @@ export function createJobApi(dependencies: JobApiDependencies) {
       outcome = await cancelJob(cancelDependencies, initial);
     } catch (error) {
       if (error instanceof JobNotFoundError) throw jobNotFound(initial.jobId);
-      if (error instanceof ConflictError) throw unavailable('The job kept changing while it was being cancelled; retry the request.', error);
+      if (error instanceof ConflictError)
+        throw unavailable('The job kept changing while it was being cancelled; retry the request.', error);
       throw error;
     }
     if (outcome.kind === 'already-ended') {
-      throw new HttpProblem(PROBLEM_TYPES.jobFinished, `Job ${outcome.job.jobId} already ${outcome.job.status.toLowerCase()}; it can no longer be cancelled.`);
+      throw new HttpProblem(
+        PROBLEM_TYPES.jobFinished,
+        `Job ${outcome.job.jobId} already ${outcome.job.status.toLowerCase()}; it can no longer be cancelled.`,
+      );
     }
     return json(202, toPublicJob(outcome.job));
   }
@@ -306,7 +321,9 @@ export function createJobApi(dependencies: JobApiDependencies) {
       return json(200, await dependencies.logs.readPage(job, parsed.query));
     } catch (error) {
       if (!(error instanceof InvalidLogTokenError)) throw error;
-      throw invalidRequest('The nextToken is not valid.', [{ path: 'nextToken', message: 'must be a token returned by a previous page of these logs' }]);
+      throw invalidRequest('The nextToken is not valid.', [
+        { path: 'nextToken', message: 'must be a token returned by a previous page of these logs' },
+      ]);
     }
   }
 
@@ -333,7 +350,10 @@ function parseJsonBody(request: ApiRequest): unknown {
   }
   const raw = Buffer.from(request.body ?? '', request.isBase64Encoded ? 'base64' : 'utf8');
   if (raw.byteLength > MAX_BODY_BYTES) {
-    throw new HttpProblem(PROBLEM_TYPES.payloadTooLarge, `The request body must be at most ${MAX_BODY_BYTES} bytes. Received ${raw.byteLength} bytes.`);
+    throw new HttpProblem(
+      PROBLEM_TYPES.payloadTooLarge,
+      `The request body must be at most ${MAX_BODY_BYTES} bytes. Received ${raw.byteLength} bytes.`,
+    );
   }
   // JSON is UTF-8 (https://www.rfc-editor.org/rfc/rfc8259#section-8.1). A text body arrives already
   // decoded, but bytes that arrive base64-encoded are decoded here, and toString would put U+FFFD in
@@ -355,4 +375,3 @@ function parseJsonBody(request: ApiRequest): unknown {
   }
   return body;
 }
-

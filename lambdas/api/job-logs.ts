@@ -135,7 +135,10 @@ export function createJobLogReader(client: CloudWatchLogsClient, logGroupName: s
         position = { attempt: attempt.attempt + 1 };
       }
       const finishedReading =
-        isTerminal(job.status) && position.forwardToken === undefined && !position.skip && !attempts.some((candidate) => candidate.attempt >= position.attempt);
+        isTerminal(job.status) &&
+        position.forwardToken === undefined &&
+        !position.skip &&
+        !attempts.some((candidate) => candidate.attempt >= position.attempt);
       return { lines, ...(finishedReading ? {} : { nextToken: encodeLogToken(position) }) };
     },
   };

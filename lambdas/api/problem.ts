@@ -19,7 +19,7 @@ export const PROBLEM_TYPES = {
   idempotencyKeyReused: { slug: 'idempotency-key-reused', status: 409, title: 'The Idempotency-Key was used for a different request' },
   payloadTooLarge: { slug: 'payload-too-large', status: 413, title: 'The request body is too large' },
   unsupportedMediaType: { slug: 'unsupported-media-type', status: 415, title: 'The request must be sent as application/json' },
-  notExecutable: { slug: 'not-executable', status: 422, title: 'No process can be started with the job\'s command or environment' },
+  notExecutable: { slug: 'not-executable', status: 422, title: "No process can be started with the job's command or environment" },
   batchLimitExceeded: { slug: 'batch-limit-exceeded', status: 422, title: 'The job is more than AWS Batch accepts' },
   unplaceable: { slug: 'unplaceable', status: 422, title: 'No instance the deployment can launch holds the job' },
   serviceUnavailable: { slug: 'service-unavailable', status: 503, title: 'The service is temporarily unavailable' },
@@ -90,11 +90,15 @@ interface ExposedError {
 
 function isExposedError(error: unknown): error is ExposedError {
   const candidate = error as Partial<ExposedError> | null | undefined;
-  return typeof candidate?.statusCode === 'number' && candidate.expose === true && candidate.statusCode >= 400 && candidate.statusCode < 500;
+  return (
+    typeof candidate?.statusCode === 'number' && candidate.expose === true && candidate.statusCode >= 400 && candidate.statusCode < 500
+  );
 }
 
 /** Middy middleware: turns any error into a problem details response. */
-export function problemDetails(options: { readonly logger: ErrorLogger }): MiddlewareObj<unknown, APIGatewayProxyStructuredResultV2, Error, Context> {
+export function problemDetails(options: {
+  readonly logger: ErrorLogger;
+}): MiddlewareObj<unknown, APIGatewayProxyStructuredResultV2, Error, Context> {
   return {
     onError: async (request) => {
       const { error } = request;

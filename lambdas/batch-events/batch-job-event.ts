@@ -5,7 +5,6 @@
  */
 import * as z from 'zod/mini';
 import { endedRunOf, endedRunsOf, interpretSubmissionResult, type BatchAttemptFacts } from '../../core/batch-result.js';
-import type { AttemptStatus, FailureClass } from '../../core/job.js';
 import { parseBatchJobName } from '../../core/contract/workflow.js';
 
 import { BATCH_JOB_STATUSES, type BatchJobStatus } from '../../core/contract/batch.js';

@@ -126,9 +126,7 @@ export class JobDefinitionResolver {
     let latest: { revision: number; arn: string } | undefined;
     let nextToken: string | undefined;
     do {
-      const page = await this.batch.send(
-        new DescribeJobDefinitionsCommand({ jobDefinitionName: name, status: 'ACTIVE', nextToken }),
-      );
+      const page = await this.batch.send(new DescribeJobDefinitionsCommand({ jobDefinitionName: name, status: 'ACTIVE', nextToken }));
       for (const definition of page.jobDefinitions ?? []) {
         if (definition.jobDefinitionArn && (latest === undefined || (definition.revision ?? 0) > latest.revision)) {
           latest = { revision: definition.revision ?? 0, arn: definition.jobDefinitionArn };

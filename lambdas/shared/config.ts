@@ -12,7 +12,9 @@ export class ConfigurationError extends Error {
 export function requireEnv(name: EnvName, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
   if (value === undefined || value.trim() === '') {
-    throw new ConfigurationError(`Environment variable ${name} must be set. Received ${value === undefined ? 'nothing' : 'an empty value'}.`);
+    throw new ConfigurationError(
+      `Environment variable ${name} must be set. Received ${value === undefined ? 'nothing' : 'an empty value'}.`,
+    );
   }
   return value;
 }

@@ -3,17 +3,12 @@
  * some entries (throttling, internal errors): only those entries are sent again, with
  * exponential backoff, so a consumer never receives an accepted event twice from one publish.
  */
-import {
-  PutEventsCommand,
-  type EventBridgeClient,
-  type PutEventsRequestEntry,
-} from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand, type EventBridgeClient, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { EVENT_SOURCE } from '../../core/events.js';
 import { EventPublishError, type GpuJobEvent } from '../../core/ports.js';
 
 /** PutEvents takes at most 10 entries per call. */
 const MAX_ENTRIES_PER_CALL = 10;
-
 
 /** One PutEvents batch's failure, by position in the batch; publish() turns it into events. */
 class BatchPublishError extends EventPublishError {

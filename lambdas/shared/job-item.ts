@@ -83,7 +83,12 @@ export interface UpdateCondition {
 }
 
 /** The conditional update both stores implement: `fields` and whole attempts at `expectedVersion`; undefined when the condition failed. */
-export type ConditionalUpdate = (jobId: string, expectedVersion: number, fields: Item, condition: UpdateCondition) => Promise<StoredJobRecord | undefined>;
+export type ConditionalUpdate = (
+  jobId: string,
+  expectedVersion: number,
+  fields: Item,
+  condition: UpdateCondition,
+) => Promise<StoredJobRecord | undefined>;
 
 /**
  * JobStore.update for both stores: the change planned against the record the caller read
@@ -95,7 +100,12 @@ export async function applyChange(current: JobRecord, change: JobChange, conditi
   if (plan.kind === 'unchanged') return current as StoredJobRecord;
   const { status, fields, attempts } = plan.write;
   const indexKey = status === undefined ? {} : ownerStatusIndexKey(current.owner, status, current.createdAt, current.jobId);
-  const updated = await conditionalUpdate(current.jobId, current.version, { ...fields, ...indexKey }, { allowedStatuses: [current.status], attempts });
+  const updated = await conditionalUpdate(
+    current.jobId,
+    current.version,
+    { ...fields, ...indexKey },
+    { allowedStatuses: [current.status], attempts },
+  );
   if (!updated) throw new ConflictError(`Job ${current.jobId} changed after version ${current.version} was read.`);
   return updated;
 }

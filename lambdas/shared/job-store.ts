@@ -25,10 +25,25 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { JOB_STATUSES, isTerminal, type JobRecord } from '../../core/job.js';
 import type { JobChange } from '../../core/job-change.js';
-import { ConflictError, type CreateJobRequest, type CreateJobResult, type JobStore, type ListJobsPage, type ListJobsQuery } from '../../core/ports.js';
+import {
+  ConflictError,
+  type CreateJobRequest,
+  type CreateJobResult,
+  type JobStore,
+  type ListJobsPage,
+  type ListJobsQuery,
+} from '../../core/ports.js';
 import { idempotencyKey, jobKey } from '../../core/table.js';
 import { createJobIdempotently, liveClaim, type IdempotencyClaim, type IdempotentCreatePrimitives } from './idempotent-create.js';
-import { applyChange, newJobItem, recordFromItem, withdrawRefusal, type Item, type StoredJobRecord, type UpdateCondition } from './job-item.js';
+import {
+  applyChange,
+  newJobItem,
+  recordFromItem,
+  withdrawRefusal,
+  type Item,
+  type StoredJobRecord,
+  type UpdateCondition,
+} from './job-item.js';
 import { listingStart, pageOf } from './page-token.js';
 
 /** The statuses a job can still leave, as listUnfinished filters on them. */
@@ -138,9 +153,14 @@ export class DynamoJobStore implements JobStore {
 
   async markTerminalEventPublished(jobId: string): Promise<boolean> {
     // The claim has done its work once the event is out.
-    return this.updateDebt(jobId, 'SET #debt.#published = :true, #version = #version + :one REMOVE #debt.#claimedUntil', '#debt.#published = :false', {
-      ':true': true,
-    });
+    return this.updateDebt(
+      jobId,
+      'SET #debt.#published = :true, #version = #version + :one REMOVE #debt.#claimedUntil',
+      '#debt.#published = :false',
+      {
+        ':true': true,
+      },
+    );
   }
 
   async claimTerminalEvent(jobId: string, now: string, until: string): Promise<boolean> {
@@ -154,9 +174,14 @@ export class DynamoJobStore implements JobStore {
 
   async releaseTerminalEventClaim(jobId: string, until: string): Promise<void> {
     // Only our own claim: a lapsed one may already have been taken by someone else.
-    await this.updateDebt(jobId, 'REMOVE #debt.#claimedUntil SET #version = #version + :one', '#debt.#published = :false AND #debt.#claimedUntil = :until', {
-      ':until': until,
-    });
+    await this.updateDebt(
+      jobId,
+      'REMOVE #debt.#claimedUntil SET #version = #version + :one',
+      '#debt.#published = :false AND #debt.#claimedUntil = :until',
+      {
+        ':until': until,
+      },
+    );
   }
 
   /**
@@ -171,7 +196,12 @@ export class DynamoJobStore implements JobStore {
           Key: jobKey(jobId),
           UpdateExpression: update,
           ConditionExpression: `attribute_exists(pk) AND ${condition}`,
-          ExpressionAttributeNames: { '#debt': 'terminalEvent', '#published': 'published', '#claimedUntil': 'claimedUntil', '#version': 'version' },
+          ExpressionAttributeNames: {
+            '#debt': 'terminalEvent',
+            '#published': 'published',
+            '#claimedUntil': 'claimedUntil',
+            '#version': 'version',
+          },
           ExpressionAttributeValues: { ...values, ':false': false, ':one': 1 },
         }),
       );
@@ -186,7 +216,12 @@ export class DynamoJobStore implements JobStore {
    * Sets `fields` (and whole attempts) if the job is still at `expectedVersion` and in one of
    * `allowedStatuses`; bumps the version. Returns undefined when the condition failed.
    */
-  private async conditionalUpdate(jobId: string, expectedVersion: number, fields: Item, condition: UpdateCondition): Promise<StoredJobRecord | undefined> {
+  private async conditionalUpdate(
+    jobId: string,
+    expectedVersion: number,
+    fields: Item,
+    condition: UpdateCondition,
+  ): Promise<StoredJobRecord | undefined> {
     const names: Record<string, string> = { '#version': 'version', '#status': 'status' };
     const values: Record<string, unknown> = { ':expectedVersion': expectedVersion, ':nextVersion': expectedVersion + 1 };
     const assignments = ['#version = :nextVersion'];
@@ -252,7 +287,9 @@ export class DynamoJobStore implements JobStore {
   private async putNewJob(request: CreateJobRequest, jobId: string): Promise<StoredJobRecord | undefined> {
     const { record, item } = newJobItem(request, jobId);
     try {
-      await this.documentClient.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      await this.documentClient.send(
+        new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
+      );
       return record;
     } catch (error) {
       if (isConditionalCheckFailure(error)) return undefined;

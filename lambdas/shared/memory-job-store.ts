@@ -11,10 +11,25 @@
  */
 import { isTerminal, type JobRecord, type JobStatus } from '../../core/job.js';
 import type { JobChange, StoredAttempt } from '../../core/job-change.js';
-import { ConflictError, type CreateJobRequest, type CreateJobResult, type JobStore, type ListJobsPage, type ListJobsQuery } from '../../core/ports.js';
+import {
+  ConflictError,
+  type CreateJobRequest,
+  type CreateJobResult,
+  type JobStore,
+  type ListJobsPage,
+  type ListJobsQuery,
+} from '../../core/ports.js';
 import { idempotencyKey, jobKey } from '../../core/table.js';
 import { createJobIdempotently, liveClaim, type IdempotencyClaim, type IdempotentCreatePrimitives } from './idempotent-create.js';
-import { applyChange, newJobItem, recordFromItem, withdrawRefusal, type Item, type StoredJobRecord, type UpdateCondition } from './job-item.js';
+import {
+  applyChange,
+  newJobItem,
+  recordFromItem,
+  withdrawRefusal,
+  type Item,
+  type StoredJobRecord,
+  type UpdateCondition,
+} from './job-item.js';
 import { listingStart, pageOf } from './page-token.js';
 
 const itemKey = (key: { readonly pk: string; readonly sk: string }) => `${key.pk}\u0000${key.sk}`;
@@ -97,7 +112,11 @@ export class MemoryJobStore implements JobStore {
 
   async markTerminalEventPublished(jobId: string): Promise<boolean> {
     await roundTrip();
-    return this.updateDebt(jobId, (debt) => debt.published === false, ({ claimedUntil: _done, ...debt }) => ({ ...debt, published: true }));
+    return this.updateDebt(
+      jobId,
+      (debt) => debt.published === false,
+      ({ claimedUntil: _done, ...debt }) => ({ ...debt, published: true }),
+    );
   }
 
   async claimTerminalEvent(jobId: string, now: string, until: string): Promise<boolean> {
@@ -132,7 +151,12 @@ export class MemoryJobStore implements JobStore {
    * Sets `fields` (and whole attempts) if the job is still at `expectedVersion` and in one of
    * `allowedStatuses`; bumps the version. Returns undefined when the condition failed.
    */
-  private async conditionalUpdate(jobId: string, expectedVersion: number, fields: Item, condition: UpdateCondition): Promise<StoredJobRecord | undefined> {
+  private async conditionalUpdate(
+    jobId: string,
+    expectedVersion: number,
+    fields: Item,
+    condition: UpdateCondition,
+  ): Promise<StoredJobRecord | undefined> {
     await roundTrip();
     const key = itemKey(jobKey(jobId));
     const item = this.items.get(key);

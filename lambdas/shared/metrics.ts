@@ -18,7 +18,6 @@ import type { MetricsOptions } from '@aws-lambda-powertools/metrics/types';
 import {
   DEFAULT_SERVICE_NAME,
   JOB_METRIC_UNITS,
-  JOB_METRICS,
   METRICS_NAMESPACE,
   type JobMetricName,
   type MetricsRecorder,

@@ -58,15 +58,12 @@ export interface HandlerWiring {
    * so the lines it logs carry the Lambda context.
    * @default - none
    */
-  // `any`: middy's middleware types do not widen; the function's own types are checked at `fn`.
+  // biome-ignore lint/suspicious/noExplicitAny: middy's middleware types do not widen; the function's own types are checked at `fn`.
   readonly middlewares?: readonly MiddlewareObj<any, any, Error, Context>[];
 }
 
 /** `fn` as a Lambda handler: the logger's context first, then `middlewares`, then metrics publishing. */
-export function handlerWith<TEvent, TResult>(
-  fn: (event: TEvent, context: Context) => Promise<TResult>,
-  wiring: HandlerWiring,
-) {
+export function handlerWith<TEvent, TResult>(fn: (event: TEvent, context: Context) => Promise<TResult>, wiring: HandlerWiring) {
   const handler = middy<TEvent, TResult>(fn).use(injectLambdaContext(wiring.logger));
   for (const middleware of wiring.middlewares ?? []) handler.use(middleware);
   if (wiring.metrics) handler.use(logMetrics(wiring.metrics));

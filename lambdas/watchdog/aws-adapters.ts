@@ -19,7 +19,9 @@ export function runnableJobLister(batch: BatchClient) {
     const jobs: RunnableJob[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await batch.send(new ListJobsCommand({ jobQueue, jobStatus: 'RUNNABLE', maxResults: LIST_JOBS_PAGE_SIZE, ...(nextToken ? { nextToken } : {}) }));
+      const page = await batch.send(
+        new ListJobsCommand({ jobQueue, jobStatus: 'RUNNABLE', maxResults: LIST_JOBS_PAGE_SIZE, ...(nextToken ? { nextToken } : {}) }),
+      );
       for (const summary of page.jobSummaryList ?? []) {
         if (!summary.jobId) continue;
         jobs.push({
@@ -52,12 +54,24 @@ export function jobCanceller(batch: BatchClient) {
 export function endedExecutionLister(sfn: SFNClient, stateMachineArn: string) {
   return async function listExecutions(status: EndedStatus, nextToken: string | undefined): Promise<ExecutionPage> {
     const page = await sfn.send(
-      new ListExecutionsCommand({ stateMachineArn, statusFilter: status, maxResults: LIST_EXECUTIONS_PAGE_SIZE, ...(nextToken ? { nextToken } : {}) }),
+      new ListExecutionsCommand({
+        stateMachineArn,
+        statusFilter: status,
+        maxResults: LIST_EXECUTIONS_PAGE_SIZE,
+        ...(nextToken ? { nextToken } : {}),
+      }),
     );
     return {
       executions: (page.executions ?? []).flatMap((execution) =>
         execution.executionArn && execution.name && execution.startDate
-          ? [{ executionArn: execution.executionArn, name: execution.name, startDate: execution.startDate, ...(execution.stopDate ? { stopDate: execution.stopDate } : {}) }]
+          ? [
+              {
+                executionArn: execution.executionArn,
+                name: execution.name,
+                startDate: execution.startDate,
+                ...(execution.stopDate ? { stopDate: execution.stopDate } : {}),
+              },
+            ]
           : [],
       ),
       ...(page.nextToken ? { nextToken: page.nextToken } : {}),

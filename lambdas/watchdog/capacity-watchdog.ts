@@ -96,7 +96,8 @@ const MAX_QUOTED_REASON_LENGTH = 300;
  */
 export function capacityCancelReason(capacity: CapacityType, waitedSeconds: number, blockedReason: string): string {
   const market = capacity === 'spot' ? 'Spot' : 'On-Demand';
-  const quoted = blockedReason.length > MAX_QUOTED_REASON_LENGTH ? `${blockedReason.slice(0, MAX_QUOTED_REASON_LENGTH - 1)}…` : blockedReason;
+  const quoted =
+    blockedReason.length > MAX_QUOTED_REASON_LENGTH ? `${blockedReason.slice(0, MAX_QUOTED_REASON_LENGTH - 1)}…` : blockedReason;
   // On-Demand has no cheaper fallback: a blocked On-Demand queue is most often a quota still at 0.
   const quotaHint =
     capacity === 'on-demand' || !blockedReason.startsWith('CAPACITY:')
@@ -112,12 +113,17 @@ export function capacityCancelReason(capacity: CapacityType, waitedSeconds: numb
  * earlier than its previous run, so a job back in the queue gets a full wait of its own.
  */
 export function waitingSince(job: RunnableJob): number | undefined {
-  const times = [job.createdAt, job.startedAt, job.stoppedAt].filter((time): time is number => typeof time === 'number' && Number.isFinite(time));
+  const times = [job.createdAt, job.startedAt, job.stoppedAt].filter(
+    (time): time is number => typeof time === 'number' && Number.isFinite(time),
+  );
   return times.length === 0 ? undefined : Math.max(...times);
 }
 
 export function createCapacityWatchdog(dependencies: CapacityWatchdogDependencies) {
-  async function watchQueue(queue: WatchedQueue, report: { cancelled: CancelledJob[]; failed: { jobId: string; error: unknown }[] }): Promise<void> {
+  async function watchQueue(
+    queue: WatchedQueue,
+    report: { cancelled: CancelledJob[]; failed: { jobId: string; error: unknown }[] },
+  ): Promise<void> {
     const runnable = await dependencies.listRunnableJobs(queue.jobQueueArn);
     const blocking = runnable.find((job) => isBlockedReason(job.statusReason));
     if (!blocking) return;
@@ -135,7 +141,13 @@ export function createCapacityWatchdog(dependencies: CapacityWatchdogDependencie
         const reason = capacityCancelReason(queue.capacity, waitedSeconds, blocking.statusReason!);
         try {
           await dependencies.cancelJob(job.jobId, reason);
-          report.cancelled.push({ jobId: job.jobId, ...(job.jobName ? { jobName: job.jobName } : {}), capacity: queue.capacity, waitedSeconds, reason });
+          report.cancelled.push({
+            jobId: job.jobId,
+            ...(job.jobName ? { jobName: job.jobName } : {}),
+            capacity: queue.capacity,
+            waitedSeconds,
+            reason,
+          });
         } catch (error) {
           report.failed.push({ jobId: job.jobId, error });
         }

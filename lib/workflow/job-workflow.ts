@@ -38,11 +38,7 @@ const EXECUTION_TIMEOUT = Duration.seconds(EXECUTION_TIMEOUT_SECONDS);
  * (throttling, Batch outages). A job's own failure is `States.TaskFailed` and never retried here:
  * the settle-attempt handler decides what follows it.
  */
-export const BATCH_API_ERRORS = [
-  'Batch.AWSBatchException',
-  'Batch.ServerException',
-  'Batch.TooManyRequestsException',
-] as const;
+export const BATCH_API_ERRORS = ['Batch.AWSBatchException', 'Batch.ServerException', 'Batch.TooManyRequestsException'] as const;
 
 /** Lambda service-side failures and throttling, safe to retry because the handlers are idempotent. */
 export const LAMBDA_SERVICE_ERRORS = [
@@ -353,9 +349,7 @@ export class JobWorkflow extends Construct {
     // SubmitJob request names (queue, job definition) as well as the new job: with job/* alone
     // SubmitJob is denied "batch:TagResource on resource: …:job-definition/…" (wri/gfw-data-api#175).
     // https://docs.aws.amazon.com/batch/latest/userguide/tag-resources.html
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['batch:TagResource'], resources: [...submitted, jobArns] }),
-    );
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:TagResource'], resources: [...submitted, jobArns] }));
     // Job ids exist only at run time, so terminate is scoped to this account's jobs.
     this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:TerminateJob'], resources: [jobArns] }));
     // DescribeJobs supports no resource-level permissions.

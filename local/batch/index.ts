@@ -17,7 +17,12 @@ import { newAttemptHost } from './attempt-host.js';
 import { attemptEnd } from './attempt-end.js';
 import type { AttemptStop, BatchJob, RunningAttempt } from './batch-job.js';
 import { ClientException } from './client-exception.js';
-import { JobDefinitionRegistry, type DescribeJobDefinitionsRequest, type JobDefinition, type RegisterJobDefinitionRequest } from './job-definitions.js';
+import {
+  JobDefinitionRegistry,
+  type DescribeJobDefinitionsRequest,
+  type JobDefinition,
+  type RegisterJobDefinitionRequest,
+} from './job-definitions.js';
 import { jobDetailOf, type JobDetail } from './job-detail.js';
 import { listJobs, type ListJobsRequest } from './list-jobs.js';
 import { DEFAULT_RETAINED_FINISHED_JOBS, type LocalBatchOptions } from './options.js';
@@ -88,11 +93,12 @@ export class LocalBatch {
   /** SubmitJob; the returned promise settles when the job is SUCCEEDED or FAILED (what `.sync` waits for). */
   submitJob(parameters: SubmitJobParameters, capacity: CapacityType): { jobId: string; jobArn: string; completion: Promise<JobDetail> } {
     const definition = this.definitions.find(parameters.JobDefinition);
-    if (!definition || definition.status !== 'ACTIVE') {
+    if (definition?.status !== 'ACTIVE') {
       throw new ClientException(`Job definition ${parameters.JobDefinition} does not exist or is not ACTIVE.`);
     }
     const submission = resolveSubmission(parameters, definition);
     const jobId = randomUUID();
+    this.sequence += 1;
     const job: BatchJob = {
       ...submission,
       jobId,
@@ -102,7 +108,7 @@ export class LocalBatch {
       capacity,
       definition,
       createdAt: Date.now(),
-      sequence: (this.sequence += 1),
+      sequence: this.sequence,
       status: 'SUBMITTED',
       attempts: [],
       settled: deferred<JobDetail>(),
@@ -121,7 +127,10 @@ export class LocalBatch {
    * (https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html, Errors).
    */
   describeJobs(jobIds: readonly string[]): JobDetail[] {
-    return jobIds.map((id) => this.jobs.get(id)).filter((job): job is BatchJob => !!job).map(jobDetailOf);
+    return jobIds
+      .map((id) => this.jobs.get(id))
+      .filter((job): job is BatchJob => !!job)
+      .map(jobDetailOf);
   }
 
   /**
@@ -259,7 +268,8 @@ export class LocalBatch {
           logStreamName: host.logStreamName,
           // A log the disk cannot take (ENOSPC, EIO) ends the attempt FAILED with that reason, not the platform.
           onLogFailure: (failure) => {
-            if (job.running?.logStreamName === host.logStreamName) this.stopAttempt(job.running, { statusReason: logFailureReason(failure), kind: 'terminate' });
+            if (job.running?.logStreamName === host.logStreamName)
+              this.stopAttempt(job.running, { statusReason: logFailureReason(failure), kind: 'terminate' });
           },
         },
         {
@@ -282,7 +292,12 @@ export class LocalBatch {
     job.startedAt = running.startedAt;
     if (!running.stop) this.setStatus(job, 'RUNNING');
     if (job.timeoutSeconds !== undefined) {
-      running.timers.push(setTimeout(() => this.stopAttempt(running, { statusReason: BATCH_STATUS_REASON.attemptTimeout, kind: 'timeout' }), job.timeoutSeconds * 1000));
+      running.timers.push(
+        setTimeout(
+          () => this.stopAttempt(running, { statusReason: BATCH_STATUS_REASON.attemptTimeout, kind: 'timeout' }),
+          job.timeoutSeconds * 1000,
+        ),
+      );
     }
   }
 
@@ -293,7 +308,13 @@ export class LocalBatch {
     running.timers.push(stopAttemptProcess(running.process, this.options.stopGracePeriodSeconds));
   }
 
-  private async endAttempt(job: BatchJob, running: RunningAttempt, code: number | null, signal: NodeJS.Signals | null, spawnError: Error | undefined): Promise<void> {
+  private async endAttempt(
+    job: BatchJob,
+    running: RunningAttempt,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    spawnError: Error | undefined,
+  ): Promise<void> {
     if (running.ending) return;
     running.ending = true;
     for (const timer of running.timers) clearTimeout(timer);
@@ -309,7 +330,13 @@ export class LocalBatch {
    * drains, and only then is the slot free and the attempt reported, so that no process of it
    * shares a GPU with the next job.
    */
-  private async windUp(job: BatchJob, running: RunningAttempt, code: number | null, signal: NodeJS.Signals | null, spawnError: Error | undefined): Promise<void> {
+  private async windUp(
+    job: BatchJob,
+    running: RunningAttempt,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    spawnError: Error | undefined,
+  ): Promise<void> {
     await reapAttemptProcess(running.process, this.options.logger, job.jobName);
     this.scheduler.release(running.slots);
     job.running = undefined;
@@ -319,14 +346,28 @@ export class LocalBatch {
     // Output that could not be stored fails the attempt even when the process exited 0 first.
     if (logFailure && !running.stop) running.stop = { statusReason: logFailureReason(logFailure), kind: 'terminate' };
 
-    const end = attemptEnd({ command: job.command, placement: running, stop: running.stop, spawned: running.spawned, code, signal, spawnError });
+    const end = attemptEnd({
+      command: job.command,
+      placement: running,
+      stop: running.stop,
+      spawned: running.spawned,
+      code,
+      signal,
+      spawnError,
+    });
     job.attempts.push({ container: end.container, startedAt: running.startedAt, stoppedAt: Date.now(), statusReason: end.statusReason });
 
     if (end.succeeded) {
       this.finish(job, 'SUCCEEDED', end.statusReason);
     } else if (running.stop?.kind === 'terminate' || job.terminateReason !== undefined) {
       this.finish(job, 'FAILED', job.terminateReason ?? running.stop?.statusReason ?? end.statusReason);
-    } else if (retriesInPlace(job.retryStrategy, job.attempts.length, { statusReason: end.statusReason, reason: end.containerReason, exitCode: end.exitCode })) {
+    } else if (
+      retriesInPlace(job.retryStrategy, job.attempts.length, {
+        statusReason: end.statusReason,
+        reason: end.containerReason,
+        exitCode: end.exitCode,
+      })
+    ) {
       job.statusReason = undefined;
       this.setStatus(job, 'RUNNABLE');
     } else {

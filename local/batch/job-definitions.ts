@@ -75,7 +75,9 @@ export class JobDefinitionRegistry {
 
   register(request: RegisterJobDefinitionRequest): { jobDefinitionName: string; jobDefinitionArn: string; revision: number } {
     if (!request.jobDefinitionName || !/^[A-Za-z0-9_-]{1,128}$/.test(request.jobDefinitionName)) {
-      throw new ClientException(`jobDefinitionName must be 1-128 letters, digits, hyphens or underscores. Received ${JSON.stringify(request.jobDefinitionName)}.`);
+      throw new ClientException(
+        `jobDefinitionName must be 1-128 letters, digits, hyphens or underscores. Received ${JSON.stringify(request.jobDefinitionName)}.`,
+      );
     }
     const revisions = this.definitions.get(request.jobDefinitionName) ?? [];
     const revision = revisions.length + 1;

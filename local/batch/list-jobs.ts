@@ -17,7 +17,8 @@ export function listJobs(jobs: Iterable<BatchJob>, request: ListJobsRequest): { 
   if (!request.jobQueue) throw new ClientException('jobQueue is required (arrayJobId and multiNodeJobId are not supported locally).');
   if (request.filters?.length) throw new ClientException('ListJobs filters are not supported locally.');
   const status = (request.jobStatus ?? 'RUNNING') as BatchJobStatus;
-  if (!BATCH_JOB_STATUSES.includes(status)) throw new ClientException(`jobStatus must be one of ${BATCH_JOB_STATUSES.join(', ')}. Received ${JSON.stringify(request.jobStatus)}.`);
+  if (!BATCH_JOB_STATUSES.includes(status))
+    throw new ClientException(`jobStatus must be one of ${BATCH_JOB_STATUSES.join(', ')}. Received ${JSON.stringify(request.jobStatus)}.`);
   const queue = request.jobQueue;
   const matching = [...jobs]
     .filter((job) => (job.jobQueue === queue || job.jobQueue.split('/').pop() === queue) && job.status === status)

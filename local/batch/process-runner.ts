@@ -80,7 +80,9 @@ export function startAttemptProcess(spec: AttemptProcessSpec, events: AttemptPro
   });
   const outputClosed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => spec.logStore.append(spec.logGroupName, spec.logStreamName, line));
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
+      spec.logStore.append(spec.logGroupName, spec.logStreamName, line),
+    );
   }
   child.once('spawn', events.onSpawn);
   let spawnError: Error | undefined;
@@ -113,7 +115,9 @@ export async function reapAttemptProcess(attempt: AttemptProcess | undefined, lo
   if (!attempt) return;
   const survivors = await attempt.tree.kill(KILL_TIMEOUT_MS);
   if (survivors.length > 0) {
-    logger.warn(`job ${jobName}: processes ${survivors.join(', ')} did not die within ${KILL_TIMEOUT_MS} ms of SIGKILL; the attempt ends without them`);
+    logger.warn(
+      `job ${jobName}: processes ${survivors.join(', ')} did not die within ${KILL_TIMEOUT_MS} ms of SIGKILL; the attempt ends without them`,
+    );
   }
   await drainOutput(attempt.child, attempt.outputClosed, OUTPUT_DRAIN_TIMEOUT_MS);
 }

@@ -60,7 +60,11 @@ export class Scheduler {
         // that job and its jobStateTimeLimitActions cancel only it; the jobs behind it simply wait
         // (https://docs.aws.amazon.com/batch/latest/userguide/job_stuck_in_runnable.html).
         if (spotQueueHead) {
-          this.startCapacityClock(job, BATCH_STATUS_REASON.noCapacity, BATCH_STATUS_REASON.queueBlockedNoCapacity(this.options.instanceType));
+          this.startCapacityClock(
+            job,
+            BATCH_STATUS_REASON.noCapacity,
+            BATCH_STATUS_REASON.queueBlockedNoCapacity(this.options.instanceType),
+          );
         } else {
           this.stopCapacityClock(job);
         }

@@ -21,7 +21,10 @@ export class SpotMarket {
     const stops: { running: RunningAttempt; stop: AttemptStop }[] = [];
     for (const job of jobs) {
       if (job.capacity !== 'spot' || !job.running || job.running.stop) continue;
-      stops.push({ running: job.running, stop: { statusReason: BATCH_STATUS_REASON.hostTerminated(job.running.instanceId), kind: 'reclaim' } });
+      stops.push({
+        running: job.running,
+        stop: { statusReason: BATCH_STATUS_REASON.hostTerminated(job.running.instanceId), kind: 'reclaim' },
+      });
     }
     return stops;
   }

@@ -43,7 +43,9 @@ export interface ResolvedSubmission {
 /** Checks the job name as Batch does and merges the submission over `definition`. */
 export function resolveSubmission(parameters: SubmitJobParameters, definition: JobDefinition): ResolvedSubmission {
   if (!parameters.JobName || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(parameters.JobName)) {
-    throw new ClientException(`jobName must be 1-128 letters, digits, hyphens or underscores, starting with a letter or digit. Received ${JSON.stringify(parameters.JobName)}.`);
+    throw new ClientException(
+      `jobName must be 1-128 letters, digits, hyphens or underscores, starting with a letter or digit. Received ${JSON.stringify(parameters.JobName)}.`,
+    );
   }
   const container = definition.containerProperties ?? {};
   const overrides = parameters.ContainerOverrides ?? {};

@@ -34,7 +34,12 @@ describe('POST /v1/jobs/{jobId}/cancel', () => {
     const response = await cancel(jobId, owner);
 
     expect(response.statusCode).toBe(202);
-    expect(response.body).toMatchObject({ jobId, status: 'CANCELLED', statusReason: expect.stringMatching(/cancelled/i), finishedAt: expect.any(String) });
+    expect(response.body).toMatchObject({
+      jobId,
+      status: 'CANCELLED',
+      statusReason: expect.stringMatching(/cancelled/i),
+      finishedAt: expect.any(String),
+    });
     expect((await api.store.getJob(jobId))?.status).toBe('CANCELLED');
     expect(sfnMock).not.toHaveReceivedAnyCommand();
     const detail = {
@@ -199,7 +204,7 @@ describe('POST /v1/jobs/{jobId}/cancel', () => {
     }
   });
 
-  it('resolves a cancel racing the job\'s own end: one terminal status, and 409 only if the end came first', async () => {
+  it("resolves a cancel racing the job's own end: one terminal status, and 409 only if the end came first", async () => {
     for (let round = 0; round < 10; round++) {
       resetAwsMocks();
       const { jobId, owner } = await jobIn('RUNNING');

@@ -70,9 +70,20 @@ describe('the api handler', () => {
     it('takes the owner from the x-gpujobs-owner header, else "local"', async () => {
       api = await startApi({ GPUJOBS_LOCAL_MODE: '1' });
 
-      const named = await api.call({ method: 'POST', path: '/v1/jobs', body: validBody, principalArn: null, headers: { 'x-gpujobs-owner': 'alice' } });
+      const named = await api.call({
+        method: 'POST',
+        path: '/v1/jobs',
+        body: validBody,
+        principalArn: null,
+        headers: { 'x-gpujobs-owner': 'alice' },
+      });
       const anonymous = await api.call({ method: 'POST', path: '/v1/jobs', body: validBody, principalArn: null });
-      const asBob = await api.call({ method: 'GET', path: `/v1/jobs/${named.body.jobId}`, principalArn: null, headers: { 'x-gpujobs-owner': 'bob' } });
+      const asBob = await api.call({
+        method: 'GET',
+        path: `/v1/jobs/${named.body.jobId}`,
+        principalArn: null,
+        headers: { 'x-gpujobs-owner': 'bob' },
+      });
 
       expect(named.body.owner).toBe('alice');
       expect(anonymous.body.owner).toBe('local');

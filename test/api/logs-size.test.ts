@@ -56,7 +56,9 @@ async function readAllPages(jobId: string, owner: string) {
       principalArn: owner,
     });
     expect(response.statusCode).toBe(200);
-    const responseBytes = Buffer.byteLength(JSON.stringify({ statusCode: 200, headers: response.headers, body: JSON.stringify(response.body) }));
+    const responseBytes = Buffer.byteLength(
+      JSON.stringify({ statusCode: 200, headers: response.headers, body: JSON.stringify(response.body) }),
+    );
     pages.push({ ...response.body, responseBytes });
     nextToken = response.body.nextToken;
   } while (nextToken && pages.length < 200);
@@ -74,7 +76,9 @@ describe('GET /v1/jobs/{jobId}/logs page size', () => {
     for (const page of pages) expect(page.responseBytes).toBeLessThan(LAMBDA_RESPONSE_LIMIT_BYTES);
     for (const page of pages) expect(page.responseBytes).toBeLessThan(MAX_LOG_PAGE_BYTES + 64 * 1024);
     expect(pages.length).toBeGreaterThan(2);
-    expect(pages.flatMap((page) => page.lines.map((line) => line.message.split(':')[0]))).toEqual(Array.from({ length: 40 }, (_, index) => String(index)));
+    expect(pages.flatMap((page) => page.lines.map((line) => line.message.split(':')[0]))).toEqual(
+      Array.from({ length: 40 }, (_, index) => String(index)),
+    );
     expect(pages.at(-1)).not.toHaveProperty('nextToken');
   });
 
@@ -86,6 +90,8 @@ describe('GET /v1/jobs/{jobId}/logs page size', () => {
     const pages = await readAllPages(jobId, owner);
     // THEN no page reaches the limit, and every line is served once
     for (const page of pages) expect(page.responseBytes).toBeLessThan(LAMBDA_RESPONSE_LIMIT_BYTES);
-    expect(pages.flatMap((page) => page.lines.map((line) => line.message.split(':')[0]))).toEqual(Array.from({ length: 12 }, (_, index) => String(index)));
+    expect(pages.flatMap((page) => page.lines.map((line) => line.message.split(':')[0]))).toEqual(
+      Array.from({ length: 12 }, (_, index) => String(index)),
+    );
   });
 });

@@ -18,7 +18,11 @@ beforeAll(async () => {
 afterAll(async () => api.stop());
 
 const STREAM = 'attempt-1';
-const EVENTS = ['one', 'two', 'three'].map((message, index) => ({ timestamp: Date.parse('2026-03-01T12:00:00Z') + index, message, ingestionTime: 0 }));
+const EVENTS = ['one', 'two', 'three'].map((message, index) => ({
+  timestamp: Date.parse('2026-03-01T12:00:00Z') + index,
+  message,
+  ingestionTime: 0,
+}));
 
 const invalidToken = () =>
   new InvalidParameterException({ message: 'The specified nextToken is invalid.', $metadata: { httpStatusCode: 400 } });
@@ -65,7 +69,10 @@ describe('a logs nextToken the caller made up', () => {
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toBe('application/problem+json');
     expect(response.body.errors).toEqual([{ path: 'nextToken', message: expect.any(String) }]);
-    expect(logsMock).toHaveReceivedCommandWith(GetLogEventsCommand, { logStreamName: STREAM, nextToken: JSON.parse(Buffer.from(nextToken, 'base64url').toString()).t });
+    expect(logsMock).toHaveReceivedCommandWith(GetLogEventsCommand, {
+      logStreamName: STREAM,
+      nextToken: JSON.parse(Buffer.from(nextToken, 'base64url').toString()).t,
+    });
   });
 
   it.each([
@@ -105,7 +112,9 @@ describe('a logs nextToken the caller made up', () => {
 
   it('answers 500, not 400, when CloudWatch refuses a request that carried no caller token', async () => {
     const { jobId, owner } = await runningJob();
-    logsMock.on(GetLogEventsCommand).rejects(new InvalidParameterException({ message: 'logGroupName is invalid.', $metadata: { httpStatusCode: 400 } }));
+    logsMock
+      .on(GetLogEventsCommand)
+      .rejects(new InvalidParameterException({ message: 'logGroupName is invalid.', $metadata: { httpStatusCode: 400 } }));
 
     const response = await readLogs(jobId, owner, {});
 

@@ -113,7 +113,9 @@ describe('GET /v1/jobs/{jobId}/logs', () => {
 
     const pages = await readAll(jobId, owner, 200);
 
-    expect(pages.flatMap((page) => page.lines)).toEqual([{ attempt: 3, timestamp: '2026-03-01T12:00:00.000Z', message: 'hello from on-demand' }]);
+    expect(pages.flatMap((page) => page.lines)).toEqual([
+      { attempt: 3, timestamp: '2026-03-01T12:00:00.000Z', message: 'hello from on-demand' },
+    ]);
   });
 
   it('returns no lines and no token for a job cancelled before it started', async () => {

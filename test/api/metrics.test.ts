@@ -36,7 +36,9 @@ describe('api metrics', () => {
     expect(emf.all()).toEqual({ JobsSubmitted: [1] });
     expect(emf.documents[0]).toMatchObject({
       service: 'GpuJobsStack',
-      _aws: { CloudWatchMetrics: [{ Namespace: 'GpuJobs', Dimensions: [['service']], Metrics: [{ Name: 'JobsSubmitted', Unit: 'Count' }] }] },
+      _aws: {
+        CloudWatchMetrics: [{ Namespace: 'GpuJobs', Dimensions: [['service']], Metrics: [{ Name: 'JobsSubmitted', Unit: 'Count' }] }],
+      },
     });
   });
 
@@ -58,7 +60,10 @@ describe('api metrics', () => {
     const owner = anOwner();
     const { jobId } = (await submit(owner)).body as { jobId: string };
     emf.clear();
-    eventBridgeMock.on(PutEventsCommand).rejectsOnce(new Error('bus unavailable')).resolves({ FailedEntryCount: 0, Entries: [{}, {}] });
+    eventBridgeMock
+      .on(PutEventsCommand)
+      .rejectsOnce(new Error('bus unavailable'))
+      .resolves({ FailedEntryCount: 0, Entries: [{}, {}] });
 
     await cancel(jobId, owner);
     await cancel(jobId, owner);

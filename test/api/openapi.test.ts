@@ -12,7 +12,6 @@ import addFormatsModule from 'ajv-formats';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPACITY_POLICIES } from '../../core/job.js';
-import { LIST_QUERY_LIMITS, LOGS_QUERY_LIMITS } from '../../core/queries.js';
 import { JOB_SPEC_DEFAULTS, JOB_SPEC_LIMITS, parseJobSpec } from '../../core/spec.js';
 import { ROUTE_LIST, ROUTES } from '../../core/contract/routes.js';
 import type { ApiEventOptions, ParsedResponse } from '../support/api-gateway.js';
@@ -51,9 +50,18 @@ function operationOf(routeKey: string) {
   return document.paths[path][method.toLowerCase()];
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document node, walked by JSON pointer
 function resolve(node: { $ref?: string }): any {
   if (!node.$ref) return node;
-  return resolve(node.$ref.slice(2).split('/').reduce((parent: any, key: string) => parent[key], document));
+  return resolve(
+    node.$ref
+      .slice(2)
+      .split('/')
+      .reduce(
+        (parent: Record<string, unknown>, key: string) => parent[key] as Record<string, unknown>,
+        document as Record<string, unknown>,
+      ),
+  );
 }
 
 describe('the OpenAPI document', () => {
@@ -120,15 +128,26 @@ describe('the OpenAPI document', () => {
     // Image reference grammar and registry allow lists are beyond JSON Schema; everything else agrees.
     const bodies: [string, unknown][] = [
       ['minimal', valid],
-      ['every field at its upper bound', {
-        ...valid,
-        name: 'n'.repeat(128),
-        command: Array.from({ length: 256 }, () => 'x'.repeat(16)),
-        environment: { ...entries(63), _UNDERSCORE: 'x'.repeat(4096) },
-        gpus: 8, vcpus: 192, memoryMiB: 2_000_000, capacity: 'on-demand', maxSpotAttempts: 10, timeoutSeconds: 1_209_600,
-        tags: { ...entries(31), ['k'.repeat(128)]: 'v'.repeat(256) },
-      }],
-      ['every field at its lower bound', { ...valid, name: 'n', gpus: 1, vcpus: 1, memoryMiB: 512, maxSpotAttempts: 1, timeoutSeconds: 60, capacity: 'spot-only' }],
+      [
+        'every field at its upper bound',
+        {
+          ...valid,
+          name: 'n'.repeat(128),
+          command: Array.from({ length: 256 }, () => 'x'.repeat(16)),
+          environment: { ...entries(63), _UNDERSCORE: 'x'.repeat(4096) },
+          gpus: 8,
+          vcpus: 192,
+          memoryMiB: 2_000_000,
+          capacity: 'on-demand',
+          maxSpotAttempts: 10,
+          timeoutSeconds: 1_209_600,
+          tags: { ...entries(31), ['k'.repeat(128)]: 'v'.repeat(256) },
+        },
+      ],
+      [
+        'every field at its lower bound',
+        { ...valid, name: 'n', gpus: 1, vcpus: 1, memoryMiB: 512, maxSpotAttempts: 1, timeoutSeconds: 60, capacity: 'spot-only' },
+      ],
       ['name empty', { ...valid, name: '' }],
       ['name with a slash', { ...valid, name: 'a/b' }],
       ['name too long', { ...valid, name: 'n'.repeat(129) }],
@@ -197,7 +216,10 @@ describe('the OpenAPI document', () => {
       const post = (body: unknown, headers: Record<string, string> = {}) =>
         callAndCheck(ROUTES.submitJob, { method: 'POST', path: '/v1/jobs', body, headers, principalArn: owner });
 
-      const created = await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'], name: 'demo', tags: { a: 'b' } }, { 'Idempotency-Key': 'k' });
+      const created = await post(
+        { image: 'ghcr.io/acme/trainer:1.0', command: ['train'], name: 'demo', tags: { a: 'b' } },
+        { 'Idempotency-Key': 'k' },
+      );
       const jobId = created.body.jobId as string;
       await post({ image: 'ghcr.io/acme/trainer:1.0', command: ['train'] }, { 'Idempotency-Key': 'k' });
       await post({ gpus: 0 });
@@ -216,18 +238,36 @@ describe('the OpenAPI document', () => {
 
       const runningId = aJobId();
       await api.store.createJob({ jobId: runningId, owner, spec: aJobSpec(), now: '2026-03-01T12:00:00.000Z' });
-      await transitionJob(api.store, { jobId: runningId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:01:00.000Z', set: { startedAt: '2026-03-01T12:01:00.000Z' } });
-      await putJobAttempts(api.store, runningId, [{
-        attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'b', instanceType: 'g5.xlarge',
-        startedAt: '2026-03-01T12:01:00.000Z', logStreamName: 'stream-1',
-      }]);
+      await transitionJob(api.store, {
+        jobId: runningId,
+        from: ['QUEUED'],
+        to: 'RUNNING',
+        now: '2026-03-01T12:01:00.000Z',
+        set: { startedAt: '2026-03-01T12:01:00.000Z' },
+      });
+      await putJobAttempts(api.store, runningId, [
+        {
+          attempt: 1,
+          capacity: 'spot',
+          status: 'RUNNING',
+          batchJobId: 'b',
+          instanceType: 'g5.xlarge',
+          startedAt: '2026-03-01T12:01:00.000Z',
+          logStreamName: 'stream-1',
+        },
+      ]);
       await callAndCheck(ROUTES.getJob, { method: 'GET', path: `/v1/jobs/${runningId}`, principalArn: owner });
       await callAndCheck(ROUTES.getJob, { method: 'GET', path: `/v1/jobs/${runningId}`, principalArn: anOwner() });
       await callAndCheck(ROUTES.getJob, { method: 'GET', path: `/v1/jobs/${runningId}`, principalArn: null });
 
       logsMock.on(GetLogEventsCommand).resolves({ events: [{ timestamp: 1_772_366_400_000, message: 'hello' }], nextForwardToken: 'f/1' });
       await callAndCheck(ROUTES.getJobLogs, { method: 'GET', path: `/v1/jobs/${runningId}/logs`, principalArn: owner });
-      await callAndCheck(ROUTES.getJobLogs, { method: 'GET', path: `/v1/jobs/${runningId}/logs`, query: { limit: '5000' }, principalArn: owner });
+      await callAndCheck(ROUTES.getJobLogs, {
+        method: 'GET',
+        path: `/v1/jobs/${runningId}/logs`,
+        query: { limit: '5000' },
+        principalArn: owner,
+      });
       await callAndCheck(ROUTES.getJobLogs, { method: 'GET', path: `/v1/jobs/${runningId}/logs`, principalArn: anOwner() });
       await callAndCheck(ROUTES.getJobLogs, { method: 'GET', path: `/v1/jobs/${runningId}/logs`, principalArn: null });
 

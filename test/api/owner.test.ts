@@ -48,7 +48,7 @@ describe('owners of assumed-role callers', () => {
   });
 
   describe('with ownerIdentity "session"', () => {
-    it('makes two SSO users of one permission set different owners: neither reads, lists or cancels the other\'s job', async () => {
+    it("makes two SSO users of one permission set different owners: neither reads, lists or cancels the other's job", async () => {
       const harness = await withOwnerIdentity('session');
       const alices = await submitAs(harness, ALICE);
 
@@ -109,7 +109,9 @@ describe('owners of assumed-role callers', () => {
   });
 
   it('refuses to load with an ownerIdentity it does not know, naming the variable and the value', async () => {
-    await expect(startApi({ OWNER_IDENTITY: 'user' })).rejects.toThrow('Environment variable OWNER_IDENTITY must be one of role, session. Received "user".');
+    await expect(startApi({ OWNER_IDENTITY: 'user' })).rejects.toThrow(
+      'Environment variable OWNER_IDENTITY must be one of role, session. Received "user".',
+    );
   });
 });
 
@@ -124,7 +126,12 @@ describe('owners cannot be spoofed', () => {
       principalArn: ownerIdentity === 'session' ? BOB : 'arn:aws:iam::123456789012:user/mallory',
       headers: { [LOCAL_OWNER_HEADER]: alices.owner },
     });
-    const noPrincipal = await harness.call({ method: 'GET', path: '/v1/jobs', principalArn: null, headers: { [LOCAL_OWNER_HEADER]: alices.owner } });
+    const noPrincipal = await harness.call({
+      method: 'GET',
+      path: '/v1/jobs',
+      principalArn: null,
+      headers: { [LOCAL_OWNER_HEADER]: alices.owner },
+    });
 
     expect(asBobClaimingAlice.statusCode).toBe(404);
     expect(noPrincipal.statusCode).toBe(401);

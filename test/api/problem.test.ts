@@ -13,16 +13,19 @@ function failingWith(error: unknown) {
 
 describe('problem details middleware', () => {
   it('renders an HttpProblem with its status, type, detail, errors and headers', async () => {
-    const handler = failingWith(
-      new HttpProblem(PROBLEM_TYPES.serviceUnavailable, 'Retry later.', { headers: { 'retry-after': '1' } }),
-    );
+    const handler = failingWith(new HttpProblem(PROBLEM_TYPES.serviceUnavailable, 'Retry later.', { headers: { 'retry-after': '1' } }));
 
     const response = parseResponse((await handler({}, lambdaContext())) as never);
 
     expect(response).toEqual({
       statusCode: 503,
       headers: { 'retry-after': '1', 'content-type': 'application/problem+json' },
-      body: { type: 'urn:gpujobs:problem:service-unavailable', title: PROBLEM_TYPES.serviceUnavailable.title, status: 503, detail: 'Retry later.' },
+      body: {
+        type: 'urn:gpujobs:problem:service-unavailable',
+        title: PROBLEM_TYPES.serviceUnavailable.title,
+        status: 503,
+        detail: 'Retry later.',
+      },
     });
   });
 

@@ -20,30 +20,46 @@ async function submitAs(owner: string, body: object = validBody): Promise<string
 }
 
 describe('GET /v1/jobs/{jobId}', () => {
-  it('returns the caller\'s job with its attempts, without internal fields', async () => {
+  it("returns the caller's job with its attempts, without internal fields", async () => {
     const owner = anOwner();
     const jobId = await submitAs(owner, { ...validBody, name: 'resnet-50', tags: { team: 'vision' } });
-    await transitionJob(api.store, { jobId, from: ['QUEUED'], to: 'RUNNING', now: '2026-03-01T12:00:00.000Z', set: { startedAt: '2026-03-01T12:00:00.000Z' } });
-    await putJobAttempts(api.store, jobId, [{
-      attempt: 1,
-      capacity: 'spot',
-      status: 'RUNNING',
-      batchJobId: 'batch-1',
-      instanceType: 'g5.xlarge',
-      logStreamName: 'gpujobs/default/abc',
-    }]);
+    await transitionJob(api.store, {
+      jobId,
+      from: ['QUEUED'],
+      to: 'RUNNING',
+      now: '2026-03-01T12:00:00.000Z',
+      set: { startedAt: '2026-03-01T12:00:00.000Z' },
+    });
+    await putJobAttempts(api.store, jobId, [
+      {
+        attempt: 1,
+        capacity: 'spot',
+        status: 'RUNNING',
+        batchJobId: 'batch-1',
+        instanceType: 'g5.xlarge',
+        logStreamName: 'gpujobs/default/abc',
+      },
+    ]);
 
     const response = await api.call({ method: 'GET', path: `/v1/jobs/${jobId}`, principalArn: owner });
 
     expect(response.statusCode).toBe(200);
-    expect(response.body).toMatchObject({ jobId, name: 'resnet-50', status: 'RUNNING', tags: { team: 'vision' }, startedAt: '2026-03-01T12:00:00.000Z' });
-    expect(response.body.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'batch-1', instanceType: 'g5.xlarge' }]);
+    expect(response.body).toMatchObject({
+      jobId,
+      name: 'resnet-50',
+      status: 'RUNNING',
+      tags: { team: 'vision' },
+      startedAt: '2026-03-01T12:00:00.000Z',
+    });
+    expect(response.body.attempts).toEqual([
+      { attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'batch-1', instanceType: 'g5.xlarge' },
+    ]);
     for (const internal of ['version', 'cancelRequested', 'executionArn', 'requestHash', 'pk', 'gsi1pk']) {
       expect(response.body).not.toHaveProperty(internal);
     }
   });
 
-  it('answers 404 for an unknown job and for another caller\'s job, the same way', async () => {
+  it("answers 404 for an unknown job and for another caller's job, the same way", async () => {
     const jobId = await submitAs(anOwner());
 
     const foreign = await api.call({ method: 'GET', path: `/v1/jobs/${jobId}`, principalArn: anOwner() });
@@ -76,14 +92,24 @@ describe('GET /v1/jobs', () => {
     return ids;
   }
 
-  it('pages through the caller\'s jobs newest first, with no nextToken on the last page', async () => {
+  it("pages through the caller's jobs newest first, with no nextToken on the last page", async () => {
     const owner = anOwner();
     const ids = await arrangeJobs(owner, ['QUEUED', 'RUNNING', 'SUCCEEDED', 'QUEUED', 'FAILED']);
     await submitAs(anOwner());
 
     const first = await api.call({ method: 'GET', path: '/v1/jobs', query: { limit: '2' }, principalArn: owner });
-    const second = await api.call({ method: 'GET', path: '/v1/jobs', query: { limit: '2', nextToken: first.body.nextToken }, principalArn: owner });
-    const third = await api.call({ method: 'GET', path: '/v1/jobs', query: { limit: '2', nextToken: second.body.nextToken }, principalArn: owner });
+    const second = await api.call({
+      method: 'GET',
+      path: '/v1/jobs',
+      query: { limit: '2', nextToken: first.body.nextToken },
+      principalArn: owner,
+    });
+    const third = await api.call({
+      method: 'GET',
+      path: '/v1/jobs',
+      query: { limit: '2', nextToken: second.body.nextToken },
+      principalArn: owner,
+    });
 
     const pages = [first, second, third];
     expect(pages.map((page) => page.statusCode)).toEqual([200, 200, 200]);

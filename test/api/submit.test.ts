@@ -120,7 +120,12 @@ describe('POST /v1/jobs', () => {
 
       expect(response.statusCode).toBe(400);
       expect(response.headers['content-type']).toBe('application/problem+json');
-      expect(response.body).toMatchObject({ type: 'urn:gpujobs:problem:invalid-request', status: 400, title: expect.any(String), detail: expect.any(String) });
+      expect(response.body).toMatchObject({
+        type: 'urn:gpujobs:problem:invalid-request',
+        status: 400,
+        title: expect.any(String),
+        detail: expect.any(String),
+      });
       expect(response.body.errors).toEqual([{ path, message: expect.any(String) }]);
       expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
     });
@@ -175,14 +180,50 @@ describe('POST /v1/jobs', () => {
   describe('refuses a valid job that could never run with 422 naming the field, and stores nothing', () => {
     const DEFAULT_TYPES = 'g4dn.12xlarge, g5.12xlarge, g6.12xlarge';
     const cases: [string, Record<string, unknown>, string, string, string][] = [
-      ['more GPUs than any instance type has', { gpus: 8 }, 'unplaceable', 'gpus', `the most available is 4 GPUs (${DEFAULT_TYPES}); received 8`],
-      ['more vCPUs than any instance type with its GPUs has', { vcpus: 64 }, 'unplaceable', 'vcpus', 'with 1 GPU, the most available is 48 vCPUs'],
-      ['more memory than any instance type can give a job', { memoryMiB: 200_000 }, 'unplaceable', 'memoryMiB', 'the most available is 186777 MiB of memory'],
-      ['a command longer than Batch takes', { command: ['x'.repeat(4096), 'x'.repeat(4000)] }, 'batch-limit-exceeded', 'command', 'container overrides limit of 8192'],
-      ['an environment longer than Batch takes', { environment: { A: 'y'.repeat(4096), B: 'y'.repeat(4000) } }, 'batch-limit-exceeded', 'environment', 'container overrides limit of 8192'],
+      [
+        'more GPUs than any instance type has',
+        { gpus: 8 },
+        'unplaceable',
+        'gpus',
+        `the most available is 4 GPUs (${DEFAULT_TYPES}); received 8`,
+      ],
+      [
+        'more vCPUs than any instance type with its GPUs has',
+        { vcpus: 64 },
+        'unplaceable',
+        'vcpus',
+        'with 1 GPU, the most available is 48 vCPUs',
+      ],
+      [
+        'more memory than any instance type can give a job',
+        { memoryMiB: 200_000 },
+        'unplaceable',
+        'memoryMiB',
+        'the most available is 186777 MiB of memory',
+      ],
+      [
+        'a command longer than Batch takes',
+        { command: ['x'.repeat(4096), 'x'.repeat(4000)] },
+        'batch-limit-exceeded',
+        'command',
+        'container overrides limit of 8192',
+      ],
+      [
+        'an environment longer than Batch takes',
+        { environment: { A: 'y'.repeat(4096), B: 'y'.repeat(4000) } },
+        'batch-limit-exceeded',
+        'environment',
+        'container overrides limit of 8192',
+      ],
       ['an empty program', { command: [''] }, 'not-executable', 'command.0', 'must name the program to run'],
       ['a NUL byte in an argument', { command: ['echo', 'a\u0000b'] }, 'not-executable', 'command.1', 'must not contain a NUL character'],
-      ['a NUL byte in an environment value', { environment: { A: 'x\u0000y' } }, 'not-executable', 'environment.A', 'received a value of 3 characters'],
+      [
+        'a NUL byte in an environment value',
+        { environment: { A: 'x\u0000y' } },
+        'not-executable',
+        'environment.A',
+        'received a value of 3 characters',
+      ],
     ];
 
     it.each(cases)('%s', async (_, change, slug, path, message) => {
@@ -192,7 +233,12 @@ describe('POST /v1/jobs', () => {
 
       expect(response.statusCode).toBe(422);
       expect(response.headers['content-type']).toBe('application/problem+json');
-      expect(response.body).toMatchObject({ type: `urn:gpujobs:problem:${slug}`, status: 422, title: expect.any(String), detail: expect.any(String) });
+      expect(response.body).toMatchObject({
+        type: `urn:gpujobs:problem:${slug}`,
+        status: 422,
+        title: expect.any(String),
+        detail: expect.any(String),
+      });
       expect(response.body.errors).toEqual([{ path, message: expect.stringContaining(message) }]);
       expect(sqsMock).not.toHaveReceivedCommand(SendMessageCommand);
       const listing = await api.call({ method: 'GET', path: '/v1/jobs', principalArn: owner });
@@ -208,7 +254,13 @@ describe('POST /v1/jobs', () => {
     });
 
     it('accepts the largest job that fits', async () => {
-      const response = await submit({ ...validBody, gpus: 4, vcpus: 48, memoryMiB: 186_777, command: ['x'.repeat(4096), 'x'.repeat(2900)] });
+      const response = await submit({
+        ...validBody,
+        gpus: 4,
+        vcpus: 48,
+        memoryMiB: 186_777,
+        command: ['x'.repeat(4096), 'x'.repeat(2900)],
+      });
 
       expect(response.statusCode).toBe(202);
     });
@@ -335,7 +387,10 @@ describe('POST /v1/jobs', () => {
     it('fails on an environment variable named __proto__, which a JSON object cannot keep', async () => {
       const owner = anOwner();
 
-      const response = await submit('{"image":"public.ecr.aws/docker/library/python:3.12","command":["true"],"environment":{"__proto__":{"x":"y"}}}', { owner });
+      const response = await submit(
+        '{"image":"public.ecr.aws/docker/library/python:3.12","command":["true"],"environment":{"__proto__":{"x":"y"}}}',
+        { owner },
+      );
 
       expect(response.statusCode).toBe(400);
       expect(response.body.errors).toEqual([{ path: 'environment.__proto__', message: expect.stringContaining('silently lose it') }]);
@@ -357,7 +412,11 @@ describe('POST /v1/jobs', () => {
       const valid = await submit(json.toString('base64'), { isBase64Encoded: true });
 
       expect(response.statusCode).toBe(400);
-      expect(response.body).toMatchObject({ type: 'urn:gpujobs:problem:invalid-request', detail: 'The request body is not valid UTF-8.', errors: [{ path: '' }] });
+      expect(response.body).toMatchObject({
+        type: 'urn:gpujobs:problem:invalid-request',
+        detail: 'The request body is not valid UTF-8.',
+        errors: [{ path: '' }],
+      });
       expect(valid.statusCode).toBe(202);
     });
   });

@@ -43,7 +43,10 @@ describe('idleMonthlyCost', () => {
     const template: SynthesizedTemplate = {
       Resources: {
         Watchdog: { Type: 'AWS::Lambda::Function', Properties: { MemorySize: 256 } },
-        Every5: { Type: 'AWS::Scheduler::Schedule', Properties: { ScheduleExpression: 'rate(5 minutes)', Target: { Arn: { 'Fn::GetAtt': ['Watchdog', 'Arn'] } } } },
+        Every5: {
+          Type: 'AWS::Scheduler::Schedule',
+          Properties: { ScheduleExpression: 'rate(5 minutes)', Target: { Arn: { 'Fn::GetAtt': ['Watchdog', 'Arn'] } } },
+        },
       },
     };
     const items = idleMonthlyCost(template, book);
@@ -54,8 +57,13 @@ describe('idleMonthlyCost', () => {
   });
 
   it('says so instead of guessing when a schedule is not a rate in minutes', () => {
-    const template: SynthesizedTemplate = { Resources: { Nightly: { Type: 'AWS::Scheduler::Schedule', Properties: { ScheduleExpression: 'cron(0 3 * * ? *)' } } } };
-    expect(itemNamed(idleMonthlyCost(template, book), 'Schedule Nightly')).toMatchObject({ usd: 0, basis: expect.stringContaining('NOT PRICED') });
+    const template: SynthesizedTemplate = {
+      Resources: { Nightly: { Type: 'AWS::Scheduler::Schedule', Properties: { ScheduleExpression: 'cron(0 3 * * ? *)' } } },
+    };
+    expect(itemNamed(idleMonthlyCost(template, book), 'Schedule Nightly')).toMatchObject({
+      usd: 0,
+      basis: expect.stringContaining('NOT PRICED'),
+    });
   });
 
   it('flags compute environments that keep instances running', () => {

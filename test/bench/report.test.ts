@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { figure, formatFigureLine, meetsGoal, resultsRow, upsertResultsRow, type BenchmarkResult } from '../../bench/support/report.js';
 
-const machine = { cpuModel: 'AMD EPYC', cores: 2, memoryGiB: 8, loadAverage1m: 0.5, platform: 'linux-x64', node: 'v20.20.2', date: '2026-11-22T03:00:00Z', commit: 'abc1234' };
+const machine = {
+  cpuModel: 'AMD EPYC',
+  cores: 2,
+  memoryGiB: 8,
+  loadAverage1m: 0.5,
+  platform: 'linux-x64',
+  node: 'v20.20.2',
+  date: '2026-11-22T03:00:00Z',
+  commit: 'abc1234',
+};
 
 function result(benchmark: string, value: number): BenchmarkResult {
   return {
@@ -33,7 +42,9 @@ describe('verdicts', () => {
   });
 
   it('prints the value next to its goal and verdict', () => {
-    const line = formatFigureLine(figure({ id: 'a', label: 'submit p99', value: 31.25, unit: 'ms', goal: { comparison: '<=', value: 25 } }));
+    const line = formatFigureLine(
+      figure({ id: 'a', label: 'submit p99', value: 31.25, unit: 'ms', goal: { comparison: '<=', value: 25 } }),
+    );
     expect(line).toMatch(/submit p99\s+31\.3 ms\s+goal ≤ 25\.0 ms\s+MISS/);
   });
 });
@@ -42,7 +53,9 @@ describe('RESULTS.md rows', () => {
   it('adds a table with the first row to an empty file', () => {
     const markdown = upsertResultsRow('', 'dispatch-rate', resultsRow(result('dispatch-rate', 48)));
     expect(markdown).toContain('| benchmark | verdicts |');
-    expect(markdown).toContain('| dispatch-rate | 1 PASS, 0 MISS | rate 48.0/s (≥ 45.0/s: PASS) | AMD EPYC, 2 cores (load 0.5) | v20.20.2 | 2026-11-22T03:00:00Z | abc1234 |');
+    expect(markdown).toContain(
+      '| dispatch-rate | 1 PASS, 0 MISS | rate 48.0/s (≥ 45.0/s: PASS) | AMD EPYC, 2 cores (load 0.5) | v20.20.2 | 2026-11-22T03:00:00Z | abc1234 |',
+    );
   });
 
   it('replaces the row of a benchmark that ran again and keeps the others', () => {

@@ -23,7 +23,7 @@ describe('percentile (nearest rank)', () => {
     expect(() => percentile([1], 101)).toThrow('Received 101');
   });
 
-  it('does not reorder the caller\'s array', () => {
+  it("does not reorder the caller's array", () => {
     const values = [3, 1, 2];
     percentile(values, 50);
     expect(values).toEqual([3, 1, 2]);

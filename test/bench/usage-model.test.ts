@@ -16,7 +16,9 @@ import {
 const dynamo = (command: string, input: Record<string, unknown> = {}): SdkCall => ({ client: 'DynamoDBDocumentClient', command, input });
 const template = (resources: SynthesizedTemplate['Resources']): SynthesizedTemplate => ({ Resources: resources });
 const batchRule = (status?: string[]) =>
-  template({ Rule: { Type: 'AWS::Events::Rule', Properties: { EventPattern: { source: ['aws.batch'], ...(status ? { detail: { status } } : {}) } } } });
+  template({
+    Rule: { Type: 'AWS::Events::Rule', Properties: { EventPattern: { source: ['aws.batch'], ...(status ? { detail: { status } } : {}) } } },
+  });
 
 describe('dynamoUsage', () => {
   it('counts reads and writes per job, and ignores other clients', () => {
@@ -90,7 +92,12 @@ describe('perJobUsage', () => {
   } as unknown as StateMachineDefinition;
   const lines = perJobUsage({
     path: { transitions: 5, statesEntered: [STATE.prepare, STATE.runOnSpot, STATE.settleAttempt, STATE.finish, 'Done'], attempts: 1 },
-    measured: { jobs: 2, calls: [{ client: 'SQSClient', command: 'SendMessageCommand', input: {} }], handlerLogBytes: 2000, itemBytes: 1024 },
+    measured: {
+      jobs: 2,
+      calls: [{ client: 'SQSClient', command: 'SendMessageCommand', input: {} }],
+      handlerLogBytes: 2000,
+      itemBytes: 1024,
+    },
     functions: [],
     definition,
     template: batchRule(['SUCCEEDED']),

@@ -19,7 +19,12 @@ interface Captured {
 function capturingFetch(captured: Captured[]): Fetch {
   return async (input, init) => {
     const headers = Object.fromEntries(new Headers(init?.headers).entries());
-    captured.push({ url: new URL(String(input)), method: init?.method ?? 'GET', headers, body: typeof init?.body === 'string' ? init.body : '' });
+    captured.push({
+      url: new URL(String(input)),
+      method: init?.method ?? 'GET',
+      headers,
+      body: typeof init?.body === 'string' ? init.body : '',
+    });
     return new Response(JSON.stringify({ jobs: [], jobId: 'J1', status: 'QUEUED', createdAt: isoAt(0), attempts: [] }), {
       status: 202,
       headers: { 'content-type': 'application/json' },
@@ -43,7 +48,10 @@ function expectedSignature(request: Captured, secretAccessKey: string, region: s
     .join('&');
   const canonicalRequest = [
     request.method,
-    request.url.pathname.split('/').map((segment) => encodeURIComponent(encodeURIComponent(decodeURIComponent(segment)))).join('/'),
+    request.url.pathname
+      .split('/')
+      .map((segment) => encodeURIComponent(encodeURIComponent(decodeURIComponent(segment))))
+      .join('/'),
     query,
     ...signedHeaders.map((name) => `${name}:${headerValue(name)}`),
     '',

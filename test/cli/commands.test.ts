@@ -49,9 +49,23 @@ function job(overrides: Partial<Job> & Pick<Job, 'jobId'>): Job {
 }
 
 describe('gpujobs submit', () => {
-  it("passes everything after `--` to the job verbatim, even flags gpujobs has itself", async () => {
+  it('passes everything after `--` to the job verbatim, even flags gpujobs has itself', async () => {
     // WHEN the job's command carries --wait, --json, -e and --help of its own
-    const result = await run(['submit', '--image', 'alpine:3', '--', 'python', 'train.py', '--wait', '--json', '-e', 'X=1', '--help', '--', 'tail']);
+    const result = await run([
+      'submit',
+      '--image',
+      'alpine:3',
+      '--',
+      'python',
+      'train.py',
+      '--wait',
+      '--json',
+      '-e',
+      'X=1',
+      '--help',
+      '--',
+      'tail',
+    ]);
 
     // THEN gpujobs neither waits, prints JSON nor shows help: the job gets them as argv
     expect(result).toMatchObject({ code: 0, stdout: 'JOB0001\n' });
@@ -61,10 +75,36 @@ describe('gpujobs submit', () => {
   it('prints only the new job id and sends the spec built from the flags', async () => {
     // WHEN
     const result = await run([
-      'submit', '--image', 'ghcr.io/acme/train:1', '--gpus', '2', '--vcpus', '8', '--memory', '16GiB',
-      '--capacity', 'on-demand', '--max-spot-attempts', '2', '--timeout', '1h30m', '--env', 'EPOCHS=3',
-      '-e', 'URL=http://x?a=b', '--tag', 'team=vision', '--name', 'resnet', '--idempotency-key', 'key-1',
-      '--', 'python', 'train.py', '--lr', '3e-4',
+      'submit',
+      '--image',
+      'ghcr.io/acme/train:1',
+      '--gpus',
+      '2',
+      '--vcpus',
+      '8',
+      '--memory',
+      '16GiB',
+      '--capacity',
+      'on-demand',
+      '--max-spot-attempts',
+      '2',
+      '--timeout',
+      '1h30m',
+      '--env',
+      'EPOCHS=3',
+      '-e',
+      'URL=http://x?a=b',
+      '--tag',
+      'team=vision',
+      '--name',
+      'resnet',
+      '--idempotency-key',
+      'key-1',
+      '--',
+      'python',
+      'train.py',
+      '--lr',
+      '3e-4',
     ]);
 
     // THEN
@@ -89,10 +129,7 @@ describe('gpujobs submit', () => {
   it('reads the spec from a YAML file and lets flags override it', async () => {
     // GIVEN
     const dir = mkdtempSync(join(tmpdir(), 'gpujobs-cli-spec-'));
-    writeFileSync(
-      join(dir, 'job.yaml'),
-      'image: alpine:3\ncommand: [echo, from-file]\ngpus: 2\nenvironment:\n  A: "1"\n  B: "2"\n',
-    );
+    writeFileSync(join(dir, 'job.yaml'), 'image: alpine:3\ncommand: [echo, from-file]\ngpus: 2\nenvironment:\n  A: "1"\n  B: "2"\n');
 
     // WHEN
     const result = await run(['submit', '--file', 'job.yaml', '--gpus', '4', '--env', 'B=3'], { cwd: dir });
@@ -160,7 +197,7 @@ describe('gpujobs submit', () => {
     [['--image', 'alpine', '--timeout', 'soon', '--', 'x'], 'duration must look like 2h'],
     [['--image', 'alpine', '--gpus', 'two', '--', 'x'], '--gpus must be a whole number. Received "two"'],
     [['--image', 'alpine', '--env', 'NOVALUE', '--', 'x'], '--env takes KEY=VALUE. Received "NOVALUE"'],
-    [['--image', 'alpine', 'python', 'train.py'], 'put the job\'s command after `--`'],
+    [['--image', 'alpine', 'python', 'train.py'], "put the job's command after `--`"],
     [['--', 'echo'], '--image is required'],
     [['--image', 'alpine'], 'needs a command after `--`'],
     [['--image', 'alpine', '--bogus', '--', 'x'], "unknown option '--bogus'"],
@@ -176,8 +213,28 @@ describe('gpujobs submit', () => {
 
 describe('gpujobs list', () => {
   beforeEach(() => {
-    api.addJob(job({ jobId: 'OLD', name: 'old-run', createdAt: isoAt(0), status: 'SUCCEEDED', startedAt: isoAt(30), finishedAt: isoAt(30 + 272), costUsd: 1.5, attempts: [{ attempt: 1, capacity: 'on-demand', status: 'SUCCEEDED' }] }));
-    api.addJob(job({ jobId: 'NEW', name: 'new-run', createdAt: isoAt(400), status: 'RUNNING', startedAt: isoAt(420), attempts: [{ attempt: 1, capacity: 'spot', status: 'RUNNING' }] }));
+    api.addJob(
+      job({
+        jobId: 'OLD',
+        name: 'old-run',
+        createdAt: isoAt(0),
+        status: 'SUCCEEDED',
+        startedAt: isoAt(30),
+        finishedAt: isoAt(30 + 272),
+        costUsd: 1.5,
+        attempts: [{ attempt: 1, capacity: 'on-demand', status: 'SUCCEEDED' }],
+      }),
+    );
+    api.addJob(
+      job({
+        jobId: 'NEW',
+        name: 'new-run',
+        createdAt: isoAt(400),
+        status: 'RUNNING',
+        startedAt: isoAt(420),
+        attempts: [{ attempt: 1, capacity: 'spot', status: 'RUNNING' }],
+      }),
+    );
   });
 
   it('prints a table of id, name, status, capacity, age, duration and cost, newest first', async () => {
@@ -236,7 +293,9 @@ describe('gpujobs get', () => {
     expect(result.stdout).toMatch(/resources +1 GPU · 4 vCPU · 15 GiB/);
     expect(result.stdout).toMatch(/exit code +0/);
     expect(result.stdout).toContain('$0.90 ($0.10 on interrupted attempts)');
-    expect(result.stdout).toMatch(/^1 +spot +FAILED +g5\.xlarge +3m12s +- +\$0\.10 +SPOT_RECLAIM: Host EC2 \(instance i-0abc\) terminated\.$/m);
+    expect(result.stdout).toMatch(
+      /^1 +spot +FAILED +g5\.xlarge +3m12s +- +\$0\.10 +SPOT_RECLAIM: Host EC2 \(instance i-0abc\) terminated\.$/m,
+    );
     expect(result.stdout).toMatch(/^2 +on-demand +SUCCEEDED +g5\.2xlarge +4m +0 +\$0\.80 +-$/m);
   });
 
@@ -327,7 +386,10 @@ describe('gpujobs logs', () => {
     const result = await run(['logs', id, '--follow', '--attempt', '2', '--json']);
 
     expect(result.code).toBe(0);
-    const lines = result.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { attempt: number; message: string });
+    const lines = result.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { attempt: number; message: string });
     expect(lines.map((line) => [line.attempt, line.message])).toEqual([
       [2, 'on-demand says hi'],
       [2, 'finished'],
@@ -413,6 +475,7 @@ describe('gpujobs watch', () => {
     const result = await run(['watch', id], { isTTY: true, env: { NO_COLOR: '1' } });
 
     expect(result.stdout).toContain(`\r${ESC}[2K`);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is what a colour sequence starts with
     expect(result.stdout).not.toMatch(/\u001b\[\d+m/);
   });
 });
@@ -436,7 +499,9 @@ describe('an endpoint that does not answer', () => {
 
   it('suggests `npm start` when the local default is down', async () => {
     const refused: CliOptions['fetch'] = async () => {
-      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8787'), { code: 'ECONNREFUSED' }) });
+      throw new TypeError('fetch failed', {
+        cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8787'), { code: 'ECONNREFUSED' }),
+      });
     };
 
     const result = await cli(['list'], { fetch: refused });

@@ -47,7 +47,9 @@ describe('gpujobs configure', () => {
     cloudFormation.on(DescribeStacksCommand).resolves(stackWithOutputs([{ OutputKey: 'ApiUrl', OutputValue: 'https://api.example.com' }]));
     const home = isolatedConfigHome();
 
-    const result = await cli(['configure', '--stack', 'GpuJobs', '--json'], { env: { XDG_CONFIG_HOME: '', HOME: home, AWS_REGION: 'us-east-2' } });
+    const result = await cli(['configure', '--stack', 'GpuJobs', '--json'], {
+      env: { XDG_CONFIG_HOME: '', HOME: home, AWS_REGION: 'us-east-2' },
+    });
 
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({

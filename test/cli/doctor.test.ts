@@ -36,7 +36,9 @@ const quota = (code: string, name: string, value: number) => ({
 
 const givenQuotas = (spot: number, onDemand: number) => {
   serviceQuotas.on(GetServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: SPOT.code }).resolves(quota(SPOT.code, SPOT.name, spot));
-  serviceQuotas.on(GetServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: ON_DEMAND.code }).resolves(quota(ON_DEMAND.code, ON_DEMAND.name, onDemand));
+  serviceQuotas
+    .on(GetServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: ON_DEMAND.code })
+    .resolves(quota(ON_DEMAND.code, ON_DEMAND.name, onDemand));
 };
 
 /** A template with the stack's two compute environments, as `cdk synth` writes them. */
@@ -63,7 +65,9 @@ describe('gpujobs doctor', () => {
 
   it("exits 0 when both quotas hold the largest of the stack's instance types", async () => {
     // GIVEN a stack whose largest Spot type has 8 vCPUs and largest On-Demand type 16
-    cloudFormation.on(GetTemplateCommand, { StackName: 'GpuJobs' }).resolves({ TemplateBody: templateWith(['g4dn.xlarge', 'g5.2xlarge'], ['g6.4xlarge']) });
+    cloudFormation
+      .on(GetTemplateCommand, { StackName: 'GpuJobs' })
+      .resolves({ TemplateBody: templateWith(['g4dn.xlarge', 'g5.2xlarge'], ['g6.4xlarge']) });
     givenQuotas(8, 64);
 
     // WHEN
@@ -72,8 +76,12 @@ describe('gpujobs doctor', () => {
     // THEN
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('GPU vCPU quotas in us-east-1, for the instance types of stack GpuJobs:');
-    expect(result.stdout).toContain(`PASS ${SPOT.code} ${SPOT.name} (Spot): 8 vCPUs (applied), needs 8 (g5.2xlarge, the largest Spot type)`);
-    expect(result.stdout).toContain(`PASS ${ON_DEMAND.code} ${ON_DEMAND.name} (On-Demand): 64 vCPUs (applied), needs 16 (g6.4xlarge, the largest On-Demand type)`);
+    expect(result.stdout).toContain(
+      `PASS ${SPOT.code} ${SPOT.name} (Spot): 8 vCPUs (applied), needs 8 (g5.2xlarge, the largest Spot type)`,
+    );
+    expect(result.stdout).toContain(
+      `PASS ${ON_DEMAND.code} ${ON_DEMAND.name} (On-Demand): 64 vCPUs (applied), needs 16 (g6.4xlarge, the largest On-Demand type)`,
+    );
     expect(result.stdout).not.toContain('request-service-quota-increase');
   });
 
@@ -84,7 +92,9 @@ describe('gpujobs doctor', () => {
     const result = await cli(['doctor', '--stack', 'GpuJobs', '--region', 'eu-west-1'], { credentials });
 
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain(`FAIL ${SPOT.code} ${SPOT.name} (Spot): 0 vCPUs (applied), needs 4 (g4dn.xlarge, the largest Spot type)`);
+    expect(result.stdout).toContain(
+      `FAIL ${SPOT.code} ${SPOT.name} (Spot): 0 vCPUs (applied), needs 4 (g4dn.xlarge, the largest Spot type)`,
+    );
     expect(result.stdout).toContain(`https://console.aws.amazon.com/servicequotas/home/services/ec2/quotas/${SPOT.code}`);
     expect(result.stdout).toContain(
       `aws service-quotas request-service-quota-increase --service-code ec2 --quota-code ${SPOT.code} --desired-value 4 --region eu-west-1`,
@@ -98,8 +108,12 @@ describe('gpujobs doctor', () => {
     // GIVEN Service Quotas has no applied value for the Spot quota
     serviceQuotas
       .on(GetServiceQuotaCommand, { QuotaCode: SPOT.code })
-      .rejects(new NoSuchResourceException({ message: 'The request failed because the specified service quota does not exist.', $metadata: {} }));
-    serviceQuotas.on(GetAWSDefaultServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: SPOT.code }).resolves(quota(SPOT.code, SPOT.name, 0));
+      .rejects(
+        new NoSuchResourceException({ message: 'The request failed because the specified service quota does not exist.', $metadata: {} }),
+      );
+    serviceQuotas
+      .on(GetAWSDefaultServiceQuotaCommand, { ServiceCode: 'ec2', QuotaCode: SPOT.code })
+      .resolves(quota(SPOT.code, SPOT.name, 0));
     serviceQuotas.on(GetServiceQuotaCommand, { QuotaCode: ON_DEMAND.code }).resolves(quota(ON_DEMAND.code, ON_DEMAND.name, 64));
 
     // WHEN
@@ -110,7 +124,14 @@ describe('gpujobs doctor', () => {
     const report = JSON.parse(result.stdout) as { ok: boolean; quotas: Record<string, unknown>[] };
     expect(report.ok).toBe(false);
     expect(report.quotas).toEqual([
-      expect.objectContaining({ code: SPOT.code, vcpus: 0, valueSource: 'AWS default', neededVcpus: 4, neededFor: '--vcpus', enough: false }),
+      expect.objectContaining({
+        code: SPOT.code,
+        vcpus: 0,
+        valueSource: 'AWS default',
+        neededVcpus: 4,
+        neededFor: '--vcpus',
+        enough: false,
+      }),
       expect.objectContaining({ code: ON_DEMAND.code, vcpus: 64, valueSource: 'applied', enough: true }),
     ]);
     expect(report.quotas[0]).toMatchObject({
@@ -146,9 +167,11 @@ describe('gpujobs doctor', () => {
   });
 
   it('names the permissions when Service Quotas refuses the call', async () => {
-    serviceQuotas
-      .on(GetServiceQuotaCommand)
-      .rejects(Object.assign(new Error('User: arn:aws:iam::123456789012:user/dev is not authorized to perform: servicequotas:GetServiceQuota'), { name: 'AccessDeniedException' }));
+    serviceQuotas.on(GetServiceQuotaCommand).rejects(
+      Object.assign(new Error('User: arn:aws:iam::123456789012:user/dev is not authorized to perform: servicequotas:GetServiceQuota'), {
+        name: 'AccessDeniedException',
+      }),
+    );
 
     const result = await cli(['doctor', '--vcpus', '4', '--region', 'us-east-1'], { credentials });
 

@@ -82,7 +82,12 @@ export async function startFakeApi(): Promise<FakeApi> {
     return (state.script[index]?.logs ?? []).map((line, position) => ({ ...line, timestamp: isoAt(position) }));
   };
 
-  const route = (method: string, url: URL, headers: IncomingHttpHeaders, body: string): { status: number; body: unknown; headers?: Record<string, string> } => {
+  const route = (
+    method: string,
+    url: URL,
+    headers: IncomingHttpHeaders,
+    body: string,
+  ): { status: number; body: unknown; headers?: Record<string, string> } => {
     const owner = (headers['x-gpujobs-owner'] as string | undefined) ?? 'local';
     const parts = url.pathname.split('/').filter(Boolean);
     if (parts[0] !== 'v1' || parts[1] !== 'jobs') return problem(404, 'Not Found');

@@ -73,7 +73,7 @@ describe('help', () => {
     expect(result.stderr).toContain("unknown command 'sumbit'\n(Did you mean submit?)");
   });
 
-  it('suggests the option meant when one is mistyped, and points to the command\'s help', async () => {
+  it("suggests the option meant when one is mistyped, and points to the command's help", async () => {
     const result = await cli(['list', '--stauts', 'FAILED']);
 
     expect(result.code).toBe(2);

@@ -31,7 +31,18 @@ describe('gpujobs against the local platform', () => {
   });
 
   it('submits and follows a job to SUCCEEDED (exit 0), then lists and shows it', async () => {
-    const submitted = await run(['submit', '--wait', '--image', 'alpine:3', '--name', 'hello', '--', 'sh', '-c', 'echo hello from $GPUJOBS_JOB_ID']);
+    const submitted = await run([
+      'submit',
+      '--wait',
+      '--image',
+      'alpine:3',
+      '--name',
+      'hello',
+      '--',
+      'sh',
+      '-c',
+      'echo hello from $GPUJOBS_JOB_ID',
+    ]);
 
     expect(submitted.stderr).toContain('exit code 0');
     expect(submitted.code).toBe(0);
@@ -58,7 +69,9 @@ describe('gpujobs against the local platform', () => {
   });
 
   it('follows logs until the job ends', async () => {
-    const jobId = (await run(['submit', '--image', 'alpine:3', '--', 'sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done'])).stdout.trim();
+    const jobId = (
+      await run(['submit', '--image', 'alpine:3', '--', 'sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done'])
+    ).stdout.trim();
 
     const result = await run(['logs', jobId, '--follow']);
 
@@ -79,7 +92,9 @@ describe('gpujobs against the local platform', () => {
 
   it('shows Spot reclaims and the failover to On-Demand in watch', async () => {
     // GIVEN a Spot job that is reclaimed every time it runs on Spot, until it fails over
-    const jobId = (await run(['submit', '--image', 'alpine:3', '--max-spot-attempts', '1', '--', 'sh', '-c', 'sleep 3; echo done'])).stdout.trim();
+    const jobId = (
+      await run(['submit', '--image', 'alpine:3', '--max-spot-attempts', '1', '--', 'sh', '-c', 'sleep 3; echo done'])
+    ).stdout.trim();
     const watching = run(['watch', jobId]);
     for (let tries = 0; tries < 200; tries += 1) {
       const job = JSON.parse((await run(['get', jobId, '--json'])).stdout) as Job;
@@ -116,6 +131,4 @@ describe('gpujobs against the local platform', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^ {2}gpus: /m);
   });
-
 });
-

@@ -4,13 +4,7 @@
  * SQS queue (mocked with the AWS API's request and response shapes).
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import {
-  DeleteRuleCommand,
-  EventBridgeClient,
-  PutRuleCommand,
-  PutTargetsCommand,
-  RemoveTargetsCommand,
-} from '@aws-sdk/client-eventbridge';
+import { DeleteRuleCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CreateQueueCommand,
   DeleteQueueCommand,
@@ -68,7 +62,11 @@ const failingScript = (exitCode: number, status: 'FAILED' | 'SUCCEEDED' = 'FAILE
 const CANCEL_SCRIPT: readonly ScriptStep[] = [
   { status: 'RUNNING', attempts: [attempt({})] },
   { status: 'RUNNING', attempts: [attempt({})] },
-  { status: 'CANCELLED', statusReason: 'Cancelled by the owner', attempts: [attempt({ status: 'CANCELLED', failureClass: 'CANCELLED', stoppedAt: isoAt(30) })] },
+  {
+    status: 'CANCELLED',
+    statusReason: 'Cancelled by the owner',
+    attempts: [attempt({ status: 'CANCELLED', failureClass: 'CANCELLED', stoppedAt: isoAt(30) })],
+  },
 ];
 
 /** The EventBridge event the platform publishes for a job's end, as the rule's SQS target receives it. */
@@ -83,7 +81,16 @@ function terminalEventMessage(job: Job, id = `event-${job.jobId}`): Message {
     time: isoAt(60),
     region: REGION,
     resources: [],
-    detail: { schemaVersion: '1', jobId: job.jobId, name: job.name, owner: job.owner, status: job.status, tags: job.tags, attempts: job.attempts.length, costUsd: 0 },
+    detail: {
+      schemaVersion: '1',
+      jobId: job.jobId,
+      name: job.name,
+      owner: job.owner,
+      status: job.status,
+      tags: job.tags,
+      attempts: job.attempts.length,
+      costUsd: 0,
+    },
   };
   return { MessageId: `m-${id}`, ReceiptHandle: `r-${id}`, MD5OfBody: 'x', Body: JSON.stringify(body) };
 }
@@ -124,13 +131,17 @@ describe('gpujobs smoke against a deployed stack', () => {
         },
       ],
     });
-    sqs.on(CreateQueueCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${input.QueueName}` }));
+    sqs
+      .on(CreateQueueCommand)
+      .callsFake((input: { QueueName: string }) => ({ QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${input.QueueName}` }));
     sqs.on(GetQueueAttributesCommand).callsFake((input: { QueueUrl: string }) => ({
       Attributes: { QueueArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${input.QueueUrl.split('/').pop()}` },
     }));
     sqs.on(SetQueueAttributesCommand).resolves({});
     sqs.on(DeleteQueueCommand).resolves({});
-    eventBridge.on(PutRuleCommand).callsFake((input: { Name: string }) => ({ RuleArn: `arn:aws:events:${REGION}:${ACCOUNT}:rule/${BUS}/${input.Name}` }));
+    eventBridge
+      .on(PutRuleCommand)
+      .callsFake((input: { Name: string }) => ({ RuleArn: `arn:aws:events:${REGION}:${ACCOUNT}:rule/${BUS}/${input.Name}` }));
     eventBridge.on(PutTargetsCommand).resolves({ FailedEntryCount: 0, FailedEntries: [] });
     eventBridge.on(RemoveTargetsCommand).resolves({ FailedEntryCount: 0, FailedEntries: [] });
     eventBridge.on(DeleteRuleCommand).resolves({});
@@ -152,11 +163,15 @@ describe('gpujobs smoke against a deployed stack', () => {
 
     // THEN one line per step; failover cannot be forced on AWS
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^PASS gpu \(\d+\.\ds\): GPU 0: Tesla T4 \(UUID: GPU-8a1b2c3d-0000-1111-2222-333344445555\) on g4dn\.xlarge \(spot\)$/m);
+    expect(result.stdout).toMatch(
+      /^PASS gpu \(\d+\.\ds\): GPU 0: Tesla T4 \(UUID: GPU-8a1b2c3d-0000-1111-2222-333344445555\) on g4dn\.xlarge \(spot\)$/m,
+    );
     expect(result.stdout).toMatch(/^PASS failure \(\d+\.\ds\): job JOB0002 ended FAILED with exit code 3 \(APP_ERROR\)/m);
     expect(result.stdout).toMatch(/^PASS cancel \(\d+\.\ds\): job JOB0003 cancelled while RUNNING/m);
     expect(result.stdout).toMatch(/^SKIP failover: a Spot reclaim cannot be forced on AWS; --failover runs/m);
-    expect(result.stdout).toMatch(/^PASS events \(\d+\.\ds\): exactly one terminal event per job: GPU Job Succeeded ×1, GPU Job Failed ×1, GPU Job Cancelled ×1/m);
+    expect(result.stdout).toMatch(
+      /^PASS events \(\d+\.\ds\): exactly one terminal event per job: GPU Job Succeeded ×1, GPU Job Failed ×1, GPU Job Cancelled ×1/m,
+    );
 
     // the rule matches this run's terminal events on the stack's bus, and only the rule may send to the queue
     const [putRule] = eventBridge.commandCalls(PutRuleCommand);
@@ -197,7 +212,11 @@ describe('gpujobs smoke against a deployed stack', () => {
     for (const submission of submissions) expect(JSON.parse(submission.body).tags).toEqual({ 'gpujobs-smoke': runId });
 
     // and everything is removed, targets before the rule
-    expect(eventBridge.commandCalls(RemoveTargetsCommand)[0]!.args[0].input).toEqual({ Rule: `gpujobs-smoke-${runId}`, EventBusName: BUS, Ids: ['smoke-queue'] });
+    expect(eventBridge.commandCalls(RemoveTargetsCommand)[0]!.args[0].input).toEqual({
+      Rule: `gpujobs-smoke-${runId}`,
+      EventBusName: BUS,
+      Ids: ['smoke-queue'],
+    });
     expect(eventBridge.commandCalls(DeleteRuleCommand)[0]!.args[0].input).toEqual({ Name: `gpujobs-smoke-${runId}`, EventBusName: BUS });
     expect(sqs.commandCalls(DeleteQueueCommand)[0]!.args[0].input).toEqual({ QueueUrl: queueUrl });
     const order = eventBridge.calls().map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
@@ -233,7 +252,9 @@ describe('gpujobs smoke against a deployed stack', () => {
 
     // THEN
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^FAIL events: 2 terminal events for job JOB0002 \(failure\): GPU Job Failed, GPU Job Failed; expected exactly one/m);
+    expect(result.stdout).toMatch(
+      /^FAIL events: 2 terminal events for job JOB0002 \(failure\): GPU Job Failed, GPU Job Failed; expected exactly one/m,
+    );
     expect(result.stdout).not.toMatch(/JOB0001 \(gpu\)/);
   });
 
@@ -243,42 +264,61 @@ describe('gpujobs smoke against a deployed stack', () => {
     const result = await smoke(['--timeout', '1s']);
 
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^FAIL events: no "GPU Job Succeeded" event for job JOB0001 \(gpu\); .* \(read from rule gpujobs-smoke-\w+ on bus GpuJobsNotificationsEventBus1A2B3C4D → queue https:\/\/sqs\./m);
+    expect(result.stdout).toMatch(
+      /^FAIL events: no "GPU Job Succeeded" event for job JOB0001 \(gpu\); .* \(read from rule gpujobs-smoke-\w+ on bus GpuJobsNotificationsEventBus1A2B3C4D → queue https:\/\/sqs\./m,
+    );
   });
 
   it('with --failover, runs a job on the On-Demand queue', async () => {
-    const onDemand = GPU_SCRIPT.map((step) => ({ ...step, ...(step.attempts ? { attempts: step.attempts.map((a) => ({ ...a, capacity: 'on-demand' as const })) } : {}) }));
+    const onDemand = GPU_SCRIPT.map((step) => ({
+      ...step,
+      ...(step.attempts ? { attempts: step.attempts.map((a) => ({ ...a, capacity: 'on-demand' as const })) } : {}),
+    }));
     api.scripts.set('nvidia-smi', onDemand);
     deliverTerminalEvents();
 
     const result = await smoke(['--failover']);
 
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^PASS failover \(\d+\.\ds\): job JOB0004 ran on g4dn\.xlarge \(on-demand\): the On-Demand failover target works/m);
+    expect(result.stdout).toMatch(
+      /^PASS failover \(\d+\.\ds\): job JOB0004 ran on g4dn\.xlarge \(on-demand\): the On-Demand failover target works/m,
+    );
     const failoverJob = api.requests.filter((request) => request.method === 'POST' && request.url === '/v1/jobs').at(-1)!;
     expect(JSON.parse(failoverJob.body)).toMatchObject({ capacity: 'on-demand', command: ['nvidia-smi', '-L'] });
   });
 
   it('prints the commands that remove what it could not, and exits 1', async () => {
     deliverTerminalEvents();
-    sqs.on(DeleteQueueCommand).rejects(Object.assign(new Error('Access to the resource https://sqs.eu-west-1.amazonaws.com/ is denied.'), { name: 'AccessDenied' }));
+    sqs
+      .on(DeleteQueueCommand)
+      .rejects(
+        Object.assign(new Error('Access to the resource https://sqs.eu-west-1.amazonaws.com/ is denied.'), { name: 'AccessDenied' }),
+      );
 
     const result = await smoke();
 
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^FAIL cleanup: could not remove queue https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/gpujobs-smoke-\w+: Access to the resource/m);
-    expect(result.stdout).toMatch(/^ {2}aws sqs delete-queue --queue-url https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/gpujobs-smoke-\w+ --region eu-west-1$/m);
+    expect(result.stdout).toMatch(
+      /^FAIL cleanup: could not remove queue https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/gpujobs-smoke-\w+: Access to the resource/m,
+    );
+    expect(result.stdout).toMatch(
+      /^ {2}aws sqs delete-queue --queue-url https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/gpujobs-smoke-\w+ --region eu-west-1$/m,
+    );
     expect(eventBridge.commandCalls(DeleteRuleCommand)).toHaveLength(1);
   });
 
   it('FAILS the events step but still runs the jobs when the rule cannot be created, and removes the queue', async () => {
-    eventBridge.on(PutRuleCommand).rejects(Object.assign(new Error('User is not authorized to perform: events:PutRule'), { name: 'AccessDeniedException' }));
+    eventBridge
+      .on(PutRuleCommand)
+      .rejects(Object.assign(new Error('User is not authorized to perform: events:PutRule'), { name: 'AccessDeniedException' }));
 
     const result = await smoke();
 
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^PASS gpu /m);
-    expect(result.stdout).toMatch(/^FAIL events: could not set up the temporary rule and queue on bus GpuJobsNotificationsEventBus1A2B3C4D: User is not authorized to perform: events:PutRule$/m);
+    expect(result.stdout).toMatch(
+      /^FAIL events: could not set up the temporary rule and queue on bus GpuJobsNotificationsEventBus1A2B3C4D: User is not authorized to perform: events:PutRule$/m,
+    );
     expect(sqs.commandCalls(DeleteQueueCommand)).toHaveLength(1);
     expect(eventBridge.commandCalls(DeleteRuleCommand)).toHaveLength(0);
   });

@@ -34,7 +34,10 @@ async function startDuplicatingProxy(target: string): Promise<{ url: string; ser
         if (request.url?.split('?')[0] === '/local/events') {
           const listed = JSON.parse(text) as { events: { id: string; 'detail-type': string }[] };
           const terminal = listed.events.filter((event) => event['detail-type'] !== 'GPU Job Status Change');
-          text = JSON.stringify({ ...listed, events: [...listed.events, ...terminal.map((event) => ({ ...event, id: `${event.id}-again` }))] });
+          text = JSON.stringify({
+            ...listed,
+            events: [...listed.events, ...terminal.map((event) => ({ ...event, id: `${event.id}-again` }))],
+          });
         }
         response.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
         response.end(text);
@@ -47,7 +50,8 @@ async function startDuplicatingProxy(target: string): Promise<{ url: string; ser
 
 describe('gpujobs smoke against the local platform', () => {
   let platform: LocalPlatform;
-  const smoke = (endpoint: string) => cli(['smoke', '--timeout', '60s'], { realSleep: true, pollIntervalMs: 100, env: { GPUJOBS_ENDPOINT: endpoint } });
+  const smoke = (endpoint: string) =>
+    cli(['smoke', '--timeout', '60s'], { realSleep: true, pollIntervalMs: 100, env: { GPUJOBS_ENDPOINT: endpoint } });
 
   beforeAll(async () => {
     platform = await startLocalPlatform({
@@ -93,7 +97,9 @@ describe('gpujobs smoke against the local platform', () => {
       expect(result.code).toBe(1);
       expect(result.stdout).toMatch(/^PASS gpu /m);
       expect(result.stdout).toMatch(/^PASS failover /m);
-      expect(result.stdout).toMatch(/^FAIL events: 2 terminal events for job \w+ \(gpu\): GPU Job Succeeded, GPU Job Succeeded; expected exactly one/m);
+      expect(result.stdout).toMatch(
+        /^FAIL events: 2 terminal events for job \w+ \(gpu\): GPU Job Succeeded, GPU Job Succeeded; expected exactly one/m,
+      );
       expect(result.stderr).toContain('4 passed, 1 failed, 0 skipped');
     } finally {
       proxy.server.closeAllConnections();

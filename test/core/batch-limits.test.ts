@@ -49,7 +49,9 @@ describe('checkBatchLimits', () => {
 
     const issues = checkBatchLimits(specWith({ environment }));
 
-    expect(issues).toEqual([{ path: 'environment', message: expect.stringContaining("over AWS Batch's SubmitJob limit of 30720 bytes (30 KiB)") }]);
+    expect(issues).toEqual([
+      { path: 'environment', message: expect.stringContaining("over AWS Batch's SubmitJob limit of 30720 bytes (30 KiB)") },
+    ]);
     expect(issues[0]!.message).toContain('must take at most 7168 characters');
   });
 
@@ -61,7 +63,7 @@ describe('checkBatchLimits', () => {
 });
 
 describe('longestSubmitJobRequest', () => {
-  it('gives the container the job\'s environment and then the platform\'s variables', () => {
+  it("gives the container the job's environment and then the platform's variables", () => {
     const request = longestSubmitJobRequest(specWith({ environment: { EPOCHS: '3' } }));
 
     expect(request.containerOverrides.environment.map((variable) => variable.name)).toEqual(['EPOCHS', JOB_ID_VARIABLE, ATTEMPT_VARIABLE]);
@@ -81,9 +83,15 @@ describe('longestSubmitJobRequest', () => {
       const request = longestSubmitJobRequest(specWith({}));
 
       expect(Object.keys(parameters).map(apiName).sort()).toEqual(Object.keys(request).sort());
-      expect(Object.keys(parameters.ContainerOverrides as object).map(apiName).sort()).toEqual(Object.keys(request.containerOverrides).sort());
+      expect(
+        Object.keys(parameters.ContainerOverrides as object)
+          .map(apiName)
+          .sort(),
+      ).toEqual(Object.keys(request.containerOverrides).sort());
       expect(Object.keys(parameters.Tags as object)).toHaveLength(Object.keys(request.tags).length);
-      expect((parameters.RetryStrategy as { EvaluateOnExit: unknown[] }).EvaluateOnExit).toHaveLength(request.retryStrategy.evaluateOnExit.length);
+      expect((parameters.RetryStrategy as { EvaluateOnExit: unknown[] }).EvaluateOnExit).toHaveLength(
+        request.retryStrategy.evaluateOnExit.length,
+      );
     });
   });
 });

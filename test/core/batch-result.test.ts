@@ -10,7 +10,13 @@ const logStreamName = 'gpujobs/default/768909f634d64e42976ae404e740b386';
 const succeededOutput = {
   Attempts: [
     {
-      Container: { ContainerInstanceArn: containerInstanceArn, ExitCode: 0, LogStreamName: logStreamName, NetworkInterfaces: [], TaskArn: taskArn },
+      Container: {
+        ContainerInstanceArn: containerInstanceArn,
+        ExitCode: 0,
+        LogStreamName: logStreamName,
+        NetworkInterfaces: [],
+        TaskArn: taskArn,
+      },
       StartedAt: 1765040596993,
       StatusReason: 'Essential container in task exited',
       StoppedAt: 1765044196993,
@@ -74,7 +80,7 @@ describe('interpretAttemptResult', () => {
     });
   });
 
-  it('reads a DescribeJobs job detail in the API\'s camelCase (local mode)', () => {
+  it("reads a DescribeJobs job detail in the API's camelCase (local mode)", () => {
     const detail = {
       jobId: 'local-1',
       jobName: 'gpujobs-01JD7ZK6E8Q6V0YF3W4H2Z9X1M-2',
@@ -159,7 +165,12 @@ describe('interpretAttemptResult', () => {
       Status: 'FAILED',
       Attempts: [
         { StatusReason: 'Host EC2 (instance i-1) terminated.', StartedAt: 1000, StoppedAt: 2000, Container: { ExitCode: 137 } },
-        { StatusReason: 'Job attempt duration exceeded timeout', StartedAt: 3000, StoppedAt: 4000, Container: { ExitCode: 143, LogStreamName: 'last' } },
+        {
+          StatusReason: 'Job attempt duration exceeded timeout',
+          StartedAt: 3000,
+          StoppedAt: 4000,
+          Container: { ExitCode: 143, LogStreamName: 'last' },
+        },
       ],
     };
     expect(interpretAttemptResult({ Error: 'States.TaskFailed', Cause: JSON.stringify(detail) })).toMatchObject({
@@ -194,7 +205,10 @@ describe('interpretAttemptResult', () => {
   });
 
   it('classifies any failure as CANCELLED once the owner asked to cancel', () => {
-    const result = interpretAttemptResult({ Error: 'States.TaskFailed', Cause: JSON.stringify(reclaimedDetail) }, { cancelRequested: true });
+    const result = interpretAttemptResult(
+      { Error: 'States.TaskFailed', Cause: JSON.stringify(reclaimedDetail) },
+      { cancelRequested: true },
+    );
     expect(result.failureClass).toBe('CANCELLED');
   });
 
@@ -217,7 +231,11 @@ const retriedInPlaceOutput = {
   ...succeededOutput,
   Attempts: [
     {
-      Container: { ContainerInstanceArn: `${containerInstanceArn}-lost`, LogStreamName: 'gpujobs/default/first-run', TaskArn: `${taskArn}-1` },
+      Container: {
+        ContainerInstanceArn: `${containerInstanceArn}-lost`,
+        LogStreamName: 'gpujobs/default/first-run',
+        TaskArn: `${taskArn}-1`,
+      },
       StartedAt: 1765040000000,
       StatusReason: 'Host EC2 (instance i-0737c70432d64f82a) terminated.',
       StoppedAt: 1765040300000,
@@ -255,7 +273,12 @@ describe('interpretSubmissionResult', () => {
       container: { exitCode: 2, logStreamName: 'second' },
       attempts: [
         { container: { logStreamName: 'first' }, startedAt: 1000, stoppedAt: 2000, statusReason: 'Host EC2 (instance i-1) terminated.' },
-        { container: { exitCode: 2, logStreamName: 'second' }, startedAt: 3000, stoppedAt: 4000, statusReason: 'Essential container in task exited' },
+        {
+          container: { exitCode: 2, logStreamName: 'second' },
+          startedAt: 3000,
+          stoppedAt: 4000,
+          statusReason: 'Essential container in task exited',
+        },
       ],
     };
 
@@ -311,7 +334,11 @@ describe('interpretSubmissionResult', () => {
 
 describe('endedRunsOf', () => {
   it('lists the runs a still-going Batch job has ended, each as a failed attempt', () => {
-    const waiting = { jobId: 'b-3', status: 'RUNNABLE', attempts: [{ startedAt: 1000, stoppedAt: 2000, statusReason: 'Host EC2 (instance i-1) terminated.' }] };
+    const waiting = {
+      jobId: 'b-3',
+      status: 'RUNNABLE',
+      attempts: [{ startedAt: 1000, stoppedAt: 2000, statusReason: 'Host EC2 (instance i-1) terminated.' }],
+    };
 
     expect(endedRunsOf(waiting)).toEqual([
       {

@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, canonicalRequestHash } from '../../core/canonical-json.js';
-import { jobDefinitionContent, jobDefinitionName, type JobDefinitionSettings, type JobDefinitionSpec } from '../../lambdas/prepare/job-definitions.js';
+import {
+  jobDefinitionContent,
+  jobDefinitionName,
+  type JobDefinitionSettings,
+  type JobDefinitionSpec,
+} from '../../lambdas/prepare/job-definitions.js';
 
 /** The former request-hash canonicalJson. */
 function requestHashReference(value: unknown): string {
@@ -17,7 +22,11 @@ function requestHashReference(value: unknown): string {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
+    );
   }
   return value;
 }
@@ -37,7 +46,23 @@ function jobDefinitionReference(value: unknown): string {
 const SEED = 20_251_202;
 
 /** Keys JavaScript orders specially or that a body can carry: array indices and near misses, __proto__, lone surrogates. */
-const edgeKey = fc.constantFrom('__proto__', 'constructor', '', '0', '9', '10', '01', '-1', '1e3', ' 1', '4294967294', '4294967295', '\ud800', 'é', 'E');
+const edgeKey = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  '',
+  '0',
+  '9',
+  '10',
+  '01',
+  '-1',
+  '1e3',
+  ' 1',
+  '4294967294',
+  '4294967295',
+  '\ud800',
+  'é',
+  'E',
+);
 const anyKey = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), fc.nat().map(String), edgeKey);
 const plainKey = fc.oneof(fc.string({ unit: 'binary', maxLength: 6 }), edgeKey).filter((key) => !/^(0|[1-9][0-9]*)$/.test(key));
 
@@ -88,11 +113,19 @@ describe('canonicalJson, against the implementations it replaced', () => {
   it('names a job definition as before for any image, resources and settings', () => {
     const text = fc.string({ unit: 'binary', maxLength: 40 });
     const spec = fc.record<JobDefinitionSpec>({ image: text, gpus: fc.nat(8), vcpus: fc.nat(192), memoryMiB: fc.nat(2_000_000) });
-    const settings = fc.record<JobDefinitionSettings>({ namePrefix: fc.constantFrom('gpujobs-', 'gpujobs', 'x_'), jobRoleArn: text, executionRoleArn: text, logGroupName: text });
+    const settings = fc.record<JobDefinitionSettings>({
+      namePrefix: fc.constantFrom('gpujobs-', 'gpujobs', 'x_'),
+      jobRoleArn: text,
+      executionRoleArn: text,
+      logGroupName: text,
+    });
     fc.assert(
       fc.property(spec, settings, (definition, deployment) => {
         const name = jobDefinitionName(definition, deployment);
-        const referenceHash = createHash('sha256').update(jobDefinitionReference(jobDefinitionContent(definition, deployment))).digest('hex').slice(0, 32);
+        const referenceHash = createHash('sha256')
+          .update(jobDefinitionReference(jobDefinitionContent(definition, deployment)))
+          .digest('hex')
+          .slice(0, 32);
         expect(name.endsWith(referenceHash)).toBe(true);
       }),
       { numRuns: 500, seed: SEED },

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { batchAttemptsFor, ON_DEMAND_ATTEMPT_LIMIT, planNextCapacity, remainingSpotAttempts, type CapacityHistoryEntry } from '../../core/capacity.js';
+import {
+  batchAttemptsFor,
+  ON_DEMAND_ATTEMPT_LIMIT,
+  planNextCapacity,
+  remainingSpotAttempts,
+  type CapacityHistoryEntry,
+} from '../../core/capacity.js';
 import { FAILURE_CLASSES } from '../../core/job.js';
 
 const reclaimedSpot = (count: number): CapacityHistoryEntry[] =>

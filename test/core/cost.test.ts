@@ -8,16 +8,33 @@ const plus = (seconds: number) => new Date(Date.parse(start) + seconds * 1000).t
 describe('the price table', () => {
   it('covers every default GPU instance type with a positive hourly price', () => {
     const expected = [
-      'g4dn.xlarge', 'g4dn.2xlarge', 'g4dn.4xlarge', 'g4dn.8xlarge', 'g4dn.12xlarge',
-      'g5.xlarge', 'g5.2xlarge', 'g5.4xlarge', 'g5.8xlarge', 'g5.12xlarge', 'g5.48xlarge',
-      'g6.xlarge', 'g6.2xlarge', 'g6.4xlarge', 'g6.8xlarge', 'g6.12xlarge',
+      'g4dn.xlarge',
+      'g4dn.2xlarge',
+      'g4dn.4xlarge',
+      'g4dn.8xlarge',
+      'g4dn.12xlarge',
+      'g5.xlarge',
+      'g5.2xlarge',
+      'g5.4xlarge',
+      'g5.8xlarge',
+      'g5.12xlarge',
+      'g5.48xlarge',
+      'g6.xlarge',
+      'g6.2xlarge',
+      'g6.4xlarge',
+      'g6.8xlarge',
+      'g6.12xlarge',
     ];
     expect(Object.keys(ON_DEMAND_PRICES.usdPerHour).sort()).toEqual([...expected].sort());
     for (const price of Object.values(ON_DEMAND_PRICES.usdPerHour)) expect(price).toBeGreaterThan(0);
   });
 
   it('states its region, date and source', () => {
-    expect(ON_DEMAND_PRICES).toMatchObject({ region: 'us-east-1', operatingSystem: 'Linux', asOf: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
+    expect(ON_DEMAND_PRICES).toMatchObject({
+      region: 'us-east-1',
+      operatingSystem: 'Linux',
+      asOf: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+    });
     expect(ON_DEMAND_PRICES.source).toMatch(/^https:\/\/aws\.amazon\.com\/ec2\/pricing\/on-demand/);
   });
 
@@ -46,7 +63,12 @@ describe('attemptCostUsd', () => {
   });
 
   it('rounds a partial second up', () => {
-    const cost = attemptCostUsd({ instanceType: 'g4dn.xlarge', capacity: 'on-demand', startedAt: start, stoppedAt: '2026-11-01T10:01:30.200Z' });
+    const cost = attemptCostUsd({
+      instanceType: 'g4dn.xlarge',
+      capacity: 'on-demand',
+      startedAt: start,
+      stoppedAt: '2026-11-01T10:01:30.200Z',
+    });
     expect(cost?.billedSeconds).toBe(91);
   });
 
@@ -57,7 +79,9 @@ describe('attemptCostUsd', () => {
   });
 
   it('uses the known Spot price, not estimated', () => {
-    expect(attemptCostUsd({ instanceType: 'g5.xlarge', capacity: 'spot', startedAt: start, stoppedAt: plus(1800), spotPriceUsdPerHour: 0.4 })).toEqual({
+    expect(
+      attemptCostUsd({ instanceType: 'g5.xlarge', capacity: 'spot', startedAt: start, stoppedAt: plus(1800), spotPriceUsdPerHour: 0.4 }),
+    ).toEqual({
       costUsd: 0.2,
       estimated: false,
       billedSeconds: 1800,
@@ -81,7 +105,10 @@ describe('attemptCostUsd', () => {
   });
 
   it('costs 0 in local mode', () => {
-    expect(attemptCostUsd({ instanceType: 'local', capacity: 'spot', startedAt: start, stoppedAt: plus(3600) })).toMatchObject({ costUsd: 0, estimated: false });
+    expect(attemptCostUsd({ instanceType: 'local', capacity: 'spot', startedAt: start, stoppedAt: plus(3600) })).toMatchObject({
+      costUsd: 0,
+      estimated: false,
+    });
     expect(attemptCostUsd({ instanceType: 'local-gpu', capacity: 'on-demand', startedAt: start, stoppedAt: plus(3600) })?.costUsd).toBe(0);
   });
 
@@ -91,17 +118,23 @@ describe('attemptCostUsd', () => {
 
   it('prices a running attempt up to now, or not at all without now', () => {
     expect(attemptCostUsd({ instanceType: 'g5.xlarge', capacity: 'on-demand', startedAt: start })).toBeUndefined();
-    expect(attemptCostUsd({ instanceType: 'g5.xlarge', capacity: 'on-demand', startedAt: start, now: plus(7200) })?.costUsd).toBeCloseTo(2.012, 6);
+    expect(attemptCostUsd({ instanceType: 'g5.xlarge', capacity: 'on-demand', startedAt: start, now: plus(7200) })?.costUsd).toBeCloseTo(
+      2.012,
+      6,
+    );
   });
 });
 
 describe('isLocalInstanceType', () => {
-  it.each([['local', true], ['local-gpu', true], ['local.cpu', true], ['localhost', false], ['g5.xlarge', false]] as const)(
-    '%s → %s',
-    (type, expected) => {
-      expect(isLocalInstanceType(type)).toBe(expected);
-    },
-  );
+  it.each([
+    ['local', true],
+    ['local-gpu', true],
+    ['local.cpu', true],
+    ['localhost', false],
+    ['g5.xlarge', false],
+  ] as const)('%s → %s', (type, expected) => {
+    expect(isLocalInstanceType(type)).toBe(expected);
+  });
 });
 
 describe('job totals', () => {

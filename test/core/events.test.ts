@@ -39,7 +39,10 @@ describe('buildJobEvent', () => {
       statusReason: 'Completed on attempt 2 (On-Demand)',
       exitCode: 0,
       costUsd: 1.25,
-      attempts: [anAttempt({ attempt: 2, capacity: 'on-demand' }), anAttempt({ attempt: 1, capacity: 'spot', failureClass: 'SPOT_RECLAIM' })],
+      attempts: [
+        anAttempt({ attempt: 2, capacity: 'on-demand' }),
+        anAttempt({ attempt: 1, capacity: 'spot', failureClass: 'SPOT_RECLAIM' }),
+      ],
     });
     const events = buildJobEvent(record, 'RUNNING');
     expect(events.map((event) => event.detailType)).toEqual(['GPU Job Status Change', detailType]);

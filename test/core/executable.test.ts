@@ -3,7 +3,11 @@ import { checkExecutable } from '../../core/executable.js';
 import { parseJobSpec } from '../../core/spec.js';
 
 describe('checkExecutable', () => {
-  const spec = (overrides: { command?: string[]; environment?: Record<string, string> }) => ({ command: ['echo', 'hi'], environment: {}, ...overrides });
+  const spec = (overrides: { command?: string[]; environment?: Record<string, string> }) => ({
+    command: ['echo', 'hi'],
+    environment: {},
+    ...overrides,
+  });
 
   it('accepts a command and environment a process can be started with, empty arguments included', () => {
     expect(checkExecutable(spec({ command: ['echo', ''], environment: { A: '', B: 'x=y' } }))).toEqual([]);

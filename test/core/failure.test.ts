@@ -22,7 +22,9 @@ const FIXTURES: [string, AttemptFailureInput, FailureClass][] = [
   ],
   [
     'the RUNNABLE-stuck reason itself',
-    { statusReason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [g5.xlarge]' },
+    {
+      statusReason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [g5.xlarge]',
+    },
     'NO_CAPACITY',
   ],
   ['no instance type fits the job', { statusReason: 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT' }, 'MISCONFIGURATION'],
@@ -49,7 +51,8 @@ const FIXTURES: [string, AttemptFailureInput, FailureClass][] = [
     'container cannot start',
     {
       statusReason: 'Task failed to start',
-      containerReason: 'CannotStartContainerError: Error response from daemon: failed to create shim task: exec: "trian.py": executable file not found in $PATH',
+      containerReason:
+        'CannotStartContainerError: Error response from daemon: failed to create shim task: exec: "trian.py": executable file not found in $PATH',
     },
     'MISCONFIGURATION',
   ],
@@ -61,7 +64,11 @@ const FIXTURES: [string, AttemptFailureInput, FailureClass][] = [
     },
     'MISCONFIGURATION',
   ],
-  ['command and environment too long for the container overrides', { statusReason: 'Container Overrides length must be at most 8192' }, 'MISCONFIGURATION'],
+  [
+    'command and environment too long for the container overrides',
+    { statusReason: 'Container Overrides length must be at most 8192' },
+    'MISCONFIGURATION',
+  ],
   [
     'a submission over 30 KiB, refused by SubmitJob',
     { statusReason: 'Batch.ClientException: Job size must be less than 30 KiB' },
@@ -71,7 +78,11 @@ const FIXTURES: [string, AttemptFailureInput, FailureClass][] = [
   ['the application segfaults', { statusReason: 'Essential container in task exited', exitCode: 139 }, 'APP_ERROR'],
   [
     'the container is OOM-killed',
-    { statusReason: 'Essential container in task exited', exitCode: 137, containerReason: 'OutOfMemoryError: Container killed due to memory usage' },
+    {
+      statusReason: 'Essential container in task exited',
+      exitCode: 137,
+      containerReason: 'OutOfMemoryError: Container killed due to memory usage',
+    },
     'APP_ERROR',
   ],
   ['the attempt outlives its timeout', { statusReason: 'Job attempt duration exceeded timeout' }, 'TIMEOUT'],
@@ -93,20 +104,24 @@ describe('classifyAttemptFailure', () => {
   });
 
   it('does not mistake the word CAPACITY inside another reason for a capacity shortage', () => {
-    expect(classifyAttemptFailure({ statusReason: 'Essential container in task exited', containerReason: 'INSUFFICIENT_INSTANCE_CAPACITY_X' })).toBe(
-      'APP_ERROR',
-    );
+    expect(
+      classifyAttemptFailure({ statusReason: 'Essential container in task exited', containerReason: 'INSUFFICIENT_INSTANCE_CAPACITY_X' }),
+    ).toBe('APP_ERROR');
   });
 
   it('does not treat a reclaim-like message from the application as a reclaim', () => {
     expect(
-      classifyAttemptFailure({ statusReason: 'Essential container in task exited', exitCode: 1, containerReason: 'Error: Host EC2 (instance i-1) terminated.' }),
+      classifyAttemptFailure({
+        statusReason: 'Essential container in task exited',
+        exitCode: 1,
+        containerReason: 'Error: Host EC2 (instance i-1) terminated.',
+      }),
     ).toBe('APP_ERROR');
   });
 });
 
 describe('describeFailure', () => {
-  it('explains a reclaim and keeps Batch\'s reason', () => {
+  it("explains a reclaim and keeps Batch's reason", () => {
     expect(describeFailure('SPOT_RECLAIM', 'Host EC2 (instance i-0abc123) terminated.')).toBe(
       'The instance running the attempt was reclaimed (Host EC2 (instance i-0abc123) terminated.)',
     );

@@ -43,5 +43,4 @@ describe('parseImageReference', () => {
   ])('reads %s as a registry host, as Docker does (localhost, or upper case)', (reference, expected) => {
     expect(parseImageReference(reference)).toEqual(expected);
   });
-
 });

@@ -66,7 +66,7 @@ describe('usableMemoryMiB', () => {
     expect(usableMemoryMiB({ memoryMiB: 196_608 })).toBe(186_777);
   });
 
-  it('errs below what Batch\'s own example registers (7,985 MiB less the 32 MiB reserve of 8 GiB)', () => {
+  it("errs below what Batch's own example registers (7,985 MiB less the 32 MiB reserve of 8 GiB)", () => {
     expect(usableMemoryMiB({ memoryMiB: 8_192 })).toBeLessThanOrEqual(7_985 - 32);
   });
 
@@ -175,8 +175,19 @@ describe('instanceTypesNotOffered', () => {
 describe('regionsOffering', () => {
   it('lists the regions where every default type is offered', () => {
     expect(regionsOffering(DEFAULT_CONFIG.gpuInstanceTypes)).toEqual([
-      'ap-northeast-1', 'ap-northeast-2', 'ap-south-1', 'ap-southeast-2', 'ca-central-1', 'eu-central-1', 'eu-north-1',
-      'eu-west-2', 'eu-west-3', 'sa-east-1', 'us-east-1', 'us-east-2', 'us-west-2',
+      'ap-northeast-1',
+      'ap-northeast-2',
+      'ap-south-1',
+      'ap-southeast-2',
+      'ca-central-1',
+      'eu-central-1',
+      'eu-north-1',
+      'eu-west-2',
+      'eu-west-3',
+      'sa-east-1',
+      'us-east-1',
+      'us-east-2',
+      'us-west-2',
     ]);
   });
 });
@@ -197,7 +208,9 @@ describe('job shapes in an environment variable', () => {
     ['fractional vCPUs', '[{"label":"x","gpus":1,"vcpus":1.5,"memoryMiB":1024}]'],
   ])('fails when given %s, naming where it came from and what it was', (_, text) => {
     expect(() => parseJobShapes(text, 'Environment variable JOB_SHAPES')).toThrow(InvalidJobShapesError);
-    expect(() => parseJobShapes(text, 'Environment variable JOB_SHAPES')).toThrow(`Environment variable JOB_SHAPES must be a non-empty JSON list`);
+    expect(() => parseJobShapes(text, 'Environment variable JOB_SHAPES')).toThrow(
+      `Environment variable JOB_SHAPES must be a non-empty JSON list`,
+    );
     expect(() => parseJobShapes(text, 'Environment variable JOB_SHAPES')).toThrow(`Received ${JSON.stringify(text)}.`);
   });
 });

@@ -30,10 +30,14 @@ describe('newJobId', () => {
     expect(() => newJobId(new Date(Number.NaN))).toThrow(RangeError);
   });
 
-  it.each(['', '01JD7ZK6E8Q6V0YF3W4H2Z9X1', '01JD7ZK6E8Q6V0YF3W4H2Z9X1MM', '01jd7zk6e8q6v0yf3w4h2z9x1m', '01JD7ZK6E8Q6V0YF3W4H2Z9X1U', '../../etc/passwd'])(
-    'does not take %j for a job id',
-    (value) => {
-      expect(isJobId(value)).toBe(false);
-    },
-  );
+  it.each([
+    '',
+    '01JD7ZK6E8Q6V0YF3W4H2Z9X1',
+    '01JD7ZK6E8Q6V0YF3W4H2Z9X1MM',
+    '01jd7zk6e8q6v0yf3w4h2z9x1m',
+    '01JD7ZK6E8Q6V0YF3W4H2Z9X1U',
+    '../../etc/passwd',
+  ])('does not take %j for a job id', (value) => {
+    expect(isJobId(value)).toBe(false);
+  });
 });

@@ -2,10 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { describeContentType, isJsonMediaType } from '../../core/media-type.js';
 
 describe('isJsonMediaType', () => {
-  it.each(['application/json', 'APPLICATION/JSON', ' application/json ', 'application/json; charset=utf-8', 'application/json;charset="UTF-8"', 'application/json; foo=bar'])(
-    'accepts %j',
-    (value) => expect(isJsonMediaType(value)).toBe(true),
-  );
+  it.each([
+    'application/json',
+    'APPLICATION/JSON',
+    ' application/json ',
+    'application/json; charset=utf-8',
+    'application/json;charset="UTF-8"',
+    'application/json; foo=bar',
+  ])('accepts %j', (value) => expect(isJsonMediaType(value)).toBe(true));
 
   it.each([
     undefined,

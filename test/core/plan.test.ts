@@ -9,7 +9,7 @@ const reclaimed = (n: number, capacity: Attempt['capacity'] = 'spot'): Attempt =
   anAttempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' });
 
 describe('attemptEnvironment', () => {
-  it('adds GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT after the job\'s own variables', () => {
+  it("adds GPUJOBS_JOB_ID and GPUJOBS_ATTEMPT after the job's own variables", () => {
     expect(attemptEnvironment({ environment: { EPOCHS: '10', LR: '0.1' } }, JOB_ID, 2)).toEqual([
       { Name: 'EPOCHS', Value: '10' },
       { Name: 'LR', Value: '0.1' },
@@ -44,7 +44,11 @@ describe('planFirstAttempt', () => {
   });
 
   it('starts an on-demand job on On-Demand, with no retry by Batch', () => {
-    expect(planFirstAttempt(aJobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({ next: 'on-demand', attempt: 1, batchAttempts: 1 });
+    expect(planFirstAttempt(aJobRecord({ status: 'QUEUED', capacity: 'on-demand' }))).toMatchObject({
+      next: 'on-demand',
+      attempt: 1,
+      batchAttempts: 1,
+    });
   });
 
   it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('skips a job that is already %s', (status) => {
@@ -61,7 +65,13 @@ describe('planFirstAttempt', () => {
 
 describe('planFirstAttempt for a job taken up again with settled attempts', () => {
   const interrupted = (n: number, capacity: Attempt['capacity']): Attempt =>
-    anAttempt({ attempt: n, capacity, failureClass: 'SPOT_RECLAIM', startedAt: '2026-11-01T10:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' });
+    anAttempt({
+      attempt: n,
+      capacity,
+      failureClass: 'SPOT_RECLAIM',
+      startedAt: '2026-11-01T10:00:00.000Z',
+      statusReason: 'The local platform stopped while the attempt ran',
+    });
 
   it('fails over to On-Demand when the interrupted Spot attempt was the whole Spot budget', () => {
     // GIVEN a spot-first job allowed one Spot attempt, interrupted on it
@@ -145,15 +155,29 @@ describe('interruptedAttemptWrites', () => {
   const interruption = { stoppedAt: '2026-11-01T11:00:00.000Z', statusReason: 'The local platform stopped while the attempt ran' };
 
   it('settles a running attempt as an infrastructure failure, keeping what is known of it', () => {
-    const running = anAttempt({ attempt: 1, status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z', batchJobId: 'b-1', instanceType: 'g5.xlarge' });
+    const running = anAttempt({
+      attempt: 1,
+      status: 'RUNNING',
+      startedAt: '2026-11-01T10:00:00.000Z',
+      batchJobId: 'b-1',
+      instanceType: 'g5.xlarge',
+    });
     expect(interruptedAttemptWrites(aJobRecord({ attempts: [running] }), interruption)).toEqual([
-      { ...running, status: 'FAILED', failureClass: 'SPOT_RECLAIM', stoppedAt: interruption.stoppedAt, statusReason: interruption.statusReason },
+      {
+        ...running,
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        stoppedAt: interruption.stoppedAt,
+        statusReason: interruption.statusReason,
+      },
     ]);
   });
 
   it('settles an attempt that started though its status still says PENDING', () => {
     const started = anAttempt({ attempt: 1, status: 'PENDING', capacity: 'on-demand', startedAt: '2026-11-01T10:00:00.000Z' });
-    expect(interruptedAttemptWrites(aJobRecord({ attempts: [started] }), interruption)).toMatchObject([{ attempt: 1, capacity: 'on-demand', status: 'FAILED', failureClass: 'SPOT_RECLAIM' }]);
+    expect(interruptedAttemptWrites(aJobRecord({ attempts: [started] }), interruption)).toMatchObject([
+      { attempt: 1, capacity: 'on-demand', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
+    ]);
   });
 
   it('settles it CANCELLED when the owner had asked to cancel the job', () => {
@@ -171,7 +195,10 @@ describe('interruptedAttemptWrites', () => {
 
 describe('planAfterAttempt', () => {
   it('finishes SUCCEEDED with the exit code after a successful attempt', () => {
-    const record = aJobRecord({ status: 'RUNNING', attempts: [anAttempt({ attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED' }), reclaimed(1)] });
+    const record = aJobRecord({
+      status: 'RUNNING',
+      attempts: [anAttempt({ attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED' }), reclaimed(1)],
+    });
     expect(planAfterAttempt(record, { succeeded: true, exitCode: 0 })).toEqual({
       next: 'finish',
       outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (On-Demand) after 1 Spot reclaim', exitCode: 0 },
@@ -242,7 +269,13 @@ describe('planAfterAttempt', () => {
 
   it('fails a spot-only job after its third reclaim, saying why', () => {
     const record = aJobRecord({ capacity: 'spot-only', attempts: [reclaimed(1), reclaimed(2), reclaimed(3)] });
-    expect(planAfterAttempt(record, { succeeded: false, failureClass: 'SPOT_RECLAIM', statusReason: 'Host EC2 (instance i-0abc123) terminated.' })).toEqual({
+    expect(
+      planAfterAttempt(record, {
+        succeeded: false,
+        failureClass: 'SPOT_RECLAIM',
+        statusReason: 'Host EC2 (instance i-0abc123) terminated.',
+      }),
+    ).toEqual({
       next: 'finish',
       outcome: {
         status: 'FAILED',
@@ -252,7 +285,7 @@ describe('planAfterAttempt', () => {
     });
   });
 
-  it('fails a spot-only job that found no Spot capacity, with Batch\'s reason', () => {
+  it("fails a spot-only job that found no Spot capacity, with Batch's reason", () => {
     const reason = 'Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY';
     const record = aJobRecord({ capacity: 'spot-only', attempts: [anAttempt({ attempt: 1, failureClass: 'NO_CAPACITY' })] });
     const plan = planAfterAttempt(record, { succeeded: false, failureClass: 'NO_CAPACITY', statusReason: reason });
@@ -282,7 +315,12 @@ describe('planAfterAttempt', () => {
   it('fails an application error at once, with exit code and reason, without failover', () => {
     const record = aJobRecord({ attempts: [anAttempt({ attempt: 1 })] });
     expect(
-      planAfterAttempt(record, { succeeded: false, failureClass: 'APP_ERROR', exitCode: 1, statusReason: 'Essential container in task exited' }),
+      planAfterAttempt(record, {
+        succeeded: false,
+        failureClass: 'APP_ERROR',
+        exitCode: 1,
+        statusReason: 'Essential container in task exited',
+      }),
     ).toEqual({
       next: 'finish',
       outcome: {

@@ -34,7 +34,7 @@ describe('the Batch retry rules', () => {
     expect(batchDecision('Task failed to start', 'CannotPullContainerError: not found')).toBe('EXIT');
   });
 
-  it('have the same rules in the API casing and in Step Functions\' casing', () => {
+  it("have the same rules in the API casing and in Step Functions' casing", () => {
     expect(batchRetryStrategy(2).evaluateOnExit).toEqual(EVALUATE_ON_EXIT);
     expect(stepFunctionsEvaluateOnExit()).toEqual([
       { OnStatusReason: 'Job attempt duration exceeded timeout', Action: 'EXIT' },
@@ -43,7 +43,7 @@ describe('the Batch retry rules', () => {
     ]);
   });
 
-  it('keep attempts within Batch\'s 1 to 10', () => {
+  it("keep attempts within Batch's 1 to 10", () => {
     expect([0, 1, 3, 10, 11, Number.NaN].map(clampBatchAttempts)).toEqual([1, 1, 3, 10, BATCH_MAX_ATTEMPTS, 1]);
     expect(batchRetryStrategy(25).attempts).toBe(10);
   });

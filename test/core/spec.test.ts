@@ -37,7 +37,7 @@ describe('parseJobSpec', () => {
   it('keeps every field of a full, valid body', () => {
     const body = {
       name: 'resnet-50_v2.1',
-      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/team/train:v1@sha256:' + 'a'.repeat(64),
+      image: `123456789012.dkr.ecr.us-east-1.amazonaws.com/team/train:v1@sha256:${'a'.repeat(64)}`,
       command: ['python', '-c', 'print("hi")', ''],
       environment: { MY_VAR: 'x', _private: '', A1: 'v'.repeat(4096) },
       gpus: 8,
@@ -73,13 +73,23 @@ describe('parseJobSpec', () => {
     ['empty command', { command: [] }, 'command', /received 0 items/],
     ['257 command items', { command: Array.from({ length: 257 }, () => 'x') }, 'command', /received 257 items/],
     ['non-string command item', { command: ['python', 7] }, 'command.1', /must be a string, received 7/],
-    ['command item over 4096 characters', { command: ['x'.repeat(4097)] }, 'command.0', /at most 4096 characters, received 4097 characters/],
+    [
+      'command item over 4096 characters',
+      { command: ['x'.repeat(4097)] },
+      'command.0',
+      /at most 4096 characters, received 4097 characters/,
+    ],
     ['environment as an array', { environment: ['A=1'] }, 'environment', /received an array/],
     ['environment name starting with a digit', { environment: { '1VAR': 'x' } }, 'environment.1VAR', /received "1VAR"/],
     ['environment name with a dash', { environment: { 'MY-VAR': 'x' } }, 'environment.MY-VAR', /\^\[A-Za-z_\]/],
     ['environment name starting with AWS_BATCH', { environment: { AWS_BATCH_JOB_ID: 'x' } }, 'environment.AWS_BATCH_JOB_ID', /AWS_BATCH/],
     ['non-string environment value', { environment: { MY_VAR: 1 } }, 'environment.MY_VAR', /must be a string, received 1/],
-    ['environment value over 4096 characters', { environment: { MY_VAR: 'x'.repeat(4097) } }, 'environment.MY_VAR', /received 4097 characters/],
+    [
+      'environment value over 4096 characters',
+      { environment: { MY_VAR: 'x'.repeat(4097) } },
+      'environment.MY_VAR',
+      /received 4097 characters/,
+    ],
     [
       '65 environment entries',
       { environment: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`V${i}`, 'x'])) },
@@ -101,7 +111,12 @@ describe('parseJobSpec', () => {
     ['tags as a string', { tags: 'team=ml' }, 'tags', /received "team=ml"/],
     ['tag key over 128 characters', { tags: { ['k'.repeat(129)]: 'v' } }, `tags.${'k'.repeat(129)}`, /received 129 characters/],
     ['tag value over 256 characters', { tags: { team: 'v'.repeat(257) } }, 'tags.team', /at most 256 characters, received 257 characters/],
-    ['33 tags', { tags: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`t${i}`, 'v'])) }, 'tags', /at most 32 entries, received 33/],
+    [
+      '33 tags',
+      { tags: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`t${i}`, 'v'])) },
+      'tags',
+      /at most 32 entries, received 33/,
+    ],
     ['an unknown field', { gpu: 2 }, 'gpu', /not a known field/],
   ];
 
@@ -120,7 +135,8 @@ describe('parseJobSpec', () => {
     expect(errorsOf({ ...minimal, gpu: 2 })).toEqual([
       {
         path: 'gpu',
-        message: 'is not a known field; known fields: name, image, command, environment, gpus, vcpus, memoryMiB, capacity, maxSpotAttempts, timeoutSeconds, tags',
+        message:
+          'is not a known field; known fields: name, image, command, environment, gpus, vcpus, memoryMiB, capacity, maxSpotAttempts, timeoutSeconds, tags',
       },
     ]);
   });
@@ -196,7 +212,9 @@ describe('parseJobSpec', () => {
   it('checks an image of exactly 512 characters as a reference: valid is kept, invalid refused', () => {
     const valid = `r.io/${'a'.repeat(507)}`;
     expect(parseJobSpec({ ...minimal, image: valid }).ok).toBe(true);
-    expect(errorsOf({ ...minimal, image: 'R'.repeat(512) })).toEqual([{ path: 'image', message: expect.stringContaining('container image reference') }]);
+    expect(errorsOf({ ...minimal, image: 'R'.repeat(512) })).toEqual([
+      { path: 'image', message: expect.stringContaining('container image reference') },
+    ]);
   });
 });
 
@@ -245,14 +263,17 @@ describe('allowedRegistries', () => {
     expect(allows(image, allowedRegistries)).toBe(false);
   });
 
-  it('accepts the attack report\'s path entries and refuses an image outside them, at the API schema', () => {
+  it("accepts the attack report's path entries and refuses an image outside them, at the API schema", () => {
     const options = { allowedRegistries: ['ghcr.io/acme', `${ECR}/team`, 'docker.io/library'] };
 
     expect(parseJobSpec({ ...minimal, image: 'ghcr.io/acme/app:1' }, options).ok).toBe(true);
     expect(parseJobSpec({ ...minimal, image: `${ECR}/team/model:1` }, options).ok).toBe(true);
     expect(parseJobSpec({ ...minimal, image: 'ubuntu:22.04' }, options).ok).toBe(true);
     expect(errorsOf({ ...minimal, image: 'attacker/miner' }, options)).toEqual([
-      { path: 'image', message: expect.stringContaining('repository "attacker/miner" of registry "docker.io" is not under an allowed path') },
+      {
+        path: 'image',
+        message: expect.stringContaining('repository "attacker/miner" of registry "docker.io" is not under an allowed path'),
+      },
     ]);
     expect(errorsOf({ ...minimal, image: 'quay.io/acme/app' }, options)).toEqual([
       { path: 'image', message: expect.stringContaining('registry "quay.io" is not allowed') },
@@ -290,7 +311,8 @@ describe('canonicalJson', () => {
 
 describe('parseJobSpec and keys a JSON object cannot keep', () => {
   // JSON.parse makes `__proto__` an own member; the body as the API and local mode receive it.
-  const withProtoKey = (field: 'environment' | 'tags', value: unknown) => JSON.parse(`{"image":"busybox","command":["true"],"${field}":{"OK":"x","__proto__":${JSON.stringify(value)}}}`) as unknown;
+  const withProtoKey = (field: 'environment' | 'tags', value: unknown) =>
+    JSON.parse(`{"image":"busybox","command":["true"],"${field}":{"OK":"x","__proto__":${JSON.stringify(value)}}}`) as unknown;
 
   it.each([
     ['an environment variable', 'environment', 'x'],
@@ -303,7 +325,11 @@ describe('parseJobSpec and keys a JSON object cannot keep', () => {
 
   it('reports a __proto__ name together with the other errors of the body', () => {
     const body = JSON.parse('{"image":"busybox","command":[],"environment":{"__proto__":"x","1A":"y"}}') as unknown;
-    expect(errorsOf(body).map((error) => error.path).sort()).toEqual(['command', 'environment.1A', 'environment.__proto__']);
+    expect(
+      errorsOf(body)
+        .map((error) => error.path)
+        .sort(),
+    ).toEqual(['command', 'environment.1A', 'environment.__proto__']);
   });
 
   it('keeps names a plain object does hold, such as constructor', () => {

@@ -36,19 +36,22 @@ describe('client mistakes in local mode', () => {
     expect(await local.api.logs(jobId)).toEqual(['hello']);
   });
 
-  it.each(['%', '%E0%A4%A', '%ZZ', 'abc%'])('answers a job id %j that is not valid percent-encoding with 404 on every job route', async (jobId) => {
-    const responses = [
-      await local.api.request('GET', `/v1/jobs/${jobId}`),
-      await local.api.request('POST', `/v1/jobs/${jobId}/cancel`, { body: {} }),
-      await local.api.request('GET', `/v1/jobs/${jobId}/logs`),
-    ];
+  it.each(['%', '%E0%A4%A', '%ZZ', 'abc%'])(
+    'answers a job id %j that is not valid percent-encoding with 404 on every job route',
+    async (jobId) => {
+      const responses = [
+        await local.api.request('GET', `/v1/jobs/${jobId}`),
+        await local.api.request('POST', `/v1/jobs/${jobId}/cancel`, { body: {} }),
+        await local.api.request('GET', `/v1/jobs/${jobId}/logs`),
+      ];
 
-    for (const response of responses) {
-      expect(response.status).toBe(404);
-      expect(response.headers.get('content-type')).toContain('application/problem+json');
-    }
-    expect((await local.api.request('GET', '/v1/jobs')).status).toBe(200);
-  });
+      for (const response of responses) {
+        expect(response.status).toBe(404);
+        expect(response.headers.get('content-type')).toContain('application/problem+json');
+      }
+      expect((await local.api.request('GET', '/v1/jobs')).status).toBe(200);
+    },
+  );
 
   it('admits the images under each allowed path and refuses the rest, naming the image field', async () => {
     const admitted = [];
@@ -63,6 +66,11 @@ describe('client mistakes in local mode', () => {
 
     expect(admitted.map((response) => response.status)).toEqual([202, 202, 202]);
     expect(refused.map((response) => response.status)).toEqual([400, 400, 400, 400]);
-    expect(refused.map((response) => response.body.errors.map((error) => error.path))).toEqual([['image'], ['image'], ['image'], ['image']]);
+    expect(refused.map((response) => response.body.errors.map((error) => error.path))).toEqual([
+      ['image'],
+      ['image'],
+      ['image'],
+      ['image'],
+    ]);
   });
 });

@@ -122,7 +122,9 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of job processes 
     const started = await startPlatformProcess(dataDir);
     platformProcess = started.process;
     const api = new ApiClient(started.url);
-    const job = await api.submit({ command: ['sh', '-c', 'if [ "$GPUJOBS_ATTEMPT" = 1 ]; then echo main=$$; setsid sleep 60 & echo child=$!; wait; fi'] });
+    const job = await api.submit({
+      command: ['sh', '-c', 'if [ "$GPUJOBS_ATTEMPT" = 1 ]; then echo main=$$; setsid sleep 60 & echo child=$!; wait; fi'],
+    });
     await api.waitForStatus(job.jobId, ['RUNNING']);
     const lines = await waitFor(async () => {
       const logged = await api.logs(job.jobId);
@@ -146,7 +148,7 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of job processes 
   }, 90_000);
 });
 
-describe('the Batch stand-in\'s retention in local mode', () => {
+describe("the Batch stand-in's retention in local mode", () => {
   it('forgets finished Batch jobs beyond the ones it keeps, while the API still answers for them from DynamoDB', async () => {
     // GIVEN a platform whose Batch stand-in keeps 2 finished jobs
     local = await startTestPlatform({ dataDir, retainedBatchJobs: 2 });
@@ -173,4 +175,3 @@ describe('the Batch stand-in\'s retention in local mode', () => {
     expect(await local.api.logs(jobIds[0]!)).toEqual(['job 1']);
   });
 });
-

@@ -23,7 +23,11 @@ interface Problem {
 const owner = 'crash-inputs-owner';
 
 const postRaw = (body: string | Buffer) =>
-  fetch(`${local.platform.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-gpujobs-owner': owner }, body });
+  fetch(`${local.platform.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-gpujobs-owner': owner },
+    body,
+  });
 
 async function expectPlatformRunsAJob(): Promise<void> {
   const { jobId } = await local.api.submit({ command: ['sh', '-c', 'echo still-here'] }, { owner });
@@ -36,10 +40,28 @@ describe('local mode, given the request bodies that used to crash it', () => {
   const refused: [string, string, number, string, string][] = [
     ['an empty program', JSON.stringify({ image: 'busybox', command: [''] }), 422, 'not-executable', 'command.0'],
     ['a NUL byte in an argument', JSON.stringify({ image: 'busybox', command: ['echo', 'a\u0000b'] }), 422, 'not-executable', 'command.1'],
-    ['a NUL byte in an environment value', JSON.stringify({ image: 'busybox', command: ['true'], environment: { A: 'x\u0000y' } }), 422, 'not-executable', 'environment.A'],
-    ['a NUL byte in an environment name', JSON.stringify({ image: 'busybox', command: ['true'], environment: { 'A\u0000B': 'x' } }), 400, 'invalid-request', 'environment.A\u0000B'],
+    [
+      'a NUL byte in an environment value',
+      JSON.stringify({ image: 'busybox', command: ['true'], environment: { A: 'x\u0000y' } }),
+      422,
+      'not-executable',
+      'environment.A',
+    ],
+    [
+      'a NUL byte in an environment name',
+      JSON.stringify({ image: 'busybox', command: ['true'], environment: { 'A\u0000B': 'x' } }),
+      400,
+      'invalid-request',
+      'environment.A\u0000B',
+    ],
     // Written out: JSON.stringify of an object literal would not carry a __proto__ member.
-    ['an environment variable named __proto__', '{"image":"busybox","command":["true"],"environment":{"__proto__":{"x":"y"}}}', 400, 'invalid-request', 'environment.__proto__'],
+    [
+      'an environment variable named __proto__',
+      '{"image":"busybox","command":["true"],"environment":{"__proto__":{"x":"y"}}}',
+      400,
+      'invalid-request',
+      'environment.__proto__',
+    ],
   ];
 
   it.each(refused)('refuses %s, naming the field, and keeps answering', async (_case, body, status, slug, path) => {
@@ -72,7 +94,9 @@ describe('local mode, given the request bodies that used to crash it', () => {
     expect(job.status).toBe('FAILED');
     expect(job.statusReason).toContain('CannotStartContainerError');
     expect(job.statusReason).toContain('gpujobs-no-such-program');
-    expect(job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}:${attempt.failureClass}`)).toEqual(['spot:FAILED:MISCONFIGURATION']);
+    expect(job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}:${attempt.failureClass}`)).toEqual([
+      'spot:FAILED:MISCONFIGURATION',
+    ]);
     await expectPlatformRunsAJob();
   });
 

@@ -70,7 +70,9 @@ describe.skipIf(!canMount)('the data dir on a sick disk', () => {
     fill(point);
 
     // WHEN requests arrive
-    const submit = await local.api.request<{ status: number; detail: string }>('POST', '/v1/jobs', { body: { image: 'local', command: ['true'] } });
+    const submit = await local.api.request<{ status: number; detail: string }>('POST', '/v1/jobs', {
+      body: { image: 'local', command: ['true'] },
+    });
     const list = await waitFor(async () => {
       const response = await local!.api.request<{ detail: string }>('GET', '/v1/jobs');
       return response.status === 503 ? response : undefined;

@@ -14,10 +14,14 @@ describe('local mode, a job larger than the machine', () => {
   it('is refused with 422 naming gpus and the slots, and never stored', async () => {
     const owner = 'shapes-owner';
 
-    const response = await local.api.request<{ type: string; detail: string; errors: { path: string; message: string }[] }>('POST', '/v1/jobs', {
-      body: { image: 'busybox', command: ['true'], gpus: 3 },
-      owner,
-    });
+    const response = await local.api.request<{ type: string; detail: string; errors: { path: string; message: string }[] }>(
+      'POST',
+      '/v1/jobs',
+      {
+        body: { image: 'busybox', command: ['true'], gpus: 3 },
+        owner,
+      },
+    );
 
     expect(response.status).toBe(422);
     expect(response.headers.get('content-type')).toContain('application/problem+json');

@@ -21,7 +21,10 @@ afterAll(async () => {
 /** Reclaims the running Spot attempt `times` times, waiting for each to start and to be gone. */
 async function reclaimSpot(times: number): Promise<void> {
   for (let round = 0; round < times; round += 1) {
-    const { pid } = await waitFor(() => local.platform.runningProcesses().find((process) => process.capacity === 'spot'), 'a running Spot attempt');
+    const { pid } = await waitFor(
+      () => local.platform.runningProcesses().find((process) => process.capacity === 'spot'),
+      'a running Spot attempt',
+    );
     const response = await local.api.request<{ interrupted: number }>('POST', '/local/spot/interrupt');
     expect(response.body.interrupted).toBe(1);
     await waitFor(() => !isAlive(pid) || undefined, `process ${pid} to end`);
@@ -34,7 +37,10 @@ async function logLinesByAttempt(jobId: string): Promise<{ attempt: number; mess
   let nextToken: string | undefined;
   do {
     const query = nextToken ? `?nextToken=${encodeURIComponent(nextToken)}` : '';
-    const page = await local.api.request<{ lines: { attempt: number; message: string }[]; nextToken?: string }>('GET', `/v1/jobs/${jobId}/logs${query}`);
+    const page = await local.api.request<{ lines: { attempt: number; message: string }[]; nextToken?: string }>(
+      'GET',
+      `/v1/jobs/${jobId}/logs${query}`,
+    );
     lines.push(...page.body.lines.map(({ attempt, message }) => ({ attempt, message })));
     nextToken = page.body.lines.length > 0 ? page.body.nextToken : undefined;
   } while (nextToken);
@@ -47,12 +53,18 @@ async function logLinesByAttempt(jobId: string): Promise<{ attempt: number; mess
  */
 async function workflowEnded(jobId: string): Promise<void> {
   const executionArn = executionArnFor(local.platform.stateMachineArn, jobId);
-  await waitFor(async () => (await sfn.send(new DescribeExecutionCommand({ executionArn }))).status !== 'RUNNING' || undefined, `the workflow of job ${jobId} to end`);
+  await waitFor(
+    async () => (await sfn.send(new DescribeExecutionCommand({ executionArn }))).status !== 'RUNNING' || undefined,
+    `the workflow of job ${jobId} to end`,
+  );
 }
 
 /** Waits until the local Batch executor has let go of the attempt whose process is `pid`. */
 async function attemptEnded(pid: number): Promise<void> {
-  await waitFor(() => !local.platform.runningProcesses().some((process) => process.pid === pid) || undefined, `the attempt of process ${pid} to end`);
+  await waitFor(
+    () => !local.platform.runningProcesses().some((process) => process.pid === pid) || undefined,
+    `the attempt of process ${pid} to end`,
+  );
 }
 
 /** `previous→status` of each GPU Job Status Change the job announced, in order. */
@@ -62,7 +74,8 @@ async function statusChangesOf(jobId: string): Promise<string[]> {
     .map((event) => `${String(event.detail.previousStatus)}→${String(event.detail.status)}`);
 }
 
-const attemptsOf = (job: Job) => job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}${attempt.failureClass ? `:${attempt.failureClass}` : ''}`);
+const attemptsOf = (job: Job) =>
+  job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}${attempt.failureClass ? `:${attempt.failureClass}` : ''}`);
 
 describe('local mode end to end, over HTTP', () => {
   it('runs a job to SUCCEEDED with its logs and exactly one terminal event', async () => {
@@ -94,7 +107,11 @@ describe('local mode end to end, over HTTP', () => {
     const { jobId } = await local.api.submit({
       gpus: 2,
       environment: { MY_SETTING: 'forty two' },
-      command: ['node', '-e', 'const e = process.env; console.log([e.MY_SETTING, e.GPUJOBS_JOB_ID, e.GPUJOBS_ATTEMPT, e.CUDA_VISIBLE_DEVICES].join("|"))'],
+      command: [
+        'node',
+        '-e',
+        'const e = process.env; console.log([e.MY_SETTING, e.GPUJOBS_JOB_ID, e.GPUJOBS_ATTEMPT, e.CUDA_VISIBLE_DEVICES].join("|"))',
+      ],
     });
 
     await local.api.waitForStatus(jobId, ['SUCCEEDED']);
@@ -106,10 +123,17 @@ describe('local mode end to end, over HTTP', () => {
   });
 
   it('rejects bad input with problem details: 400 per field, malformed JSON, 413 over 64 KiB, 404 for unknown routes', async () => {
-    const missingImage = await local.api.request<{ errors: { path: string }[] }>('POST', '/v1/jobs', { body: { command: ['true'], gpus: 9 } });
-    const malformed = await local.api.request('POST', '/v1/jobs', { rawBody: '{"image":', headers: { 'content-type': 'application/json' } });
+    const missingImage = await local.api.request<{ errors: { path: string }[] }>('POST', '/v1/jobs', {
+      body: { command: ['true'], gpus: 9 },
+    });
+    const malformed = await local.api.request('POST', '/v1/jobs', {
+      rawBody: '{"image":',
+      headers: { 'content-type': 'application/json' },
+    });
     const notObject = await local.api.request('POST', '/v1/jobs', { body: ['busybox'] });
-    const unknownField = await local.api.request<{ errors: { path: string }[] }>('POST', '/v1/jobs', { body: { image: 'busybox', command: ['true'], colour: 'red' } });
+    const unknownField = await local.api.request<{ errors: { path: string }[] }>('POST', '/v1/jobs', {
+      body: { image: 'busybox', command: ['true'], colour: 'red' },
+    });
     const tooLarge = await local.api.request('POST', '/v1/jobs', {
       body: { image: 'busybox', command: ['true'], environment: { BIG: 'x'.repeat(70 * 1024) } },
     });
@@ -230,7 +254,13 @@ describe('local mode end to end, over HTTP', () => {
       { attempt: 2, message: 'done' },
     ]);
     // AND the job waited again while the retry waited for its instance
-    expect(await statusChangesOf(jobId)).toEqual(['QUEUED→PENDING', 'PENDING→RUNNING', 'RUNNING→PENDING', 'PENDING→RUNNING', 'RUNNING→SUCCEEDED']);
+    expect(await statusChangesOf(jobId)).toEqual([
+      'QUEUED→PENDING',
+      'PENDING→RUNNING',
+      'RUNNING→PENDING',
+      'PENDING→RUNNING',
+      'RUNNING→SUCCEEDED',
+    ]);
   });
 
   it('fails over to On-Demand when a reclaim exceeds a Spot budget of 1, with no retry on Spot', async () => {

@@ -44,7 +44,9 @@ async function logPages(jobId: string, limit = 1000): Promise<{ pages: LogsPage[
   let nextToken: string | undefined;
   do {
     const query = new URLSearchParams({ limit: String(limit), ...(nextToken ? { nextToken } : {}) });
-    const response = await fetch(`${local.platform.url}/v1/jobs/${jobId}/logs?${query}`, { headers: { 'x-gpujobs-owner': 'limits-owner' } });
+    const response = await fetch(`${local.platform.url}/v1/jobs/${jobId}/logs?${query}`, {
+      headers: { 'x-gpujobs-owner': 'limits-owner' },
+    });
     expect(response.status).toBe(200);
     const text = await response.text();
     bytes.push(Buffer.byteLength(text));
@@ -74,7 +76,10 @@ describe('local mode job logs, large output', () => {
     // THEN the 300 KB line is two events, the second marked, and every line rejoins whole
     expect(messages[0]?.length).toBeLessThan(300_000);
     expect(messages[1]?.startsWith(CONTINUATION_MARKER)).toBe(true);
-    expect(joinPieces(messages)).toEqual(['a'.repeat(300_000), ...Array.from({ length: 8 }, (_, index) => String(index).repeat(1_048_576))]);
+    expect(joinPieces(messages)).toEqual([
+      'a'.repeat(300_000),
+      ...Array.from({ length: 8 }, (_, index) => String(index).repeat(1_048_576)),
+    ]);
     // AND no page is over the budget, so more than one page was needed
     expect(pages.length).toBeGreaterThan(2);
     for (const size of bytes) expect(size).toBeLessThanOrEqual(4 * 1024 * 1024 + 1024);
@@ -86,9 +91,13 @@ describe('local mode job logs, large output', () => {
     await local.api.waitForStatus(job.jobId, ['SUCCEEDED'], { owner: 'limits-owner' });
     // WHEN a token is forged at byte 3 of its stream
     const forged = Buffer.from(JSON.stringify({ a: 1, t: 'f/00000000000000000003/s' })).toString('base64url');
-    const response = await local.api.request<{ status: number; errors: { path: string }[] }>('GET', `/v1/jobs/${job.jobId}/logs?nextToken=${forged}`, {
-      owner: 'limits-owner',
-    });
+    const response = await local.api.request<{ status: number; errors: { path: string }[] }>(
+      'GET',
+      `/v1/jobs/${job.jobId}/logs?nextToken=${forged}`,
+      {
+        owner: 'limits-owner',
+      },
+    );
     // THEN it is the caller's mistake, not a 500
     expect(response.status).toBe(400);
     expect(response.body.errors).toEqual([{ path: 'nextToken', message: expect.any(String) }]);
@@ -98,15 +107,23 @@ describe('local mode job logs, large output', () => {
 describe('local mode, a log the disk cannot take', () => {
   it('fails that job with the disk error while another job runs on and the platform answers', async () => {
     // GIVEN a job running, then a job whose log stream lands on a full disk
-    const healthy = await local.api.submit({ image: 'busybox', command: ['sh', '-c', 'echo still fine; exec sleep 2'] }, { owner: 'limits-owner' });
+    const healthy = await local.api.submit(
+      { image: 'busybox', command: ['sh', '-c', 'echo still fine; exec sleep 2'] },
+      { owner: 'limits-owner' },
+    );
     await local.api.waitForStatus(healthy.jobId, ['RUNNING'], { owner: 'limits-owner' });
     nextLogDiskIsFull = true;
-    const doomed = await local.api.submit({ image: 'busybox', command: ['sh', '-c', 'echo hello; exec sleep 30'] }, { owner: 'limits-owner' });
+    const doomed = await local.api.submit(
+      { image: 'busybox', command: ['sh', '-c', 'echo hello; exec sleep 30'] },
+      { owner: 'limits-owner' },
+    );
     // WHEN it writes its first line THEN it ends FAILED, naming the full disk
     const failed = await local.api.waitForStatus(doomed.jobId, ['FAILED', 'SUCCEEDED'], { owner: 'limits-owner', timeoutMs: 20_000 });
     expect(failed.status).toBe('FAILED');
     expect(failed.statusReason).toMatch(/writing the log stream \S+ in the local data dir failed: the disk is full \(ENOSPC\)/);
-    expect(failed.attempts[0]?.statusReason).toMatch(/^MISCONFIGURATION:HOST_STORAGE - writing the log stream \S+ in the local data dir failed: the disk is full \(ENOSPC\)$/);
+    expect(failed.attempts[0]?.statusReason).toMatch(
+      /^MISCONFIGURATION:HOST_STORAGE - writing the log stream \S+ in the local data dir failed: the disk is full \(ENOSPC\)$/,
+    );
     // AND it is the machine's fault, not the job's: no retry, and not blamed on an exit code
     expect(failed.attempts).toHaveLength(1);
     expect(failed.attempts[0]?.failureClass).toBe('MISCONFIGURATION');

@@ -30,20 +30,24 @@ afterAll(async () => {
 interface RawResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read the parsed JSON body field by field
   readonly body: any;
 }
 
 /** A request with exactly the given headers (fetch would set Host itself), as a browser or curl sends it. */
 function raw(method: string, path: string, headers: OutgoingHttpHeaders, body?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers }, setHost: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text ? JSON.parse(text) : undefined });
-      });
-    });
+    const outgoing = httpRequest(
+      { host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers }, setHost: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text ? JSON.parse(text) : undefined });
+        });
+      },
+    );
     outgoing.on('error', reject);
     outgoing.end(body);
   });
@@ -62,7 +66,12 @@ describe('local mode refuses requests from web pages', () => {
     const marker = join(scratch, 'a2-ran');
     const body = JSON.stringify({ image: 'busybox', command: ['sh', '-c', `echo ran > ${marker}`] });
 
-    const response = await raw('POST', '/v1/jobs', { origin: 'http://evil.example', 'content-type': 'text/plain;charset=UTF-8', 'x-gpujobs-owner': owner }, body);
+    const response = await raw(
+      'POST',
+      '/v1/jobs',
+      { origin: 'http://evil.example', 'content-type': 'text/plain;charset=UTF-8', 'x-gpujobs-owner': owner },
+      body,
+    );
 
     expect(response.status).toBe(403);
     expect(response.headers['content-type']).toBe('application/problem+json');
@@ -99,7 +108,12 @@ describe('local mode refuses requests from web pages', () => {
     const host = `attacker.example:${port}`;
 
     const read = await raw('GET', '/v1/jobs', { host });
-    const submit = await raw('POST', '/v1/jobs', { host, 'content-type': 'application/json', 'x-gpujobs-owner': owner }, JSON.stringify({ image: 'busybox', command: ['true'] }));
+    const submit = await raw(
+      'POST',
+      '/v1/jobs',
+      { host, 'content-type': 'application/json', 'x-gpujobs-owner': owner },
+      JSON.stringify({ image: 'busybox', command: ['true'] }),
+    );
     const events = await raw('GET', '/local/events', { host });
 
     expect(read.status).toBe(421);
@@ -116,7 +130,11 @@ describe('local mode refuses requests from web pages', () => {
     const path = `/v1/jobs/${job.jobId}/cancel`;
 
     const noType = await raw('POST', path, { 'x-gpujobs-owner': owner });
-    const form = await raw('POST', path, { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded', 'x-gpujobs-owner': owner });
+    const form = await raw('POST', path, {
+      origin: 'http://evil.example',
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-gpujobs-owner': owner,
+    });
 
     expect(noType.status).toBe(415);
     expect(noType.body.detail).toContain('Received no Content-Type.');
@@ -150,7 +168,12 @@ describe('local mode refuses requests from web pages', () => {
 
 describe('local mode still serves its own clients', () => {
   it('serves the CLI client: submit, get and a bodiless cancel', async () => {
-    const client = new GpuJobsClient({ endpoint: { url: new URL(local.platform.url), source: 'flag' }, authenticate: anonymous, owner: 'cli-user', fetch: globalThis.fetch });
+    const client = new GpuJobsClient({
+      endpoint: { url: new URL(local.platform.url), source: 'flag' },
+      authenticate: anonymous,
+      owner: 'cli-user',
+      fetch: globalThis.fetch,
+    });
 
     const submitted = await client.submit({ image: 'busybox', command: ['sleep', '30'] });
     await waitFor(async () => ((await client.get(submitted.jobId)).status === 'RUNNING' ? true : undefined), 'the CLI job to run');
@@ -166,7 +189,12 @@ describe('local mode still serves its own clients', () => {
   ])('serves a JSON client that addresses it as %s', async (_, headersFor) => {
     const owner = `json-${Math.random().toString(36).slice(2)}`;
 
-    const response = await raw('POST', '/v1/jobs', { ...headersFor(port), 'content-type': 'application/json; charset=utf-8', 'x-gpujobs-owner': owner }, JSON.stringify({ image: 'busybox', command: ['true'] }));
+    const response = await raw(
+      'POST',
+      '/v1/jobs',
+      { ...headersFor(port), 'content-type': 'application/json; charset=utf-8', 'x-gpujobs-owner': owner },
+      JSON.stringify({ image: 'busybox', command: ['true'] }),
+    );
 
     expect(response.status).toBe(202);
     await local.api.waitForStatus(response.body.jobId as string, ['SUCCEEDED'], { owner });

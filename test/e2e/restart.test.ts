@@ -64,7 +64,10 @@ async function submitWorkload(api: ApiClient, tag: string): Promise<Workload> {
   // Its RUNNING status is written before it is announced: the announcement is part of the history asserted after the restart.
   await waitFor(
     async () =>
-      (await api.events()).find((event) => event.detail.jobId === running.jobId && event.detail.status === 'RUNNING' && event['detail-type'] === 'GPU Job Status Change'),
+      (await api.events()).find(
+        (event) =>
+          event.detail.jobId === running.jobId && event.detail.status === 'RUNNING' && event['detail-type'] === 'GPU Job Status Change',
+      ),
     'the RUNNING event',
   );
   const waiting = [];
@@ -117,12 +120,17 @@ async function expectWorkloadRecovered(restarted: TestPlatform, workload: Worklo
   // Exactly one terminal event each, and every key still names its job, now finished.
   for (const job of [running, ...waiting]) {
     expect(await terminalEventsOf(api, job.jobId)).toEqual(['GPU Job Succeeded']);
-    const again = await api.submit(job.jobId === running.jobId ? { command: INTERRUPTIBLE, maxSpotAttempts: 1 } : { command: job.command }, { idempotencyKey: keys.get(job.jobId)! });
+    const again = await api.submit(
+      job.jobId === running.jobId ? { command: INTERRUPTIBLE, maxSpotAttempts: 1 } : { command: job.command },
+      { idempotencyKey: keys.get(job.jobId)! },
+    );
     expect(again).toMatchObject({ jobId: job.jobId, status: 'SUCCEEDED' });
   }
 
   // The interrupted job went back to PENDING for its next attempt, and said so, as after a Spot reclaim.
-  const changes = (await api.events()).filter((event) => event.detail.jobId === running.jobId && event['detail-type'] === 'GPU Job Status Change');
+  const changes = (await api.events()).filter(
+    (event) => event.detail.jobId === running.jobId && event['detail-type'] === 'GPU Job Status Change',
+  );
   expect(changes.map((event) => `${String(event.detail.previousStatus)}→${String(event.detail.status)}`)).toEqual([
     'QUEUED→PENDING',
     'PENDING→RUNNING',
@@ -131,7 +139,6 @@ async function expectWorkloadRecovered(restarted: TestPlatform, workload: Worklo
     'RUNNING→SUCCEEDED',
   ]);
 }
-
 
 describe('restarting the local platform', () => {
   it('keeps finished jobs, runs the jobs that waited, and runs again the one that was interrupted, after a stop', async () => {

@@ -51,13 +51,18 @@ export type JobSubmission = Record<string, unknown>;
 export class ApiClient {
   constructor(readonly url: string) {}
 
-  async request<T = unknown>(method: string, path: string, options: { body?: unknown; rawBody?: string; headers?: Record<string, string>; owner?: string } = {}): Promise<ApiResponse<T>> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    options: { body?: unknown; rawBody?: string; headers?: Record<string, string>; owner?: string } = {},
+  ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.owner) headers['x-gpujobs-owner'] = options.owner;
     let body: string | undefined = options.rawBody;
     if (options.body !== undefined) body = JSON.stringify(options.body);
     // What every legitimate client sends (local mode refuses a POST without it, body or not).
-    if (method !== 'GET' && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['content-type'] = JSON_MEDIA_TYPE;
+    if (method !== 'GET' && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-type'))
+      headers['content-type'] = JSON_MEDIA_TYPE;
     const response = await fetch(`${this.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
@@ -84,7 +89,11 @@ export class ApiClient {
     let nextToken: string | undefined;
     do {
       const query = nextToken ? `?nextToken=${encodeURIComponent(nextToken)}` : '';
-      const response = await this.request<{ lines: { message: string }[]; nextToken?: string }>('GET', `/v1/jobs/${jobId}/logs${query}`, owner ? { owner } : {});
+      const response = await this.request<{ lines: { message: string }[]; nextToken?: string }>(
+        'GET',
+        `/v1/jobs/${jobId}/logs${query}`,
+        owner ? { owner } : {},
+      );
       if (response.status !== 200) throw new Error(`logs ${jobId} answered ${response.status}: ${JSON.stringify(response.body)}`);
       lines.push(...response.body.lines.map((line) => line.message));
       nextToken = response.body.lines.length > 0 ? response.body.nextToken : undefined;
@@ -126,7 +135,9 @@ export const TERMINAL_EVENT_TYPES = ['GPU Job Succeeded', 'GPU Job Failed', 'GPU
  */
 export async function terminalEventsOf(api: ApiClient, jobId: string): Promise<string[]> {
   const terminal = async () =>
-    (await api.events()).filter((event) => event.detail.jobId === jobId && TERMINAL_EVENT_TYPES.includes(event['detail-type'])).map((event) => event['detail-type']);
+    (await api.events())
+      .filter((event) => event.detail.jobId === jobId && TERMINAL_EVENT_TYPES.includes(event['detail-type']))
+      .map((event) => event['detail-type']);
   return waitFor(async () => {
     const found = await terminal();
     return found.length > 0 ? found : undefined;
@@ -169,7 +180,14 @@ export async function startPlatformProcess(dataDir: string): Promise<{ process: 
   // Node itself with tsx's loader (not the tsx CLI, which would run it in a grandchild the SIGKILL misses).
   const started = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
     cwd: process.cwd(),
-    env: { ...process.env, PORT: '0', GPUJOBS_DATA_DIR: dataDir, GPUJOBS_LOCAL_GPUS: '1', GPUJOBS_CAPACITY_TIMEOUT_SECONDS: '1', GPUJOBS_SPOT_GRACE_SECONDS: '0.5' },
+    env: {
+      ...process.env,
+      PORT: '0',
+      GPUJOBS_DATA_DIR: dataDir,
+      GPUJOBS_LOCAL_GPUS: '1',
+      GPUJOBS_CAPACITY_TIMEOUT_SECONDS: '1',
+      GPUJOBS_SPOT_GRACE_SECONDS: '0.5',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

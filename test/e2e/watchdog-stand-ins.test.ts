@@ -134,7 +134,11 @@ describe('the local Batch queue without Spot capacity', () => {
     batch.cancelJob(running.jobId, 'too late');
 
     const cancelled = await waiting.completion;
-    expect(cancelled).toMatchObject({ status: 'FAILED', statusReason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - no Spot capacity for 600 s (gpujobs watchdog)', attempts: [] });
+    expect(cancelled).toMatchObject({
+      status: 'FAILED',
+      statusReason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - no Spot capacity for 600 s (gpujobs watchdog)',
+      attempts: [],
+    });
     expect(batch.describeJobs([running.jobId])[0]?.status).toBe('RUNNING');
     expect(() => batch.cancelJob('no-such-job', 'x')).toThrow(/does not exist/);
   });
@@ -151,14 +155,29 @@ describe('ListJobs, CancelJob and ListExecutions through real SDK clients', () =
     directory = mkdtempSync(join(tmpdir(), 'gpujobs-watchdog-sdk-'));
     logStore = new LogStore(join(directory, 'logs'));
     batch = localBatch({ capacityTimeoutSeconds: 60 });
-    bus = new LocalEventBus({ eventLogFile: join(directory, 'events.jsonl'), busName: 'gpujobs', webhookUrls: [], account: '000000000000', region: 'us-east-1', logger });
+    bus = new LocalEventBus({
+      eventLogFile: join(directory, 'events.jsonl'),
+      busName: 'gpujobs',
+      webhookUrls: [],
+      account: '000000000000',
+      region: 'us-east-1',
+      logger,
+    });
     const gate = new Promise<void>((resolve) => {
       releaseWork = resolve;
     });
     stepFunctions = new LocalStepFunctions({
       stateMachineArn: STATE_MACHINE_ARN,
-      definition: { StartAt: 'Work', States: { Work: { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:work', End: true } } },
-      createTaskHandlers: () => ({ Work: async (input) => (await gate, input) }),
+      definition: {
+        StartAt: 'Work',
+        States: { Work: { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:work', End: true } },
+      },
+      createTaskHandlers: () => ({
+        Work: async (input) => {
+          await gate;
+          return input;
+        },
+      }),
       onStatusChange: () => undefined,
       logger,
     });
@@ -173,7 +192,7 @@ describe('ListJobs, CancelJob and ListExecutions through real SDK clients', () =
     await disposeStandIns();
   });
 
-  it('lists a queue\'s RUNNABLE jobs page by page, as JobSummary objects, and cancels one', async () => {
+  it("lists a queue's RUNNABLE jobs page by page, as JobSummary objects, and cancels one", async () => {
     batch.setSpotCapacity(false);
     const submit = submitter(batch);
     const submitted = ['a', 'b', 'c'].map((name) => submit(`gpujobs-${name}-1`));
@@ -182,7 +201,9 @@ describe('ListJobs, CancelJob and ListExecutions through real SDK clients', () =
     const client = new BatchClient({});
 
     const first = await client.send(new ListJobsCommand({ jobQueue: SPOT_QUEUE, jobStatus: 'RUNNABLE', maxResults: 2 }));
-    const second = await client.send(new ListJobsCommand({ jobQueue: SPOT_QUEUE, jobStatus: 'RUNNABLE', maxResults: 2, nextToken: first.nextToken }));
+    const second = await client.send(
+      new ListJobsCommand({ jobQueue: SPOT_QUEUE, jobStatus: 'RUNNABLE', maxResults: 2, nextToken: first.nextToken }),
+    );
     await client.send(new CancelJobCommand({ jobId: submitted[1]!.jobId, reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - test' }));
     const after = await client.send(new ListJobsCommand({ jobQueue: 'GpuComputeSpotJobQueue', jobStatus: 'RUNNABLE' }));
 
@@ -210,7 +231,9 @@ describe('ListJobs, CancelJob and ListExecutions through real SDK clients', () =
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     await sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'still-running', input: '{}' }));
-    await waitFor(() => stepFunctions.listExecutions({ stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'ABORTED' }).executions.length === 2);
+    await waitFor(
+      () => stepFunctions.listExecutions({ stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'ABORTED' }).executions.length === 2,
+    );
 
     const aborted = await sfn.send(new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'ABORTED' }));
 

@@ -43,12 +43,17 @@ function spotWaitSeconds(job: Job): number {
   return (Date.parse(spot.stoppedAt) - Date.parse(job.createdAt)) / 1000;
 }
 
-const attemptsOf = (job: Job) => job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}${attempt.failureClass ? `:${attempt.failureClass}` : ''}`);
+const attemptsOf = (job: Job) =>
+  job.attempts.map((attempt) => `${attempt.capacity}:${attempt.status}${attempt.failureClass ? `:${attempt.failureClass}` : ''}`);
 
 describe('no-capacity failover of a burst', () => {
   it('fails every Spot job over to On-Demand within the capacity timeout plus a few watchdog intervals of its own submission', async () => {
     // GIVEN no Spot capacity, a 2 s capacity timeout, a watchdog every 0.5 s, and 5 spot-first jobs
-    local = await startTestPlatform({ dataDir, capacityTimeoutSeconds: CAPACITY_TIMEOUT_SECONDS, watchdogIntervalSeconds: WATCHDOG_INTERVAL_SECONDS });
+    local = await startTestPlatform({
+      dataDir,
+      capacityTimeoutSeconds: CAPACITY_TIMEOUT_SECONDS,
+      watchdogIntervalSeconds: WATCHDOG_INTERVAL_SECONDS,
+    });
     const jobIds = await submitWithoutSpotCapacity(local, 5);
 
     // WHEN they run

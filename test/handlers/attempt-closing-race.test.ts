@@ -82,7 +82,11 @@ describe('a job that ends while prepare records its first attempt', () => {
 
     // WHEN reconcile settles the stopped execution and prepare's write lands right after reconcile's read
     const reconcile = createExecutionReconciler(dependenciesFor(racingStore(prepareWrites)));
-    const effect = await reconcile({ jobId: job.jobId, executionArn: 'arn:aws:states:us-east-1:123456789012:execution:sm:x', status: 'ABORTED' });
+    const effect = await reconcile({
+      jobId: job.jobId,
+      executionArn: 'arn:aws:states:us-east-1:123456789012:execution:sm:x',
+      status: 'ABORTED',
+    });
 
     // THEN the job is CANCELLED, no attempt is open on it, and it was announced once
     const ended = await store.getJob(job.jobId);
@@ -112,18 +116,27 @@ describe('a job that ends while prepare records its first attempt', () => {
     // GIVEN a RUNNING job whose workflow decided it failed, and a Batch event recording a retry in place meanwhile
     const bus = recordingEventBus(eventsMock);
     const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-    await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'APP_ERROR', statusReason: 'exit 1' }]);
-    const lateEvent = () => putJobAttempts(store, job.jobId, [{ attempt: 2, capacity: 'spot', status: 'RUNNING', startedAt: new Date().toISOString() }]);
+    await putJobAttempts(store, job.jobId, [
+      { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'APP_ERROR', statusReason: 'exit 1' },
+    ]);
+    const lateEvent = () =>
+      putJobAttempts(store, job.jobId, [{ attempt: 2, capacity: 'spot', status: 'RUNNING', startedAt: new Date().toISOString() }]);
 
     // WHEN finish writes the outcome and the event's write lands right after finish's read
     const finish = createJobFinisher(dependenciesFor(racingStore(lateEvent)));
-    const result = await finish({ jobId: job.jobId, outcome: { status: 'FAILED', statusReason: 'Essential container in task exited', failureClass: 'APP_ERROR' } });
+    const result = await finish({
+      jobId: job.jobId,
+      outcome: { status: 'FAILED', statusReason: 'Essential container in task exited', failureClass: 'APP_ERROR' },
+    });
 
     // THEN the job is FAILED and the late attempt ended FAILED with it, with one terminal event
     const ended = await store.getJob(job.jobId);
     expect(result).toMatchObject({ status: 'FAILED', transitioned: true });
     expect(openAttempts(ended)).toEqual([]);
-    expect(ended?.attempts.find((attempt) => attempt.attempt === 2)).toMatchObject({ status: 'FAILED', statusReason: 'Essential container in task exited' });
+    expect(ended?.attempts.find((attempt) => attempt.attempt === 2)).toMatchObject({
+      status: 'FAILED',
+      statusReason: 'Essential container in task exited',
+    });
     expect(bus.terminal().map((event) => event.detailType)).toEqual(['GPU Job Failed']);
   });
 });

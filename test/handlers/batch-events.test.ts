@@ -151,13 +151,21 @@ describe('batch-events', () => {
     const containerInstanceArn = `arn:aws:ecs:us-east-1:123456789012:container-instance/${CLUSTER}/${crypto.randomUUID()}`;
     let settled: Awaited<ReturnType<typeof putJobAttempts>> | undefined;
     ecsMock.on(DescribeContainerInstancesCommand).callsFake(async () => {
-      settled = await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() }]);
-      return { containerInstances: [{ containerInstanceArn, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }], failures: [] };
+      settled = await putJobAttempts(store, job.jobId, [
+        { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() },
+      ]);
+      return {
+        containerInstances: [{ containerInstanceArn, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }],
+        failures: [],
+      };
     });
 
     // WHEN the RUNNING event is applied
     const result = await handler(
-      batchEvent(batchJobName(job.jobId, 1), 'RUNNING', { ...runningDetail, container: { ...runningDetail.container, containerInstanceArn } }),
+      batchEvent(batchJobName(job.jobId, 1), 'RUNNING', {
+        ...runningDetail,
+        container: { ...runningDetail.container, containerInstanceArn },
+      }),
       lambdaContext('batch-events'),
     );
 
@@ -165,7 +173,9 @@ describe('batch-events', () => {
     // exactly as settle-attempt left it
     expect(result).toEqual({ effect: 'attempt-settled' });
     const stored = await store.getJob(job.jobId);
-    expect(stored?.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() }]);
+    expect(stored?.attempts).toEqual([
+      { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: new Date(STOPPED_AT).toISOString() },
+    ]);
     expect(stored?.version).toBe(settled?.version);
     expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
   });
@@ -209,14 +219,22 @@ describe('batch-events', () => {
     const HOST_LOST = 'Host EC2 (instance i-0abc) terminated.';
     /** The run Batch ended, as it lists it in `attempts` from then on. */
     const lostRun = {
-      container: { containerInstanceArn: CONTAINER_INSTANCE_ARN, taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/abc`, logStreamName: 'gpujobs/default/abc' },
+      container: {
+        containerInstanceArn: CONTAINER_INSTANCE_ARN,
+        taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/abc`,
+        logStreamName: 'gpujobs/default/abc',
+      },
       startedAt: STARTED_AT,
       stoppedAt: RECLAIMED_AT,
       statusReason: HOST_LOST,
     };
     const retryRunning = {
       startedAt: RETRY_STARTED_AT,
-      container: { containerInstanceArn: CONTAINER_INSTANCE_ARN, taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/def`, logStreamName: 'gpujobs/default/def' },
+      container: {
+        containerInstanceArn: CONTAINER_INSTANCE_ARN,
+        taskArn: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/def`,
+        logStreamName: 'gpujobs/default/def',
+      },
       attempts: [lostRun],
     };
     /** While the retry waits, the job-level container is still the lost run's. */
@@ -325,7 +343,7 @@ describe('batch-events', () => {
       expect(eventsMock).not.toHaveReceivedCommand(PutEventsCommand);
     });
 
-    it('records the facts of both runs when the Batch job ends, leaving the last attempt\'s outcome to the workflow', async () => {
+    it("records the facts of both runs when the Batch job ends, leaving the last attempt's outcome to the workflow", async () => {
       const job = await runningJob();
       await handler(batchEvent(batchJobName(job.jobId, 1), 'RUNNING', retryRunning), lambdaContext('batch-events'));
 
@@ -337,7 +355,10 @@ describe('batch-events', () => {
           stoppedAt: STOPPED_AT,
           statusReason: 'Essential container in task exited',
           container: finalRun,
-          attempts: [lostRun, { container: finalRun, startedAt: RETRY_STARTED_AT, stoppedAt: STOPPED_AT, statusReason: 'Essential container in task exited' }],
+          attempts: [
+            lostRun,
+            { container: finalRun, startedAt: RETRY_STARTED_AT, stoppedAt: STOPPED_AT, statusReason: 'Essential container in task exited' },
+          ],
         }),
         lambdaContext('batch-events'),
       );
@@ -345,7 +366,12 @@ describe('batch-events', () => {
       // THEN
       const stored = await store.getJob(job.jobId);
       expect(stored?.attempts[0]).toEqual(settledFirstAttempt);
-      expect(stored?.attempts[1]).toMatchObject({ attempt: 2, status: 'RUNNING', exitCode: 3, stoppedAt: new Date(STOPPED_AT).toISOString() });
+      expect(stored?.attempts[1]).toMatchObject({
+        attempt: 2,
+        status: 'RUNNING',
+        exitCode: 3,
+        stoppedAt: new Date(STOPPED_AT).toISOString(),
+      });
     });
   });
 

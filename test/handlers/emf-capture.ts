@@ -43,7 +43,7 @@ export function captureEmf(): EmfCapture {
     for (const document of documents) {
       for (const { Name } of document._aws.CloudWatchMetrics.flatMap((directive) => directive.Metrics)) {
         const value = document[Name];
-        (byName[Name] ??= []).push(...(Array.isArray(value) ? (value as number[]) : [value as number]));
+        byName[Name] = [...(byName[Name] ?? []), ...(Array.isArray(value) ? (value as number[]) : [value as number])];
       }
     }
     return byName;

@@ -32,16 +32,18 @@ beforeEach(() => {
 /** A RUNNING job whose one On-Demand attempt succeeded and cost $0.50. */
 async function jobWithSettledAttempt() {
   const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-  await putJobAttempts(store, job.jobId, [{
-    attempt: 1,
-    capacity: 'on-demand',
-    status: 'SUCCEEDED',
-    exitCode: 0,
-    instanceType: 'g5.xlarge',
-    startedAt: '2025-05-01T10:00:00.000Z',
-    stoppedAt: '2025-05-01T10:30:00.000Z',
-    costUsd: 0.5,
-  }]);
+  await putJobAttempts(store, job.jobId, [
+    {
+      attempt: 1,
+      capacity: 'on-demand',
+      status: 'SUCCEEDED',
+      exitCode: 0,
+      instanceType: 'g5.xlarge',
+      startedAt: '2025-05-01T10:00:00.000Z',
+      stoppedAt: '2025-05-01T10:30:00.000Z',
+      costUsd: 0.5,
+    },
+  ]);
   return job;
 }
 
@@ -137,7 +139,11 @@ describe('finish', () => {
 
     // THEN
     expect(result.status).toBe('FAILED');
-    expect(await store.getJob(job.jobId)).toMatchObject({ status: 'FAILED', exitCode: 3, statusReason: 'The container exited with code 3' });
+    expect(await store.getJob(job.jobId)).toMatchObject({
+      status: 'FAILED',
+      exitCode: 3,
+      statusReason: 'The container exited with code 3',
+    });
     expect(bus.terminal()).toEqual([
       expect.objectContaining({ detailType: 'GPU Job Failed', detail: expect.objectContaining({ exitCode: 3 }) }),
     ]);

@@ -28,7 +28,15 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptCostUsd, jobCostUsd } from '../../core/cost.js';
 import { buildJobEvent } from '../../core/events.js';
-import { JOB_STATUSES, isAttemptSettled, isTerminal, type AttemptStatus, type CapacityType, type JobRecord, type JobStatus } from '../../core/job.js';
+import {
+  JOB_STATUSES,
+  isAttemptSettled,
+  isTerminal,
+  type AttemptStatus,
+  type CapacityType,
+  type JobRecord,
+  type JobStatus,
+} from '../../core/job.js';
 import type { JobChange } from '../../core/job-change.js';
 import { applyChange, type ConditionalUpdate } from '../../lambdas/shared/job-item.js';
 import { newJobId } from '../../core/job-id.js';
@@ -114,10 +122,22 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
       result: fc.constantFrom<SubmissionResult>('success', 'reclaim', 'app-error'),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('finish' as const), status: fc.constantFrom<Outcome['status']>('SUCCEEDED', 'FAILED', 'CANCELLED') }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('finish' as const),
+      status: fc.constantFrom<Outcome['status']>('SUCCEEDED', 'FAILED', 'CANCELLED'),
+    }),
+  },
   { weight: 2, arbitrary: fc.constant({ kind: 'cancel' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'stranger-cancel' as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reconcile' as const), executionStatus: fc.constantFrom<'ABORTED' | 'FAILED'>('ABORTED', 'FAILED') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('reconcile' as const),
+      executionStatus: fc.constantFrom<'ABORTED' | 'FAILED'>('ABORTED', 'FAILED'),
+    }),
+  },
 );
 
 const step: fc.Arbitrary<Step> = fc.oneof(
@@ -128,7 +148,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 /** `value` with the given probability, else null (which shrinks first). */
 const sometimes = <T>(value: fc.Arbitrary<T>, probability: number): fc.Arbitrary<T | null> =>
-  fc.oneof({ weight: Math.round((1 - probability) * 12), arbitrary: fc.constant(null) }, { weight: Math.round(probability * 12), arbitrary: value });
+  fc.oneof(
+    { weight: Math.round((1 - probability) * 12), arbitrary: fc.constant(null) },
+    { weight: Math.round(probability * 12), arbitrary: value },
+  );
 
 /**
  * Any operations in any order: mostly refusals, and the odd path nobody planned for. Only the
@@ -174,14 +197,20 @@ const workflowRun = fc
     executionFailsAt: sometimes(fc.nat({ max: 14 }), 1 / 5),
     strangerCancelAt: sometimes(fc.nat({ max: 14 }), 1 / 5),
     /** Whether each delivery races the next one. */
-    racesNext: fc.array(sometimes(fc.constant(true), 1 / 3).map((races) => races === true), { minLength: 24, maxLength: 24 }),
+    racesNext: fc.array(
+      sometimes(fc.constant(true), 1 / 3).map((races) => races === true),
+      { minLength: 24, maxLength: 24 },
+    ),
   })
   .map((run): Step[] => {
     const due: { readonly op: Operation; readonly slot: number; readonly workflow: boolean }[] = [];
     const add = (op: Operation, workflow: boolean) => due.push({ op, slot: due.length, workflow });
     const submit = (number: 1 | 2, capacity: CapacityType, ending: SubmissionResult) => {
       for (const batchStatus of ['RUNNABLE', 'STARTING', 'RUNNING', ending === 'success' ? 'SUCCEEDED' : 'FAILED'] as const) {
-        add({ kind: 'batch-event', submission: number, batchStatus, retriedInPlace: run.retriedInPlace && batchStatus !== 'RUNNABLE' }, false);
+        add(
+          { kind: 'batch-event', submission: number, batchStatus, retriedInPlace: run.retriedInPlace && batchStatus !== 'RUNNABLE' },
+          false,
+        );
       }
       add({ kind: 'settle', submission: number, capacity, result: ending }, true);
     };
@@ -206,10 +235,12 @@ const workflowRun = fc
     });
     if (run.cancelAt !== null) {
       deliveries.push({ op: { kind: 'cancel' }, time: 10 * run.cancelAt + 3 });
-      if (run.cancelStopsExecution) deliveries.push({ op: { kind: 'reconcile', executionStatus: 'ABORTED' }, time: 10 * run.cancelAt + 14 });
+      if (run.cancelStopsExecution)
+        deliveries.push({ op: { kind: 'reconcile', executionStatus: 'ABORTED' }, time: 10 * run.cancelAt + 14 });
     }
     if (run.strangerCancelAt !== null) deliveries.push({ op: { kind: 'stranger-cancel' }, time: 10 * run.strangerCancelAt + 7 });
-    if (run.executionFailsAt !== null) deliveries.push({ op: { kind: 'reconcile', executionStatus: 'FAILED' }, time: 10 * run.executionFailsAt + 14 });
+    if (run.executionFailsAt !== null)
+      deliveries.push({ op: { kind: 'reconcile', executionStatus: 'FAILED' }, time: 10 * run.executionFailsAt + 14 });
 
     const ordered = deliveries.sort((left, right) => left.time - right.time).map(({ op }) => op);
     const steps: Step[] = [];
@@ -236,7 +267,11 @@ const scenario = fc.record({
    * failed call, the delivery fails, to be retried as AWS retries it.
    */
   outage: sometimes(
-    fc.record({ from: fc.nat({ max: 24 }), calls: fc.integer({ min: 1, max: 9 }), rejects: fc.constantFrom<'every-entry' | 'first-entry' | 'whole-call'>('every-entry', 'first-entry', 'whole-call') }),
+    fc.record({
+      from: fc.nat({ max: 24 }),
+      calls: fc.integer({ min: 1, max: 9 }),
+      rejects: fc.constantFrom<'every-entry' | 'first-entry' | 'whole-call'>('every-entry', 'first-entry', 'whole-call'),
+    }),
     1 / 3,
   ),
 });
@@ -361,10 +396,31 @@ function wireHandlers(jobStore: RecordingStore) {
       resolveJobDefinition: async () => 'arn:aws:batch:us-east-1:123456789012:job-definition/gpujobs-test-abc:1',
       explainRegistrationFailure: () => undefined,
     }),
-    applyBatchEvent: createBatchEventApplier({ ...statusChanges, store: jobStore, instanceTypeOf, attemptCostUsd: attemptCost, metrics: NO_METRICS }),
-    settle: createAttemptSettler({ ...statusChanges, store: jobStore, instanceTypeOf, onLookupFailure: () => undefined, attemptCostUsd: attemptCost, jobCostUsd: jobCost, terminalEvents, metrics: NO_METRICS }),
+    applyBatchEvent: createBatchEventApplier({
+      ...statusChanges,
+      store: jobStore,
+      instanceTypeOf,
+      attemptCostUsd: attemptCost,
+      metrics: NO_METRICS,
+    }),
+    settle: createAttemptSettler({
+      ...statusChanges,
+      store: jobStore,
+      instanceTypeOf,
+      onLookupFailure: () => undefined,
+      attemptCostUsd: attemptCost,
+      jobCostUsd: jobCost,
+      terminalEvents,
+      metrics: NO_METRICS,
+    }),
     finish: createJobFinisher({ store: jobStore, terminalEvents, jobCostUsd: jobCost, now: statusChanges.now, metrics: NO_METRICS }),
-    reconcile: createExecutionReconciler({ store: jobStore, terminalEvents, jobCostUsd: jobCost, now: statusChanges.now, metrics: NO_METRICS }),
+    reconcile: createExecutionReconciler({
+      store: jobStore,
+      terminalEvents,
+      jobCostUsd: jobCost,
+      now: statusChanges.now,
+      metrics: NO_METRICS,
+    }),
     api: createJobApi({
       store: jobStore,
       sqs: new SQSClient({}),
@@ -412,12 +468,16 @@ async function perform(world: World, { jobId, owner }: History, op: Operation): 
         return `plan ${(await handlers.settle({ jobId, attempt: op.submission, capacity: op.capacity, attemptResult: submissionResult(jobId, op.submission, op.result) })).next}`;
       case 'finish': {
         const outcome: Outcome =
-          op.status === 'SUCCEEDED' ? { status: 'SUCCEEDED', exitCode: 0 } : { status: op.status, statusReason: `Outcome ${op.status}`, ...(op.status === 'FAILED' ? { exitCode: 1 } : {}) };
+          op.status === 'SUCCEEDED'
+            ? { status: 'SUCCEEDED', exitCode: 0 }
+            : { status: op.status, statusReason: `Outcome ${op.status}`, ...(op.status === 'FAILED' ? { exitCode: 1 } : {}) };
         return (await handlers.finish({ jobId, outcome })).transitioned ? 'finished' : 'already finished';
       }
       case 'cancel': {
         cancelPublishFailed.delete(jobId);
-        const response = await handlers.api.handle(apiEvent({ method: 'POST', path: `/v1/jobs/${jobId}/cancel`, principalArn: owner }) as never);
+        const response = await handlers.api.handle(
+          apiEvent({ method: 'POST', path: `/v1/jobs/${jobId}/cancel`, principalArn: owner }) as never,
+        );
         if (response.statusCode !== 202) throw new Error(`Cancel answered ${response.statusCode}: ${String(response.body)}`);
         // The cancel stands, and the owner, who saw no cancelled event, cancels again.
         return cancelPublishFailed.delete(jobId) ? PUBLISH_FAILED : 'cancel accepted';
@@ -426,7 +486,10 @@ async function perform(world: World, { jobId, owner }: History, op: Operation): 
         // Another owner's job does not exist for the caller: 404, never 409 (which would confirm it exists).
         const refusal = await handlers.api
           .handle(apiEvent({ method: 'POST', path: `/v1/jobs/${jobId}/cancel`, principalArn: STRANGER }) as never)
-          .then((response) => new Error(`Another owner's cancel answered ${response.statusCode}: ${String(response.body)}`), (error: unknown) => error);
+          .then(
+            (response) => new Error(`Another owner's cancel answered ${response.statusCode}: ${String(response.body)}`),
+            (error: unknown) => error,
+          );
         if (refusal instanceof HttpProblem && refusal.statusCode === 404) return 'not found';
         throw refusal;
       }
@@ -479,11 +542,14 @@ function answerPutEvents(input: PutEventsCommandInput) {
       rejectedChanges.set(jobId, [...(rejectedChanges.get(jobId) ?? []), `${String(detail.previousStatus)} → ${String(detail.status)}`]);
     }
   });
-  if (rejecting && outage.rejects === 'whole-call') throw new PutEventsCallFailed('PutEvents failed as a whole (injected by the property test).');
+  if (rejecting && outage.rejects === 'whole-call')
+    throw new PutEventsCallFailed('PutEvents failed as a whole (injected by the property test).');
   return {
     FailedEntryCount: rejected.filter(Boolean).length,
     Entries: entries.map((_, position) =>
-      rejected[position] ? { ErrorCode: 'InternalFailure', ErrorMessage: 'Rejected by the property test.' } : { EventId: `event-${call}-${position}` },
+      rejected[position]
+        ? { ErrorCode: 'InternalFailure', ErrorMessage: 'Rejected by the property test.' }
+        : { EventId: `event-${call}-${position}` },
     ),
   };
 }
@@ -560,15 +626,20 @@ function expectLegalWriteLog(log: WriteLog): { readonly transitions: readonly (r
     const where = `version ${versions[index - 1]} → ${versions[index]}`;
     expectForward(observe(before), observe(after), where);
     if (before.status !== after.status) {
-      expect(log.transitionVersions.has(versions[index]!) && versions[index] === versions[index - 1]! + 1, `${where}: ${before.status} → ${after.status} was not one conditional transition`).toBe(true);
+      expect(
+        log.transitionVersions.has(versions[index]!) && versions[index] === versions[index - 1]! + 1,
+        `${where}: ${before.status} → ${after.status} was not one conditional transition`,
+      ).toBe(true);
     }
   }
-  const transitions = [...log.transitionVersions].sort((left, right) => left - right).map((version) => {
-    const before = log.snapshots.get(version - 1);
-    const after = log.snapshots.get(version)!;
-    expect(before, `the state before the transition to version ${version} was read by the writer`).toBeDefined();
-    return [before!.status, after.status] as const;
-  });
+  const transitions = [...log.transitionVersions]
+    .sort((left, right) => left - right)
+    .map((version) => {
+      const before = log.snapshots.get(version - 1);
+      const after = log.snapshots.get(version)!;
+      expect(before, `the state before the transition to version ${version} was read by the writer`).toBeDefined();
+      return [before!.status, after.status] as const;
+    });
   for (const [from, to] of transitions) expect(canTransition(from, to), `written ${from} → ${to}`).toBe(true);
   return { transitions };
 }
@@ -608,7 +679,8 @@ async function runHistory(world: World, history: History, { steps, delays, outag
   for (const [index, { together }] of steps.entries()) {
     let deliveries: readonly Operation[] = together;
     for (let delivery = 1; deliveries.length > 0; delivery++) {
-      if (delivery > MAX_DELIVERIES) throw new Error(`Step ${index} still failed to publish after ${MAX_DELIVERIES} deliveries: ${JSON.stringify(deliveries)}.`);
+      if (delivery > MAX_DELIVERIES)
+        throw new Error(`Step ${index} still failed to publish after ${MAX_DELIVERIES} deliveries: ${JSON.stringify(deliveries)}.`);
       const answers = await Promise.all(deliveries.map((op) => perform(world, history, op)));
       const current = (await store.getJob(jobId))!;
       const where = `after step ${index}, delivery ${delivery} (${JSON.stringify(deliveries)} answered ${JSON.stringify(answers)})`;
@@ -631,7 +703,9 @@ async function runHistory(world: World, history: History, { steps, delays, outag
   const events = acceptedEvents.get(jobId) ?? [];
   const terminalEvents = events.filter((event) => event.detailType !== STATUS_CHANGE_DETAIL_TYPE);
   if (isTerminal(record.status)) {
-    expect(terminalEvents.map((event) => [event.detailType, event.detail.status])).toEqual([[TERMINAL_DETAIL_TYPE[record.status], record.status]]);
+    expect(terminalEvents.map((event) => [event.detailType, event.detail.status])).toEqual([
+      [TERMINAL_DETAIL_TYPE[record.status], record.status],
+    ]);
     expect(terminalEvents[0]?.detail.previousStatus).toBe(terminalWrites[0]?.[0]);
     expect(record.terminalEvent?.published, 'the terminal event debt is paid').toBe(true);
   } else {
@@ -655,7 +729,10 @@ async function runHistory(world: World, history: History, { steps, delays, outag
     expect(rejected.includes(key), `${key} was written and never announced`).toBe(true);
   }
   if (unannounced.length === 0) {
-    expect(announcedChain(changes, record.status), `announced changes ${announced.join(', ')} form one chain to ${record.status}`).toBeDefined();
+    expect(
+      announcedChain(changes, record.status),
+      `announced changes ${announced.join(', ')} form one chain to ${record.status}`,
+    ).toBeDefined();
   }
 
   // AND the job is listed for its owner under its status, and for nobody else
@@ -688,11 +765,17 @@ const HISTORIES_DIVISOR = historiesDivisor(process.env.GPUJOBS_PROPERTY_HISTORIE
 function historiesDivisor(value: string | undefined): number {
   if (value === undefined || value === '') return 1;
   const divisor = Number(value);
-  if (!Number.isSafeInteger(divisor) || divisor < 1) throw new RangeError(`GPUJOBS_PROPERTY_HISTORIES_DIVISOR must be a positive integer. Received ${value}.`);
+  if (!Number.isSafeInteger(divisor) || divisor < 1)
+    throw new RangeError(`GPUJOBS_PROPERTY_HISTORIES_DIVISOR must be a positive integer. Received ${value}.`);
   return divisor;
 }
 
-const STORES: readonly { readonly name: string; readonly histories: number; readonly timeoutMs: number; readonly start: () => Promise<RecordingStore & { stop?: () => Promise<void> }> }[] = [
+const STORES: readonly {
+  readonly name: string;
+  readonly histories: number;
+  readonly timeoutMs: number;
+  readonly start: () => Promise<RecordingStore & { stop?: () => Promise<void> }>;
+}[] = [
   { name: 'the in-memory store', histories: 10_000, timeoutMs: 600_000, start: async () => new RecordingMemoryJobStore() },
   {
     name: 'the DynamoJobStore on dynalite',
@@ -768,98 +851,105 @@ describe('the lifecycle property on a store that breaks a guarantee', () => {
   });
 });
 
-describe.each(STORES.map((store) => ({ ...store, histories: Math.ceil(store.histories / HISTORIES_DIVISOR) })))('on $name', ({ histories, timeoutMs, start }) => {
-  let world: World;
+describe.each(STORES.map((store) => ({ ...store, histories: Math.ceil(store.histories / HISTORIES_DIVISOR) })))(
+  'on $name',
+  ({ histories, timeoutMs, start }) => {
+    let world: World;
 
-  beforeAll(async () => {
-    const store = await start();
-    world = { store, handlers: wireHandlers(store), stop: async () => store.stop?.() };
-  });
+    beforeAll(async () => {
+      const store = await start();
+      world = { store, handlers: wireHandlers(store), stop: async () => store.stop?.() };
+    });
 
-  afterAll(async () => {
-    await world?.stop();
-  });
+    afterAll(async () => {
+      await world?.stop();
+    });
 
-  describe('a job under any interleaving of Batch events, workflow steps, cancels, execution ends and rejected PutEvents', () => {
-    it(
-      `keeps a legal history with at most one terminal status, announced by exactly one terminal event (${histories} histories, seed ${PROPERTY_SEED})`,
-      async () => {
+    describe('a job under any interleaving of Batch events, workflow steps, cancels, execution ends and rejected PutEvents', () => {
+      it(
+        `keeps a legal history with at most one terminal status, announced by exactly one terminal event (${histories} histories, seed ${PROPERTY_SEED})`,
+        async () => {
+          try {
+            await fc.assert(lifecycleProperty(world), { numRuns: histories, seed: PROPERTY_SEED });
+          } finally {
+            putEvents.outage = null;
+          }
+        },
+        timeoutMs,
+      );
+    });
+
+    /** A job whose first attempt runs on Spot: prepared, and Batch said RUNNING. */
+    async function runningJob(): Promise<History> {
+      const history = { jobId: newJobId(), owner: OWNER };
+      await world.store.createJob({ jobId: history.jobId, owner: OWNER, spec: aJobSpec(), now: new Date().toISOString() });
+      await perform(world, history, { kind: 'prepare' });
+      await perform(world, history, { kind: 'batch-event', submission: 1, batchStatus: 'RUNNING', retriedInPlace: false });
+      expect((await world.store.getJob(history.jobId))?.status).toBe('RUNNING');
+      return history;
+    }
+
+    const terminalEventsOf = (jobId: string) =>
+      (acceptedEvents.get(jobId) ?? []).filter((event) => event.detailType !== STATUS_CHANGE_DETAIL_TYPE);
+
+    describe('the terminal event when PutEvents accepts part of it', () => {
+      // payTerminalEventDebt sends the status change and the terminal event in one publish; when only
+      // the status-change entry is rejected on every try, the debt (the terminal event) is paid, so no
+      // retry sends the accepted terminal event a second time.
+      it("announces a job's end once when only its status-change entry was rejected on every try", async () => {
+        // GIVEN a running job, and PutEvents rejecting the first entry of the next four calls
+        const history = await runningJob();
+        putEvents.calls = 0;
+        putEvents.outage = { from: 0, calls: 4, rejects: 'first-entry' };
+
+        // WHEN finish publishes the job's success, and Step Functions runs it again
         try {
-          await fc.assert(lifecycleProperty(world), { numRuns: histories, seed: PROPERTY_SEED });
+          expect(await perform(world, history, { kind: 'finish', status: 'SUCCEEDED' })).not.toBe(PUBLISH_FAILED);
+          expect(await perform(world, history, { kind: 'finish', status: 'SUCCEEDED' })).not.toBe(PUBLISH_FAILED);
         } finally {
           putEvents.outage = null;
         }
-      },
-      timeoutMs,
-    );
-  });
 
-  /** A job whose first attempt runs on Spot: prepared, and Batch said RUNNING. */
-  async function runningJob(): Promise<History> {
-    const history = { jobId: newJobId(), owner: OWNER };
-    await world.store.createJob({ jobId: history.jobId, owner: OWNER, spec: aJobSpec(), now: new Date().toISOString() });
-    await perform(world, history, { kind: 'prepare' });
-    await perform(world, history, { kind: 'batch-event', submission: 1, batchStatus: 'RUNNING', retriedInPlace: false });
-    expect((await world.store.getJob(history.jobId))?.status).toBe('RUNNING');
-    return history;
-  }
-
-  const terminalEventsOf = (jobId: string) => (acceptedEvents.get(jobId) ?? []).filter((event) => event.detailType !== STATUS_CHANGE_DETAIL_TYPE);
-
-  describe('the terminal event when PutEvents accepts part of it', () => {
-    // payTerminalEventDebt sends the status change and the terminal event in one publish; when only
-    // the status-change entry is rejected on every try, the debt (the terminal event) is paid, so no
-    // retry sends the accepted terminal event a second time.
-    it('announces a job\'s end once when only its status-change entry was rejected on every try', async () => {
-      // GIVEN a running job, and PutEvents rejecting the first entry of the next four calls
-      const history = await runningJob();
-      putEvents.calls = 0;
-      putEvents.outage = { from: 0, calls: 4, rejects: 'first-entry' };
-
-      // WHEN finish publishes the job's success, and Step Functions runs it again
-      try {
-        expect(await perform(world, history, { kind: 'finish', status: 'SUCCEEDED' })).not.toBe(PUBLISH_FAILED);
-        expect(await perform(world, history, { kind: 'finish', status: 'SUCCEEDED' })).not.toBe(PUBLISH_FAILED);
-      } finally {
-        putEvents.outage = null;
-      }
-
-      // THEN the job's end was announced once and its debt paid; only its status change is lost
-      expect(terminalEventsOf(history.jobId).map((event) => event.detailType)).toEqual(['GPU Job Succeeded']);
-      expect((await world.store.getJob(history.jobId))?.terminalEvent?.published).toBe(true);
-    });
-  });
-
-  describe('the terminal event when two handlers find it owed at once', () => {
-    it('announces a cancel once when the owner cancels again while reconcile is publishing it', async () => {
-      // GIVEN a running job its owner cancelled (the cancel was recorded and its execution stopped)
-      const history = await runningJob();
-      expect(await perform(world, history, { kind: 'cancel' })).toBe('cancel accepted');
-      // AND the owner cancels again (a retry, a second click) while reconcile publishes the job's end
-      whilePublishing = { detailType: 'GPU Job Cancelled', run: () => perform(world, history, { kind: 'cancel' }) };
-
-      // WHEN the execution's ABORTED event is reconciled
-      expect(await perform(world, history, { kind: 'reconcile', executionStatus: 'ABORTED' })).toBe('cancelled');
-
-      // THEN the job is CANCELLED with one terminal event
-      expect((await world.store.getJob(history.jobId))?.status).toBe('CANCELLED');
-      expect(terminalEventsOf(history.jobId).map((event) => event.detailType)).toEqual(['GPU Job Cancelled']);
+        // THEN the job's end was announced once and its debt paid; only its status change is lost
+        expect(terminalEventsOf(history.jobId).map((event) => event.detailType)).toEqual(['GPU Job Succeeded']);
+        expect((await world.store.getJob(history.jobId))?.terminalEvent?.published).toBe(true);
+      });
     });
 
-    it('announces a finish once when its stopped execution is reconciled while finish is still publishing', async () => {
-      // GIVEN a running job its owner cancelled, whose Finish task was already running: stopping the
-      // execution does not stop a Lambda invocation in flight, and the first terminal write wins
-      const history = await runningJob();
-      expect(await perform(world, history, { kind: 'cancel' })).toBe('cancel accepted');
-      // AND the ABORTED execution is reconciled while finish publishes the job's end
-      whilePublishing = { detailType: 'GPU Job Succeeded', run: () => perform(world, history, { kind: 'reconcile', executionStatus: 'ABORTED' }) };
+    describe('the terminal event when two handlers find it owed at once', () => {
+      it('announces a cancel once when the owner cancels again while reconcile is publishing it', async () => {
+        // GIVEN a running job its owner cancelled (the cancel was recorded and its execution stopped)
+        const history = await runningJob();
+        expect(await perform(world, history, { kind: 'cancel' })).toBe('cancel accepted');
+        // AND the owner cancels again (a retry, a second click) while reconcile publishes the job's end
+        whilePublishing = { detailType: 'GPU Job Cancelled', run: () => perform(world, history, { kind: 'cancel' }) };
 
-      // WHEN finish writes the job's success
-      expect(await perform(world, history, { kind: 'finish', status: 'SUCCEEDED' })).toBe('finished');
+        // WHEN the execution's ABORTED event is reconciled
+        expect(await perform(world, history, { kind: 'reconcile', executionStatus: 'ABORTED' })).toBe('cancelled');
 
-      // THEN the job is SUCCEEDED with one terminal event
-      expect((await world.store.getJob(history.jobId))?.status).toBe('SUCCEEDED');
-      expect(terminalEventsOf(history.jobId).map((event) => event.detailType)).toEqual(['GPU Job Succeeded']);
+        // THEN the job is CANCELLED with one terminal event
+        expect((await world.store.getJob(history.jobId))?.status).toBe('CANCELLED');
+        expect(terminalEventsOf(history.jobId).map((event) => event.detailType)).toEqual(['GPU Job Cancelled']);
+      });
+
+      it('announces a finish once when its stopped execution is reconciled while finish is still publishing', async () => {
+        // GIVEN a running job its owner cancelled, whose Finish task was already running: stopping the
+        // execution does not stop a Lambda invocation in flight, and the first terminal write wins
+        const history = await runningJob();
+        expect(await perform(world, history, { kind: 'cancel' })).toBe('cancel accepted');
+        // AND the ABORTED execution is reconciled while finish publishes the job's end
+        whilePublishing = {
+          detailType: 'GPU Job Succeeded',
+          run: () => perform(world, history, { kind: 'reconcile', executionStatus: 'ABORTED' }),
+        };
+
+        // WHEN finish writes the job's success
+        expect(await perform(world, history, { kind: 'finish', status: 'SUCCEEDED' })).toBe('finished');
+
+        // THEN the job is SUCCEEDED with one terminal event
+        expect((await world.store.getJob(history.jobId))?.status).toBe('SUCCEEDED');
+        expect(terminalEventsOf(history.jobId).map((event) => event.detailType)).toEqual(['GPU Job Succeeded']);
+      });
     });
-  });
-});
+  },
+);

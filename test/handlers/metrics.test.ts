@@ -179,7 +179,9 @@ describe('metrics the handlers emit', () => {
     ecsMock.reset();
     recordingEventBus(eventsMock);
     ecsMock.on(DescribeContainerInstancesCommand).resolves({
-      containerInstances: [{ containerInstanceArn: CONTAINER_INSTANCE_ARN, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] }],
+      containerInstances: [
+        { containerInstanceArn: CONTAINER_INSTANCE_ARN, attributes: [{ name: 'ecs.instance-type', value: 'g5.xlarge' }] },
+      ],
     });
   });
 
@@ -195,14 +197,19 @@ describe('metrics the handlers emit', () => {
       expect(emf.all()).toEqual({ JobsSucceeded: [1] });
       expect(emf.documents[0]).toMatchObject({
         service: 'gpujobs',
-        _aws: { CloudWatchMetrics: [{ Namespace: 'GpuJobs', Dimensions: [['service']], Metrics: [{ Name: 'JobsSucceeded', Unit: 'Count' }] }] },
+        _aws: {
+          CloudWatchMetrics: [{ Namespace: 'GpuJobs', Dimensions: [['service']], Metrics: [{ Name: 'JobsSucceeded', Unit: 'Count' }] }],
+        },
       });
     });
 
     it('counts the end when the transition happened even though PutEvents then failed, and not on the retry', async () => {
       const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
       eventsMock.on(PutEventsCommand).rejects(new Error('EventBridge unavailable'));
-      const failed = { jobId: job.jobId, outcome: { status: 'FAILED' as const, statusReason: 'The container exited with code 3', exitCode: 3 } };
+      const failed = {
+        jobId: job.jobId,
+        outcome: { status: 'FAILED' as const, statusReason: 'The container exited with code 3', exitCode: 3 },
+      };
 
       await expect(finish(failed, lambdaContext('finish'))).rejects.toThrow('EventBridge unavailable');
       eventsMock.reset();
@@ -246,7 +253,10 @@ describe('metrics the handlers emit', () => {
   });
 
   describe('settle-attempt', () => {
-    const reclaimed = { Error: 'States.TaskFailed', Cause: JSON.stringify({ JobId: 'b-1', Status: 'FAILED', StatusReason: 'Host EC2 (instance i-0abc) terminated.', Container: {} }) };
+    const reclaimed = {
+      Error: 'States.TaskFailed',
+      Cause: JSON.stringify({ JobId: 'b-1', Status: 'FAILED', StatusReason: 'Host EC2 (instance i-0abc) terminated.', Container: {} }),
+    };
     const noCapacity = {
       Error: 'States.TaskFailed',
       Cause: JSON.stringify({
@@ -266,7 +276,10 @@ describe('metrics the handlers emit', () => {
     it('counts a reclaim within the Spot budget as a SpotReclaim and no failover', async () => {
       const job = await runningSpotAttempt(3);
 
-      const plan = await settleAttempt({ jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: reclaimed }, lambdaContext('settle-attempt'));
+      const plan = await settleAttempt(
+        { jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: reclaimed },
+        lambdaContext('settle-attempt'),
+      );
 
       expect(plan.next).toBe('spot');
       expect(emf.all()).toEqual({ SpotReclaims: [1] });
@@ -286,8 +299,19 @@ describe('metrics the handlers emit', () => {
     it('counts every reclaim of a submission Batch retried in place, once, also when Step Functions retries the step', async () => {
       // GIVEN a Spot submission that Batch ran twice, both runs reclaimed (attempts 1 and 2 of a budget of 2)
       const job = await runningSpotAttempt(2);
-      const lost = (instance: string) => ({ StatusReason: `Host EC2 (instance ${instance}) terminated.`, StartedAt: 1, StoppedAt: 2, Container: {} });
-      const detail = { JobId: 'b-1', Status: 'FAILED', StatusReason: 'Host EC2 (instance i-0def) terminated.', Container: {}, Attempts: [lost('i-0abc'), lost('i-0def')] };
+      const lost = (instance: string) => ({
+        StatusReason: `Host EC2 (instance ${instance}) terminated.`,
+        StartedAt: 1,
+        StoppedAt: 2,
+        Container: {},
+      });
+      const detail = {
+        JobId: 'b-1',
+        Status: 'FAILED',
+        StatusReason: 'Host EC2 (instance i-0def) terminated.',
+        Container: {},
+        Attempts: [lost('i-0abc'), lost('i-0def')],
+      };
       const input: SettleAttemptInput = {
         jobId: job.jobId,
         attempt: 1,
@@ -305,7 +329,10 @@ describe('metrics the handlers emit', () => {
     it('counts a failover for want of Spot capacity, which is no reclaim', async () => {
       const job = await runningSpotAttempt(3);
 
-      const plan = await settleAttempt({ jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: noCapacity }, lambdaContext('settle-attempt'));
+      const plan = await settleAttempt(
+        { jobId: job.jobId, attempt: 1, capacity: 'spot', attemptResult: noCapacity },
+        lambdaContext('settle-attempt'),
+      );
 
       expect(plan.next).toBe('on-demand');
       expect(emf.all()).toEqual({ Failovers: [1] });

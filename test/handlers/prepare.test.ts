@@ -1,10 +1,5 @@
 import 'aws-sdk-client-mock-vitest/extend';
-import {
-  BatchClient,
-  ClientException,
-  DescribeJobDefinitionsCommand,
-  RegisterJobDefinitionCommand,
-} from '@aws-sdk/client-batch';
+import { BatchClient, ClientException, DescribeJobDefinitionsCommand, RegisterJobDefinitionCommand } from '@aws-sdk/client-batch';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -216,15 +211,17 @@ describe('prepare', () => {
     const handler = await coldStart();
     const job = await seedJob(store, { path: ['PENDING'], spec: { maxSpotAttempts: 1 } });
     await putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', startedAt: '2026-11-01T10:00:00.000Z' }]);
-    await putJobAttempts(store, job.jobId, [{
-      attempt: 1,
-      capacity: 'spot',
-      status: 'FAILED',
-      failureClass: 'SPOT_RECLAIM',
-      startedAt: '2026-11-01T10:00:00.000Z',
-      stoppedAt: '2026-11-01T10:05:00.000Z',
-      statusReason: 'The local platform stopped while the attempt ran',
-    }]);
+    await putJobAttempts(store, job.jobId, [
+      {
+        attempt: 1,
+        capacity: 'spot',
+        status: 'FAILED',
+        failureClass: 'SPOT_RECLAIM',
+        startedAt: '2026-11-01T10:00:00.000Z',
+        stoppedAt: '2026-11-01T10:05:00.000Z',
+        statusReason: 'The local platform stopped while the attempt ran',
+      },
+    ]);
 
     // WHEN a new execution prepares it, and Step Functions runs the step again
     const result = await handler({ jobId: job.jobId }, lambdaContext('prepare'));

@@ -40,19 +40,28 @@ beforeEach(() => {
 });
 
 function executionEnded(jobId: string, status: string, failure: { error?: string; cause?: string } = {}) {
-  return executionStatusChange({ stateMachineArn: STATE_MACHINE_ARN, jobId, status, stopDate: STOPPED_AT, time: '2025-05-01T11:00:00Z', ...failure });
+  return executionStatusChange({
+    stateMachineArn: STATE_MACHINE_ARN,
+    jobId,
+    status,
+    stopDate: STOPPED_AT,
+    time: '2025-05-01T11:00:00Z',
+    ...failure,
+  });
 }
 
 /** A RUNNING job with its first attempt running on Spot. */
 async function runningJob() {
   const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-  return putJobAttempts(store, job.jobId, [{
-    attempt: 1,
-    capacity: 'spot',
-    status: 'RUNNING',
-    batchJobId: 'b-1',
-    startedAt: '2025-05-01T10:00:00.000Z',
-  }]);
+  return putJobAttempts(store, job.jobId, [
+    {
+      attempt: 1,
+      capacity: 'spot',
+      status: 'RUNNING',
+      batchJobId: 'b-1',
+      startedAt: '2025-05-01T10:00:00.000Z',
+    },
+  ]);
 }
 
 describe('reconcile', () => {
@@ -68,10 +77,21 @@ describe('reconcile', () => {
 
     // THEN
     const stored = await store.getJob(job.jobId);
-    expect(stored).toMatchObject({ status: 'CANCELLED', statusReason: 'Cancelled by its owner', finishedAt: new Date(STOPPED_AT).toISOString() });
-    expect(stored?.attempts[0]).toMatchObject({ status: 'CANCELLED', failureClass: 'CANCELLED', stoppedAt: new Date(STOPPED_AT).toISOString() });
+    expect(stored).toMatchObject({
+      status: 'CANCELLED',
+      statusReason: 'Cancelled by its owner',
+      finishedAt: new Date(STOPPED_AT).toISOString(),
+    });
+    expect(stored?.attempts[0]).toMatchObject({
+      status: 'CANCELLED',
+      failureClass: 'CANCELLED',
+      stoppedAt: new Date(STOPPED_AT).toISOString(),
+    });
     expect(bus.terminal()).toEqual([
-      { detailType: 'GPU Job Cancelled', detail: expect.objectContaining({ jobId: job.jobId, status: 'CANCELLED', previousStatus: 'RUNNING' }) },
+      {
+        detailType: 'GPU Job Cancelled',
+        detail: expect.objectContaining({ jobId: job.jobId, status: 'CANCELLED', previousStatus: 'RUNNING' }),
+      },
     ]);
   });
 
@@ -149,7 +169,10 @@ describe('reconcile', () => {
 
       await handler(executionEnded(job.jobId, 'TIMED_OUT', { error: 'States.Timeout' }), lambdaContext('reconcile'));
 
-      expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, { jobId: 'b-1', reason: 'Terminated by gpujobs: workflow execution TIMED_OUT' });
+      expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, {
+        jobId: 'b-1',
+        reason: 'Terminated by gpujobs: workflow execution TIMED_OUT',
+      });
     });
 
     it('is left alone when the execution failed in a Lambda task, after its Batch job ended', async () => {

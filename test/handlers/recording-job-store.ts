@@ -41,12 +41,19 @@ const snapshotOf = (record: StoredJobRecord): Snapshot => ({
   ...(record.cancelRequested === undefined ? {} : { cancelRequested: record.cancelRequested }),
   ...(record.terminalEvent === undefined
     ? {}
-    : { terminalEvent: { writer: record.terminalEvent.writer, previousStatus: record.terminalEvent.previousStatus, published: record.terminalEvent.published } }),
+    : {
+        terminalEvent: {
+          writer: record.terminalEvent.writer,
+          previousStatus: record.terminalEvent.previousStatus,
+          published: record.terminalEvent.published,
+        },
+      }),
 });
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Both store classes: their reads inside a write go through `this.getJob`, which the recording overrides. */
+// biome-ignore lint/suspicious/noExplicitAny: a mixin's base constructor must take any[] (TypeScript's rule for mixins)
 type StoreClass = abstract new (...args: any[]) => StoredJobStore;
 
 /** The JobStore port as both stores implement it: records come back with their attempts' log streams. */
@@ -145,8 +152,4 @@ export class RecordingJobStore extends recording(DynamoJobStore) implements Reco
   }
 }
 
-export class RecordingMemoryJobStore extends recording(MemoryJobStore) implements RecordingStore {
-  constructor() {
-    super();
-  }
-}
+export class RecordingMemoryJobStore extends recording(MemoryJobStore) implements RecordingStore {}

@@ -41,7 +41,10 @@ beforeEach(() => {
 });
 
 /** The job detail Batch reports for a finished job, as Step Functions' `.sync` carries it (PascalCase). */
-function batchJobDetail(status: 'SUCCEEDED' | 'FAILED', fields: { statusReason?: string; exitCode?: number; reason?: string; ran?: boolean }) {
+function batchJobDetail(
+  status: 'SUCCEEDED' | 'FAILED',
+  fields: { statusReason?: string; exitCode?: number; reason?: string; ran?: boolean },
+) {
   const ran = fields.ran ?? true;
   return {
     JobId: 'b-1',
@@ -62,7 +65,10 @@ const failedTask = (detail: object) => ({ Error: 'States.TaskFailed', Cause: JSO
 
 /** A job whose attempt 1 (on `capacity`) was started, with the job in `status`. */
 async function jobWithAttempt(capacity: CapacityType, status: 'PENDING' | 'RUNNING', instanceType?: string) {
-  const job = await seedJob(store, { spec: { environment: { MODEL: 'tiny' } }, path: status === 'RUNNING' ? ['PENDING', 'RUNNING'] : ['PENDING'] });
+  const job = await seedJob(store, {
+    spec: { environment: { MODEL: 'tiny' } },
+    path: status === 'RUNNING' ? ['PENDING', 'RUNNING'] : ['PENDING'],
+  });
   return putJobAttempts(store, job.jobId, [{ attempt: 1, capacity, status, ...(instanceType ? { instanceType } : {}) }]);
 }
 
@@ -195,7 +201,12 @@ describe('settle-attempt', () => {
       ...batchJobDetail('SUCCEEDED', { exitCode: 0, statusReason: 'Essential container in task exited' }),
       Container: { ExitCode: 0 },
       Attempts: [
-        { Container: {}, StartedAt: STARTED_AT - 60_000, StoppedAt: STARTED_AT - 30_000, StatusReason: 'Host EC2 (instance i-0abc) terminated.' },
+        {
+          Container: {},
+          StartedAt: STARTED_AT - 60_000,
+          StoppedAt: STARTED_AT - 30_000,
+          StatusReason: 'Host EC2 (instance i-0abc) terminated.',
+        },
         { Container: { ExitCode: 0 }, StartedAt: STARTED_AT, StoppedAt: STOPPED_AT, StatusReason: 'Essential container in task exited' },
       ],
     };
@@ -208,7 +219,9 @@ describe('settle-attempt', () => {
       next: 'finish',
       outcome: { status: 'SUCCEEDED', statusReason: 'Completed on attempt 2 (Spot) after 1 Spot reclaim', exitCode: 0 },
     });
-    expect((await store.getJob(job.jobId))?.attempts.map(({ attempt, status, failureClass }) => ({ attempt, status, failureClass }))).toEqual([
+    expect(
+      (await store.getJob(job.jobId))?.attempts.map(({ attempt, status, failureClass }) => ({ attempt, status, failureClass })),
+    ).toEqual([
       { attempt: 1, status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
       { attempt: 2, status: 'SUCCEEDED', failureClass: undefined },
     ]);
@@ -257,7 +270,11 @@ describe('settle-attempt', () => {
         attempt: 1,
         capacity: 'on-demand',
         attemptResult: failedTask(
-          batchJobDetail('FAILED', { statusReason: 'Essential container in task exited', exitCode: 1, reason: 'Essential container in task exited' }),
+          batchJobDetail('FAILED', {
+            statusReason: 'Essential container in task exited',
+            exitCode: 1,
+            reason: 'Essential container in task exited',
+          }),
         ),
       },
       lambdaContext('settle-attempt'),
@@ -274,7 +291,13 @@ describe('settle-attempt', () => {
     expect(stored?.exitCode).toBe(1);
     expect(stored?.terminalEvent).toMatchObject({ writer: 'settle-attempt', previousStatus: 'RUNNING' });
     expect(stored?.attempts).toHaveLength(1);
-    expect(stored?.attempts[0]).toMatchObject({ status: 'FAILED', failureClass: 'APP_ERROR', exitCode: 1, instanceType: 'g5.xlarge', costUsd: 0.503 });
+    expect(stored?.attempts[0]).toMatchObject({
+      status: 'FAILED',
+      failureClass: 'APP_ERROR',
+      exitCode: 1,
+      instanceType: 'g5.xlarge',
+      costUsd: 0.503,
+    });
     expect(ecsMock).toHaveReceivedCommandWith(DescribeContainerInstancesCommand, {
       cluster: 'AWSBatch-gpujobs-ondemand',
       containerInstances: [CONTAINER_INSTANCE_ARN],
@@ -299,9 +322,11 @@ describe('settle-attempt', () => {
   it('settles a successful attempt without its instance type when ECS refuses the lookup', async () => {
     // GIVEN a job whose attempt's instance type is not known yet, and ECS answers AccessDenied
     const job = await jobWithAttempt('spot', 'RUNNING');
-    ecsMock.on(DescribeContainerInstancesCommand).rejects(
-      Object.assign(new Error('User is not authorized to perform: ecs:DescribeContainerInstances'), { name: 'AccessDeniedException' }),
-    );
+    ecsMock
+      .on(DescribeContainerInstancesCommand)
+      .rejects(
+        Object.assign(new Error('User is not authorized to perform: ecs:DescribeContainerInstances'), { name: 'AccessDeniedException' }),
+      );
 
     // WHEN the .sync task returns the job detail of an instance this handler has not looked up before
     const detail = batchJobDetail('SUCCEEDED', { exitCode: 0 });

@@ -2,7 +2,12 @@
  * An EventBridge stand-in for the mock: records which entries PutEvents accepted,
  * and can reject chosen entries, the way PutEvents reports partial failures.
  */
-import { PutEventsCommand, type EventBridgeClient, type PutEventsCommandInput, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import {
+  PutEventsCommand,
+  type EventBridgeClient,
+  type PutEventsCommandInput,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 
 export interface AcceptedEvent {

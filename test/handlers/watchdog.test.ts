@@ -25,7 +25,8 @@ const EXECUTION_TIMEOUT_SECONDS = 24 * 24 * 3600;
 const MINUTE = 60_000;
 
 // The strings Batch sets on the head of a blocked queue (job_stuck_in_runnable_* pages).
-const BLOCKED_NO_CAPACITY = 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [g5.xlarge]';
+const BLOCKED_NO_CAPACITY =
+  'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type [g5.xlarge]';
 const BLOCKED_UNDETERMINED = 'UNDETERMINED - Batch job is blocked, root cause is undetermined.';
 
 let dynamo: RunningDynalite;
@@ -93,7 +94,9 @@ function executionOf(jobId: string, status: string, stoppedAgoMs: number, ranMs 
 /** A RUNNING job whose first attempt runs on Spot as Batch job `batchJobId`. */
 async function runningJob(batchJobId = 'b-running') {
   const job = await seedJob(store, { path: ['PENDING', 'RUNNING'] });
-  return putJobAttempts(store, job.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId, startedAt: new Date(Date.now() - 20 * MINUTE).toISOString() }]);
+  return putJobAttempts(store, job.jobId, [
+    { attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId, startedAt: new Date(Date.now() - 20 * MINUTE).toISOString() },
+  ]);
 }
 
 describe('watchdog: capacity', () => {
@@ -111,7 +114,11 @@ describe('watchdog: capacity', () => {
     const report = await handler({}, lambdaContext('watchdog'));
 
     // THEN
-    expect(cancelled().map((input) => input.jobId).sort()).toEqual(['head', 'second', 'third']);
+    expect(
+      cancelled()
+        .map((input) => input.jobId)
+        .sort(),
+    ).toEqual(['head', 'second', 'third']);
     for (const { reason } of cancelled()) {
       expect(classifyAttemptFailure({ statusReason: reason })).toBe('NO_CAPACITY');
       expect(reason).toMatch(/^CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - no Spot capacity for \d+ s .*gpujobs watchdog/);
@@ -129,7 +136,11 @@ describe('watchdog: capacity', () => {
 
   it('leaves a queue alone whose head is blocked by its own misconfiguration, which On-Demand would not fix', async () => {
     queueHolds(SPOT_QUEUE, [
-      runnable('huge', 30 * MINUTE, 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.'),
+      runnable(
+        'huge',
+        30 * MINUTE,
+        'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.',
+      ),
       runnable('b', 20 * MINUTE),
     ]);
 
@@ -171,12 +182,18 @@ describe('watchdog: capacity', () => {
     await handler({}, lambdaContext('watchdog'));
 
     expect(batchMock).toHaveReceivedCommandWith(ListJobsCommand, { jobQueue: SPOT_QUEUE, nextToken: 'page-2' });
-    expect(cancelled().map((input) => input.jobId).sort()).toEqual(['head', 'on-page-2']);
+    expect(
+      cancelled()
+        .map((input) => input.jobId)
+        .sort(),
+    ).toEqual(['head', 'on-page-2']);
   });
 
   it('tries the other jobs when one cancel fails, and reports the run as failed', async () => {
     queueHolds(SPOT_QUEUE, [runnable('head', 15 * MINUTE, BLOCKED_NO_CAPACITY), runnable('second', 12 * MINUTE)]);
-    batchMock.on(CancelJobCommand, { jobId: 'head' }).rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
+    batchMock
+      .on(CancelJobCommand, { jobId: 'head' })
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
 
     await expect(handler({}, lambdaContext('watchdog'))).rejects.toThrow(/for jobs head/);
 
@@ -199,9 +216,15 @@ describe('watchdog: ends whose event was lost', () => {
 
     // THEN
     const stored = await store.getJob(job.jobId);
-    expect(stored).toMatchObject({ status: 'FAILED', statusReason: 'Workflow execution FAILED: Lambda.Unknown: The function crashed', finishedAt: execution.stopDate!.toISOString() });
+    expect(stored).toMatchObject({
+      status: 'FAILED',
+      statusReason: 'Workflow execution FAILED: Lambda.Unknown: The function crashed',
+      finishedAt: execution.stopDate!.toISOString(),
+    });
     expect(stored?.attempts[0]?.status).toBe('FAILED');
-    expect(bus.terminal()).toEqual([expect.objectContaining({ detailType: 'GPU Job Failed', detail: expect.objectContaining({ jobId: job.jobId }) })]);
+    expect(bus.terminal()).toEqual([
+      expect.objectContaining({ detailType: 'GPU Job Failed', detail: expect.objectContaining({ jobId: job.jobId }) }),
+    ]);
     expect(second.lostEnds.settled).toEqual([]);
     // A FAILED execution ended in a Lambda task, after its Batch job: nothing to terminate.
     expect(batchMock).not.toHaveReceivedCommand(TerminateJobCommand);
@@ -218,7 +241,10 @@ describe('watchdog: ends whose event was lost', () => {
     await handler({}, lambdaContext('watchdog'));
 
     expect((await store.getJob(job.jobId))?.status).toBe('CANCELLED');
-    expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, { jobId: 'b-left-running', reason: 'Terminated by gpujobs: cancelled by owner' });
+    expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, {
+      jobId: 'b-left-running',
+      reason: 'Terminated by gpujobs: cancelled by owner',
+    });
   });
 
   it('leaves terminal, announced jobs untouched', async () => {
@@ -249,7 +275,10 @@ describe('watchdog: ends whose event was lost', () => {
     sfnMock
       .on(ListExecutionsCommand, { statusFilter: 'FAILED' })
       .resolvesOnce({ executions: [executionOf(job.jobId, 'FAILED', 13 * 60 * MINUTE)], nextToken: 'page-2' })
-      .resolvesOnce({ executions: [{ ...tooOld, startDate: new Date(Date.now() - (EXECUTION_TIMEOUT_SECONDS + 13 * 3600) * 1000) }], nextToken: 'page-3' });
+      .resolvesOnce({
+        executions: [{ ...tooOld, startDate: new Date(Date.now() - (EXECUTION_TIMEOUT_SECONDS + 13 * 3600) * 1000) }],
+        nextToken: 'page-3',
+      });
 
     const report = await handler({}, lambdaContext('watchdog'));
 
@@ -272,7 +301,10 @@ describe('watchdog: ends whose event was lost', () => {
     await handler({}, lambdaContext('watchdog'));
 
     expect(await store.getJob(job.jobId)).toMatchObject({ status: 'FAILED', statusReason: 'Workflow execution TIMED_OUT: States.Timeout' });
-    expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, { jobId: 'b-running', reason: 'Terminated by gpujobs: workflow execution TIMED_OUT' });
+    expect(batchMock).toHaveReceivedCommandWith(TerminateJobCommand, {
+      jobId: 'b-running',
+      reason: 'Terminated by gpujobs: workflow execution TIMED_OUT',
+    });
   });
 });
 
@@ -287,7 +319,12 @@ describe('watchdog: idle', () => {
       ]),
     );
     expect(batchMock.calls()).toHaveLength(2);
-    expect(sfnMock.commandCalls(ListExecutionsCommand).map((call) => call.args[0].input.statusFilter).sort()).toEqual(['ABORTED', 'FAILED', 'TIMED_OUT']);
+    expect(
+      sfnMock
+        .commandCalls(ListExecutionsCommand)
+        .map((call) => call.args[0].input.statusFilter)
+        .sort(),
+    ).toEqual(['ABORTED', 'FAILED', 'TIMED_OUT']);
     expect(sfnMock.calls()).toHaveLength(3);
     expect(eventsMock.calls()).toHaveLength(0);
   });

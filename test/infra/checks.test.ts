@@ -31,7 +31,9 @@ describe('guardrails without acknowledgments', () => {
     // AND the report names findings of both packs
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
     const rules = report.pluginReports.flatMap((r) => r.violations.map((v) => v.ruleName));
-    expect(rules).toEqual(expect.arrayContaining(['AwsSolutions-L1', 'AwsSolutions-SQS3', 'lambda_inside_vpc_check', 'cloudwatch_log_group_encrypted_check']));
+    expect(rules).toEqual(
+      expect.arrayContaining(['AwsSolutions-L1', 'AwsSolutions-SQS3', 'lambda_inside_vpc_check', 'cloudwatch_log_group_encrypted_check']),
+    );
     expect(rules.some((rule) => rule.startsWith('AwsSolutions-IAM5['))).toBe(true);
   });
 });

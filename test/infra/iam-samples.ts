@@ -6,7 +6,12 @@
  * fails the contract by name, so a new call can never slip past without a sample.
  */
 import { ENV, type EnvName } from '../../core/contract/environment.js';
-import { jobDefinitionContent, jobDefinitionName, JOB_LOG_STREAM_PREFIX, type JobDefinitionSettings } from '../../lambdas/prepare/job-definitions.js';
+import {
+  jobDefinitionContent,
+  jobDefinitionName,
+  JOB_LOG_STREAM_PREFIX,
+  type JobDefinitionSettings,
+} from '../../lambdas/prepare/job-definitions.js';
 import type { SampleAccount } from './iam-template.js';
 
 /** One request AWS authorizes, as the simulator takes it. */
@@ -50,7 +55,12 @@ export const BATCH_CLUSTER_NAMES: readonly { readonly shape: string; readonly na
 ];
 
 /** A job spec for naming a sample job definition the way prepare names it. */
-const SAMPLE_JOB_DEFINITION_SPEC = { image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1', gpus: 1, vcpus: 4, memoryMiB: 15_000 };
+const SAMPLE_JOB_DEFINITION_SPEC = {
+  image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/trainer:1',
+  gpus: 1,
+  vcpus: 4,
+  memoryMiB: 15_000,
+};
 
 function required(context: HandlerSampleContext, name: EnvName): string {
   const value = context.env(name);
@@ -79,7 +89,8 @@ function stateMachineArn(context: HandlerSampleContext): string {
   const fromEnvironment = context.env(ENV.stateMachineArn);
   if (fromEnvironment) return fromEnvironment;
   const machines = context.account.resourcesOfType('AWS::StepFunctions::StateMachine');
-  if (machines.length !== 1) throw new Error(`${context.handler} has no ${ENV.stateMachineArn} and the template has ${machines.length} state machines.`);
+  if (machines.length !== 1)
+    throw new Error(`${context.handler} has no ${ENV.stateMachineArn} and the template has ${machines.length} state machines.`);
   return context.account.attribute(machines[0]![0], 'Arn');
 }
 
@@ -165,18 +176,25 @@ function containerInstances(context: HandlerSampleContext): SampleRequest[] {
       });
     }
   }
-  if (requests.length === 0) throw new Error(`${context.handler} looks up container instances, but the template has no Batch compute environment.`);
+  if (requests.length === 0)
+    throw new Error(`${context.handler} looks up container instances, but the template has no Batch compute environment.`);
   return requests;
 }
 
-const only = (action: string, resource: (context: HandlerSampleContext) => string): SampleBuilder => (context) => [{ action, resource: resource(context) }];
+const only =
+  (action: string, resource: (context: HandlerSampleContext) => string): SampleBuilder =>
+  (context) => [{ action, resource: resource(context) }];
 const tableItem = (action: string): SampleBuilder => only(action, (context) => jobTable(context).arn);
-const tableOrIndex = (action: string): SampleBuilder => (context) => {
-  const table = jobTable(context);
-  return [table.arn, ...table.indexArns].map((resource) => ({ action, resource }));
-};
+const tableOrIndex =
+  (action: string): SampleBuilder =>
+  (context) => {
+    const table = jobTable(context);
+    return [table.arn, ...table.indexArns].map((resource) => ({ action, resource }));
+  };
 /** Actions that support no resource-level permissions: "*" is the only resource. */
-const everything = (action: string): SampleBuilder => () => [{ action, resource: '*' }];
+const everything =
+  (action: string): SampleBuilder =>
+  () => [{ action, resource: '*' }];
 
 /** IAM action → the requests a handler's use of it makes AWS authorize. */
 export const SAMPLE_REQUESTS: Readonly<Record<string, SampleBuilder>> = {
@@ -196,9 +214,14 @@ export const SAMPLE_REQUESTS: Readonly<Record<string, SampleBuilder>> = {
   'states:DescribeExecution': only('states:DescribeExecution', executionArn),
   'events:PutEvents': only('events:PutEvents', eventBusArn),
   'logs:GetLogEvents': only('logs:GetLogEvents', (context) =>
-    context.account.arn('logs', `log-group:${required(context, ENV.jobLogGroupName)}:log-stream:${JOB_LOG_STREAM_PREFIX}/default/${SAMPLE_IDS.ecsTask}`),
+    context.account.arn(
+      'logs',
+      `log-group:${required(context, ENV.jobLogGroupName)}:log-stream:${JOB_LOG_STREAM_PREFIX}/default/${SAMPLE_IDS.ecsTask}`,
+    ),
   ),
-  'logs:FilterLogEvents': only('logs:FilterLogEvents', (context) => context.account.arn('logs', `log-group:${required(context, ENV.jobLogGroupName)}`)),
+  'logs:FilterLogEvents': only('logs:FilterLogEvents', (context) =>
+    context.account.arn('logs', `log-group:${required(context, ENV.jobLogGroupName)}`),
+  ),
   'batch:DescribeJobDefinitions': everything('batch:DescribeJobDefinitions'),
   'batch:DescribeJobs': everything('batch:DescribeJobs'),
   'batch:ListJobs': everything('batch:ListJobs'),

@@ -107,7 +107,8 @@ function moduleUses(source: ts.SourceFile): ModuleUse[] {
       if (!node.isTypeOnly) {
         const names: string[] = [];
         if (node.exportClause && ts.isNamedExports(node.exportClause)) {
-          for (const element of node.exportClause.elements) if (!element.isTypeOnly) names.push((element.propertyName ?? element.name).text);
+          for (const element of node.exportClause.elements)
+            if (!element.isTypeOnly) names.push((element.propertyName ?? element.name).text);
         } else {
           names.push('*');
         }
@@ -160,13 +161,17 @@ const packageExports = new Map<string, Record<string, unknown>>();
  */
 function commandOf(packageName: string, name: string): { command?: string; problem?: string } {
   if (name === '*' || name === 'default') {
-    return { problem: `uses all of ${packageName} (export *, default or dynamic import), so its commands are not visible; import the command classes by name` };
+    return {
+      problem: `uses all of ${packageName} (export *, default or dynamic import), so its commands are not visible; import the command classes by name`,
+    };
   }
   if (/^[A-Z]\w*Command$/.test(name)) return { command: name };
   const paginated = /^paginate([A-Z]\w*)$/.exec(name);
   if (paginated) return { command: `${paginated[1]}Command` };
   if (/^waitUntil[A-Z]/.test(name)) {
-    return { problem: `uses the waiter ${name} of ${packageName}, whose polling commands are not visible; poll with the command classes instead` };
+    return {
+      problem: `uses the waiter ${name} of ${packageName}, whose polling commands are not visible; poll with the command classes instead`,
+    };
   }
   if (/(Client|Exception|Error)$/.test(name) || !/^[A-Z]/.test(name)) return {};
   let exports = packageExports.get(packageName);
@@ -176,7 +181,9 @@ function commandOf(packageName: string, name: string): { command?: string; probl
   }
   // The aggregated client (SFN, DynamoDBDocument …) has a method per operation: its calls are invisible here.
   if (typeof exports[`${name}Client`] === 'function') {
-    return { problem: `uses the aggregated client ${name} of ${packageName}, whose calls are not visible; send command classes with ${name}Client instead` };
+    return {
+      problem: `uses the aggregated client ${name} of ${packageName}, whose calls are not visible; send command classes with ${name}Client instead`,
+    };
   }
   return {};
 }
@@ -215,9 +222,19 @@ const ACTIONS_OF_COMMAND: Readonly<Record<string, readonly string[]>> = {
   '@aws-sdk/lib-dynamodb BatchGetCommand': ['dynamodb:BatchGetItem'],
   '@aws-sdk/lib-dynamodb BatchWriteCommand': ['dynamodb:BatchWriteItem'],
   '@aws-sdk/lib-dynamodb TransactGetCommand': ['dynamodb:GetItem'],
-  '@aws-sdk/lib-dynamodb TransactWriteCommand': ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+  '@aws-sdk/lib-dynamodb TransactWriteCommand': [
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:ConditionCheckItem',
+  ],
   '@aws-sdk/client-dynamodb TransactGetItemsCommand': ['dynamodb:GetItem'],
-  '@aws-sdk/client-dynamodb TransactWriteItemsCommand': ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+  '@aws-sdk/client-dynamodb TransactWriteItemsCommand': [
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:ConditionCheckItem',
+  ],
 };
 
 /** The IAM actions one command is authorized as; throws naming the package when its prefix is unknown. */

@@ -75,7 +75,8 @@ export class SampleAccount {
 
   /** The function's environment variables, resolved. */
   environmentOf(functionLogicalId: string): Readonly<Record<string, string>> {
-    const variables = (this.template.Resources[functionLogicalId]?.Properties?.Environment as { Variables?: unknown } | undefined)?.Variables;
+    const variables = (this.template.Resources[functionLogicalId]?.Properties?.Environment as { Variables?: unknown } | undefined)
+      ?.Variables;
     return (this.resolve(variables ?? {}, `${functionLogicalId}.Environment`) as Record<string, string>) ?? {};
   }
 
@@ -86,7 +87,8 @@ export class SampleAccount {
    */
   identityPoliciesOf(roleLogicalId: string): { policies: NamedPolicy[]; awsManagedPolicyArns: string[] } {
     const role = this.template.Resources[roleLogicalId];
-    if (role?.Type !== 'AWS::IAM::Role') throw new Error(`${roleLogicalId} is not an AWS::IAM::Role. Received ${role?.Type ?? 'no resource'}.`);
+    if (role?.Type !== 'AWS::IAM::Role')
+      throw new Error(`${roleLogicalId} is not an AWS::IAM::Role. Received ${role?.Type ?? 'no resource'}.`);
     const policies: NamedPolicy[] = [];
     const document = (value: unknown, name: string) => this.resolve(value, name) as PolicyDocument;
     const attachedTo = (resource: TemplateResource) =>
@@ -118,7 +120,10 @@ export class SampleAccount {
  * `Ref` and attributes for every resource, in the shapes AWS gives them. Names default to the
  * logical id (CloudFormation would add the stack name and a suffix; any consistent name will do).
  */
-function sampleAttributes(template: { Resources: Record<string, TemplateResource> }, stackName: string): Record<string, ResourceAttributes> {
+function sampleAttributes(
+  template: { Resources: Record<string, TemplateResource> },
+  stackName: string,
+): Record<string, ResourceAttributes> {
   const arn = (service: string, resource: string) => `arn:${PARTITION}:${service}:${SAMPLE_REGION}:${SAMPLE_ACCOUNT}:${resource}`;
   const attributes: Record<string, ResourceAttributes> = {};
   const plain = (id: string, property: string, resource: TemplateResource): string => {
@@ -126,17 +131,26 @@ function sampleAttributes(template: { Resources: Record<string, TemplateResource
     if (typeof value === 'string') return value;
     if (value === undefined) return id;
     // A name built from pseudo parameters only (the state machine's log group, say).
-    const resolved = resolveTemplateValue(template, value, {
-      resources: {},
-      pseudoParameters: { partition: PARTITION, region: SAMPLE_REGION, accountId: SAMPLE_ACCOUNT, stackName },
-    }, `${id}.${property}`);
+    const resolved = resolveTemplateValue(
+      template,
+      value,
+      {
+        resources: {},
+        pseudoParameters: { partition: PARTITION, region: SAMPLE_REGION, accountId: SAMPLE_ACCOUNT, stackName },
+      },
+      `${id}.${property}`,
+    );
     return typeof resolved === 'string' ? resolved : id;
   };
   for (const [id, resource] of Object.entries(template.Resources)) {
     switch (resource.Type) {
       case 'AWS::DynamoDB::Table': {
         const name = plain(id, 'TableName', resource);
-        attributes[id] = { Ref: name, Arn: arn('dynamodb', `table/${name}`), StreamArn: arn('dynamodb', `table/${name}/stream/2025-01-01T00:00:00.000`) };
+        attributes[id] = {
+          Ref: name,
+          Arn: arn('dynamodb', `table/${name}`),
+          StreamArn: arn('dynamodb', `table/${name}/stream/2025-01-01T00:00:00.000`),
+        };
         break;
       }
       case 'AWS::SQS::Queue': {
@@ -178,7 +192,11 @@ function sampleAttributes(template: { Resources: Record<string, TemplateResource
       case 'AWS::IAM::Role': {
         const name = plain(id, 'RoleName', resource);
         const path = typeof resource.Properties?.Path === 'string' ? resource.Properties.Path : '/';
-        attributes[id] = { Ref: name, Arn: `arn:${PARTITION}:iam::${SAMPLE_ACCOUNT}:role${path}${name}`, RoleId: `AROA${id.toUpperCase()}` };
+        attributes[id] = {
+          Ref: name,
+          Arn: `arn:${PARTITION}:iam::${SAMPLE_ACCOUNT}:role${path}${name}`,
+          RoleId: `AROA${id.toUpperCase()}`,
+        };
         break;
       }
       case 'AWS::IAM::ManagedPolicy': {
@@ -209,7 +227,12 @@ function sampleAttributes(template: { Resources: Record<string, TemplateResource
         attributes[id] = { Ref: `sg-${id.toLowerCase()}`, GroupId: `sg-${id.toLowerCase()}` };
         break;
       case 'AWS::EC2::LaunchTemplate':
-        attributes[id] = { Ref: `lt-${id.toLowerCase()}`, LaunchTemplateId: `lt-${id.toLowerCase()}`, LatestVersionNumber: '1', DefaultVersionNumber: '1' };
+        attributes[id] = {
+          Ref: `lt-${id.toLowerCase()}`,
+          LaunchTemplateId: `lt-${id.toLowerCase()}`,
+          LatestVersionNumber: '1',
+          DefaultVersionNumber: '1',
+        };
         break;
       default:
         attributes[id] = { Ref: id };

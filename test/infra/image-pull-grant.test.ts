@@ -18,7 +18,11 @@ const ECR = `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com`;
 /** The repository ARNs the job execution role may pull from, with the partition resolved. */
 function pullableRepositoryPatterns(allowedRegistries: readonly string[]): string[] {
   const stack = new Stack(new App(), 'Grant', { env: { account: ACCOUNT, region: REGION } });
-  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }] });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    maxAzs: 1,
+    natGateways: 0,
+    subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }],
+  });
   new GpuCompute(stack, 'Compute', {
     vpc,
     subnets: { subnetType: ec2.SubnetType.PUBLIC },
@@ -31,7 +35,9 @@ function pullableRepositoryPatterns(allowedRegistries: readonly string[]): strin
   });
   const policies = Template.fromStack(stack).findResources('AWS::IAM::Policy');
   const statements = Object.values(policies).flatMap(
-    (policy) => (policy as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement,
+    (policy) =>
+      (policy as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties
+        .PolicyDocument.Statement,
   );
   const pull = statements.filter((statement) => [statement.Action].flat().includes('ecr:BatchGetImage'));
   return pull.flatMap((statement) => [statement.Resource].flat().map(resolvePartition));
@@ -41,12 +47,17 @@ function resolvePartition(resource: unknown): string {
   if (typeof resource === 'string') return resource;
   const join = (resource as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
   if (!join) throw new Error(`unexpected resource ${JSON.stringify(resource)}`);
-  return join[1].map((part) => (typeof part === 'string' ? part : (part as { Ref?: string }).Ref === 'AWS::Partition' ? 'aws' : JSON.stringify(part))).join(join[0]);
+  return join[1]
+    .map((part) => (typeof part === 'string' ? part : (part as { Ref?: string }).Ref === 'AWS::Partition' ? 'aws' : JSON.stringify(part)))
+    .join(join[0]);
 }
 
 /** IAM resource matching: `*` is any run of characters, `/` included; `?` is one character. */
 function iamMatches(pattern: string, arn: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${regex}$`).test(arn);
 }
 

@@ -44,7 +44,8 @@ function withLocalArns(pattern: unknown): unknown {
     const arn = local.get(JSON.stringify(value));
     if (arn) return arn;
     if (Array.isArray(value)) return value.map(replace);
-    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, replace(member)]));
+    if (value !== null && typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, replace(member)]));
     return value;
   };
   return replace(pattern);
@@ -67,7 +68,7 @@ describe('local mode and the stack', () => {
     expect(withLocalArns(endedRule.Properties.EventPattern)).toEqual(patternOf(EXECUTION_ENDED_RULE));
   });
 
-  it('creates the intake queue with the stack\'s visibility timeout, receive count and retention', () => {
+  it("creates the intake queue with the stack's visibility timeout, receive count and retention", () => {
     const queue = resource('AWS::SQS::Queue', logicalId(stack.intake.queue));
     const deadLetterQueue = resource('AWS::SQS::Queue', logicalId(stack.intake.deadLetterQueue));
     expect(queue.Properties.VisibilityTimeout).toBe(INTAKE_QUEUE.visibilityTimeoutSeconds);
@@ -77,12 +78,14 @@ describe('local mode and the stack', () => {
     expect(deadLetterQueue.Properties.MessageRetentionPeriod).toBe(INTAKE_DEAD_LETTER_RETENTION_SECONDS);
   });
 
-  it('dispatches with the stack\'s default batch size and concurrency', () => {
+  it("dispatches with the stack's default batch size and concurrency", () => {
     const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')) as Resource[];
     expect(mappings).toHaveLength(1);
     const defaults = resolveLocalOptions({ env: {}, quiet: true });
     expect(mappings[0]!.Properties.BatchSize).toBe(defaults.dispatcherBatchSize);
-    expect((mappings[0]!.Properties.ScalingConfig as { MaximumConcurrency: unknown }).MaximumConcurrency).toBe(defaults.dispatcherConcurrency);
+    expect((mappings[0]!.Properties.ScalingConfig as { MaximumConcurrency: unknown }).MaximumConcurrency).toBe(
+      defaults.dispatcherConcurrency,
+    );
   });
 });
 
@@ -94,7 +97,7 @@ describe('cdkEventPattern', () => {
     expect(batchRule.Properties.EventPattern).toEqual(batchJobStateChangePattern(queues));
   });
 
-  it('fails when a top-level field is not one of EventBridge\'s, naming it', () => {
+  it("fails when a top-level field is not one of EventBridge's, naming it", () => {
     expect(() => cdkEventPattern({ detailType: ['x'] })).toThrow('Received "detailType".');
   });
 });

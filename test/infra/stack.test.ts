@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG } from '../../lib/config.js';
 import { HANDLER_ENTRIES } from '../../lib/gpujobs-function.js';
 import type { GpuJobsStack } from '../../lib/gpujobs-stack.js';
 import { JOB_METRICS, METRICS_NAMESPACE } from '../../lib/monitoring.js';
-import { logicalIdOf, synthesize, type SynthResult } from './support.js';
+import { synthesize, type SynthResult } from './support.js';
 
 // GIVEN the default configuration, synthesized once (bundling every handler) for all tests below.
 let result: SynthResult;
@@ -26,15 +26,16 @@ afterAll(() => result?.dispose());
 
 const ref = (logicalId: string) => ({ Ref: logicalId });
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
-  stack.getLogicalId(construct.node.defaultChild as never);
+const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
 const fnLogicalId = (name: keyof GpuJobsStack['functions']) => logicalId(stack.functions[name].function);
 const roleLogicalId = (name: keyof GpuJobsStack['functions']) => logicalId(stack.functions[name].role);
 
 /** Every statement of the inline policies attached to a role. */
 function statementsOf(roleLogicalId: string): Record<string, unknown>[] {
   const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([ref(roleLogicalId)]) } });
-  return Object.values(policies).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument.Statement);
+  return Object.values(policies).flatMap(
+    (p) => (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument.Statement,
+  );
 }
 function actionsOf(roleLogicalId: string): string[] {
   return statementsOf(roleLogicalId).flatMap((s) => [s.Action].flat() as string[]);
@@ -80,7 +81,11 @@ describe('intake queue', () => {
       SqsManagedSseEnabled: true,
       MessageRetentionPeriod: 4 * 24 * 3600,
     });
-    template.hasResourceProperties('AWS::SQS::Queue', { QueueName: Match.absent(), MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: Match.absent(),
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      SqsManagedSseEnabled: true,
+    });
   });
 
   it('keeps messages invisible for six times the dispatcher timeout', () => {
@@ -94,9 +99,7 @@ describe('intake queue', () => {
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         Queues: [ref(logicalId(queue))],
         PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          ]),
+          Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
         },
       });
     }
@@ -155,16 +158,28 @@ describe('functions', () => {
     const functions = template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } });
     const failures: string[] = [];
     for (const [id, resource] of Object.entries(functions)) {
-      const props = (resource as { Properties: { Code: { S3Key: string }; Environment?: { Variables: Record<string, unknown> } } }).Properties;
+      const props = (resource as { Properties: { Code: { S3Key: string }; Environment?: { Variables: Record<string, unknown> } } })
+        .Properties;
       const bundle = join(result.outdir, `asset.${props.Code.S3Key.replace(/\.zip$/, '')}`, 'index.mjs');
       const variables = Object.fromEntries(
-        Object.entries(props.Environment?.Variables ?? {}).map(([key, value]) => [key, typeof value === 'string' ? value : `placeholder-${key}`]),
+        Object.entries(props.Environment?.Variables ?? {}).map(([key, value]) => [
+          key,
+          typeof value === 'string' ? value : `placeholder-${key}`,
+        ]),
       );
-      const run = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); if (typeof m.handler !== 'function') throw new Error('no handler export');`], {
-        env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', ...variables },
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
+      const run = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); if (typeof m.handler !== 'function') throw new Error('no handler export');`,
+        ],
+        {
+          env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', ...variables },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
       if (run.status !== 0) failures.push(`${id}: ${run.stderr.split('\n').find((line) => /Error/.test(line)) ?? run.stderr}`);
     }
     expect(failures).toEqual([]);
@@ -172,13 +187,36 @@ describe('functions', () => {
 
   it('hands each handler the environment it reads, and nothing it does not need', () => {
     const env = (name: keyof GpuJobsStack['functions']) => {
-      const props = template.findResources('AWS::Lambda::Function')[fnLogicalId(name)]!.Properties as { Environment: { Variables: Record<string, unknown> } };
-      return Object.keys(props.Environment.Variables).filter((key) => (Object.values(ENV) as string[]).includes(key)).sort();
+      const props = template.findResources('AWS::Lambda::Function')[fnLogicalId(name)]!.Properties as {
+        Environment: { Variables: Record<string, unknown> };
+      };
+      return Object.keys(props.Environment.Variables)
+        .filter((key) => (Object.values(ENV) as string[]).includes(key))
+        .sort();
     };
-    expect(env('api')).toEqual([ENV.allowedRegistries, ENV.eventBusName, ENV.intakeQueueUrl, ENV.jobLogGroupName, ENV.jobShapes, ENV.ownerIdentity, ENV.stateMachineArn, ENV.tableName].sort());
+    expect(env('api')).toEqual(
+      [
+        ENV.allowedRegistries,
+        ENV.eventBusName,
+        ENV.intakeQueueUrl,
+        ENV.jobLogGroupName,
+        ENV.jobShapes,
+        ENV.ownerIdentity,
+        ENV.stateMachineArn,
+        ENV.tableName,
+      ].sort(),
+    );
     expect(env('dispatcher')).toEqual([ENV.dispatchRatePerSecond, ENV.stateMachineArn, ENV.tableName].sort());
     expect(env('prepare')).toEqual(
-      [ENV.allowedRegistries, ENV.eventBusName, ENV.jobDefinitionPrefix, ENV.jobExecutionRoleArn, ENV.jobLogGroupName, ENV.jobRoleArn, ENV.tableName].sort(),
+      [
+        ENV.allowedRegistries,
+        ENV.eventBusName,
+        ENV.jobDefinitionPrefix,
+        ENV.jobExecutionRoleArn,
+        ENV.jobLogGroupName,
+        ENV.jobRoleArn,
+        ENV.tableName,
+      ].sort(),
     );
     expect(env('settleAttempt')).toEqual([ENV.eventBusName, ENV.tableName].sort());
     expect(env('finish')).toEqual([ENV.eventBusName, ENV.tableName].sort());
@@ -205,7 +243,9 @@ describe('grants', () => {
 
   it('lets the api send to the intake queue, publish events and read the job logs', () => {
     const actions = actionsOf(roleLogicalId('api'));
-    expect(actions).toEqual(expect.arrayContaining(['sqs:SendMessage', 'events:PutEvents', 'logs:GetLogEvents', 'logs:FilterLogEvents', 'dynamodb:UpdateItem']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['sqs:SendMessage', 'events:PutEvents', 'logs:GetLogEvents', 'logs:FilterLogEvents', 'dynamodb:UpdateItem']),
+    );
   });
 
   it('lets prepare register job definitions under the prefix and pass only the two job roles to Batch and ECS tasks', () => {
@@ -252,7 +292,10 @@ describe('network', () => {
 
 describe('gpu compute', () => {
   it('runs Spot with price-capacity-optimized and On-Demand with best-fit-progressive, both from zero', () => {
-    for (const [type, strategy] of [['SPOT', 'SPOT_PRICE_CAPACITY_OPTIMIZED'], ['EC2', 'BEST_FIT_PROGRESSIVE']] as const) {
+    for (const [type, strategy] of [
+      ['SPOT', 'SPOT_PRICE_CAPACITY_OPTIMIZED'],
+      ['EC2', 'BEST_FIT_PROGRESSIVE'],
+    ] as const) {
       template.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
         Type: 'managed',
         ComputeResources: Match.objectLike({
@@ -301,21 +344,32 @@ describe('gpu compute', () => {
   });
 
   it('cancels Spot jobs stuck without capacity after the capacity timeout, and misconfigured jobs on both queues', () => {
-    const misconfigured = ['MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE', 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT'].map((Reason) => ({
-      Action: 'CANCEL',
-      State: 'RUNNABLE',
-      MaxTimeSeconds: 600,
-      Reason,
-    }));
+    const misconfigured = ['MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE', 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT'].map(
+      (Reason) => ({
+        Action: 'CANCEL',
+        State: 'RUNNABLE',
+        MaxTimeSeconds: 600,
+        Reason,
+      }),
+    );
     template.hasResourceProperties('AWS::Batch::JobQueue', {
-      ComputeEnvironmentOrder: [{ ComputeEnvironment: { 'Fn::GetAtt': [logicalId(stack.compute.spotComputeEnvironment), 'ComputeEnvironmentArn'] }, Order: 1 }],
+      ComputeEnvironmentOrder: [
+        { ComputeEnvironment: { 'Fn::GetAtt': [logicalId(stack.compute.spotComputeEnvironment), 'ComputeEnvironmentArn'] }, Order: 1 },
+      ],
       JobStateTimeLimitActions: [
-        { Action: 'CANCEL', State: 'RUNNABLE', MaxTimeSeconds: DEFAULT_CONFIG.capacityTimeoutSeconds, Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY' },
+        {
+          Action: 'CANCEL',
+          State: 'RUNNABLE',
+          MaxTimeSeconds: DEFAULT_CONFIG.capacityTimeoutSeconds,
+          Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY',
+        },
         ...misconfigured,
       ],
     });
     template.hasResourceProperties('AWS::Batch::JobQueue', {
-      ComputeEnvironmentOrder: [{ ComputeEnvironment: { 'Fn::GetAtt': [logicalId(stack.compute.onDemandComputeEnvironment), 'ComputeEnvironmentArn'] }, Order: 1 }],
+      ComputeEnvironmentOrder: [
+        { ComputeEnvironment: { 'Fn::GetAtt': [logicalId(stack.compute.onDemandComputeEnvironment), 'ComputeEnvironmentArn'] }, Order: 1 },
+      ],
       JobStateTimeLimitActions: misconfigured,
     });
   });
@@ -402,7 +456,9 @@ describe('notifications', () => {
 
 describe('dispatch pacing', () => {
   it("gives each concurrent dispatcher invocation its share of the platform's start rate", () => {
-    const props = template.findResources('AWS::Lambda::Function')[fnLogicalId('dispatcher')]!.Properties as { Environment: { Variables: Record<string, unknown> } };
+    const props = template.findResources('AWS::Lambda::Function')[fnLogicalId('dispatcher')]!.Properties as {
+      Environment: { Variables: Record<string, unknown> };
+    };
     const perInvocation = Number(props.Environment.Variables[ENV.dispatchRatePerSecond]);
     expect(perInvocation * DEFAULT_CONFIG.dispatcherMaxConcurrency).toBe(DEFAULT_CONFIG.dispatchRatePerSecond);
     // Batch accepts 50 SubmitJob calls per second per account.
@@ -437,7 +493,10 @@ describe('http api', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: DEFAULT_CONFIG.throttlingRateLimit, ThrottlingBurstLimit: DEFAULT_CONFIG.throttlingBurstLimit },
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: DEFAULT_CONFIG.throttlingRateLimit,
+        ThrottlingBurstLimit: DEFAULT_CONFIG.throttlingBurstLimit,
+      },
       AccessLogSettings: {
         DestinationArn: arnOf(logicalId(stack.api.accessLogGroup)),
         Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
@@ -467,7 +526,9 @@ describe('monitoring', () => {
       Namespace: 'AWS/Lambda',
       Dimensions: [{ Name: 'FunctionName', Value: ref(fnLogicalId('dispatcher')) }],
     });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut' })]) });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut' })]),
+    });
   });
 
   it('creates no topic when no alarm email is configured', () => {
@@ -476,12 +537,18 @@ describe('monitoring', () => {
 });
 
 describe('outputs', () => {
-  it.each(['ApiUrl', 'EventBusName', 'EventBusArn', 'JobTableName', 'IntakeQueueArn', 'IntakeDeadLetterQueueArn', 'EventTargetDeadLetterQueueArn', 'DashboardUrl'])(
-    'exports %s',
-    (name) => {
-      expect(Object.keys(template.findOutputs(name))).toEqual([name]);
-    },
-  );
+  it.each([
+    'ApiUrl',
+    'EventBusName',
+    'EventBusArn',
+    'JobTableName',
+    'IntakeQueueArn',
+    'IntakeDeadLetterQueueArn',
+    'EventTargetDeadLetterQueueArn',
+    'DashboardUrl',
+  ])('exports %s', (name) => {
+    expect(Object.keys(template.findOutputs(name))).toEqual([name]);
+  });
 });
 
 describe('guardrails', () => {

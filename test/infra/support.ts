@@ -32,7 +32,9 @@ interface Violation {
  * Synthesizes the real app (cdk.json's feature flags, cdk-nag and cfn-guard) into a
  * temporary directory. `bundle: false` skips esbuild, for tests that only look at configuration.
  */
-export function synthesize(options: { gpujobs?: Record<string, unknown>; context?: Record<string, unknown>; bundle?: boolean } = {}): SynthResult {
+export function synthesize(
+  options: { gpujobs?: Record<string, unknown>; context?: Record<string, unknown>; bundle?: boolean } = {},
+): SynthResult {
   const outdir = mkdtempSync(join(tmpdir(), 'gpujobs-infra-'));
   const context: Record<string, unknown> = { ...options.context };
   if (options.gpujobs) context.gpujobs = options.gpujobs;

@@ -102,9 +102,7 @@ describe('resolveStateMachineDefinition', () => {
       },
     });
 
-    expect(() => resolveStateMachineDefinition(template, 'Machine', { resources: {} })).toThrow(
-      /Fn::ImportValue is not supported offline/,
-    );
+    expect(() => resolveStateMachineDefinition(template, 'Machine', { resources: {} })).toThrow(/Fn::ImportValue is not supported offline/);
   });
 
   it('fails when the logical id is not a state machine', () => {

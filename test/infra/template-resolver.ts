@@ -100,12 +100,7 @@ export function resolveStateMachineDefinition(
  * Any value of the template (a policy document, an environment variable) with every intrinsic
  * function resolved the way state machine definitions are; `owner` names the value in errors.
  */
-export function resolveTemplateValue(
-  template: CloudFormationTemplate,
-  value: unknown,
-  options: ResolveOptions,
-  owner: string,
-): unknown {
+export function resolveTemplateValue(template: CloudFormationTemplate, value: unknown, options: ResolveOptions, owner: string): unknown {
   return new IntrinsicResolver(template, options, owner).resolve(value, owner);
 }
 
@@ -223,7 +218,7 @@ class IntrinsicResolver {
     const [text, variables] = typeof argument === 'string' ? [argument, {}] : this.expectArray(argument, 2, whole, where);
     if (typeof text !== 'string') throw this.fail(whole, where, 'malformed Fn::Sub');
     const resolvedVariables = this.resolve(variables ?? {}, where) as Record<string, unknown>;
-    return text.replace(/\$\{(!?)([^}]+)\}/g, (match, literal: string, name: string) => {
+    return text.replace(/\$\{(!?)([^}]+)\}/g, (_match, literal: string, name: string) => {
       if (literal) return `\${${name}}`;
       if (name in resolvedVariables) return this.expectString(resolvedVariables[name], whole, where);
       const dot = name.indexOf('.');

@@ -11,7 +11,10 @@ let result: SynthResult;
 let template: Template;
 let stack: GpuJobsStack;
 beforeAll(() => {
-  result = synthesize({ bundle: false, gpujobs: { watchdogIntervalMinutes: 5, capacityTimeoutSeconds: 900, onDemandCapacityTimeoutSeconds: 7200 } });
+  result = synthesize({
+    bundle: false,
+    gpujobs: { watchdogIntervalMinutes: 5, capacityTimeoutSeconds: 900, onDemandCapacityTimeoutSeconds: 7200 },
+  });
   template = result.template;
   stack = result.stack;
 });
@@ -22,11 +25,15 @@ const ref = (id: string) => ({ Ref: id });
 
 function statementsOf(roleLogicalId: string): Record<string, unknown>[] {
   const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: Match.arrayWith([ref(roleLogicalId)]) } });
-  return Object.values(policies).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument.Statement);
+  return Object.values(policies).flatMap(
+    (p) => (p as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument.Statement,
+  );
 }
 const statementFor = (roleLogicalId: string, action: string) => statementsOf(roleLogicalId).find((s) => [s.Action].flat().includes(action));
 
-const batchJobs = { 'Fn::Join': ['', ['arn:', ref('AWS::Partition'), ':batch:', ref('AWS::Region'), ':', ref('AWS::AccountId'), ':job/*']] };
+const batchJobs = {
+  'Fn::Join': ['', ['arn:', ref('AWS::Partition'), ':batch:', ref('AWS::Region'), ':', ref('AWS::AccountId'), ':job/*']],
+};
 
 describe('the watchdog', () => {
   it('runs on an EventBridge Scheduler schedule at the configured interval, without retries', () => {

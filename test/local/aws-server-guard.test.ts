@@ -19,7 +19,14 @@ beforeEach(() => terminateJob.mockReset());
 function post(headers: OutgoingHttpHeaders): Promise<number> {
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest(
-      { host: '127.0.0.1', port: server.port, method: 'POST', path: '/v1/terminatejob', headers: { host: `127.0.0.1:${server.port}`, ...headers }, setHost: false },
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        method: 'POST',
+        path: '/v1/terminatejob',
+        headers: { host: `127.0.0.1:${server.port}`, ...headers },
+        setHost: false,
+      },
       (response) => {
         response.resume();
         response.on('end', () => resolve(response.statusCode ?? 0));

@@ -29,7 +29,11 @@ describe('checking the data dir at start', () => {
     ['EIO', 'i/o error, write', 'the disk reported an input/output error (EIO)'],
   ])('names %s when the test write fails, with the directory and what to do', (code, message, cause) => {
     // GIVEN a disk whose writes fail with this error
-    const fileSystem = failing({ probeWrite: () => { throw fault(code, message); } });
+    const fileSystem = failing({
+      probeWrite: () => {
+        throw fault(code, message);
+      },
+    });
     // WHEN the data dir is checked THEN the refusal names the directory, the cause and the way out
     expect(() => checkDataDir(join(scratch, 'sick'), fileSystem)).toThrow(
       `The data dir ${join(scratch, 'sick')} cannot be used: ${cause} while writing a test file in it. Free space or fix its permissions, or set GPUJOBS_DATA_DIR to another directory.`,
@@ -60,7 +64,9 @@ describe('describing a storage error', () => {
     // LevelDB reports through dynalite as plain messages
     expect(storageFaultOf(new Error('IO error: /data/dynamodb/000003.log: No space left on device'))).toBe('the disk is full (ENOSPC)');
     expect(storageFaultOf(new Error('IO error: /data/dynamodb/LOCK: Read-only file system'))).toBe('the file system is read-only (EROFS)');
-    expect(storageFaultOf(new Error('IO error: /data/dynamodb/000005.ldb: Input/output error'))).toBe('the disk reported an input/output error (EIO)');
+    expect(storageFaultOf(new Error('IO error: /data/dynamodb/000005.ldb: Input/output error'))).toBe(
+      'the disk reported an input/output error (EIO)',
+    );
   });
 
   it('leaves other errors alone', () => {

@@ -23,13 +23,24 @@ function listTables(headers: OutgoingHttpHeaders, method = 'POST'): Promise<{ st
         port: dynamo.port,
         method,
         path: '/',
-        headers: { host: `127.0.0.1:${dynamo.port}`, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.ListTables', ...headers },
+        headers: {
+          host: `127.0.0.1:${dynamo.port}`,
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': 'DynamoDB_20120810.ListTables',
+          ...headers,
+        },
         setHost: false,
       },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, allowOrigin: response.headers['access-control-allow-origin'], body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            allowOrigin: response.headers['access-control-allow-origin'],
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
       },
     );
     outgoing.on('error', reject);

@@ -16,7 +16,14 @@ let bus: LocalEventBus;
 
 beforeEach(() => {
   directory = mkdtempSync(join(tmpdir(), 'gpujobs-bus-rules-'));
-  bus = new LocalEventBus({ eventLogFile: join(directory, 'events.jsonl'), busName: 'gpujobs', webhookUrls: [], account: '000000000000', region: 'us-east-1', logger: silent });
+  bus = new LocalEventBus({
+    eventLogFile: join(directory, 'events.jsonl'),
+    busName: 'gpujobs',
+    webhookUrls: [],
+    account: '000000000000',
+    region: 'us-east-1',
+    logger: silent,
+  });
 });
 afterEach(async () => {
   await bus.close();
@@ -37,10 +44,30 @@ describe('LocalEventBus rules', () => {
     }
     // WHEN Batch and Step Functions publish events, some of other queues, machines or statuses
     bus.publishServiceEvent('aws.batch', 'Batch Job State Change', { jobName: 'ours', jobQueue: SPOT_QUEUE, status: 'RUNNING' }, []);
-    bus.publishServiceEvent('aws.batch', 'Batch Job State Change', { jobName: 'theirs', jobQueue: `${SPOT_QUEUE}-other`, status: 'RUNNING' }, []);
-    bus.publishServiceEvent('aws.states', 'Step Functions Execution Status Change', { executionArn: 'e1', stateMachineArn: STATE_MACHINE, status: 'ABORTED' }, []);
-    bus.publishServiceEvent('aws.states', 'Step Functions Execution Status Change', { executionArn: 'e2', stateMachineArn: STATE_MACHINE, status: 'SUCCEEDED' }, []);
-    bus.publishServiceEvent('aws.states', 'Step Functions Execution Status Change', { executionArn: 'e3', stateMachineArn: `${STATE_MACHINE}-other`, status: 'FAILED' }, []);
+    bus.publishServiceEvent(
+      'aws.batch',
+      'Batch Job State Change',
+      { jobName: 'theirs', jobQueue: `${SPOT_QUEUE}-other`, status: 'RUNNING' },
+      [],
+    );
+    bus.publishServiceEvent(
+      'aws.states',
+      'Step Functions Execution Status Change',
+      { executionArn: 'e1', stateMachineArn: STATE_MACHINE, status: 'ABORTED' },
+      [],
+    );
+    bus.publishServiceEvent(
+      'aws.states',
+      'Step Functions Execution Status Change',
+      { executionArn: 'e2', stateMachineArn: STATE_MACHINE, status: 'SUCCEEDED' },
+      [],
+    );
+    bus.publishServiceEvent(
+      'aws.states',
+      'Step Functions Execution Status Change',
+      { executionArn: 'e3', stateMachineArn: `${STATE_MACHINE}-other`, status: 'FAILED' },
+      [],
+    );
     await bus.drain();
     // THEN only the matching ones reached the handlers
     expect(delivered[BATCH_EVENTS_RULE]!.map((event) => event.detail.jobName)).toEqual(['ours']);
@@ -49,6 +76,8 @@ describe('LocalEventBus rules', () => {
 
   it('fails to add a rule whose pattern uses a filter local mode does not match', () => {
     const pattern = { source: [{ prefix: 'aws.' }] } as unknown as EventPattern;
-    expect(() => bus.addRule({ name: 'prefixed', pattern, orderingKey: () => 'k', deliver: async () => undefined })).toThrow(UnsupportedEventPatternError);
+    expect(() => bus.addRule({ name: 'prefixed', pattern, orderingKey: () => 'k', deliver: async () => undefined })).toThrow(
+      UnsupportedEventPatternError,
+    );
   });
 });

@@ -137,7 +137,10 @@ describe('LocalEventBus event log write failures', () => {
     const [failed] = publish(bus, 1, 1);
     const [accepted] = publish(bus, 1, 2);
     // THEN the first is a failed entry that says why, the second is accepted
-    expect(failed).toEqual({ ErrorCode: 'InternalFailure', ErrorMessage: 'writing the event log in the local data dir failed: the disk is full (ENOSPC)' });
+    expect(failed).toEqual({
+      ErrorCode: 'InternalFailure',
+      ErrorMessage: 'writing the event log in the local data dir failed: the disk is full (ENOSPC)',
+    });
     expect(accepted).toEqual({ EventId: expect.any(String) });
     // AND the log lists the events that landed, the torn line skipped
     expect(jobIdsOf(bus.allEvents())).toEqual(['job-0', 'job-2']);

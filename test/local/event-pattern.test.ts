@@ -84,7 +84,9 @@ describe('checkEventPattern', () => {
   });
 
   it('fails when a field is neither a list nor an object, naming the value', () => {
-    expect(() => checkEventPattern({ source: 'aws.batch' } as unknown as EventPattern)).toThrow('The pattern\'s source must be a list of values or an object. Received "aws.batch".');
+    expect(() => checkEventPattern({ source: 'aws.batch' } as unknown as EventPattern)).toThrow(
+      'The pattern\'s source must be a list of values or an object. Received "aws.batch".',
+    );
   });
 });
 

@@ -41,7 +41,13 @@ function readAll(store: LogStore, stream: string, limit = 10_000): { pages: LogE
   const pages: LogEvent[][] = [];
   let token: string | undefined;
   for (;;) {
-    const page = store.getLogEvents({ logGroupName: GROUP, logStreamName: stream, startFromHead: true, limit, ...(token ? { nextToken: token } : {}) });
+    const page = store.getLogEvents({
+      logGroupName: GROUP,
+      logStreamName: stream,
+      startFromHead: true,
+      limit,
+      ...(token ? { nextToken: token } : {}),
+    });
     if (page.events.length === 0) break;
     pages.push(page.events);
     token = page.nextForwardToken;
@@ -66,7 +72,9 @@ describe('LogStore line limit', () => {
     expect(events[0]?.message.startsWith(CONTINUATION_MARKER)).toBe(false);
     expect(events[1]?.message.startsWith(CONTINUATION_MARKER)).toBe(true);
     for (const event of events) expect(Buffer.byteLength(event.message)).toBeLessThanOrEqual(MAX_EVENT_MESSAGE_BYTES);
-    expect(events.map((event, index) => (index === 0 ? event.message : event.message.slice(CONTINUATION_MARKER.length))).join('')).toBe(line);
+    expect(events.map((event, index) => (index === 0 ? event.message : event.message.slice(CONTINUATION_MARKER.length))).join('')).toBe(
+      line,
+    );
   });
 
   it('never cuts a multi-byte character in two', () => {
@@ -115,7 +123,11 @@ describe('LogStore pages', () => {
     // AND the forward token of the newest page is where new lines will appear
     store.append(GROUP, 's1', 'line 10');
     await store.closeStream(GROUP, 's1');
-    expect(store.getLogEvents({ logGroupName: GROUP, logStreamName: 's1', nextToken: newest.nextForwardToken }).events.map((event) => event.message)).toEqual(['line 10']);
+    expect(
+      store
+        .getLogEvents({ logGroupName: GROUP, logStreamName: 's1', nextToken: newest.nextForwardToken })
+        .events.map((event) => event.message),
+    ).toEqual(['line 10']);
   });
 
   it('serves pages of a 50 MB stream reading only what they return', async () => {
@@ -199,12 +211,16 @@ describe('LogStore write failures', () => {
     const store = new LogStore(directory, {
       io: {
         createWriter: () =>
-          new Writable({ write: (_chunk, _encoding, callback) => callback(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) }),
+          new Writable({
+            write: (_chunk, _encoding, callback) => callback(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
+          }),
       },
     });
     const failure = new Promise<LogWriteError>((resolve) => store.createStream(GROUP, 's1', resolve));
     store.append(GROUP, 's1', 'line');
-    expect((await failure).message).toBe('writing the log stream s1 in the local data dir failed: the disk reported an input/output error (EIO)');
+    expect((await failure).message).toBe(
+      'writing the log stream s1 in the local data dir failed: the disk reported an input/output error (EIO)',
+    );
     await store.close();
   });
 });

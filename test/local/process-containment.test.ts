@@ -8,7 +8,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { batchRetryStrategy } from '../../core/retry-strategy.js';
 import { LocalBatch, type JobDetail, type LocalBatchOptions } from '../../local/batch/index.js';
 import { LogStore } from '../../local/log-store.js';
 import { consoleLogger } from '../../local/logger.js';
@@ -69,7 +68,12 @@ function submit(target: LocalBatch, command: string[], options: { name?: string;
     ...(options.retryStrategy ? { retryStrategy: options.retryStrategy } : {}),
   }).jobDefinitionArn;
   return target.submitJob(
-    { JobName: options.name ?? 'gpujobs-job-1', JobQueue: 'arn:aws:batch:us-east-1:000000000000:job-queue/spot', JobDefinition: definition, ContainerOverrides: { Command: command } },
+    {
+      JobName: options.name ?? 'gpujobs-job-1',
+      JobQueue: 'arn:aws:batch:us-east-1:000000000000:job-queue/spot',
+      JobDefinition: definition,
+      ContainerOverrides: { Command: command },
+    },
     'spot',
   );
 }
@@ -98,7 +102,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))]);
 }
 
-describe.skipIf(!canFindProcessesByEnvironment())('containment of a job attempt\'s processes', () => {
+describe.skipIf(!canFindProcessesByEnvironment())("containment of a job attempt's processes", () => {
   it('kills a setsid child on TerminateJob, and answers and reports FAILED only once it is dead', async () => {
     // GIVEN a running job whose child left the job's process group and session
     const local = localBatch();
@@ -155,10 +159,14 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of a job attempt\
   it('ends a reclaimed Spot attempt, and retries it, only once the escaped child of the first run is dead', async () => {
     // GIVEN a Spot job with a retry in place for a reclaimed host, whose first run leaves a setsid child
     const local = localBatch();
-    const { completion } = submit(local, ['sh', '-c', 'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then setsid sleep 30 & echo $! > child.pid; wait; fi'], {
-      retryStrategy: { attempts: 2, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }] },
-    });
-    const child = await waitForChildPid();
+    const { completion } = submit(
+      local,
+      ['sh', '-c', 'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then setsid sleep 30 & echo $! > child.pid; wait; fi'],
+      {
+        retryStrategy: { attempts: 2, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }] },
+      },
+    );
+    const _child = await waitForChildPid();
 
     // WHEN the host is reclaimed
     expect(local.interruptSpot()).toBe(1);
@@ -173,8 +181,16 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of a job attempt\
 
   it('kills the processes an earlier platform on the same data dir left, and no other', async () => {
     // GIVEN a job process left by an earlier platform, and one of another platform
-    const left = spawn('sleep', ['30'], { env: { ...process.env, [PLATFORM_TOKEN_VARIABLE]: 'earlier-run' }, detached: true, stdio: 'ignore' });
-    const other = spawn('sleep', ['30'], { env: { ...process.env, [PLATFORM_TOKEN_VARIABLE]: 'another-data-dir' }, detached: true, stdio: 'ignore' });
+    const left = spawn('sleep', ['30'], {
+      env: { ...process.env, [PLATFORM_TOKEN_VARIABLE]: 'earlier-run' },
+      detached: true,
+      stdio: 'ignore',
+    });
+    const other = spawn('sleep', ['30'], {
+      env: { ...process.env, [PLATFORM_TOKEN_VARIABLE]: 'another-data-dir' },
+      detached: true,
+      stdio: 'ignore',
+    });
     strays.push(left.pid!, other.pid!);
 
     // WHEN the platform's processes are looked for at start
@@ -187,7 +203,7 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of a job attempt\
   });
 });
 
-describe('the local Batch executor\'s memory', () => {
+describe("the local Batch executor's memory", () => {
   it('keeps only the most recent finished jobs: DescribeJobs leaves the older ones out, as Batch does past its retention', async () => {
     // GIVEN an executor keeping 2 finished jobs
     const local = localBatch({ retainedFinishedJobs: 2 });
@@ -199,13 +215,17 @@ describe('the local Batch executor\'s memory', () => {
       const { jobId, completion } = submit(local, ['true'], { name: `gpujobs-job-${index}` });
       const detail = await completion;
       jobIds.push(jobId);
-      containerInstances.push(String((detail.attempts as { container: { containerInstanceArn: string } }[])[0]!.container.containerInstanceArn));
+      containerInstances.push(
+        String((detail.attempts as { container: { containerInstanceArn: string } }[])[0]!.container.containerInstanceArn),
+      );
     }
 
     // THEN only the last 2 are described and listed, and the container instances of the others are gone too
     expect(local.describeJobs(jobIds).map((detail) => detail.jobId)).toEqual(jobIds.slice(2));
     expect(local.describeJobs([jobIds[0]!])).toEqual([]);
-    expect(local.listJobs({ jobQueue: 'spot', jobStatus: 'SUCCEEDED' }).jobSummaryList.map((summary) => summary.jobId)).toEqual(jobIds.slice(2));
+    expect(local.listJobs({ jobQueue: 'spot', jobStatus: 'SUCCEEDED' }).jobSummaryList.map((summary) => summary.jobId)).toEqual(
+      jobIds.slice(2),
+    );
     expect(local.describeContainerInstances(containerInstances).missing).toEqual(containerInstances.slice(0, 2));
   });
 

@@ -88,5 +88,7 @@ describe('the local request guard', () => {
 
 describe('isLoopbackAddress', () => {
   it.each(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost'])('is true for %j', (host) => expect(isLoopbackAddress(host)).toBe(true));
-  it.each(['0.0.0.0', '::', '192.168.1.5', 'example.com', '128.0.0.1'])('is false for %j', (host) => expect(isLoopbackAddress(host)).toBe(false));
+  it.each(['0.0.0.0', '::', '192.168.1.5', 'example.com', '128.0.0.1'])('is false for %j', (host) =>
+    expect(isLoopbackAddress(host)).toBe(false),
+  );
 });

@@ -22,7 +22,14 @@ afterAll(async () => sqs?.close());
 function post(headers: OutgoingHttpHeaders, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest(
-      { host: '127.0.0.1', port: sqs.port, method: 'POST', path: '/', headers: { host: `127.0.0.1:${sqs.port}`, ...headers }, setHost: false },
+      {
+        host: '127.0.0.1',
+        port: sqs.port,
+        method: 'POST',
+        path: '/',
+        headers: { host: `127.0.0.1:${sqs.port}`, ...headers },
+        setHost: false,
+      },
       (response) => {
         response.resume();
         response.on('end', () => resolve(response.statusCode ?? 0));
@@ -36,7 +43,9 @@ function post(headers: OutgoingHttpHeaders, body: string): Promise<number> {
 async function messagesOnQueue(): Promise<string | undefined> {
   const client = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
   try {
-    const attributes = await client.send(new GetQueueAttributesCommand({ QueueUrl: sqs.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+    const attributes = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: sqs.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
     return attributes.Attributes?.ApproximateNumberOfMessages;
   } finally {
     client.destroy();
@@ -48,8 +57,14 @@ const sendMessageForm = () => `Action=SendMessage&QueueUrl=${encodeURIComponent(
 describe('the SQS stand-in', () => {
   it.each([
     ['a form-encoded SendMessage (the query protocol a page can send)', { 'content-type': 'application/x-www-form-urlencoded' }],
-    ['a cross-origin JSON SendMessage', { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.SendMessage', origin: 'http://evil.example' }],
-    ['a JSON SendMessage under a rebound Host', { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.SendMessage', host: 'attacker.example:1234' }],
+    [
+      'a cross-origin JSON SendMessage',
+      { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.SendMessage', origin: 'http://evil.example' },
+    ],
+    [
+      'a JSON SendMessage under a rebound Host',
+      { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.SendMessage', host: 'attacker.example:1234' },
+    ],
   ])('refuses %s, and no message lands on the queue', async (_, headers: Record<string, string>) => {
     const body = headers['x-amz-target'] ? JSON.stringify({ QueueUrl: sqs.queueUrl, MessageBody: '{"jobId":"x"}' }) : sendMessageForm();
     expect(await post(headers, body)).toBe(403);

@@ -12,7 +12,12 @@ function machine(gate: Promise<void>, maxEndedExecutions: number): LocalStepFunc
       StartAt: 'Work',
       States: { Work: { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:work', End: true } },
     },
-    createTaskHandlers: (execution) => ({ Work: async (input) => (execution.name.startsWith('long') ? (await gate, input) : input) }),
+    createTaskHandlers: (execution) => ({
+      Work: async (input) => {
+        if (execution.name.startsWith('long')) await gate;
+        return input;
+      },
+    }),
     onStatusChange: () => undefined,
     logger: silent,
     maxEndedExecutions,
@@ -22,7 +27,7 @@ function machine(gate: Promise<void>, maxEndedExecutions: number): LocalStepFunc
 describe('LocalStepFunctions retention', () => {
   it('forgets the oldest ended executions beyond the bound, as Step Functions does after retention, and keeps running ones', async () => {
     // GIVEN a bound of 3 ended executions, one long execution running, and 5 that end
-    let release = () => undefined as void;
+    let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
@@ -31,7 +36,14 @@ describe('LocalStepFunctions retention', () => {
     const ended: { executionArn: string }[] = [];
     for (let index = 0; index < 5; index++) ended.push(sfn.startExecution({ stateMachineArn, name: `short-${index}` }));
     // WHEN they have ended
-    await expect.poll(() => sfn.listExecutions({ stateMachineArn, statusFilter: 'SUCCEEDED' }).executions.map((execution) => execution.name).sort()).toEqual(['short-2', 'short-3', 'short-4']);
+    await expect
+      .poll(() =>
+        sfn
+          .listExecutions({ stateMachineArn, statusFilter: 'SUCCEEDED' })
+          .executions.map((execution) => execution.name)
+          .sort(),
+      )
+      .toEqual(['short-2', 'short-3', 'short-4']);
     // THEN the two oldest ends answer ExecutionDoesNotExist, the newest three and the running one are described
     for (const forgotten of ended.slice(0, 2)) {
       expect(() => sfn.describeExecution(forgotten)).toThrow(StepFunctionsError);

@@ -14,7 +14,7 @@ describe('stopping a local execution', () => {
   it('publishes ABORTED only after the stop hook has finished its work', async () => {
     // GIVEN a running execution whose task registered a stop hook that takes a while (a kill)
     const order: string[] = [];
-    let hookRegistered = () => undefined as void;
+    let hookRegistered: () => void = () => undefined;
     const registered = new Promise<void>((resolve) => {
       hookRegistered = resolve;
     });

@@ -29,21 +29,37 @@ const finishedWith = (status: 'SUCCEEDED' | 'FAILED') => ({
   submitJob: () => ({
     jobId: 'b-1',
     jobArn: 'arn:job/b-1',
-    completion: Promise.resolve({ jobId: 'b-1', jobName: 'gpujobs-job-1-1', status, tags: { 'gpujobs:job-id': 'job-1' }, container: { exitCode: 3 } }),
+    completion: Promise.resolve({
+      jobId: 'b-1',
+      jobName: 'gpujobs-job-1-1',
+      status,
+      tags: { 'gpujobs:job-id': 'job-1' },
+      container: { exitCode: 3 },
+    }),
   }),
 });
 
 describe('the local Batch tasks', () => {
   it('return the job detail in PascalCase, map keys as they are, when the job succeeded', async () => {
     const output = await tasksOver(finishedWith('SUCCEEDED'))[STATE.runOnSpot]!({});
-    expect(output).toEqual({ JobId: 'b-1', JobName: 'gpujobs-job-1-1', Status: 'SUCCEEDED', Tags: { 'gpujobs:job-id': 'job-1' }, Container: { ExitCode: 3 } });
+    expect(output).toEqual({
+      JobId: 'b-1',
+      JobName: 'gpujobs-job-1-1',
+      Status: 'SUCCEEDED',
+      Tags: { 'gpujobs:job-id': 'job-1' },
+      Container: { ExitCode: 3 },
+    });
   });
 
   it('throw BatchJobFailedError carrying the job detail when the job failed', async () => {
     const failure = await tasksOver(finishedWith('FAILED'))[STATE.runOnDemand]!({}).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(BatchJobFailedError);
     expect((failure as BatchJobFailedError).name).toBe('States.TaskFailed');
-    expect(JSON.parse((failure as Error).message)).toMatchObject({ JobName: 'gpujobs-job-1-1', Status: 'FAILED', Container: { ExitCode: 3 } });
+    expect(JSON.parse((failure as Error).message)).toMatchObject({
+      JobName: 'gpujobs-job-1-1',
+      Status: 'FAILED',
+      Container: { ExitCode: 3 },
+    });
   });
 
   it('throw BatchApiError named Batch.ClientException when Batch refuses the submission', async () => {
@@ -69,6 +85,10 @@ describe('the local Lambda tasks', () => {
     };
     const failure = await tasksOver({}, { finish })[STATE.finish]!({}).catch((error: unknown) => error);
     expect((failure as Error).name).toBe('TerminalEventBusy');
-    expect(JSON.parse((failure as Error).message)).toEqual({ errorType: 'TerminalEventBusy', errorMessage: 'claimed by another writer', trace: [] });
+    expect(JSON.parse((failure as Error).message)).toEqual({
+      errorType: 'TerminalEventBusy',
+      errorMessage: 'claimed by another writer',
+      trace: [],
+    });
   });
 });

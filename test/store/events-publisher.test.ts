@@ -51,9 +51,7 @@ describe('EventPublisher', () => {
   });
 
   it('gives up after the bound, naming the rejection', async () => {
-    eventBridge
-      .on(PutEventsCommand)
-      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'boom' }] });
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'boom' }] });
     const delays: number[] = [];
     const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', {
       maxAttempts: 3,
@@ -93,7 +91,9 @@ describe('EventPublisher', () => {
     const events = Array.from({ length: 12 }, (_, index) => anEvent(`job-${index}`));
     eventBridge.on(PutEventsCommand).callsFake(({ Entries }: { Entries: unknown[] }) => ({
       FailedEntryCount: 1,
-      Entries: Entries.map((_, position) => (position === Entries.length - 1 ? { ErrorCode: 'InternalFailure', ErrorMessage: 'boom' } : { EventId: String(position) })),
+      Entries: Entries.map((_, position) =>
+        position === Entries.length - 1 ? { ErrorCode: 'InternalFailure', ErrorMessage: 'boom' } : { EventId: String(position) },
+      ),
     }));
     const publisher = new EventPublisher(new EventBridgeClient({}), 'gpujobs-bus', { maxAttempts: 2, sleep: noWait });
 

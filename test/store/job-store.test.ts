@@ -51,7 +51,11 @@ const STORES: readonly { readonly name: string; readonly start: () => Promise<St
     name: 'MemoryJobStore',
     start: async () => {
       const store = new MemoryJobStore();
-      return { store, seedIdempotencyClaim: async (owner, key, claim) => store.seedIdempotencyClaim(owner, key, claim), stop: async () => undefined };
+      return {
+        store,
+        seedIdempotencyClaim: async (owner, key, claim) => store.seedIdempotencyClaim(owner, key, claim),
+        stop: async () => undefined,
+      };
     },
   },
 ];
@@ -188,22 +192,23 @@ describe.each(STORES)('$name', ({ start }) => {
       );
 
       // THEN the first is replayed and the second creates a new job
-      expect(justBefore).toEqual({ kind: 'replayed', job: expect.objectContaining({ jobId: first.kind === 'created' ? first.job.jobId : '' }) });
+      expect(justBefore).toEqual({
+        kind: 'replayed',
+        job: expect.objectContaining({ jobId: first.kind === 'created' ? first.job.jobId : '' }),
+      });
       expect(atTheEnd.kind).toBe('created');
       expect(await allJobsOf(owner)).toHaveLength(2);
     });
 
     it('fails when `now` is not an ISO-8601 timestamp', async () => {
-      await expect(store.createJob(createRequest({ now: 'yesterday', idempotency: { key: 'k-bad-now', requestHash: 'h' } }))).rejects.toThrow(
-        'now must be an ISO-8601 timestamp. Received yesterday.',
-      );
+      await expect(
+        store.createJob(createRequest({ now: 'yesterday', idempotency: { key: 'k-bad-now', requestHash: 'h' } })),
+      ).rejects.toThrow('now must be an ISO-8601 timestamp. Received yesterday.');
     });
 
     it('creates exactly one job when many requests with one key race', async () => {
       const owner = anOwner();
-      const requests = Array.from({ length: 12 }, () =>
-        createRequest({ owner, idempotency: { key: 'race', requestHash: 'same-body' } }),
-      );
+      const requests = Array.from({ length: 12 }, () => createRequest({ owner, idempotency: { key: 'race', requestHash: 'same-body' } }));
 
       const results = await Promise.all(requests.map((request) => store.createJob(request)));
 
@@ -300,7 +305,9 @@ describe.each(STORES)('$name', ({ start }) => {
       const request = createRequest();
       await store.createJob(request);
 
-      const error = await transitionJob(store, { jobId: request.jobId, from: ['RUNNING'], to: 'SUCCEEDED', now: NOW }).catch((caught: unknown) => caught);
+      const error = await transitionJob(store, { jobId: request.jobId, from: ['RUNNING'], to: 'SUCCEEDED', now: NOW }).catch(
+        (caught: unknown) => caught,
+      );
 
       expect(error).toBeInstanceOf(ConflictError);
       expect((error as ConflictError).current).toMatchObject({ jobId: request.jobId, status: 'QUEUED', version: 1 });
@@ -360,12 +367,23 @@ describe.each(STORES)('$name', ({ start }) => {
     it('merges new fields of an attempt into the ones already recorded', async () => {
       const request = createRequest();
       await store.createJob(request);
-      await putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc' }]);
+      await putJobAttempts(store, request.jobId, [
+        { attempt: 1, capacity: 'spot', status: 'PENDING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc' },
+      ]);
 
-      const updated = await putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' }]);
+      const updated = await putJobAttempts(store, request.jobId, [
+        { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' },
+      ]);
 
       expect(updated.attempts).toEqual([
-        { attempt: 1, capacity: 'spot', status: 'RUNNING', batchJobId: 'b-1', logStreamName: 'jobs/default/abc', instanceType: 'g5.xlarge' },
+        {
+          attempt: 1,
+          capacity: 'spot',
+          status: 'RUNNING',
+          batchJobId: 'b-1',
+          logStreamName: 'jobs/default/abc',
+          instanceType: 'g5.xlarge',
+        },
       ]);
     });
 
@@ -397,28 +415,37 @@ describe.each(STORES)('$name', ({ start }) => {
       const request = createRequest();
       await store.createJob(request);
       await transitionJob(store, { jobId: request.jobId, from: ['QUEUED'], to: 'PENDING', now: NOW });
-      return putJobAttempts(store, request.jobId, [{ attempt: 1, capacity: 'spot', status, ...(status === 'SUCCEEDED' ? { exitCode: 0 } : {}) }]);
+      return putJobAttempts(store, request.jobId, [
+        { attempt: 1, capacity: 'spot', status, ...(status === 'SUCCEEDED' ? { exitCode: 0 } : {}) },
+      ]);
     }
 
-    it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('refuses to move a %s attempt back to RUNNING or PENDING, changing nothing', async (settled) => {
-      // GIVEN an attempt settled by the workflow
-      const before = await jobWithAttempt(settled);
+    it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)(
+      'refuses to move a %s attempt back to RUNNING or PENDING, changing nothing',
+      async (settled) => {
+        // GIVEN an attempt settled by the workflow
+        const before = await jobWithAttempt(settled);
 
-      // WHEN a late Batch event's RUNNING (or a waiting PENDING) write lands after it
-      const running = putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' }]);
-      const pending = putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
+        // WHEN a late Batch event's RUNNING (or a waiting PENDING) write lands after it
+        const running = putJobAttempts(store, before.jobId, [
+          { attempt: 1, capacity: 'spot', status: 'RUNNING', instanceType: 'g5.xlarge' },
+        ]);
+        const pending = putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'PENDING' }]);
 
-      // THEN both are refused as conflicts carrying the record, and the record is as it was
-      await expect(running).rejects.toBeInstanceOf(ConflictError);
-      await expect(pending).rejects.toBeInstanceOf(ConflictError);
-      await expect(running).rejects.toMatchObject({ current: { version: before.version } });
-      expect(await store.getJob(before.jobId)).toEqual(before);
-    });
+        // THEN both are refused as conflicts carrying the record, and the record is as it was
+        await expect(running).rejects.toBeInstanceOf(ConflictError);
+        await expect(pending).rejects.toBeInstanceOf(ConflictError);
+        await expect(running).rejects.toMatchObject({ current: { version: before.version } });
+        expect(await store.getJob(before.jobId)).toEqual(before);
+      },
+    );
 
     it('refuses to move a settled attempt to another settled status', async () => {
       const before = await jobWithAttempt('FAILED');
 
-      await expect(putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED' }])).rejects.toBeInstanceOf(ConflictError);
+      await expect(putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED' }])).rejects.toBeInstanceOf(
+        ConflictError,
+      );
 
       expect(await store.getJob(before.jobId)).toEqual(before);
     });
@@ -426,9 +453,13 @@ describe.each(STORES)('$name', ({ start }) => {
     it('adds facts to a settled attempt when the write keeps its status', async () => {
       const before = await jobWithAttempt('SUCCEEDED');
 
-      const updated = await putJobAttempts(store, before.jobId, [{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', stoppedAt: '2026-03-01T12:30:00.000Z' }]);
+      const updated = await putJobAttempts(store, before.jobId, [
+        { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', stoppedAt: '2026-03-01T12:30:00.000Z' },
+      ]);
 
-      expect(updated.attempts).toEqual([{ attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: '2026-03-01T12:30:00.000Z' }]);
+      expect(updated.attempts).toEqual([
+        { attempt: 1, capacity: 'spot', status: 'SUCCEEDED', exitCode: 0, stoppedAt: '2026-03-01T12:30:00.000Z' },
+      ]);
     });
 
     it('never moves a RUNNING attempt back to PENDING: a retry Batch makes in place is the next attempt', async () => {
@@ -532,7 +563,10 @@ describe.each(STORES)('$name', ({ start }) => {
       const jobId = await jobOwingItsTerminalEvent();
 
       // WHEN two invocations claim it at once, and a third after the first claim lapsed
-      const [first, second] = await Promise.all([store.claimTerminalEvent(jobId, at(0), at(30)), store.claimTerminalEvent(jobId, at(0), at(30))]);
+      const [first, second] = await Promise.all([
+        store.claimTerminalEvent(jobId, at(0), at(30)),
+        store.claimTerminalEvent(jobId, at(0), at(30)),
+      ]);
       const beforeLapse = await store.claimTerminalEvent(jobId, at(29), at(59));
       const afterLapse = await store.claimTerminalEvent(jobId, at(31), at(61));
 
@@ -627,7 +661,7 @@ describe.each(STORES)('$name', ({ start }) => {
       return jobIds;
     }
 
-    it('pages through the owner\'s jobs newest first, with no token on the last page', async () => {
+    it("pages through the owner's jobs newest first, with no token on the last page", async () => {
       const owner = anOwner();
       const oldestFirst = await createJobsAt(owner, 5);
       await createJobsAt(anOwner(), 2);
@@ -773,7 +807,9 @@ describe.each(STORES)('$name', ({ start }) => {
     });
 
     it('fails with JobNotFoundError for an unknown job', async () => {
-      await expect(putJobAttempts(store, aJobId(), [{ attempt: 1, capacity: 'spot', status: 'PENDING' }])).rejects.toBeInstanceOf(JobNotFoundError);
+      await expect(putJobAttempts(store, aJobId(), [{ attempt: 1, capacity: 'spot', status: 'PENDING' }])).rejects.toBeInstanceOf(
+        JobNotFoundError,
+      );
       await expect(requestJobCancel(store, aJobId(), NOW)).rejects.toBeInstanceOf(JobNotFoundError);
     });
   });

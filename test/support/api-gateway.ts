@@ -43,7 +43,10 @@ export function apiEvent(options: ApiEventOptions) {
     routeKey,
     rawPath: options.path,
     rawQueryString: query ? new URLSearchParams(query).toString() : '',
-    headers: { 'content-type': 'application/json', ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])) },
+    headers: {
+      'content-type': 'application/json',
+      ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
+    },
     ...(query ? { queryStringParameters: query } : {}),
     ...(jobId !== undefined && routeKey !== '$default' ? { pathParameters: { jobId } } : {}),
     requestContext: {
@@ -85,6 +88,7 @@ export function lambdaContext(requestId: string = randomUUID()): Context {
 export interface ParsedResponse {
   readonly statusCode: number;
   readonly headers: Record<string, string>;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read the parsed JSON body field by field
   readonly body: any;
 }
 

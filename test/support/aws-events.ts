@@ -12,7 +12,17 @@ const REGION = 'us-east-1';
 export type AwsEvent<D> = Omit<EventEnvelope, 'detail'> & { readonly detail: D };
 
 function awsEvent<D>(detailType: string, source: string, resource: string, detail: D, time: string): AwsEvent<D> {
-  return { version: '0', id: crypto.randomUUID(), 'detail-type': detailType, source, account: ACCOUNT, time, region: REGION, resources: [resource], detail };
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': detailType,
+    source,
+    account: ACCOUNT,
+    time,
+    region: REGION,
+    resources: [resource],
+    detail,
+  };
 }
 
 /**
@@ -52,7 +62,8 @@ export function batchJobStateChange(
 }
 
 /** The execution the workflow starts for a job: named after the job, under the state machine. */
-export const executionArnOf = (stateMachineArn: string, jobId: string) => `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
+export const executionArnOf = (stateMachineArn: string, jobId: string) =>
+  `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${jobId}`;
 
 /** How a job's execution ended, as a "Step Functions Execution Status Change" reports it. */
 export interface ExecutionEnd {

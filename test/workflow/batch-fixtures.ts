@@ -106,10 +106,17 @@ export const runsAllowed = (request: SubmitJobRequest) => request.RetryStrategy?
  * in place by the `Host EC2*` rule), so the job reached the workflow FAILED after that many runs.
  */
 export const reclaimedOnEveryRun = (request: SubmitJobRequest) =>
-  new BatchJobFailedError(batchJobDetail(request, 'FAILED', Array.from({ length: runsAllowed(request) }, (_, run) => lostHost(run))));
+  new BatchJobFailedError(
+    batchJobDetail(
+      request,
+      'FAILED',
+      Array.from({ length: runsAllowed(request) }, (_, run) => lostHost(run)),
+    ),
+  );
 
 /** Two runs, both reclaimed, then FAILED: what a Batch that stopped after two runs reports. */
-export const reclaimedOnTwoRuns = (request: SubmitJobRequest) => new BatchJobFailedError(batchJobDetail(request, 'FAILED', [lostHost(0), lostHost(1)]));
+export const reclaimedOnTwoRuns = (request: SubmitJobRequest) =>
+  new BatchJobFailedError(batchJobDetail(request, 'FAILED', [lostHost(0), lostHost(1)]));
 
 /** Batch lost the host `reclaims` times and ran the job again in place each time; the last run exited 0. */
 export const succeededAfterReclaimsInPlace = (reclaims: number) => (request: SubmitJobRequest) => {

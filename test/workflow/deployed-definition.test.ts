@@ -17,7 +17,8 @@ describe('the job workflow definition as a value', () => {
     const template = Template.fromStack(stack).toJSON() as { Resources: Record<string, TemplateResource> };
     const account = new SampleAccount(template, stack.stackName);
     const logicalIdOf = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
-    const functionArn = (handler: 'prepare' | 'settleAttempt' | 'finish') => account.attribute(logicalIdOf(stack.functions[handler].function), 'Arn');
+    const functionArn = (handler: 'prepare' | 'settleAttempt' | 'finish') =>
+      account.attribute(logicalIdOf(stack.functions[handler].function), 'Arn');
 
     // WHEN the value is built for that account's ARNs: each queue picked by the compute behind it
     const value = jobWorkflowAsl({
@@ -37,7 +38,9 @@ describe('the job workflow definition as a value', () => {
 /** The one job queue whose compute environments are all of this type (SPOT, or EC2 for On-Demand). */
 function queueBackedBy(template: { Resources: Record<string, TemplateResource> }, type: 'SPOT' | 'EC2'): string {
   const computeType = (environment: unknown) => {
-    const id = (environment as { Ref?: string; 'Fn::GetAtt'?: [string, string] }).Ref ?? (environment as { 'Fn::GetAtt'?: [string] })['Fn::GetAtt']?.[0];
+    const id =
+      (environment as { Ref?: string; 'Fn::GetAtt'?: [string, string] }).Ref ??
+      (environment as { 'Fn::GetAtt'?: [string] })['Fn::GetAtt']?.[0];
     return (template.Resources[id ?? '']?.Properties?.ComputeResources as { Type?: string } | undefined)?.Type;
   };
   const queues = Object.entries(template.Resources).filter(([, resource]) => {
@@ -45,6 +48,7 @@ function queueBackedBy(template: { Resources: Record<string, TemplateResource> }
     const order = (resource.Properties?.ComputeEnvironmentOrder ?? []) as { ComputeEnvironment: unknown }[];
     return order.length > 0 && order.every(({ ComputeEnvironment }) => computeType(ComputeEnvironment) === type);
   });
-  if (queues.length !== 1) throw new Error(`Expected one job queue backed only by ${type} compute. Received ${queues.map(([id]) => id).join(', ') || 'none'}.`);
+  if (queues.length !== 1)
+    throw new Error(`Expected one job queue backed only by ${type} compute. Received ${queues.map(([id]) => id).join(', ') || 'none'}.`);
   return queues[0]![0];
 }

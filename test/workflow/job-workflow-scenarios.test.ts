@@ -76,7 +76,12 @@ function placements(run: WorkflowRun): { capacity: CapacityType | undefined; sta
 function jobDefinitionRules(): Record<string, string>[] {
   const definition = jobDefinitionContent(
     { image: 'trainer:latest', gpus: 1, vcpus: 4, memoryMiB: 16_384 },
-    { namePrefix: 'gpujobs', jobRoleArn: 'arn:aws:iam::123456789012:role/job', executionRoleArn: 'arn:aws:iam::123456789012:role/exec', logGroupName: '/gpujobs/jobs' },
+    {
+      namePrefix: 'gpujobs',
+      jobRoleArn: 'arn:aws:iam::123456789012:role/job',
+      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+      logGroupName: '/gpujobs/jobs',
+    },
   );
   return (definition.retryStrategy?.evaluateOnExit ?? []).map((rule) =>
     Object.fromEntries(Object.entries(rule).map(([key, value]) => [key.charAt(0).toUpperCase() + key.slice(1), value as string])),
@@ -362,7 +367,9 @@ describe('running the job workflow', () => {
     (job as unknown as Record<string, unknown>)[method] = async (input: never) => {
       if (failures > 0) {
         failures -= 1;
-        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ProvisionedThroughputExceededException' });
+        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
+          name: 'ProvisionedThroughputExceededException',
+        });
       }
       return real(input);
     };

@@ -50,7 +50,9 @@ describe('JobWorkflow', () => {
   });
 
   it('keeps execution history after the stack is deleted, under a name a redeploy of the same stack never reuses', () => {
-    const [logicalId, logGroup] = Object.entries(template.findResources('AWS::Logs::LogGroup')).find(([id]) => id.startsWith('JobWorkflowLogs'))!;
+    const [logicalId, logGroup] = Object.entries(template.findResources('AWS::Logs::LogGroup')).find(([id]) =>
+      id.startsWith('JobWorkflowLogs'),
+    )!;
     expect(logicalId).toBeDefined();
     expect(logGroup.DeletionPolicy).toBe('Retain');
 
@@ -124,7 +126,9 @@ describe('jobWorkflowAsl', () => {
 
   it('names the Batch integration in the partition of the queues it is given', () => {
     // GIVEN functions and queues in the China partition
-    const arns = Object.fromEntries(Object.entries(SAMPLE_WORKFLOW_ARNS).map(([name, arn]) => [name, cn(arn)])) as typeof SAMPLE_WORKFLOW_ARNS;
+    const arns = Object.fromEntries(
+      Object.entries(SAMPLE_WORKFLOW_ARNS).map(([name, arn]) => [name, cn(arn)]),
+    ) as typeof SAMPLE_WORKFLOW_ARNS;
 
     // WHEN the definition is built for them
     const definition = jobWorkflowAsl(arns);

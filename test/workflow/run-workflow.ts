@@ -94,7 +94,13 @@ export async function runWorkflow(
         [STATE.runOnDemand]: batchTask(STATE.runOnDemand),
       },
       // The definition's Batch API backoff is seconds to minutes; the retry decision is what is under test.
-      retryIntervalOverrides: { [STATE.runOnSpot]: 0, [STATE.runOnDemand]: 0, [STATE.prepare]: 0, [STATE.settleAttempt]: 0, [STATE.finish]: 0 },
+      retryIntervalOverrides: {
+        [STATE.runOnSpot]: 0,
+        [STATE.runOnDemand]: 0,
+        [STATE.prepare]: 0,
+        [STATE.settleAttempt]: 0,
+        [STATE.finish]: 0,
+      },
     },
   });
 

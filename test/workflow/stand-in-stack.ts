@@ -10,7 +10,9 @@ import { JobWorkflow, type JobWorkflowProps } from '../../lib/workflow/job-workf
  * On-Demand queue, so the workflow construct can be synthesized without bundling the handlers.
  */
 export function synthesizeStandInWorkflowStack(
-  overrides: Partial<Omit<JobWorkflowProps, 'prepareFunction' | 'settleAttemptFunction' | 'finishFunction' | 'spotJobQueue' | 'onDemandJobQueue'>> = {},
+  overrides: Partial<
+    Omit<JobWorkflowProps, 'prepareFunction' | 'settleAttemptFunction' | 'finishFunction' | 'spotJobQueue' | 'onDemandJobQueue'>
+  > = {},
 ): Record<string, unknown> {
   const app = new App();
   const stack = new Stack(app, 'WorkflowUnderTest');
@@ -20,7 +22,11 @@ export function synthesizeStandInWorkflowStack(
       handler: 'index.handler',
       code: lambda.Code.fromInline('exports.handler = async () => ({});'),
     });
-  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }] });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    maxAzs: 2,
+    natGateways: 0,
+    subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }],
+  });
   const queue = (id: string, spot: boolean) =>
     new batch.JobQueue(stack, `${id}Queue`, {
       computeEnvironments: [

@@ -61,7 +61,10 @@ export class StoredJob implements WorkflowTasks {
       finish: createJobFinisher({ store, terminalEvents, jobCostUsd: jobCost, now, metrics: NO_METRICS }),
       // The execution keeps running in these scenarios: the cancel reaches it through the attempt Batch terminates.
       cancel: (record: JobRecord) =>
-        cancelJob({ store, terminalEvents, metrics: NO_METRICS, now, stopExecution: async () => undefined, onEventOwed: () => undefined }, record),
+        cancelJob(
+          { store, terminalEvents, metrics: NO_METRICS, now, stopExecution: async () => undefined, onEventOwed: () => undefined },
+          record,
+        ),
     };
   }
 

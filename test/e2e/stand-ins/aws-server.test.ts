@@ -79,13 +79,19 @@ beforeAll(async () => {
       StartAt: 'Work',
       States: { Work: { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:work', End: true } },
     },
-    createTaskHandlers: () => ({ Work: async (input) => (await gate, input) }),
+    createTaskHandlers: () => ({
+      Work: async (input) => {
+        await gate;
+        return input;
+      },
+    }),
     onStatusChange: (detail) => statusChanges.push(detail),
     logger,
   });
   server = await startAwsServer({ stepFunctions: () => stepFunctions, batch, eventBus: bus, logStore, logger });
   // The SDK finds the stand-in through the service-specific endpoint variables, as the handlers do.
-  for (const service of ['SFN', 'BATCH', 'EVENTBRIDGE', 'CLOUDWATCH_LOGS', 'ECS']) process.env[`AWS_ENDPOINT_URL_${service}`] = server.endpoint;
+  for (const service of ['SFN', 'BATCH', 'EVENTBRIDGE', 'CLOUDWATCH_LOGS', 'ECS'])
+    process.env[`AWS_ENDPOINT_URL_${service}`] = server.endpoint;
 });
 
 afterAll(async () => {
@@ -102,9 +108,9 @@ describe('the AWS protocol stand-in, through real SDK clients', () => {
     const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, name: 'job-1', input: '{"jobId":"job-1"}' }));
     const again = await sfn.send(new StartExecutionCommand({ stateMachineArn, name: 'job-1', input: '{"jobId":"job-1"}' }));
 
-    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn, name: 'job-1', input: '{"jobId":"other"}' }))).rejects.toBeInstanceOf(
-      ExecutionAlreadyExists,
-    );
+    await expect(
+      sfn.send(new StartExecutionCommand({ stateMachineArn, name: 'job-1', input: '{"jobId":"other"}' })),
+    ).rejects.toBeInstanceOf(ExecutionAlreadyExists);
     expect(started.executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:Test:job-1');
     expect(again.executionArn).toBe(started.executionArn);
     expect(started.startDate).toBeInstanceOf(Date);
@@ -138,7 +144,9 @@ describe('the AWS protocol stand-in, through real SDK clients', () => {
 
     expect(registered.jobDefinitionArn).toBe('arn:aws:batch:us-east-1:000000000000:job-definition/gpujobs-abc:1');
     expect(described.jobDefinitions?.map((definition) => definition.containerProperties?.image)).toEqual(['busybox']);
-    await expect(client.send(new TerminateJobCommand({ jobId: 'missing', reason: 'x' }))).rejects.toMatchObject({ name: 'ClientException' });
+    await expect(client.send(new TerminateJobCommand({ jobId: 'missing', reason: 'x' }))).rejects.toMatchObject({
+      name: 'ClientException',
+    });
   });
 
   it('keeps gpujobs events in the event log and posts them to webhooks, surviving an unreachable one', async () => {
@@ -151,7 +159,9 @@ describe('the AWS protocol stand-in, through real SDK clients', () => {
     await bus.drain();
 
     expect(result.FailedEntryCount).toBe(0);
-    expect(bus.allEvents()).toEqual([expect.objectContaining({ source: 'gpujobs', 'detail-type': 'GPU Job Succeeded', detail: { jobId: 'j1' } })]);
+    expect(bus.allEvents()).toEqual([
+      expect.objectContaining({ source: 'gpujobs', 'detail-type': 'GPU Job Succeeded', detail: { jobId: 'j1' } }),
+    ]);
     expect(webhookBodies.map((event) => event.detail)).toEqual([{ jobId: 'j1' }]);
   });
 
@@ -164,7 +174,12 @@ describe('the AWS protocol stand-in, through real SDK clients', () => {
       new GetLogEventsCommand({ logGroupName: '/aws/batch/job', logStreamName: 'def/default/task', startFromHead: true, limit: 2 }),
     );
     const second = await client.send(
-      new GetLogEventsCommand({ logGroupName: '/aws/batch/job', logStreamName: 'def/default/task', nextToken: first.nextForwardToken, limit: 2 }),
+      new GetLogEventsCommand({
+        logGroupName: '/aws/batch/job',
+        logStreamName: 'def/default/task',
+        nextToken: first.nextForwardToken,
+        limit: 2,
+      }),
     );
     const end = await client.send(
       new GetLogEventsCommand({ logGroupName: '/aws/batch/job', logStreamName: 'def/default/task', nextToken: second.nextForwardToken }),
@@ -174,14 +189,17 @@ describe('the AWS protocol stand-in, through real SDK clients', () => {
     expect(second.events?.map((event) => event.message)).toEqual(['three']);
     expect(end.events).toEqual([]);
     expect(end.nextForwardToken).toBe(second.nextForwardToken);
-    await expect(
-      client.send(new GetLogEventsCommand({ logGroupName: '/aws/batch/job', logStreamName: 'missing' })),
-    ).rejects.toBeInstanceOf(ResourceNotFoundException);
+    await expect(client.send(new GetLogEventsCommand({ logGroupName: '/aws/batch/job', logStreamName: 'missing' }))).rejects.toBeInstanceOf(
+      ResourceNotFoundException,
+    );
   });
 
   it('describes the container instance of a running attempt with its instance type', async () => {
     const definition = batch.registerJobDefinition({ jobDefinitionName: 'gpujobs-ecs', containerProperties: { image: 'busybox' } });
-    const { completion } = batch.submitJob({ JobName: 'gpujobs-ecs-1', JobQueue: 'q', JobDefinition: definition.jobDefinitionArn, ContainerOverrides: { Command: ['true'] } }, 'spot');
+    const { completion } = batch.submitJob(
+      { JobName: 'gpujobs-ecs-1', JobQueue: 'q', JobDefinition: definition.jobDefinitionArn, ContainerOverrides: { Command: ['true'] } },
+      'spot',
+    );
     const detail = await completion;
     const containerInstanceArn = String((detail.container as { containerInstanceArn: string }).containerInstanceArn);
 

@@ -69,23 +69,33 @@ describe('the local Batch executor, given a command it cannot start', () => {
   const crashInputs: [string, string[], Record<string, string>, string][] = [
     ['an empty program (spawn throws)', [''], {}, "The argument 'file' cannot be empty"],
     ['a NUL byte in an argument (spawn throws)', ['echo', 'a\u0000b'], {}, "The argument 'args[0]' must be a string without null bytes"],
-    ['a NUL byte in an environment value (spawn throws)', ['true'], { SECRET: 's3cr3t\u0000tail' }, "options.env['SECRET']' must be a string without null bytes"],
+    [
+      'a NUL byte in an environment value (spawn throws)',
+      ['true'],
+      { SECRET: 's3cr3t\u0000tail' },
+      "options.env['SECRET']' must be a string without null bytes",
+    ],
     ['a program that does not exist (spawn emits error)', ['gpujobs-no-such-program'], {}, 'ENOENT'],
   ];
 
-  it.each(crashInputs)('ends the attempt FAILED as CannotStartContainerError for %s, frees its slots and runs the next job', async (_case, command, environment, cause) => {
-    const failed = await submit(command, environment).completion;
-    const next = await submit(['true'], {}, 'gpujobs-next-1').completion;
+  it.each(crashInputs)(
+    'ends the attempt FAILED as CannotStartContainerError for %s, frees its slots and runs the next job',
+    async (_case, command, environment, cause) => {
+      const failed = await submit(command, environment).completion;
+      const next = await submit(['true'], {}, 'gpujobs-next-1').completion;
 
-    expect(failed.status).toBe('FAILED');
-    expect(failed.attempts).toHaveLength(1);
-    expect(containerOf(failed).reason).toMatch(/^CannotStartContainerError: exec: /);
-    expect(containerOf(failed).reason).toContain(cause);
-    expect(containerOf(failed)).not.toHaveProperty('exitCode');
-    // A configuration error: FAILED without another attempt, on Spot or On-Demand.
-    expect(classifyAttemptFailure({ statusReason: String(failed.statusReason), containerReason: containerOf(failed).reason })).toBe('MISCONFIGURATION');
-    expect(next.status).toBe('SUCCEEDED');
-  });
+      expect(failed.status).toBe('FAILED');
+      expect(failed.attempts).toHaveLength(1);
+      expect(containerOf(failed).reason).toMatch(/^CannotStartContainerError: exec: /);
+      expect(containerOf(failed).reason).toContain(cause);
+      expect(containerOf(failed)).not.toHaveProperty('exitCode');
+      // A configuration error: FAILED without another attempt, on Spot or On-Demand.
+      expect(classifyAttemptFailure({ statusReason: String(failed.statusReason), containerReason: containerOf(failed).reason })).toBe(
+        'MISCONFIGURATION',
+      );
+      expect(next.status).toBe('SUCCEEDED');
+    },
+  );
 
   it('never puts an environment value it refused into the reason, which reaches the job record and events', async () => {
     const failed = await submit(['true'], { SECRET: 's3cr3t\u0000tail' }).completion;

@@ -56,7 +56,12 @@ function register(batch: LocalBatch, gpus = 1, retryStrategy?: object): string {
   }).jobDefinitionArn;
 }
 
-function submit(batch: LocalBatch, definition: string, command: string[], options: { capacity?: 'spot' | 'on-demand'; name?: string; environment?: Record<string, string> } = {}) {
+function submit(
+  batch: LocalBatch,
+  definition: string,
+  command: string[],
+  options: { capacity?: 'spot' | 'on-demand'; name?: string; environment?: Record<string, string> } = {},
+) {
   return batch.submitJob(
     {
       JobName: options.name ?? 'gpujobs-job-1',
@@ -73,7 +78,11 @@ function submit(batch: LocalBatch, definition: string, command: string[], option
 
 const logLines = (detail: JobDetail) =>
   logStore
-    .getLogEvents({ logGroupName: '/aws/batch/job', logStreamName: String((detail.attempts as { container: { logStreamName: string } }[]).at(-1)!.container.logStreamName), startFromHead: true })
+    .getLogEvents({
+      logGroupName: '/aws/batch/job',
+      logStreamName: String((detail.attempts as { container: { logStreamName: string } }[]).at(-1)!.container.logStreamName),
+      startFromHead: true,
+    })
     .events.map((event) => event.message);
 
 describe('the local Batch executor', () => {
@@ -83,9 +92,14 @@ describe('the local Batch executor', () => {
     const definition = register(batch, 2);
 
     // WHEN a job prints its environment
-    const { completion } = submit(batch, definition, ['sh', '-c', 'echo "gpus=$CUDA_VISIBLE_DEVICES def=$FROM_DEFINITION mine=$MINE attempt=$AWS_BATCH_JOB_ATTEMPT"'], {
-      environment: { MINE: 'override' },
-    });
+    const { completion } = submit(
+      batch,
+      definition,
+      ['sh', '-c', 'echo "gpus=$CUDA_VISIBLE_DEVICES def=$FROM_DEFINITION mine=$MINE attempt=$AWS_BATCH_JOB_ATTEMPT"'],
+      {
+        environment: { MINE: 'override' },
+      },
+    );
     const detail = await completion;
 
     // THEN it succeeded with Batch's reason and exit code, its output is in its log stream, and the states were announced in order
@@ -133,7 +147,7 @@ describe('the local Batch executor', () => {
     expect(attempts).toHaveLength(2);
   });
 
-  it('lets a SubmitJob RetryStrategy override the definition\'s, as Batch does: 1 attempt means no retry in place', async () => {
+  it("lets a SubmitJob RetryStrategy override the definition's, as Batch does: 1 attempt means no retry in place", async () => {
     // GIVEN a definition that retries a lost host (2 attempts), and a submission allowing 1
     const batch = localBatch();
     const definition = register(batch, 1, batchRetryStrategy(2));
@@ -223,7 +237,7 @@ describe('the local Batch executor', () => {
     expect(events.map((event) => event.status)).toEqual(['RUNNABLE', 'FAILED']);
   });
 
-  it('kills an attempt that exceeds its timeout with Batch\'s timeout reason', async () => {
+  it("kills an attempt that exceeds its timeout with Batch's timeout reason", async () => {
     const batch = localBatch();
     const detail = await batch.submitJob(
       {
@@ -246,7 +260,9 @@ describe('the local Batch executor', () => {
 
     const second = localBatch();
 
-    expect(second.describeJobDefinitions({ jobDefinitions: [arn] }).jobDefinitions.map((definition) => definition.jobDefinitionArn)).toEqual([arn]);
+    expect(
+      second.describeJobDefinitions({ jobDefinitions: [arn] }).jobDefinitions.map((definition) => definition.jobDefinitionArn),
+    ).toEqual([arn]);
     expect(second.describeJobDefinitions({ jobDefinitionName: 'gpujobs-test', status: 'ACTIVE' }).jobDefinitions).toHaveLength(1);
   });
 });

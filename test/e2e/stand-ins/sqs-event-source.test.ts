@@ -43,7 +43,9 @@ describe('the intake queue and its event source mapping', () => {
     });
     mapping.start();
 
-    await Promise.all(['a', 'b', 'c'].map((body) => client.send(new SendMessageCommand({ QueueUrl: running.queueUrl, MessageBody: body }))));
+    await Promise.all(
+      ['a', 'b', 'c'].map((body) => client.send(new SendMessageCommand({ QueueUrl: running.queueUrl, MessageBody: body }))),
+    );
     await waitFor(() => bodies.length === 3);
 
     expect(bodies.sort()).toEqual(['a', 'b', 'c']);
@@ -61,7 +63,11 @@ describe('the intake queue and its event source mapping', () => {
       logger,
       invoke: async (event) => {
         for (const record of event.Records) receives.push({ body: record.body, count: record.attributes.ApproximateReceiveCount! });
-        return { batchItemFailures: event.Records.filter((record) => record.attributes.ApproximateReceiveCount === '1').map((record) => ({ itemIdentifier: record.messageId })) };
+        return {
+          batchItemFailures: event.Records.filter((record) => record.attributes.ApproximateReceiveCount === '1').map((record) => ({
+            itemIdentifier: record.messageId,
+          })),
+        };
       },
     });
     mapping.start();
@@ -100,7 +106,10 @@ describe('the intake queue and its event source mapping', () => {
 
 async function depth(client: SQSClient, queueUrl: string): Promise<number> {
   const { Attributes } = await client.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
   return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }

@@ -9,7 +9,8 @@ const placement = {
   logStreamName: 'gpujobs-test/default/abc',
   logGroupName: '/aws/batch/job',
 };
-const ended = (facts: Partial<AttemptEndFacts>) => attemptEnd({ command: ['python'], placement, spawned: true, code: null, signal: null, ...facts });
+const ended = (facts: Partial<AttemptEndFacts>) =>
+  attemptEnd({ command: ['python'], placement, spawned: true, code: null, signal: null, ...facts });
 
 describe('how an attempt ends in Batch terms', () => {
   it('succeeds only on exit 0 without a stop', () => {
@@ -23,14 +24,21 @@ describe('how an attempt ends in Batch terms', () => {
   });
 
   it('gives a reclaimed attempt the reclaim reason and no exit code', () => {
-    const end = ended({ signal: 'SIGTERM', stop: { statusReason: BATCH_STATUS_REASON.hostTerminated(placement.instanceId), kind: 'reclaim' } });
+    const end = ended({
+      signal: 'SIGTERM',
+      stop: { statusReason: BATCH_STATUS_REASON.hostTerminated(placement.instanceId), kind: 'reclaim' },
+    });
     expect(end.statusReason).toBe('Host EC2 (instance i-0123456789abcdef0) terminated.');
     expect(end.exitCode).toBeUndefined();
     expect(end.container).not.toHaveProperty('exitCode');
   });
 
   it('reports a command that could not start as CannotStartContainerError, without the refused value', () => {
-    const end = ended({ spawned: false, code: -2, spawnError: new Error("The argument 'args[0]' must be without null bytes. Received 'sec\\u0000ret'") });
+    const end = ended({
+      spawned: false,
+      code: -2,
+      spawnError: new Error("The argument 'args[0]' must be without null bytes. Received 'sec\\u0000ret'"),
+    });
     expect(end.statusReason).toBe(BATCH_STATUS_REASON.cannotStartContainer);
     expect(end.containerReason).toBe(`CannotStartContainerError: exec: "python": The argument 'args[0]' must be without null bytes.`);
     expect(end.container).not.toHaveProperty('exitCode');

@@ -12,18 +12,26 @@ describe("the stand-in's evaluation of a retryStrategy", () => {
     expect(retriesInPlace(workflowStrategy, 3, reclaimed)).toBe(false);
   });
 
-  it('does not retry an application error or a timed-out attempt under the workflow\'s rules', () => {
+  it("does not retry an application error or a timed-out attempt under the workflow's rules", () => {
     expect(retriesInPlace(workflowStrategy, 1, { statusReason: BATCH_STATUS_REASON.containerExited, exitCode: 1 })).toBe(false);
     expect(retriesInPlace(workflowStrategy, 1, { statusReason: BATCH_STATUS_REASON.attemptTimeout })).toBe(false);
   });
 
   it('retries when no rule matches, as Batch does, and makes one attempt when none are given', () => {
-    expect(retriesInPlace({ attempts: 2, evaluateOnExit: [{ onExitCode: '137', action: 'EXIT' }] }, 1, { statusReason: 'x', exitCode: 1 })).toBe(true);
+    expect(
+      retriesInPlace({ attempts: 2, evaluateOnExit: [{ onExitCode: '137', action: 'EXIT' }] }, 1, { statusReason: 'x', exitCode: 1 }),
+    ).toBe(true);
     expect(retriesInPlace({}, 1, { statusReason: 'x' })).toBe(false);
   });
 
   it('matches onExitCode and reads the action case-insensitively, as Batch does', () => {
-    const strategy = { attempts: 2, evaluateOnExit: [{ onExitCode: '13*', action: 'retry' as 'RETRY' }, { onReason: '*', action: 'EXIT' as const }] };
+    const strategy = {
+      attempts: 2,
+      evaluateOnExit: [
+        { onExitCode: '13*', action: 'retry' as 'RETRY' },
+        { onReason: '*', action: 'EXIT' as const },
+      ],
+    };
     expect(retriesInPlace(strategy, 1, { statusReason: 'x', exitCode: 137 })).toBe(true);
     expect(retriesInPlace(strategy, 1, { statusReason: 'x', exitCode: 1 })).toBe(false);
   });

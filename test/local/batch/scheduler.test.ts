@@ -57,7 +57,7 @@ describe("the stand-in's scheduler", () => {
     expect(started.at(-1)).toEqual({ job: 'job-2', slots: [0, 1] });
   });
 
-  it('cancels a job the pool can never fit after the capacity timeout, with Batch\'s misconfiguration reason', () => {
+  it("cancels a job the pool can never fit after the capacity timeout, with Batch's misconfiguration reason", () => {
     const { instance, cancelled } = scheduler({ slots: [0] });
     instance.enqueue(job(1, 2));
     instance.schedule();

@@ -66,7 +66,12 @@ describe("the stand-in's SubmitJob", () => {
 
   it('overrides resource requirements by type, so a submission can ask for more GPUs', () => {
     const resolved = resolveSubmission(
-      { JobQueue: 'q', JobName: 'big-1', JobDefinition: definition.jobDefinitionArn, ContainerOverrides: { ResourceRequirements: [{ Type: 'GPU', Value: '4' }] } },
+      {
+        JobQueue: 'q',
+        JobName: 'big-1',
+        JobDefinition: definition.jobDefinitionArn,
+        ContainerOverrides: { ResourceRequirements: [{ Type: 'GPU', Value: '4' }] },
+      },
       definition,
     );
     expect(resolved.gpus).toBe(4);
@@ -77,8 +82,12 @@ describe("the stand-in's SubmitJob", () => {
   });
 
   it('fails when the job name is not one Batch accepts, naming it', () => {
-    expect(() => resolveSubmission({ JobQueue: 'q', JobName: '-bad name', JobDefinition: definition.jobDefinitionArn }, definition)).toThrow(
-      new ClientException('jobName must be 1-128 letters, digits, hyphens or underscores, starting with a letter or digit. Received "-bad name".'),
+    expect(() =>
+      resolveSubmission({ JobQueue: 'q', JobName: '-bad name', JobDefinition: definition.jobDefinitionArn }, definition),
+    ).toThrow(
+      new ClientException(
+        'jobName must be 1-128 letters, digits, hyphens or underscores, starting with a letter or digit. Received "-bad name".',
+      ),
     );
   });
 });
