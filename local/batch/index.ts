@@ -274,13 +274,17 @@ export class LocalBatch {
         },
         {
           onSpawn: () => this.attemptRunning(job, running),
-          onEnd: (code, signal, spawnError) => void this.endAttempt(job, running, code, signal, spawnError),
+          onEnd: (code, signal, spawnError) => void this.endAttempt(job, running, { code, signal, spawnError }),
         },
       );
     } catch (error) {
       // What spawn refuses before trying, or a log stream that cannot be created: only this
       // attempt ends, as a container that cannot start, and the scheduler goes on with the other jobs.
-      void this.endAttempt(job, running, null, null, error instanceof Error ? error : new Error(String(error)));
+      void this.endAttempt(job, running, {
+        code: null,
+        signal: null,
+        spawnError: error instanceof Error ? error : new Error(String(error)),
+      });
       return;
     }
     job.running = running;
@@ -308,18 +312,12 @@ export class LocalBatch {
     running.timers.push(stopAttemptProcess(running.process, this.options.stopGracePeriodSeconds));
   }
 
-  private async endAttempt(
-    job: BatchJob,
-    running: RunningAttempt,
-    code: number | null,
-    signal: NodeJS.Signals | null,
-    spawnError: Error | undefined,
-  ): Promise<void> {
+  private async endAttempt(job: BatchJob, running: RunningAttempt, exit: ProcessExit): Promise<void> {
     if (running.ending) return;
     running.ending = true;
     for (const timer of running.timers) clearTimeout(timer);
     try {
-      await this.windUp(job, running, code, signal, spawnError);
+      await this.windUp(job, running, exit);
     } finally {
       running.ended.resolve();
     }
@@ -330,13 +328,7 @@ export class LocalBatch {
    * drains, and only then is the slot free and the attempt reported, so that no process of it
    * shares a GPU with the next job.
    */
-  private async windUp(
-    job: BatchJob,
-    running: RunningAttempt,
-    code: number | null,
-    signal: NodeJS.Signals | null,
-    spawnError: Error | undefined,
-  ): Promise<void> {
+  private async windUp(job: BatchJob, running: RunningAttempt, exit: ProcessExit): Promise<void> {
     await reapAttemptProcess(running.process, this.options.logger, job.jobName);
     this.scheduler.release(running.slots);
     job.running = undefined;
@@ -351,9 +343,7 @@ export class LocalBatch {
       placement: running,
       stop: running.stop,
       spawned: running.spawned,
-      code,
-      signal,
-      spawnError,
+      ...exit,
     });
     job.attempts.push({ container: end.container, startedAt: running.startedAt, stoppedAt: Date.now(), statusReason: end.statusReason });
 
@@ -418,4 +408,11 @@ function settledWithin(promises: readonly Promise<unknown>[], timeoutMs: number)
     };
     for (const promise of promises) promise.then(done, done);
   });
+}
+
+/** How an attempt's main process ended: its exit code or signal, or the error that kept it from starting. */
+interface ProcessExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly spawnError: Error | undefined;
 }
