@@ -117,6 +117,16 @@ export function integerOption(
 }
 
 /** Exactly one job id, or a usage error saying what is missing. */
+/** For a command that takes options only: a usage error naming what else was given. */
+export function noArguments(commandLine: ParsedCommandLine, command: string): void {
+  if (commandLine.positionals.length > 0 || commandLine.rest.length > 0) {
+    throw new UsageError(
+      `${command} takes no arguments. Received: ${[...commandLine.positionals, ...commandLine.rest].join(' ')}`,
+      command,
+    );
+  }
+}
+
 export function singleJobId(commandLine: ParsedCommandLine, command: string): string {
   const [jobId, ...extra] = commandLine.positionals;
   if (jobId === undefined || jobId.length === 0) throw new UsageError('a job id is required.', command);

@@ -9,7 +9,7 @@ import type { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { instanceTypeSpec } from '../../core/instance-catalogue.js';
 import { DEFAULT_CONFIG } from '../../lib/config.js';
 import { awsAccess, clientRegion } from '../aws-setup.js';
-import { EXIT, UsageError, integerOption, stringOption, type Command, type CommandContext } from '../command.js';
+import { EXIT, UsageError, integerOption, stringOption, type Command, type CommandContext, noArguments } from '../command.js';
 import { readSavedConfig } from '../config.js';
 import type { Terminal } from '../terminal.js';
 
@@ -140,9 +140,7 @@ export const doctorCommand: Command = {
   ],
 
   async run(context, commandLine) {
-    if (commandLine.positionals.length > 0 || commandLine.rest.length > 0) {
-      throw new UsageError(`doctor takes no arguments. Received: ${[...commandLine.positionals, ...commandLine.rest].join(' ')}`, NAME);
-    }
+    noArguments(commandLine, NAME);
     const vcpus = integerOption(commandLine.values, 'vcpus', NAME, { min: 1, max: 100_000 });
     const flagStack = stringOption(commandLine.values, 'stack');
     const saved = flagStack ? undefined : await readSavedConfig(context.env);

@@ -1,6 +1,6 @@
 import { JOB_STATUSES, type Job, type JobStatus } from '../../core/job.js';
 import { LIST_QUERY_LIMITS } from '../../core/queries.js';
-import { EXIT, UsageError, integerOption, singleJobId, stringOption, type Command } from '../command.js';
+import { EXIT, UsageError, integerOption, singleJobId, stringOption, type Command, noArguments } from '../command.js';
 import { LIST_HEADER, jobSummary, listRow } from '../format.js';
 import { exitCodeForStatus, followJob, waitForJobEnd } from '../follow.js';
 
@@ -44,9 +44,7 @@ export const listCommand: Command = {
 
   async run(context, commandLine) {
     const { values } = commandLine;
-    if (commandLine.positionals.length > 0 || commandLine.rest.length > 0) {
-      throw new UsageError(`list takes no arguments. Received: ${[...commandLine.positionals, ...commandLine.rest].join(' ')}`, 'list');
-    }
+    noArguments(commandLine, 'list');
     const statusText = stringOption(values, 'status');
     const status = statusText?.toUpperCase() as JobStatus | undefined;
     if (status !== undefined && !JOB_STATUSES.includes(status)) {

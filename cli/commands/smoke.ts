@@ -7,7 +7,7 @@
  * itself is in cli/smoke/.
  */
 import { randomBytes } from 'node:crypto';
-import { UsageError, stringOption, type Command } from '../command.js';
+import { UsageError, stringOption, type Command, noArguments } from '../command.js';
 import { SmokeRun } from '../smoke/run.js';
 import { SMOKE_FAILURE_EXIT_CODE } from '../smoke/steps.js';
 import { EVENT_BUS_NAME_OUTPUT_KEY, resolveTarget } from '../smoke/target.js';
@@ -65,9 +65,7 @@ export const smokeCommand: Command = {
 
   async run(context, commandLine) {
     const { values } = commandLine;
-    if (commandLine.positionals.length > 0 || commandLine.rest.length > 0) {
-      throw new UsageError(`smoke takes no arguments. Received: ${[...commandLine.positionals, ...commandLine.rest].join(' ')}`, NAME);
-    }
+    noArguments(commandLine, NAME);
     const timeoutText = stringOption(values, 'timeout');
     let timeoutSeconds: number | undefined;
     try {
