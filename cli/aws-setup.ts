@@ -10,9 +10,6 @@ import { stringOption } from './command.js';
 /** AWS is not set up on this machine (no credentials, no region): the message says what to do. */
 export class AwsSetupError extends Error {
   override readonly name = 'AwsSetupError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export interface AwsAccess {

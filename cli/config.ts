@@ -16,9 +16,6 @@ export interface SavedConfig {
 
 export class ConfigFileError extends Error {
   override readonly name = 'ConfigFileError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 type Env = Readonly<Record<string, string | undefined>>;

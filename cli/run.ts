@@ -49,9 +49,6 @@ export interface RunCliOptions {
 
 export class MissingCredentialsError extends Error {
   override readonly name = 'MissingCredentialsError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export async function runCli(argv: readonly string[], options: RunCliOptions): Promise<number> {

@@ -67,6 +67,9 @@ async function runBurst(platform: LocalPlatform, size: number, deadlineSeconds: 
   const submitToRunning = records.flatMap((job) => (job?.startedAt ? [ms(job.startedAt) - ms(job.createdAt)] : []));
 
   const label = (text: string) => `${size} jobs: ${text}`;
+  /** A count of jobs that went wrong in one way: the goal is none. */
+  const noneWrong = (id: string, text: string, value: number) =>
+    figure({ id: `burst${size}.${id}`, label: label(text), value, unit: 'jobs', goal: { comparison: '==', value: 0 }, digits: 0 });
   const figures = [
     figure({ id: `burst${size}.acceptedPerSecond`, label: label('accepted/s'), value: acceptedPerSecond, unit: '/s' }),
     figure({
@@ -98,38 +101,10 @@ async function runBurst(platform: LocalPlatform, size: number, deadlineSeconds: 
       value: submitToRunning.length > 0 ? percentile(submitToRunning, 99) : null,
       unit: 'ms',
     }),
-    figure({
-      id: `burst${size}.rejected`,
-      label: label('submissions rejected'),
-      value: rejected,
-      unit: 'jobs',
-      goal: { comparison: '==', value: 0 },
-      digits: 0,
-    }),
-    figure({
-      id: `burst${size}.lost`,
-      label: label('lost (accepted, no terminal status)'),
-      value: lost,
-      unit: 'jobs',
-      goal: { comparison: '==', value: 0 },
-      digits: 0,
-    }),
-    figure({
-      id: `burst${size}.duplicated`,
-      label: label('duplicated (id twice, or ≠ 1 terminal event)'),
-      value: duplicatedIds + wrongEventCount,
-      unit: 'jobs',
-      goal: { comparison: '==', value: 0 },
-      digits: 0,
-    }),
-    figure({
-      id: `burst${size}.notSucceeded`,
-      label: label('ended other than SUCCEEDED'),
-      value: notSucceeded,
-      unit: 'jobs',
-      goal: { comparison: '==', value: 0 },
-      digits: 0,
-    }),
+    noneWrong('rejected', 'submissions rejected', rejected),
+    noneWrong('lost', 'lost (accepted, no terminal status)', lost),
+    noneWrong('duplicated', 'duplicated (id twice, or ≠ 1 terminal event)', duplicatedIds + wrongEventCount),
+    noneWrong('notSucceeded', 'ended other than SUCCEEDED', notSucceeded),
   ];
   return {
     figures,

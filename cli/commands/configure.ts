@@ -10,9 +10,6 @@ export const API_URL_OUTPUT_KEY = 'ApiUrl';
 
 export class StackOutputError extends Error {
   override readonly name = 'StackOutputError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export const configureCommand: Command = {

@@ -39,9 +39,6 @@ export interface CloudFormationTemplate {
 
 export class UnresolvableIntrinsicError extends Error {
   override readonly name = 'UnresolvableIntrinsicError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 }
 
 const DEFAULT_PSEUDO_PARAMETERS: PseudoParameters = {
