@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole gpujobs platform on this machine. Configuration comes from
- * the environment (PORT, GPUJOBS_DATA_DIR, GPUJOBS_LOCAL_GPUS,
- * GPUJOBS_CAPACITY_TIMEOUT_SECONDS, GPUJOBS_SPOT_GRACE_SECONDS, GPUJOBS_WEBHOOK_URLS);
+ * the environment (PORT, GPUJOBS_DATA_DIR, GPUJOBS_LOCAL_GPUS, GPUJOBS_LOCAL_RUNTIME,
+ * GPUJOBS_LOCAL_KEEP_FAILED_SECONDS, GPUJOBS_CAPACITY_TIMEOUT_SECONDS, GPUJOBS_SPOT_GRACE_SECONDS,
+ * GPUJOBS_WEBHOOK_URLS);
  * see docs/local-mode.md.
  */
 import { describeError } from './logger.js';
@@ -24,6 +25,11 @@ const { slots, real } = platform.gpus;
 const gpuLine = real
   ? `${slots.length} GPU(s): ${slots.map((gpu) => `${gpu.index} ${gpu.name}${gpu.memoryMiB ? ` (${gpu.memoryMiB} MiB)` : ''}`).join(', ')}`
   : `${slots.length} virtual GPU slot(s) (no nvidia-smi found; GPUJOBS_LOCAL_GPUS sets the count)`;
+const { runtime } = platform;
+// Said plainly: in process mode the image a job names is not what runs.
+const runtimeLine =
+  `${runtime.used}${runtime.requested === runtime.used ? '' : ` (GPUJOBS_LOCAL_RUNTIME=${runtime.requested})`}: ` +
+  'jobs run as host processes in a sandbox directory; the image is recorded, not run';
 const recovered = platform.recovered;
 process.stdout.write(
   [
@@ -31,6 +37,7 @@ process.stdout.write(
     `gpujobs local mode is ready on ${platform.url}  (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`,
     `  data dir       ${platform.dataDir}`,
     `  GPUs           ${gpuLine}`,
+    `  runtime        ${runtimeLine}`,
     `  Spot capacity  on; Spot jobs fail over after ${platform.capacityTimeoutSeconds} s without capacity`,
     `  answers        only loopback requests (Host 127.0.0.1, localhost or [::1], port ${platform.port}) from non-browser`,
     `                 clients or its own origin; every POST needs content-type: application/json, so no web page can drive it`,

@@ -4,6 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_CONFIG } from '../lib/config.js';
+import { DEFAULT_KEEP_FAILED_SANDBOX_SECONDS } from './batch/sandbox.js';
 import type { LogStoreIo } from './log-store.js';
 import { consoleLogger, type LocalLogger } from './logger.js';
 
@@ -13,6 +14,17 @@ export const DEFAULT_CAPACITY_TIMEOUT_SECONDS = 600;
 export const DEFAULT_STOP_GRACE_SECONDS = 5;
 /** The stack's schedule runs the watchdog every minute (`watchdogIntervalMinutes`). */
 export const DEFAULT_WATCHDOG_INTERVAL_SECONDS = DEFAULT_CONFIG.watchdogIntervalMinutes * 60;
+/** The longest a failed attempt's sandbox may be kept: 30 days. */
+const MAX_KEEP_FAILED_SECONDS = 30 * 86_400;
+
+/**
+ * What runs a job's attempt: `process` runs its command as a host process (the image is recorded,
+ * not run); `podman` and `docker` would run its image; `auto` picks what this machine has.
+ */
+export const LOCAL_RUNTIMES = ['auto', 'podman', 'docker', 'process'] as const;
+export type LocalRuntime = (typeof LOCAL_RUNTIMES)[number];
+/** The runtimes this version can run jobs with. */
+export type JobRuntime = 'process';
 
 export interface LocalPlatformOptions {
   /** HTTP port; 0 picks a free one. @default PORT, else 8787 */
@@ -34,8 +46,13 @@ export interface LocalPlatformOptions {
   readonly stopGracePeriodSeconds?: number;
   /** URLs every gpujobs event is POSTed to. @default GPUJOBS_WEBHOOK_URLS (comma-separated), else none */
   readonly webhookUrls?: readonly string[];
-  /** Working directory of job processes. @default the current working directory */
-  readonly jobWorkingDirectory?: string;
+  /** What runs jobs. @default GPUJOBS_LOCAL_RUNTIME, else `auto` */
+  readonly runtime?: LocalRuntime;
+  /**
+   * Seconds a failed attempt's sandbox directory (`<dataDir>/sandboxes/…`) is kept for debugging;
+   * 0 removes it at once. @default GPUJOBS_LOCAL_KEEP_FAILED_SECONDS, else 3600
+   */
+  readonly keepFailedSandboxSeconds?: number;
   /** Concurrent dispatcher invocations. @default the stack's `dispatcherMaxConcurrency` default (2) */
   readonly dispatcherConcurrency?: number;
   /** Messages per dispatcher invocation. @default the stack's `dispatcherBatchSize` default (10) */
@@ -63,7 +80,11 @@ export interface ResolvedLocalOptions {
   readonly watchdogIntervalSeconds: number;
   readonly stopGracePeriodSeconds: number;
   readonly webhookUrls: readonly string[];
-  readonly jobWorkingDirectory: string;
+  /** What was asked for (option or GPUJOBS_LOCAL_RUNTIME). */
+  readonly requestedRuntime: LocalRuntime;
+  /** What runs jobs: the requested runtime, `auto` resolved. */
+  readonly jobRuntime: JobRuntime;
+  readonly keepFailedSandboxSeconds: number;
   readonly dispatcherConcurrency: number;
   readonly dispatcherBatchSize: number;
   readonly retainedBatchJobs: number | undefined;
@@ -74,6 +95,11 @@ export interface ResolvedLocalOptions {
 
 export class InvalidLocalOptionError extends Error {
   override readonly name = 'InvalidLocalOptionError';
+}
+
+/** A runtime that is a valid choice but that this version cannot run jobs with. */
+export class RuntimeUnavailableError extends Error {
+  override readonly name = 'RuntimeUnavailableError';
 }
 
 export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLocalOptions {
@@ -92,6 +118,10 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
     if (!/^https?:\/\//.test(url))
       throw new InvalidLocalOptionError(`GPUJOBS_WEBHOOK_URLS entries must be http(s) URLs. Received ${JSON.stringify(url)}.`);
   }
+  const requestedRuntime = options.runtime ?? runtimeEnv(env);
+  const keepFailedSandboxSeconds =
+    options.keepFailedSandboxSeconds ??
+    numberEnv(env, 'GPUJOBS_LOCAL_KEEP_FAILED_SECONDS', DEFAULT_KEEP_FAILED_SANDBOX_SECONDS, 0, MAX_KEEP_FAILED_SECONDS);
   const gpuCount = options.gpus ?? (env.GPUJOBS_LOCAL_GPUS ? integerEnv(env, 'GPUJOBS_LOCAL_GPUS', 4, 1, 64) : undefined);
   return {
     port,
@@ -102,7 +132,9 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
     watchdogIntervalSeconds,
     stopGracePeriodSeconds,
     webhookUrls,
-    jobWorkingDirectory: options.jobWorkingDirectory ?? process.cwd(),
+    requestedRuntime,
+    jobRuntime: jobRuntimeFor(requestedRuntime),
+    keepFailedSandboxSeconds,
     dispatcherConcurrency: options.dispatcherConcurrency ?? DEFAULT_CONFIG.dispatcherMaxConcurrency,
     dispatcherBatchSize: options.dispatcherBatchSize ?? DEFAULT_CONFIG.dispatcherBatchSize,
     retainedBatchJobs: options.retainedBatchJobs,
@@ -110,6 +142,29 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
     logger,
     logStoreIo: options.logStoreIo,
   };
+}
+
+function runtimeEnv(env: NodeJS.ProcessEnv): LocalRuntime {
+  const raw = env.GPUJOBS_LOCAL_RUNTIME;
+  if (raw === undefined || raw.trim() === '') return 'auto';
+  const value = raw.trim();
+  if (!(LOCAL_RUNTIMES as readonly string[]).includes(value)) {
+    throw new InvalidLocalOptionError(
+      `GPUJOBS_LOCAL_RUNTIME must be one of ${LOCAL_RUNTIMES.join(', ')}. Received ${JSON.stringify(raw)}.`,
+    );
+  }
+  return value as LocalRuntime;
+}
+
+/**
+ * The runtime that runs jobs. Only host processes can in this version: `auto` means `process`,
+ * and asking for an engine by name fails at start rather than quietly running host processes.
+ */
+export function jobRuntimeFor(requested: LocalRuntime): JobRuntime {
+  if (requested === 'auto' || requested === 'process') return 'process';
+  throw new RuntimeUnavailableError(
+    `GPUJOBS_LOCAL_RUNTIME=${requested} is not available yet in this version: local mode runs jobs as host processes (GPUJOBS_LOCAL_RUNTIME=process)`,
+  );
 }
 
 function integerEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

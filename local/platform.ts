@@ -21,7 +21,7 @@ import { handlerRules } from './handler-rules.js';
 import { startHttpApi } from './http-api.js';
 import { LocalLambda } from './lambda-runtime.js';
 import { LogStore } from './log-store.js';
-import { resolveLocalOptions, type LocalPlatformOptions } from './options.js';
+import { resolveLocalOptions, type JobRuntime, type LocalPlatformOptions, type LocalRuntime } from './options.js';
 import { killLeftoverProcesses, platformTokenFor } from './process-tree.js';
 import { recoverInterruptedJobs, type RecoveredJobs } from './recovery.js';
 import { EVENT_BUS_NAME, INTAKE_QUEUE, JOB_LOG_GROUP_NAME, LOCAL_ACCOUNT, TABLE_NAME } from './resources.js';
@@ -31,7 +31,13 @@ import { startWatchdogSchedule } from './watchdog-schedule.js';
 import { loadWorkflowDefinition } from './workflow-definition.js';
 import { assertEveryTaskRunsLocally, jobQueuesOf, workflowTaskHandlers } from './workflow-tasks.js';
 
-export { InvalidLocalOptionError, type LocalPlatformOptions } from './options.js';
+export {
+  InvalidLocalOptionError,
+  RuntimeUnavailableError,
+  type JobRuntime,
+  type LocalPlatformOptions,
+  type LocalRuntime,
+} from './options.js';
 export type { RecoveredJobs } from './recovery.js';
 
 export interface LocalPlatform {
@@ -40,6 +46,8 @@ export interface LocalPlatform {
   readonly dataDir: string;
   readonly gpus: GpuPool;
   readonly capacityTimeoutSeconds: number;
+  /** What runs jobs, and what was asked for (GPUJOBS_LOCAL_RUNTIME). */
+  readonly runtime: { readonly requested: LocalRuntime; readonly used: JobRuntime };
   readonly stateMachineArn: string;
   readonly recovered: RecoveredJobs;
   /** Reclaims every running Spot attempt (what POST /local/spot/interrupt does). */
@@ -138,7 +146,9 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       jobDefinitionsFile: join(dataDir, 'batch', 'job-definitions.json'),
       capacityTimeoutSeconds,
       stopGracePeriodSeconds: settings.stopGracePeriodSeconds,
-      jobWorkingDirectory: settings.jobWorkingDirectory,
+      // Under the data dir: a job's relative output never lands in the platform's working directory.
+      sandboxesDirectory: join(dataDir, 'sandboxes'),
+      keepFailedSandboxSeconds: settings.keepFailedSandboxSeconds,
       platformToken,
       ...(settings.retainedBatchJobs !== undefined ? { retainedFinishedJobs: settings.retainedBatchJobs } : {}),
       instanceType: 'local',
@@ -241,6 +251,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       dataDir,
       gpus,
       capacityTimeoutSeconds,
+      runtime: { requested: settings.requestedRuntime, used: settings.jobRuntime },
       stateMachineArn,
       recovered,
       interruptSpot: () => batch.interruptSpot(),

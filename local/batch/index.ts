@@ -1,7 +1,7 @@
 /**
  * Local mode's stand-in for AWS Batch: job definitions, a Spot and an On-Demand queue over one
- * pool of GPU slots, each attempt run as a local process, and a simulated Spot market (reclaims,
- * capacity off/on). Job details, state-change events, status reasons and exit codes have the
+ * pool of GPU slots, each attempt run as a local process in its own sandbox directory, and a
+ * simulated Spot market (reclaims, capacity off/on). Job details, state-change events, status reasons and exit codes have the
  * shapes and strings Batch uses, because the shared handlers classify them exactly as in AWS.
  *
  * This module is the Batch job's state machine (SUBMITTED → RUNNABLE → STARTING → RUNNING →
@@ -28,6 +28,7 @@ import { listJobs, type ListJobsRequest } from './list-jobs.js';
 import { DEFAULT_RETAINED_FINISHED_JOBS, type LocalBatchOptions } from './options.js';
 import { reapAttemptProcess, startAttemptProcess, stopAttemptProcess, stoppedAttemptEndBoundMs } from './process-runner.js';
 import { retriesInPlace } from './retry-strategy.js';
+import { AttemptSandboxes } from './sandbox.js';
 import { Scheduler } from './scheduler.js';
 import { SpotMarket } from './spot-market.js';
 import { BATCH_STATUS_REASON, logFailureReason } from './status-reasons.js';
@@ -53,6 +54,9 @@ export class LocalBatch {
   private readonly spot = new SpotMarket();
   private readonly platformToken: string;
   private readonly retainedFinishedJobs: number;
+  private readonly sandboxes: AttemptSandboxes;
+  /** The sandbox each attempt in progress runs in. */
+  private readonly sandboxOf = new Map<RunningAttempt, string>();
   private sequence = 0;
   private stopping = false;
 
@@ -63,6 +67,11 @@ export class LocalBatch {
     }
     this.retainedFinishedJobs = retained;
     this.platformToken = options.platformToken ?? newAttemptToken();
+    this.sandboxes = new AttemptSandboxes({
+      directory: options.sandboxesDirectory,
+      ...(options.keepFailedSandboxSeconds !== undefined ? { keepFailedSeconds: options.keepFailedSandboxSeconds } : {}),
+      logger: options.logger,
+    });
     this.scheduler = new Scheduler({
       slots: options.gpus.map((gpu) => gpu.index),
       capacityTimeoutSeconds: options.capacityTimeoutSeconds,
@@ -257,10 +266,13 @@ export class LocalBatch {
       CUDA_VISIBLE_DEVICES: slots.join(','),
     };
     try {
+      // A sandbox that cannot be made ends this attempt as a container that cannot start.
+      const sandbox = this.sandboxes.create({ jobName: job.jobName, jobId: job.jobId, attempt: job.attempts.length + 1 });
+      this.sandboxOf.set(running, sandbox);
       running.process = startAttemptProcess(
         {
           command: job.command,
-          cwd: this.options.jobWorkingDirectory,
+          cwd: sandbox,
           variables,
           platformToken: this.platformToken,
           logStore: this.options.logStore,
@@ -334,7 +346,13 @@ export class LocalBatch {
     job.running = undefined;
     this.active.delete(job);
     const logFailure = await this.options.logStore.closeStream(running.logGroupName, running.logStreamName);
-    if (this.stopping) return;
+    const sandbox = this.sandboxOf.get(running);
+    this.sandboxOf.delete(running);
+    if (this.stopping) {
+      // Interrupted by the platform's stop: kept, as a failed attempt's is, for debugging.
+      if (sandbox) this.sandboxes.release(sandbox, 'failed');
+      return;
+    }
     // Output that could not be stored fails the attempt even when the process exited 0 first.
     if (logFailure && !running.stop) running.stop = { statusReason: logFailureReason(logFailure), kind: 'terminate' };
 
@@ -346,6 +364,8 @@ export class LocalBatch {
       ...exit,
     });
     job.attempts.push({ container: end.container, startedAt: running.startedAt, stoppedAt: Date.now(), statusReason: end.statusReason });
+    // Its processes are gone (reaped above): nothing writes in the sandbox any more.
+    if (sandbox) this.sandboxes.release(sandbox, end.succeeded ? 'succeeded' : 'failed');
 
     if (end.succeeded) {
       this.finish(job, 'SUCCEEDED', end.statusReason);

@@ -34,8 +34,16 @@ export interface LocalBatchOptions {
    * @default DEFAULT_RETAINED_FINISHED_JOBS
    */
   readonly retainedFinishedJobs?: number;
-  /** Working directory of job processes. */
-  readonly jobWorkingDirectory: string;
+  /**
+   * Where each attempt's scratch working directory is made (sandbox.ts); it holds nothing else,
+   * since what is in it past its time is removed. Local mode uses `<dataDir>/sandboxes`.
+   */
+  readonly sandboxesDirectory: string;
+  /**
+   * Seconds a failed attempt's sandbox is kept for debugging; 0 removes it at once.
+   * @default DEFAULT_KEEP_FAILED_SANDBOX_SECONDS (3600)
+   */
+  readonly keepFailedSandboxSeconds?: number;
   /** Reported as the instance type of every attempt. */
   readonly instanceType: string;
   readonly logger: LocalLogger;

@@ -31,6 +31,7 @@ export interface AttemptProcess {
 export interface AttemptProcessSpec {
   /** The program and its arguments. */
   readonly command: readonly string[];
+  /** The attempt's sandbox (sandbox.ts). */
   readonly cwd: string;
   /** The job's own variables (its definition's, its submission's, Batch's); they come after what the process inherits. */
   readonly variables: Readonly<Record<string, string>>;
@@ -129,10 +130,10 @@ export function stoppedAttemptEndBoundMs(gracePeriodSeconds: number): number {
 
 /**
  * A job sees this machine's environment (PATH, HOME, an activated virtualenv), but not
- * the developer's AWS credentials or the platform's own settings: in AWS a job has only
- * what its job role and definition give it.
+ * the developer's AWS credentials or the platform's own settings (its `PORT` included): in AWS
+ * a job has only what its job role and definition give it.
  */
-const PLATFORM_VARIABLES = new Set<string>([...Object.values(ENV), 'CUDA_VISIBLE_DEVICES', 'NODE_OPTIONS']);
+const PLATFORM_VARIABLES = new Set<string>([...Object.values(ENV), 'CUDA_VISIBLE_DEVICES', 'NODE_OPTIONS', 'PORT']);
 
 function inheritedEnvironment(): Record<string, string> {
   const inherited: Record<string, string> = {};

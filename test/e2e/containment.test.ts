@@ -66,8 +66,8 @@ async function cancelAndWatch(api: ApiClient, jobId: string, pid: number): Promi
 describe.skipIf(!canFindProcessesByEnvironment())('containment of job processes in local mode', () => {
   it('kills a setsid child on cancel, and the job reads CANCELLED only once it is dead', async () => {
     // GIVEN a running job whose child left the job's process group and session
-    local = await startTestPlatform({ dataDir, jobWorkingDirectory: workDir });
-    const job = await local.api.submit({ command: ['sh', '-c', 'setsid sleep 30 & echo $! > setsid.pid; wait'] });
+    local = await startTestPlatform({ dataDir });
+    const job = await local.api.submit({ command: ['sh', '-c', `cd '${workDir}'; setsid sleep 30 & echo $! > setsid.pid; wait`] });
     await local.api.waitForStatus(job.jobId, ['RUNNING']);
     const child = await pidIn('setsid.pid');
 
@@ -81,8 +81,8 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of job processes 
 
   it('kills TERM-ignoring processes of the group after the grace period, and the job reads CANCELLED only after they died', async () => {
     // GIVEN a running job whose shell and child both ignore SIGTERM (grace period 0.5 s)
-    local = await startTestPlatform({ dataDir, jobWorkingDirectory: workDir, stopGracePeriodSeconds: 0.5 });
-    const job = await local.api.submit({ command: ['sh', '-c', `trap '' TERM; sleep 30 & echo $! > ignoring.pid; wait`] });
+    local = await startTestPlatform({ dataDir, stopGracePeriodSeconds: 0.5 });
+    const job = await local.api.submit({ command: ['sh', '-c', `cd '${workDir}'; trap '' TERM; sleep 30 & echo $! > ignoring.pid; wait`] });
     await local.api.waitForStatus(job.jobId, ['RUNNING']);
     const child = await pidIn('ignoring.pid');
 
@@ -96,13 +96,13 @@ describe.skipIf(!canFindProcessesByEnvironment())('containment of job processes 
 
   it('ends a job with its main process: SUCCEEDED well before a TERM-ignoring child holding stdout would exit, and the child dead', async () => {
     // GIVEN a job whose main process exits 0 while its child, ignoring SIGTERM, sleeps 30 s on the same stdout
-    local = await startTestPlatform({ dataDir, jobWorkingDirectory: workDir });
+    local = await startTestPlatform({ dataDir });
     const startedAt = Date.now();
     const job = await local.api.submit({
       command: [
         'sh',
         '-c',
-        `sh -c "trap '' TERM; echo \\$\\$ > holder.pid.tmp; mv holder.pid.tmp holder.pid; exec sleep 30" & while [ ! -s holder.pid ]; do sleep 0.01; done; echo main done`,
+        `cd '${workDir}'; sh -c "trap '' TERM; echo \\$\\$ > holder.pid.tmp; mv holder.pid.tmp holder.pid; exec sleep 30" & while [ ! -s holder.pid ]; do sleep 0.01; done; echo main done`,
       ],
     });
 

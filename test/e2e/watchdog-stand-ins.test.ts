@@ -41,7 +41,7 @@ function localBatch(overrides: Partial<LocalBatchOptions> = {}): LocalBatch {
     jobDefinitionsFile: join(directory, 'job-definitions.json'),
     capacityTimeoutSeconds: 600,
     stopGracePeriodSeconds: 0.2,
-    jobWorkingDirectory: directory,
+    sandboxesDirectory: join(directory, 'sandboxes'),
     instanceType: 'g5.xlarge',
     logger,
     onStateChange: () => undefined,

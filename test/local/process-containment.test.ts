@@ -51,7 +51,7 @@ function localBatch(overrides: Partial<LocalBatchOptions> = {}): LocalBatch {
     jobDefinitionsFile: join(directory, 'job-definitions.json'),
     capacityTimeoutSeconds: 600,
     stopGracePeriodSeconds: GRACE_SECONDS,
-    jobWorkingDirectory: directory,
+    sandboxesDirectory: join(directory, 'sandboxes'),
     instanceType: 'local',
     logger: consoleLogger({ quiet: true }),
     onStateChange: (detail: JobDetail) => aliveAtStatus.push({ status: detail.status, alive: childPid().map(isRunning) }),
@@ -72,7 +72,8 @@ function submit(target: LocalBatch, command: string[], options: { name?: string;
       JobName: options.name ?? 'gpujobs-job-1',
       JobQueue: 'arn:aws:batch:us-east-1:000000000000:job-queue/spot',
       JobDefinition: definition,
-      ContainerOverrides: { Command: command },
+      // Each attempt runs in its own sandbox; the job moves to `directory` (exec keeps its pid) to leave child.pid where the test reads it.
+      ContainerOverrides: { Command: ['sh', '-c', 'cd "$0" && exec "$@"', directory, ...command] },
     },
     'spot',
   );

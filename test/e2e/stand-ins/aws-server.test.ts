@@ -64,7 +64,7 @@ beforeAll(async () => {
     jobDefinitionsFile: join(directory, 'defs.json'),
     capacityTimeoutSeconds: 600,
     stopGracePeriodSeconds: 1,
-    jobWorkingDirectory: directory,
+    sandboxesDirectory: join(directory, 'sandboxes'),
     instanceType: 'local',
     logger,
     onStateChange: () => undefined,

@@ -31,7 +31,7 @@ function localBatch(overrides: Partial<LocalBatchOptions> = {}): LocalBatch {
     jobDefinitionsFile: join(directory, 'job-definitions.json'),
     capacityTimeoutSeconds: 600,
     stopGracePeriodSeconds: 1,
-    jobWorkingDirectory: directory,
+    sandboxesDirectory: join(directory, 'sandboxes'),
     instanceType: 'local',
     logger: consoleLogger({ quiet: true }),
     onStateChange: (detail) => events.push(detail),
