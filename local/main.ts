@@ -1,10 +1,11 @@
 /**
  * `npm start`: the whole gpujobs platform on this machine. Configuration comes from
  * the environment (PORT, GPUJOBS_DATA_DIR, GPUJOBS_LOCAL_GPUS, GPUJOBS_LOCAL_RUNTIME,
- * GPUJOBS_LOCAL_KEEP_FAILED_SECONDS, GPUJOBS_CAPACITY_TIMEOUT_SECONDS, GPUJOBS_SPOT_GRACE_SECONDS,
+ * GPUJOBS_LOCAL_PULL, GPUJOBS_LOCAL_KEEP_FAILED_SECONDS, GPUJOBS_CAPACITY_TIMEOUT_SECONDS, GPUJOBS_SPOT_GRACE_SECONDS,
  * GPUJOBS_WEBHOOK_URLS);
  * see docs/local-mode.md.
  */
+import { SANDBOX_MOUNT_PATH } from './batch/container-runner.js';
 import { describeError } from './logger.js';
 import { startLocalPlatform, type LocalPlatform } from './platform.js';
 
@@ -26,10 +27,13 @@ const gpuLine = real
   ? `${slots.length} GPU(s): ${slots.map((gpu) => `${gpu.index} ${gpu.name}${gpu.memoryMiB ? ` (${gpu.memoryMiB} MiB)` : ''}`).join(', ')}`
   : `${slots.length} virtual GPU slot(s) (no nvidia-smi found; GPUJOBS_LOCAL_GPUS sets the count)`;
 const { runtime } = platform;
-// Said plainly: in process mode the image a job names is not what runs.
+// Said plainly: in process mode the image a job names is not what runs, and `auto` does not pick podman yet.
 const runtimeLine =
   `${runtime.used}${runtime.requested === runtime.used ? '' : ` (GPUJOBS_LOCAL_RUNTIME=${runtime.requested})`}: ` +
-  'jobs run as host processes in a sandbox directory; the image is recorded, not run';
+  (runtime.used === 'podman'
+    ? `jobs run their image with podman ${runtime.engineVersion ?? ''}, the sandbox directory mounted at ${SANDBOX_MOUNT_PATH}; pull ${runtime.pull ?? 'missing'} (GPUJOBS_LOCAL_PULL)`
+    : 'jobs run as host processes in a sandbox directory; the image is recorded, not run' +
+      (runtime.requested === 'auto' ? ' (auto means process in this version; GPUJOBS_LOCAL_RUNTIME=podman runs images)' : ''));
 const recovered = platform.recovered;
 process.stdout.write(
   [

@@ -4,6 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_CONFIG } from '../lib/config.js';
+import { PULL_POLICIES, type PullPolicy } from './batch/container-runner.js';
 import { DEFAULT_KEEP_FAILED_SANDBOX_SECONDS } from './batch/sandbox.js';
 import type { LogStoreIo } from './log-store.js';
 import { consoleLogger, type LocalLogger } from './logger.js';
@@ -19,12 +20,13 @@ const MAX_KEEP_FAILED_SECONDS = 30 * 86_400;
 
 /**
  * What runs a job's attempt: `process` runs its command as a host process (the image is recorded,
- * not run); `podman` and `docker` would run its image; `auto` picks what this machine has.
+ * not run); `podman` runs its image in a container; `docker` is refused in this version; `auto`
+ * means `process` in this version (jobs that name images this machine does not have still run).
  */
 export const LOCAL_RUNTIMES = ['auto', 'podman', 'docker', 'process'] as const;
 export type LocalRuntime = (typeof LOCAL_RUNTIMES)[number];
 /** The runtimes this version can run jobs with. */
-export type JobRuntime = 'process';
+export type JobRuntime = 'process' | 'podman';
 
 export interface LocalPlatformOptions {
   /** HTTP port; 0 picks a free one. @default PORT, else 8787 */
@@ -48,6 +50,8 @@ export interface LocalPlatformOptions {
   readonly webhookUrls?: readonly string[];
   /** What runs jobs. @default GPUJOBS_LOCAL_RUNTIME, else `auto` */
   readonly runtime?: LocalRuntime;
+  /** When a container runtime pulls a job's image. @default GPUJOBS_LOCAL_PULL, else `missing` */
+  readonly pull?: PullPolicy;
   /**
    * Seconds a failed attempt's sandbox directory (`<dataDir>/sandboxes/…`) is kept for debugging;
    * 0 removes it at once. @default GPUJOBS_LOCAL_KEEP_FAILED_SECONDS, else 3600
@@ -84,6 +88,8 @@ export interface ResolvedLocalOptions {
   readonly requestedRuntime: LocalRuntime;
   /** What runs jobs: the requested runtime, `auto` resolved. */
   readonly jobRuntime: JobRuntime;
+  /** When a container runtime pulls a job's image (unused by `process`). */
+  readonly pullPolicy: PullPolicy;
   readonly keepFailedSandboxSeconds: number;
   readonly dispatcherConcurrency: number;
   readonly dispatcherBatchSize: number;
@@ -134,6 +140,7 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
     webhookUrls,
     requestedRuntime,
     jobRuntime: jobRuntimeFor(requestedRuntime),
+    pullPolicy: options.pull ?? pullEnv(env),
     keepFailedSandboxSeconds,
     dispatcherConcurrency: options.dispatcherConcurrency ?? DEFAULT_CONFIG.dispatcherMaxConcurrency,
     dispatcherBatchSize: options.dispatcherBatchSize ?? DEFAULT_CONFIG.dispatcherBatchSize,
@@ -156,14 +163,26 @@ function runtimeEnv(env: NodeJS.ProcessEnv): LocalRuntime {
   return value as LocalRuntime;
 }
 
+function pullEnv(env: NodeJS.ProcessEnv): PullPolicy {
+  const raw = env.GPUJOBS_LOCAL_PULL;
+  if (raw === undefined || raw.trim() === '') return 'missing';
+  const value = raw.trim();
+  if (!(PULL_POLICIES as readonly string[]).includes(value)) {
+    throw new InvalidLocalOptionError(`GPUJOBS_LOCAL_PULL must be one of ${PULL_POLICIES.join(', ')}. Received ${JSON.stringify(raw)}.`);
+  }
+  return value as PullPolicy;
+}
+
 /**
- * The runtime that runs jobs. Only host processes can in this version: `auto` means `process`,
- * and asking for an engine by name fails at start rather than quietly running host processes.
+ * The runtime that runs jobs. `auto` means `process` in this version, so that jobs naming
+ * images this machine does not have keep running; `podman` runs containers (whether podman
+ * answers is checked at start); `docker` fails at start rather than quietly running host processes.
  */
 export function jobRuntimeFor(requested: LocalRuntime): JobRuntime {
   if (requested === 'auto' || requested === 'process') return 'process';
+  if (requested === 'podman') return 'podman';
   throw new RuntimeUnavailableError(
-    `GPUJOBS_LOCAL_RUNTIME=${requested} is not available yet in this version: local mode runs jobs as host processes (GPUJOBS_LOCAL_RUNTIME=process)`,
+    `GPUJOBS_LOCAL_RUNTIME=${requested} is not available yet in this version: local mode runs jobs with podman (GPUJOBS_LOCAL_RUNTIME=podman) or as host processes (GPUJOBS_LOCAL_RUNTIME=process)`,
   );
 }
 

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import type { CapacityType } from '../core/job.js';
 import { startAwsServer } from './aws-server.js';
 import { LocalBatch } from './batch/index.js';
+import type { ContainerRuntime } from './batch/container-runner.js';
+import { detectContainerEngine } from './container-engine.js';
 import { checkDataDir } from './data-dir.js';
 import { startDynamoDb } from './dynamodb.js';
 import { LocalEventBus, type ListedEvent } from './event-bus.js';
@@ -21,7 +23,14 @@ import { handlerRules } from './handler-rules.js';
 import { startHttpApi } from './http-api.js';
 import { LocalLambda } from './lambda-runtime.js';
 import { LogStore } from './log-store.js';
-import { resolveLocalOptions, type JobRuntime, type LocalPlatformOptions, type LocalRuntime } from './options.js';
+import {
+  resolveLocalOptions,
+  RuntimeUnavailableError,
+  type JobRuntime,
+  type LocalPlatformOptions,
+  type LocalRuntime,
+  type ResolvedLocalOptions,
+} from './options.js';
 import { killLeftoverProcesses, platformTokenFor } from './process-tree.js';
 import { recoverInterruptedJobs, type RecoveredJobs } from './recovery.js';
 import { EVENT_BUS_NAME, INTAKE_QUEUE, JOB_LOG_GROUP_NAME, LOCAL_ACCOUNT, TABLE_NAME } from './resources.js';
@@ -46,8 +55,16 @@ export interface LocalPlatform {
   readonly dataDir: string;
   readonly gpus: GpuPool;
   readonly capacityTimeoutSeconds: number;
-  /** What runs jobs, and what was asked for (GPUJOBS_LOCAL_RUNTIME). */
-  readonly runtime: { readonly requested: LocalRuntime; readonly used: JobRuntime };
+  /**
+   * What runs jobs, and what was asked for (GPUJOBS_LOCAL_RUNTIME); for a container runtime, the
+   * engine's version and the pull policy.
+   */
+  readonly runtime: {
+    readonly requested: LocalRuntime;
+    readonly used: JobRuntime;
+    readonly engineVersion?: string;
+    readonly pull?: ResolvedLocalOptions['pullPolicy'];
+  };
   readonly stateMachineArn: string;
   readonly recovered: RecoveredJobs;
   /** Reclaims every running Spot attempt (what POST /local/spot/interrupt does). */
@@ -88,10 +105,17 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
   const { region, dataDir, logger, capacityTimeoutSeconds } = settings;
   // Before anything writes there: a full or read-only disk is named here, not as a stand-in's ECONNREFUSED.
   checkDataDir(dataDir);
-  const [gpus, workflow] = await Promise.all([
+  const [gpus, workflow, engine] = await Promise.all([
     detectGpus(settings.gpuCount === undefined ? {} : { count: settings.gpuCount }),
     loadWorkflowDefinition({ projectRoot: PROJECT_ROOT, region, account: LOCAL_ACCOUNT }),
+    containerEngineFor(settings),
   ]);
+  const containers: ContainerRuntime | undefined = engine && {
+    engine: 'podman',
+    env: engine.env,
+    pull: settings.pullPolicy,
+    realGpus: gpus.real,
+  };
   const { stateMachineArn, definition } = workflow;
 
   const closers: (() => Promise<void>)[] = [];
@@ -149,6 +173,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       // Under the data dir: a job's relative output never lands in the platform's working directory.
       sandboxesDirectory: join(dataDir, 'sandboxes'),
       keepFailedSandboxSeconds: settings.keepFailedSandboxSeconds,
+      ...(containers ? { containers } : {}),
       platformToken,
       ...(settings.retainedBatchJobs !== undefined ? { retainedFinishedJobs: settings.retainedBatchJobs } : {}),
       instanceType: 'local',
@@ -251,7 +276,11 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       dataDir,
       gpus,
       capacityTimeoutSeconds,
-      runtime: { requested: settings.requestedRuntime, used: settings.jobRuntime },
+      runtime: {
+        requested: settings.requestedRuntime,
+        used: settings.jobRuntime,
+        ...(engine ? { engineVersion: engine.version, pull: settings.pullPolicy } : {}),
+      },
       stateMachineArn,
       recovered,
       interruptSpot: () => batch.interruptSpot(),
@@ -269,4 +298,19 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * The engine a container runtime runs jobs with, checked before anything starts: podman that
+ * does not answer stops the start naming why, rather than failing every job later.
+ */
+async function containerEngineFor(
+  settings: ResolvedLocalOptions,
+): Promise<{ readonly env: ContainerRuntime['env']; readonly version: string } | undefined> {
+  if (settings.jobRuntime !== 'podman') return undefined;
+  const detected = await detectContainerEngine({ env: process.env, candidates: ['podman'] });
+  if (detected.engine === undefined) {
+    throw new RuntimeUnavailableError(`GPUJOBS_LOCAL_RUNTIME=podman, but podman cannot run containers here: ${detected.reason}`);
+  }
+  return { env: detected.env, version: detected.version };
 }

@@ -1,6 +1,7 @@
 /**
  * Local mode's stand-in for AWS Batch: job definitions, a Spot and an On-Demand queue over one
- * pool of GPU slots, each attempt run as a local process in its own sandbox directory, and a
+ * pool of GPU slots, each attempt run in its own sandbox directory as a local process or, with a
+ * container engine, as its image's container (container-runner.ts), and a
  * simulated Spot market (reclaims, capacity off/on). Job details, state-change events, status reasons and exit codes have the
  * shapes and strings Batch uses, because the shared handlers classify them exactly as in AWS.
  *
@@ -26,6 +27,7 @@ import {
 import { jobDetailOf, type JobDetail } from './job-detail.js';
 import { listJobs, type ListJobsRequest } from './list-jobs.js';
 import { DEFAULT_RETAINED_FINISHED_JOBS, type LocalBatchOptions } from './options.js';
+import { ContainerStartError, containerStartFailureEnd, requestedLimits, startAttemptContainer } from './container-runner.js';
 import { reapAttemptProcess, startAttemptProcess, stopAttemptProcess, stoppedAttemptEndBoundMs } from './process-runner.js';
 import { retriesInPlace } from './retry-strategy.js';
 import { AttemptSandboxes } from './sandbox.js';
@@ -269,26 +271,38 @@ export class LocalBatch {
       // A sandbox that cannot be made ends this attempt as a container that cannot start.
       const sandbox = this.sandboxes.create({ jobName: job.jobName, jobId: job.jobId, attempt: job.attempts.length + 1 });
       this.sandboxOf.set(running, sandbox);
-      running.process = startAttemptProcess(
-        {
-          command: job.command,
-          cwd: sandbox,
-          variables,
-          platformToken: this.platformToken,
-          logStore: this.options.logStore,
-          logGroupName: host.logGroupName,
-          logStreamName: host.logStreamName,
-          // A log the disk cannot take (ENOSPC, EIO) ends the attempt FAILED with that reason, not the platform.
-          onLogFailure: (failure) => {
-            if (job.running?.logStreamName === host.logStreamName)
-              this.stopAttempt(job.running, { statusReason: logFailureReason(failure), kind: 'terminate' });
-          },
+      const output = {
+        logStore: this.options.logStore,
+        logGroupName: host.logGroupName,
+        logStreamName: host.logStreamName,
+        // A log the disk cannot take (ENOSPC, EIO) ends the attempt FAILED with that reason, not the platform.
+        onLogFailure: (failure: Error) => {
+          if (job.running?.logStreamName === host.logStreamName)
+            this.stopAttempt(job.running, { statusReason: logFailureReason(failure), kind: 'terminate' });
         },
-        {
-          onSpawn: () => this.attemptRunning(job, running),
-          onEnd: (code, signal, spawnError) => void this.endAttempt(job, running, { code, signal, spawnError }),
-        },
-      );
+      };
+      const events = {
+        onSpawn: () => this.attemptRunning(job, running),
+        onEnd: (code: number | null, signal: NodeJS.Signals | null, spawnError: Error | undefined) =>
+          void this.endAttempt(job, running, { code, signal, spawnError }),
+      };
+      const containers = this.options.containers;
+      running.process = containers
+        ? startAttemptContainer(
+            {
+              ...output,
+              runtime: containers,
+              owner: { jobName: job.jobName, jobId: job.jobId, attempt: job.attempts.length + 1, platformToken: this.platformToken },
+              image: job.definition.containerProperties?.image ?? '',
+              command: job.command,
+              sandbox,
+              variables,
+              slots,
+              ...requestedLimits(job.resourceRequirements),
+            },
+            events,
+          )
+        : startAttemptProcess({ ...output, command: job.command, cwd: sandbox, variables, platformToken: this.platformToken }, events);
     } catch (error) {
       // What spawn refuses before trying, or a log stream that cannot be created: only this
       // attempt ends, as a container that cannot start, and the scheduler goes on with the other jobs.
@@ -356,21 +370,28 @@ export class LocalBatch {
     // Output that could not be stored fails the attempt even when the process exited 0 first.
     if (logFailure && !running.stop) running.stop = { statusReason: logFailureReason(logFailure), kind: 'terminate' };
 
-    const end = attemptEnd({
-      command: job.command,
-      placement: running,
-      stop: running.stop,
-      spawned: running.spawned,
-      ...exit,
-    });
-    job.attempts.push({ container: end.container, startedAt: running.startedAt, stoppedAt: Date.now(), statusReason: end.statusReason });
+    // A container podman could not create or start never ran, whatever stop was asked for meanwhile.
+    const end =
+      exit.spawnError instanceof ContainerStartError
+        ? containerStartFailureEnd(running, exit.spawnError)
+        : attemptEnd({
+            command: job.command,
+            placement: running,
+            stop: running.stop,
+            spawned: running.spawned,
+            ...exit,
+          });
+    // A limit capped to this machine is said after Batch's reason, which the retry rules still read alone.
+    const note = running.process?.note;
+    const reason = note === undefined ? end.statusReason : `${end.statusReason} (${note})`;
+    job.attempts.push({ container: end.container, startedAt: running.startedAt, stoppedAt: Date.now(), statusReason: reason });
     // Its processes are gone (reaped above): nothing writes in the sandbox any more.
     if (sandbox) this.sandboxes.release(sandbox, end.succeeded ? 'succeeded' : 'failed');
 
     if (end.succeeded) {
-      this.finish(job, 'SUCCEEDED', end.statusReason);
+      this.finish(job, 'SUCCEEDED', reason);
     } else if (running.stop?.kind === 'terminate' || job.terminateReason !== undefined) {
-      this.finish(job, 'FAILED', job.terminateReason ?? running.stop?.statusReason ?? end.statusReason);
+      this.finish(job, 'FAILED', job.terminateReason ?? running.stop?.statusReason ?? reason);
     } else if (
       retriesInPlace(job.retryStrategy, job.attempts.length, {
         statusReason: end.statusReason,
@@ -381,7 +402,7 @@ export class LocalBatch {
       job.statusReason = undefined;
       this.setStatus(job, 'RUNNABLE');
     } else {
-      this.finish(job, 'FAILED', end.statusReason);
+      this.finish(job, 'FAILED', reason);
     }
     this.scheduler.schedule();
   }

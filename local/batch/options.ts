@@ -1,5 +1,6 @@
 /** What local mode's Batch stand-in is built with. */
 import type { GpuSlot } from '../gpus.js';
+import type { ContainerRuntime } from './container-runner.js';
 import type { LocalLogger } from '../logger.js';
 import type { LogStore } from '../log-store.js';
 import type { JobDetail } from './job-detail.js';
@@ -44,6 +45,12 @@ export interface LocalBatchOptions {
    * @default DEFAULT_KEEP_FAILED_SANDBOX_SECONDS (3600)
    */
   readonly keepFailedSandboxSeconds?: number;
+  /**
+   * Runs each attempt's image in a container with this engine (container-runner.ts) instead of
+   * its command as a host process.
+   * @default undefined: host processes, the image recorded, not run
+   */
+  readonly containers?: ContainerRuntime;
   /** Reported as the instance type of every attempt. */
   readonly instanceType: string;
   readonly logger: LocalLogger;

@@ -16,16 +16,25 @@ import { ATTEMPT_TOKEN_VARIABLE, newAttemptToken, PLATFORM_TOKEN_VARIABLE, Proce
  * How long SIGKILLed processes may take to die before the attempt ends without them (one in
  * uninterruptible sleep, such as a GPU driver call, can take seconds); they are logged.
  */
-const KILL_TIMEOUT_MS = 5_000;
+export const KILL_TIMEOUT_MS = 5_000;
 /** How long the output may take to drain once every process is gone (a pipe held by an escaped process never closes). */
-const OUTPUT_DRAIN_TIMEOUT_MS = 2_000;
+export const OUTPUT_DRAIN_TIMEOUT_MS = 2_000;
 
+/**
+ * A running attempt as the Batch stand-in drives it, whatever runs it: a host process here, a
+ * container in container-runner.ts.
+ */
 export interface AttemptProcess {
+  /** The main process: the job's own command, or the container engine's client that runs it. */
   readonly child: ChildProcess;
-  /** Every process the attempt started, whatever group or session it moved to. */
-  readonly tree: ProcessTree;
   /** Resolves on the main process's 'close': every holder of its output pipes has let go. */
   readonly outputClosed: Promise<void>;
+  /** Said on the attempt's status reason when set (a limit capped to this machine). */
+  readonly note?: string;
+  /** SIGTERM now, SIGKILL after the grace period; returns the timer of the later step, cleared when the attempt ends first. */
+  stop(gracePeriodSeconds: number): NodeJS.Timeout;
+  /** What a container's end does to what the main process left: nothing of the attempt outlives it. */
+  reap(logger: LocalLogger, jobName: string): Promise<void>;
 }
 
 export interface AttemptProcessSpec {
@@ -69,21 +78,59 @@ export function startAttemptProcess(spec: AttemptProcessSpec, events: AttemptPro
     [ATTEMPT_TOKEN_VARIABLE]: attemptToken,
     [PLATFORM_TOKEN_VARIABLE]: spec.platformToken,
   };
-  spec.logStore.createStream(spec.logGroupName, spec.logStreamName, spec.onLogFailure);
   const [file, ...args] = spec.command;
   // Its own process group, and the tokens in its environment: a reclaim or cancel reaches
   // everything the job started, even what left the group (process-tree.ts).
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(file ?? '', args, {
-    cwd: spec.cwd,
-    env: environment,
+  const main = spawnAttemptMain(file ?? '', args, { cwd: spec.cwd, env: environment }, spec, events);
+  const tree = new ProcessTree(main.child.pid, attemptToken);
+  return {
+    ...main,
+    stop: (gracePeriodSeconds) => {
+      tree.signal('SIGTERM');
+      return setTimeout(() => tree.signal('SIGKILL'), gracePeriodSeconds * 1000);
+    },
+    // SIGKILLed (a PID namespace ends when its init does), then its output drained.
+    reap: async (logger, jobName) => {
+      const survivors = await tree.kill(KILL_TIMEOUT_MS);
+      if (survivors.length > 0) {
+        logger.warn(
+          `job ${jobName}: processes ${survivors.join(', ')} did not die within ${KILL_TIMEOUT_MS} ms of SIGKILL; the attempt ends without them`,
+        );
+      }
+      await drainOutput(main.child, main.outputClosed, OUTPUT_DRAIN_TIMEOUT_MS);
+    },
+  };
+}
+
+/** Where the log goes and who hears of the main process's start and end: what every runner shares. */
+export type AttemptOutput = Pick<AttemptProcessSpec, 'logStore' | 'logGroupName' | 'logStreamName' | 'onLogFailure'>;
+
+/**
+ * Creates the log stream and spawns an attempt's main process in its own process group, its
+ * stdout and stderr piped line by line into the stream; reports its start and its end once.
+ * Throws for what spawn refuses before trying and for a log stream that cannot be created.
+ */
+export function spawnAttemptMain(
+  file: string,
+  args: readonly string[],
+  options: { readonly cwd: string; readonly env: NodeJS.ProcessEnv },
+  output: AttemptOutput,
+  events: AttemptProcessEvents,
+  onStderrLine?: (line: string) => void,
+): { readonly child: ChildProcess; readonly outputClosed: Promise<void> } {
+  output.logStore.createStream(output.logGroupName, output.logStreamName, output.onLogFailure);
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(file, [...args], {
+    cwd: options.cwd,
+    env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
   const outputClosed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
-      spec.logStore.append(spec.logGroupName, spec.logStreamName, line),
-    );
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      output.logStore.append(output.logGroupName, output.logStreamName, line);
+      if (stream === child.stderr) onStderrLine?.(line);
+    });
   }
   child.once('spawn', events.onSpawn);
   let spawnError: Error | undefined;
@@ -99,28 +146,17 @@ export function startAttemptProcess(spec: AttemptProcessSpec, events: AttemptPro
   // A command that could not be spawned emits no 'exit', only 'error' and 'close'.
   child.once('exit', end);
   child.once('close', end);
-  return { child, tree: new ProcessTree(child.pid, attemptToken), outputClosed };
+  return { child, outputClosed };
 }
 
-/** SIGTERM to everything the attempt started now, SIGKILL after the grace period; returns the SIGKILL's timer. */
+/** Starts the attempt's stop (see AttemptProcess.stop); returns the timer of its later step. */
 export function stopAttemptProcess(attempt: AttemptProcess | undefined, gracePeriodSeconds: number): NodeJS.Timeout {
-  attempt?.tree.signal('SIGTERM');
-  return setTimeout(() => attempt?.tree.signal('SIGKILL'), gracePeriodSeconds * 1000);
+  return attempt ? attempt.stop(gracePeriodSeconds) : setTimeout(() => {}, gracePeriodSeconds * 1000);
 }
 
-/**
- * What a container's end does to what its main process left: SIGKILLed (a PID namespace ends
- * when its init does), then its output drained, so that no process of it outlives the attempt.
- */
+/** What a container's end does to what its main process left (see AttemptProcess.reap). */
 export async function reapAttemptProcess(attempt: AttemptProcess | undefined, logger: LocalLogger, jobName: string): Promise<void> {
-  if (!attempt) return;
-  const survivors = await attempt.tree.kill(KILL_TIMEOUT_MS);
-  if (survivors.length > 0) {
-    logger.warn(
-      `job ${jobName}: processes ${survivors.join(', ')} did not die within ${KILL_TIMEOUT_MS} ms of SIGKILL; the attempt ends without them`,
-    );
-  }
-  await drainOutput(attempt.child, attempt.outputClosed, OUTPUT_DRAIN_TIMEOUT_MS);
+  await attempt?.reap(logger, jobName);
 }
 
 /** The longest a stopped attempt takes to end: the grace period, the kill and drain timeouts, and a second's slack. */
@@ -150,7 +186,7 @@ function inheritedEnvironment(): Record<string, string> {
  * go) for at most `timeoutMs`; past that the pipes are closed from this end, because a process
  * that escaped the kill may hold them for good.
  */
-function drainOutput(child: ChildProcess, closed: Promise<void>, timeoutMs: number): Promise<void> {
+export function drainOutput(child: ChildProcess, closed: Promise<void>, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       child.stdout?.destroy();

@@ -48,6 +48,22 @@ const FIXTURES: [string, AttemptFailureInput, FailureClass][] = [
     'MISCONFIGURATION',
   ],
   [
+    'image not in local mode’s podman store (pull never)',
+    {
+      statusReason: 'CannotPullContainerError: localhost/does-not-exist:1: image not known',
+      containerReason: 'CannotPullContainerError: localhost/does-not-exist:1: image not known',
+    },
+    'MISCONFIGURATION',
+  ],
+  [
+    'image unreachable from local mode’s podman (no registry)',
+    {
+      statusReason:
+        'CannotPullContainerError: initializing source docker://localhost/does-not-exist:1: pinging container registry localhost: Get "https://localhost/v2/": dial tcp 127.0.0.1:443: connect: connection refused',
+    },
+    'MISCONFIGURATION',
+  ],
+  [
     'container cannot start',
     {
       statusReason: 'Task failed to start',

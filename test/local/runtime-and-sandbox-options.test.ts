@@ -21,10 +21,14 @@ describe('GPUJOBS_LOCAL_RUNTIME', () => {
     expect(resolve({ GPUJOBS_LOCAL_RUNTIME: 'process' })).toMatchObject({ requestedRuntime: 'process', jobRuntime: 'process' });
   });
 
-  it.each(['podman', 'docker'])('fails when %s is asked for, saying it is not available yet and what runs jobs instead', (engine) => {
-    expect(() => resolve({ GPUJOBS_LOCAL_RUNTIME: engine })).toThrow(RuntimeUnavailableError);
-    expect(() => resolve({ GPUJOBS_LOCAL_RUNTIME: engine })).toThrow(
-      `GPUJOBS_LOCAL_RUNTIME=${engine} is not available yet in this version: local mode runs jobs as host processes (GPUJOBS_LOCAL_RUNTIME=process)`,
+  it('accepts podman, which runs the job’s image', () => {
+    expect(resolve({ GPUJOBS_LOCAL_RUNTIME: 'podman' })).toMatchObject({ requestedRuntime: 'podman', jobRuntime: 'podman' });
+  });
+
+  it('fails when docker is asked for, saying it is not available yet and what runs jobs instead', () => {
+    expect(() => resolve({ GPUJOBS_LOCAL_RUNTIME: 'docker' })).toThrow(RuntimeUnavailableError);
+    expect(() => resolve({ GPUJOBS_LOCAL_RUNTIME: 'docker' })).toThrow(
+      'GPUJOBS_LOCAL_RUNTIME=docker is not available yet in this version: local mode runs jobs with podman (GPUJOBS_LOCAL_RUNTIME=podman) or as host processes (GPUJOBS_LOCAL_RUNTIME=process)',
     );
   });
 
@@ -37,6 +41,22 @@ describe('GPUJOBS_LOCAL_RUNTIME', () => {
 
   it('takes the option over the environment', () => {
     expect(resolveLocalOptions({ env: { GPUJOBS_LOCAL_RUNTIME: 'docker' }, runtime: 'process', logger }).jobRuntime).toBe('process');
+  });
+});
+
+describe('GPUJOBS_LOCAL_PULL', () => {
+  it('defaults to missing', () => {
+    expect(resolve({}).pullPolicy).toBe('missing');
+  });
+
+  it.each(['never', 'always'])('accepts %s', (policy) => {
+    expect(resolve({ GPUJOBS_LOCAL_PULL: policy }).pullPolicy).toBe(policy);
+  });
+
+  it('fails when the value is none of the policies, naming it and the accepted ones', () => {
+    expect(() => resolve({ GPUJOBS_LOCAL_PULL: 'sometimes' })).toThrow(
+      'GPUJOBS_LOCAL_PULL must be one of missing, never, always. Received "sometimes".',
+    );
   });
 });
 
