@@ -13,6 +13,7 @@ import type { CapacityType } from '../core/job.js';
 import { startAwsServer } from './aws-server.js';
 import { LocalBatch } from './batch/index.js';
 import type { ContainerRuntime } from './batch/container-runner.js';
+import { removeLeftoverContainers } from './batch/leftover-containers.js';
 import { detectContainerEngine } from './container-engine.js';
 import { checkDataDir } from './data-dir.js';
 import { startDynamoDb } from './dynamodb.js';
@@ -143,6 +144,11 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
     if (leftovers.killed > 0) logger.warn(`killed ${leftovers.killed} job process(es) left running by an earlier run on ${dataDir}`);
     if (leftovers.survivors.length > 0)
       logger.warn(`job processes ${leftovers.survivors.join(', ')} left by an earlier run on ${dataDir} did not die of SIGKILL`);
+    // Its containers run on under podman's monitor, without the platform's token in their environment: found by label.
+    if (containers) {
+      const { removed } = await removeLeftoverContainers(containers, platformToken);
+      if (removed > 0) logger.warn(`removed ${removed} job container(s) left by an earlier run on ${dataDir}`);
+    }
     const sqs = await startSqs({
       region,
       account: LOCAL_ACCOUNT,

@@ -2,18 +2,20 @@
  * Local mode with GPUJOBS_LOCAL_RUNTIME=podman, end to end on the test image built with no
  * registry: a job's image runs as a container, with its exit code, its output in the job's
  * logs, its environment, its sandbox mounted at /gpujobs/work, a cancel that leaves no
- * container behind, and a missing image that fails as a misconfiguration. Without podman the
+ * container behind, a missing image that fails as a misconfiguration, and a container left by a
+ * platform killed with SIGKILL removed by the next start before its job is settled. Without podman the
  * tests skip saying why; in CI (CI=true) a missing podman fails the run instead.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { type ChildProcess, execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_MOUNT_PATH } from '../../local/batch/container-runner.js';
 import { detectContainerEngine, type DetectedContainerEngine } from '../../local/container-engine.js';
 import { ensureTestImage, TEST_IMAGE } from '../support/test-image.js';
-import { startTestPlatform, waitFor, type TestPlatform } from './support.js';
+import { ApiClient, startPlatformProcess, startTestPlatform, terminalEventsOf, waitFor, type TestPlatform } from './support.js';
 
 const run = promisify(execFile);
 const detected = await detectContainerEngine({ env: process.env, candidates: ['podman'] });
@@ -28,7 +30,11 @@ const SCENARIOS = [
   'stops the container on cancel and leaves no container of the job behind',
   'fails a job whose image cannot be found as a misconfiguration, with CannotPullContainerError',
   'caps vcpus and memory above what this machine has, and says so on the attempt',
+  'removes a container left by a platform killed with SIGKILL at the restart, and settles its job',
 ];
+
+/** Runs attempt 1 until the platform goes away; any later attempt finishes at once. */
+const INTERRUPTIBLE = ['sh', '-c', 'echo attempt=$GPUJOBS_ATTEMPT; if [ "$GPUJOBS_ATTEMPT" = 1 ]; then sleep 600; fi; echo done'];
 
 if (detected.engine !== undefined) {
   const engine: DetectedContainerEngine = detected;
@@ -42,15 +48,16 @@ if (detected.engine !== undefined) {
     return stdout.split('\n').filter(Boolean);
   };
 
-  beforeAll(async () => {
-    await ensureTestImage(engine);
-    local = await startTestPlatform({ runtime: 'podman', pull: 'never' });
-  }, 60_000);
-  afterAll(async () => {
-    await local?.dispose();
-  });
-
+  // One platform runs per process: this one stops before the restart scenario starts its own.
   describe('local mode with the podman runtime', () => {
+    beforeAll(async () => {
+      await ensureTestImage(engine);
+      local = await startTestPlatform({ runtime: 'podman', pull: 'never' });
+    }, 60_000);
+    afterAll(async () => {
+      await local?.dispose();
+    });
+
     it(SCENARIOS[0]!, async () => {
       // WHEN a job runs echo in the test image
       const job = await local.api.submit({ image: TEST_IMAGE, command: ['echo', 'hello'] });
@@ -144,6 +151,76 @@ if (detected.engine !== undefined) {
       );
     });
   });
+
+  describe('restarting local mode with the podman runtime', () => {
+    let child: ChildProcess | undefined;
+    let restarted: TestPlatform | undefined;
+    const dataDirs: string[] = [];
+    const batchJobIds: string[] = [];
+
+    // A test that failed half-way must leave no platform process and no container behind.
+    afterEach(async () => {
+      if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child = undefined;
+      await restarted?.platform.stop();
+      restarted = undefined;
+      for (const batchJobId of batchJobIds.splice(0)) {
+        const left = await containersOf(batchJobId);
+        if (left.length > 0) await run('podman', ['rm', '--force', '--time', '0', ...left], { env: engine.env });
+      }
+      for (const dataDir of dataDirs.splice(0)) rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it(SCENARIOS[7]!, async () => {
+      // GIVEN `npm start` with the podman runtime in its own process, running a job's container
+      await ensureTestImage(engine);
+      const dataDir = mkdtempSync(join(tmpdir(), 'gpujobs-podman-restart-'));
+      dataDirs.push(dataDir);
+      const started = await withEnvironment({ GPUJOBS_LOCAL_RUNTIME: 'podman', GPUJOBS_LOCAL_PULL: 'never' }, () =>
+        startPlatformProcess(dataDir),
+      );
+      child = started.process;
+      const api = new ApiClient(started.url);
+      const job = await api.submit({ image: TEST_IMAGE, command: INTERRUPTIBLE, maxSpotAttempts: 1 });
+      const running = await api.waitForStatus(job.jobId, ['RUNNING'], { timeoutMs: 30_000 });
+      const interruptedBatchJobId = running.attempts.at(-1)?.batchJobId;
+      expect(interruptedBatchJobId).toBeDefined();
+      batchJobIds.push(interruptedBatchJobId!);
+      await waitFor(
+        async () => (await containersOf(interruptedBatchJobId!)).length === 1,
+        `the container of ${interruptedBatchJobId}`,
+        30_000,
+      );
+      await waitFor(async () => (await api.logs(job.jobId)).includes('attempt=1'), 'the first attempt’s output', 30_000);
+
+      // WHEN the platform process is killed outright, and started again on the same data dir
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      const survived = await containersOf(interruptedBatchJobId!);
+      restarted = await startTestPlatform({ dataDir, gpus: 1, runtime: 'podman', pull: 'never' });
+
+      // THEN the container outlived the kill, and is gone once the platform has started again
+      expect(survived).toHaveLength(1);
+      expect(await containersOf(interruptedBatchJobId!)).toEqual([]);
+      // AND its job was interrupted, as in process mode: attempt 1 ended as a reclaim, attempt 2 ran it to the end
+      expect(restarted.platform.recovered.interrupted).toEqual([job.jobId]);
+      const finished = await restarted.api.waitForStatus(job.jobId, FINISHED, { timeoutMs: 60_000 });
+      batchJobIds.push(...finished.attempts.flatMap((attempt) => (attempt.batchJobId ? [attempt.batchJobId] : [])));
+      expect(finished.status).toBe('SUCCEEDED');
+      expect(finished.attempts.map(({ attempt, capacity, status, failureClass }) => ({ attempt, capacity, status, failureClass }))).toEqual(
+        [
+          { attempt: 1, capacity: 'spot', status: 'FAILED', failureClass: 'SPOT_RECLAIM' },
+          { attempt: 2, capacity: 'on-demand', status: 'SUCCEEDED', failureClass: undefined },
+        ],
+      );
+      expect(finished.attempts[0]?.statusReason).toContain('local platform stopped');
+      expect((await restarted.api.logs(job.jobId)).filter((line) => line === 'done')).toHaveLength(1);
+      expect(await terminalEventsOf(restarted.api, job.jobId)).toEqual(['GPU Job Succeeded']);
+      // AND no container of either attempt is left
+      for (const batchJobId of batchJobIds) expect(await containersOf(batchJobId)).toEqual([]);
+    }, 120_000);
+  });
 } else if (inCi) {
   describe('local mode with the podman runtime in CI', () => {
     it(`fails when podman does not answer: ${detected.reason}`, () => {
@@ -155,4 +232,18 @@ if (detected.engine !== undefined) {
   describe('local mode with the podman runtime', () => {
     for (const scenario of SCENARIOS) it.skip(`${scenario} (skipped: podman does not answer: ${detected.reason})`, () => {});
   });
+}
+
+/** Runs `start` with `variables` in this process's environment (a child started meanwhile inherits them), then puts it back. */
+async function withEnvironment<T>(variables: Record<string, string>, start: () => Promise<T>): Promise<T> {
+  const before = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, variables);
+  try {
+    return await start();
+  } finally {
+    for (const [name, value] of Object.entries(before)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 }
