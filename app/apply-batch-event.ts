@@ -43,16 +43,6 @@ export type BatchEventEffect =
 
 const WAITING_BATCH_STATUSES = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
 
-/** The attempts among `attempts` that say something the record does not. */
-function changedAttempts(record: JobRecord, attempts: readonly StoredAttempt[]): StoredAttempt[] {
-  return attempts.filter((attempt) => {
-    const existing = record.attempts.find((candidate) => candidate.attempt === attempt.attempt) as StoredAttempt | undefined;
-    return (
-      !existing || Object.entries(attempt).some(([field, value]) => value !== undefined && existing[field as keyof StoredAttempt] !== value)
-    );
-  });
-}
-
 export function createBatchEventApplier(dependencies: BatchEventDependencies) {
   const { store } = dependencies;
 
@@ -63,8 +53,8 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
   }
 
   /**
-   * One write of the attempts that say something new, with the job's move when there is one;
-   * `unchanged` when there is nothing to write. The store refuses a write that would move an
+   * One write of the attempts, with the job's move when there is one; `unchanged` when the
+   * store found nothing new to write (core/job-change.ts). The store refuses a write that would move an
    * attempt back (one settle-attempt settled after our read): the next round decides again.
    */
   function write(
@@ -73,12 +63,10 @@ export function createBatchEventApplier(dependencies: BatchEventDependencies) {
     unchanged: BatchEventEffect,
     move?: { readonly to: JobStatus; readonly startedAt?: string; readonly effect: BatchEventEffect; readonly onMoved?: () => void },
   ): JobDecision<BatchEventEffect> {
-    const changed = changedAttempts(record, attempts);
-    if (changed.length === 0 && !move) return { done: unchanged };
     return {
-      write: { attempts: changed, ...(move ? { to: move.to, set: { startedAt: move.startedAt } } : {}), now: dependencies.now() },
+      write: { attempts, ...(move ? { to: move.to, set: { startedAt: move.startedAt } } : {}), now: dependencies.now() },
       after: async (written) => {
-        if (!move) return 'attempt-updated';
+        if (!move) return written.version === record.version ? unchanged : 'attempt-updated';
         move.onMoved?.();
         await announceStatusChange(dependencies, written, record.status);
         return move.effect;

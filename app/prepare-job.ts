@@ -8,6 +8,7 @@
 import { announceStatusChange, type StatusChangeDependencies } from './status-change.js';
 import { updateJob } from './update-job.js';
 import type { Outcome, PrepareInput, PrepareResult } from '../core/contract/workflow.js';
+import type { StoredAttempt } from '../core/job-change.js';
 import { isTerminal, type JobRecord } from '../core/job.js';
 import { planFirstAttempt } from '../core/plan.js';
 import { JobNotFoundError, type JobStore } from '../core/ports.js';
@@ -54,49 +55,46 @@ export function createJobPreparer(dependencies: PrepareDependencies) {
     }
   }
 
-  return async function prepareJob({ jobId }: PrepareInput): Promise<PrepareResult> {
-    const stored = await store.getJob(jobId);
-    if (!stored) throw new JobNotFoundError(jobId);
-    if (isTerminal(stored.status)) return { jobId, plan: { next: 'skip' } };
-    // The job definition depends only on the spec, which never changes: resolved once, before any write.
-    const definition = planRuns(planFirstAttempt(stored)) ? await jobDefinitionFor(stored) : undefined;
+  return function prepareJob({ jobId }: PrepareInput): Promise<PrepareResult> {
+    // The job definition depends only on the spec, which never changes: resolved once, before the write.
+    let definition: Awaited<ReturnType<typeof jobDefinitionFor>> | undefined;
 
     // One write: the job leaves QUEUED together with its first attempt planned. Prepare runs
     // before any submission of its execution. Settled attempts on the record are an earlier
     // execution's (local mode takes a job up again after a restart) and count against the job's
     // policy; an open one is planned, never run (this step's own earlier try, or the attempt an
     // earlier execution planned last): the plan's number reuses it.
-    return updateJob<PrepareResult>(
-      store,
-      jobId,
-      (record) => {
-        if (!record) throw new JobNotFoundError(jobId);
-        if (isTerminal(record.status)) return { done: { jobId, plan: { next: 'skip' } } };
-        const plan = planFirstAttempt(record);
-        const leavesQueued = record.status === 'QUEUED';
-        const runs = planRuns(plan) && definition !== undefined && 'arn' in definition;
-        const planned = runs ? record.attempts.find((attempt) => attempt.attempt === plan.attempt) : undefined;
-        const attempts =
-          runs && (planned?.capacity !== plan.next || planned.status !== 'PENDING')
-            ? [{ attempt: plan.attempt, capacity: plan.next, status: 'PENDING' as const }]
-            : [];
-        const result: PrepareResult =
-          runs && 'arn' in definition
-            ? { jobId, job: { jobDefinitionArn: definition.arn, command: record.command, timeoutSeconds: record.timeoutSeconds }, plan }
-            : planRuns(plan) && definition !== undefined && 'outcome' in definition
-              ? { jobId, plan: { next: 'finish', outcome: definition.outcome } }
-              : { jobId, plan };
-        if (!leavesQueued && attempts.length === 0) return { done: result };
-        return {
-          write: { ...(leavesQueued ? { to: 'PENDING' as const } : {}), attempts, now: dependencies.now() },
-          after: async (written) => {
-            if (leavesQueued) await announceStatusChange(dependencies, written, record.status);
-            return result;
-          },
-        };
-      },
-      { current: stored },
-    );
+    return updateJob<PrepareResult>(store, jobId, async (record) => {
+      if (!record) throw new JobNotFoundError(jobId);
+      if (isTerminal(record.status)) return { done: { jobId, plan: { next: 'skip' } } };
+      const plan = planFirstAttempt(record);
+      let result: PrepareResult = { jobId, plan };
+      let attempts: StoredAttempt[] = [];
+      if (planRuns(plan)) {
+        definition ??= await jobDefinitionFor(record);
+        if ('outcome' in definition) {
+          result = { jobId, plan: { next: 'finish', outcome: definition.outcome } };
+        } else {
+          result = {
+            jobId,
+            job: { jobDefinitionArn: definition.arn, command: record.command, timeoutSeconds: record.timeoutSeconds },
+            plan,
+          };
+          const planned = record.attempts.find((attempt) => attempt.attempt === plan.attempt);
+          if (planned?.capacity !== plan.next || planned.status !== 'PENDING')
+            attempts = [{ attempt: plan.attempt, capacity: plan.next, status: 'PENDING' }];
+        }
+      }
+      const leavesQueued = record.status === 'QUEUED';
+      if (!leavesQueued && attempts.length === 0) return { done: result };
+      return {
+        write: { ...(leavesQueued ? { to: 'PENDING' as const } : {}), attempts, now: dependencies.now() },
+        after: async (written) => {
+          if (leavesQueued) await announceStatusChange(dependencies, written, record.status);
+          return result;
+        },
+      };
+    });
   };
 }
 

@@ -12,6 +12,7 @@ import { AttemptSandboxes } from '../../local/batch/sandbox.js';
 import { DataDirError } from '../../local/data-dir.js';
 import { LogStore } from '../../local/log-store.js';
 import { consoleLogger } from '../../local/logger.js';
+import { lastAttemptLogLines } from '../support/batch-logs.js';
 
 let directory: string;
 let sandboxesDirectory: string;
@@ -63,14 +64,7 @@ function run(batch: LocalBatch, script: string): Promise<JobDetail> {
   ).completion;
 }
 
-const logLines = (detail: JobDetail) =>
-  logStore
-    .getLogEvents({
-      logGroupName: '/aws/batch/job',
-      logStreamName: String((detail.attempts as { container: { logStreamName: string } }[]).at(-1)!.container.logStreamName),
-      startFromHead: true,
-    })
-    .events.map((event) => event.message);
+const logLines = (detail: JobDetail) => lastAttemptLogLines(logStore, detail);
 
 describe("an attempt's sandbox in the Batch stand-in", () => {
   it('is the empty working directory of the attempt, mode 0700, under the sandboxes directory, and is removed when it succeeds', async () => {

@@ -6,6 +6,7 @@ import { batchRetryStrategy, stepFunctionsEvaluateOnExit } from '../../../core/r
 import { BATCH_STATUS_REASON, LocalBatch, type JobDetail, type LocalBatchOptions } from '../../../local/batch/index.js';
 import { LogStore } from '../../../local/log-store.js';
 import { consoleLogger } from '../../../local/logger.js';
+import { lastAttemptLogLines } from '../../support/batch-logs.js';
 
 let directory: string;
 let logStore: LogStore;
@@ -76,14 +77,7 @@ function submit(
   );
 }
 
-const logLines = (detail: JobDetail) =>
-  logStore
-    .getLogEvents({
-      logGroupName: '/aws/batch/job',
-      logStreamName: String((detail.attempts as { container: { logStreamName: string } }[]).at(-1)!.container.logStreamName),
-      startFromHead: true,
-    })
-    .events.map((event) => event.message);
+const logLines = (detail: JobDetail) => lastAttemptLogLines(logStore, detail);
 
 describe('the local Batch executor', () => {
   it('runs the command as a process with its environment and GPU slots, and reports SUCCEEDED like Batch', async () => {
