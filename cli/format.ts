@@ -34,9 +34,10 @@ export function attemptDuration(attempt: Attempt, now: number): number | undefin
   return millisBetween(attempt.startedAt, attempt.stoppedAt ?? (attempt.status === 'RUNNING' ? now : undefined));
 }
 
-/** `1 GPU · 4 vCPU · 16 GiB`. */
-export function describeResources(job: Pick<Job, 'gpus' | 'vcpus' | 'memoryMiB'>): string {
-  return `${job.gpus} GPU${job.gpus === 1 ? '' : 's'} · ${job.vcpus} vCPU · ${formatMemory(job.memoryMiB)}`;
+/** `1 GPU · 4 vCPU · 16 GiB`, then `· 8 GiB /dev/shm` when the job sized it. */
+export function describeResources(job: Pick<Job, 'gpus' | 'vcpus' | 'memoryMiB' | 'sharedMemoryMiB'>): string {
+  const sharedMemory = job.sharedMemoryMiB === undefined ? '' : ` · ${formatMemory(job.sharedMemoryMiB)} /dev/shm`;
+  return `${job.gpus} GPU${job.gpus === 1 ? '' : 's'} · ${job.vcpus} vCPU · ${formatMemory(job.memoryMiB)}${sharedMemory}`;
 }
 
 /** `attempt 1 on spot`. */

@@ -16,6 +16,7 @@ const JOB_FIELDS = [
   'gpus',
   'vcpus',
   'memoryMiB',
+  'sharedMemoryMiB',
   'capacity',
   'maxSpotAttempts',
   'timeoutSeconds',

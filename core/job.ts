@@ -35,6 +35,8 @@ export interface JobSpec {
   readonly gpus: number;
   readonly vcpus: number;
   readonly memoryMiB: number;
+  /** Size of /dev/shm; absent leaves the container engine's default (64 MiB). */
+  readonly sharedMemoryMiB?: number;
   readonly capacity: CapacityPolicy;
   readonly maxSpotAttempts: number;
   readonly timeoutSeconds: number;

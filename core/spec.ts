@@ -30,6 +30,9 @@ export const JOB_SPEC_LIMITS = {
   gpus: { min: 1, max: 8 },
   vcpus: { min: 1, max: 192 },
   memoryMiB: { min: 512, max: 2_000_000 },
+  // The engines' default /dev/shm is 64 MiB, so less would shrink it; the tmpfs counts against the
+  // container's memory, so more than memoryMiB is refused (see sharedMemoryWithinMemory).
+  sharedMemoryMiB: { min: 64, max: 2_000_000 },
   maxSpotAttempts: { min: 1, max: 10 },
   timeoutSeconds: { min: 60, max: 1_209_600 },
   tags: { maxEntries: 32, maxKeyLength: 128, maxValueLength: 256 },
@@ -130,7 +133,7 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
         `must have at most ${max} entries, received ${typeof issue.input === 'object' && issue.input !== null ? Object.keys(issue.input).length : describeReceived(issue.input)}`,
     });
 
-  return z.strictObject(
+  const spec = z.strictObject(
     {
       name: z.optional(
         z
@@ -172,6 +175,8 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
       gpus: z._default(integerBetween(JOB_SPEC_LIMITS.gpus.min, JOB_SPEC_LIMITS.gpus.max), D.gpus),
       vcpus: z._default(integerBetween(JOB_SPEC_LIMITS.vcpus.min, JOB_SPEC_LIMITS.vcpus.max), D.vcpus),
       memoryMiB: z._default(integerBetween(JOB_SPEC_LIMITS.memoryMiB.min, JOB_SPEC_LIMITS.memoryMiB.max), D.memoryMiB),
+      // No default: absent leaves the engine's own /dev/shm (64 MiB), and the job definition unchanged.
+      sharedMemoryMiB: z.optional(integerBetween(JOB_SPEC_LIMITS.sharedMemoryMiB.min, JOB_SPEC_LIMITS.sharedMemoryMiB.max)),
       capacity: z._default(
         z.enum(CAPACITY_POLICIES, {
           error: (issue) => `must be one of ${CAPACITY_POLICIES.join(', ')}, received ${describeReceived(issue.input)}`,
@@ -205,7 +210,37 @@ function buildJobSpecSchema(allowedRegistries: readonly string[] | undefined) {
     },
     { error: (issue) => `the request body must be a JSON object, received ${describeReceived(issue.input)}` },
   );
+  return spec.check(sharedMemoryWithinMemory);
 }
+
+/**
+ * /dev/shm is a tmpfs whose pages are charged to the container's memory cgroup, so a job that
+ * filled a larger one would be killed for memory it was never given. Checked whenever both
+ * fields are valid integers, so the caller learns it together with any other field's problem.
+ */
+const sharedMemoryWithinMemory = z.superRefine<{ readonly memoryMiB: number; readonly sharedMemoryMiB?: number | undefined }>(
+  (spec, context) => {
+    if (spec.sharedMemoryMiB === undefined || spec.sharedMemoryMiB <= spec.memoryMiB) return;
+    context.addIssue({
+      code: 'custom',
+      path: ['sharedMemoryMiB'],
+      input: spec.sharedMemoryMiB,
+      message: `must not exceed memoryMiB (${spec.memoryMiB}), since /dev/shm counts against the job's memory, received ${spec.sharedMemoryMiB}`,
+    });
+  },
+  {
+    when: (payload) => {
+      const value = payload.value as Record<string, unknown> | null;
+      return (
+        typeof value === 'object' &&
+        value !== null &&
+        Number.isInteger(value.memoryMiB) &&
+        Number.isInteger(value.sharedMemoryMiB) &&
+        !payload.issues.some((issue) => issue.path?.[0] === 'memoryMiB' || issue.path?.[0] === 'sharedMemoryMiB')
+      );
+    },
+  },
+);
 
 const defaultSchema = buildJobSpecSchema(undefined);
 const schemasByAllowList = new Map<string, ReturnType<typeof buildJobSpecSchema>>();

@@ -41,6 +41,10 @@ export const submitCommand: Command = {
     { flags: '--gpus <n>', description: `GPUs, ${range(L.gpus)} (default ${D.gpus})` },
     { flags: '--vcpus <n>', description: `vCPUs, ${range(L.vcpus)} (default ${D.vcpus})` },
     { flags: '--memory <size>', description: `memory: 16GiB, 512MiB, 1.5GiB or MiB as a number (default ${memoryFlag(D.memoryMiB)})` },
+    {
+      flags: '--shm-size <size>',
+      description: `/dev/shm (e.g. for PyTorch data loader workers), as --memory and at most it (default: the engine's 64MiB)`,
+    },
     { flags: '--capacity <policy>', description: `${CAPACITY_POLICIES.join(' | ')} (default ${D.capacity})` },
     {
       flags: '--max-spot-attempts <n>',
@@ -130,6 +134,8 @@ export async function buildSubmitBody(cwd: string, values: OptionValues, command
     if (vcpus !== undefined) body.vcpus = vcpus;
     const memory = text('memory');
     if (memory !== undefined) body.memoryMiB = parseMemoryMiB(memory);
+    const sharedMemory = text('shm-size');
+    if (sharedMemory !== undefined) body.sharedMemoryMiB = parseMemoryMiB(sharedMemory);
     const capacity = text('capacity');
     if (capacity !== undefined) body.capacity = capacity;
     const maxSpotAttempts = integerOption(values, 'max-spot-attempts', NAME);

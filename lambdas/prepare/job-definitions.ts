@@ -1,7 +1,7 @@
 /**
  * Find-or-register of the Batch job definition a job runs with. SubmitJob's
- * container overrides cannot change the image, so each image (with its GPU, vCPU
- * and memory requirements) needs a definition of its own; it is registered the
+ * container overrides cannot change the image, so each image (with its GPU, vCPU,
+ * memory and /dev/shm requirements) needs a definition of its own; it is registered the
  * first time that image and those resources are seen and reused afterwards.
  */
 import { createHash } from 'node:crypto';
@@ -16,7 +16,7 @@ import { batchRetryStrategy, JOB_DEFINITION_BATCH_ATTEMPTS } from '../../core/re
 import { canonicalJson } from '../../core/canonical-json.js';
 
 /** What of a job decides its job definition. */
-export type JobDefinitionSpec = Pick<JobSpec, 'image' | 'gpus' | 'vcpus' | 'memoryMiB'>;
+export type JobDefinitionSpec = Pick<JobSpec, 'image' | 'gpus' | 'vcpus' | 'memoryMiB' | 'sharedMemoryMiB'>;
 
 /** Deployment settings every registered definition carries. */
 export interface JobDefinitionSettings {
@@ -45,6 +45,11 @@ export function jobDefinitionContent(
         { type: 'VCPU', value: String(spec.vcpus) },
         { type: 'MEMORY', value: String(spec.memoryMiB) },
       ],
+      // SubmitJob's container overrides cannot size /dev/shm, so the definition carries it:
+      // LinuxParameters.sharedMemorySize, in MiB, maps to `docker run --shm-size` (EC2 only, not
+      // Fargate; https://docs.aws.amazon.com/batch/latest/APIReference/API_LinuxParameters.html).
+      // Left out when unset, so a job without it keeps the definition (and name) it had before.
+      ...(spec.sharedMemoryMiB === undefined ? {} : { linuxParameters: { sharedMemorySize: spec.sharedMemoryMiB } }),
       jobRoleArn: settings.jobRoleArn,
       executionRoleArn: settings.executionRoleArn,
       logConfiguration: {

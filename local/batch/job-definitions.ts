@@ -31,6 +31,8 @@ export interface RegisterJobDefinitionRequest {
     readonly jobRoleArn?: string;
     readonly executionRoleArn?: string;
     readonly logConfiguration?: { readonly logDriver?: string; readonly options?: Record<string, string> };
+    /** Size of /dev/shm in MiB (`docker run --shm-size`); the engine's default when absent. */
+    readonly linuxParameters?: { readonly sharedMemorySize?: number; readonly [other: string]: unknown };
     readonly [other: string]: unknown;
   };
   readonly retryStrategy?: BatchRetryStrategy;

@@ -100,6 +100,12 @@ describe('the OpenAPI document', () => {
           default: JOB_SPEC_DEFAULTS[field],
         });
       }
+      expect(property('sharedMemoryMiB')).toMatchObject({
+        type: 'integer',
+        minimum: JOB_SPEC_LIMITS.sharedMemoryMiB.min,
+        maximum: JOB_SPEC_LIMITS.sharedMemoryMiB.max,
+      });
+      expect(property('sharedMemoryMiB')).not.toHaveProperty('default');
       expect(schema.properties.capacity.default).toBe(JOB_SPEC_DEFAULTS.capacity);
       expect(resolve(schema.properties.capacity).enum).toEqual([...CAPACITY_POLICIES]);
     });

@@ -64,6 +64,25 @@ describe('POST /v1/jobs', () => {
     expect(stored?.status).toBe('QUEUED');
   });
 
+  it('keeps sharedMemoryMiB on the job when given, and shows none when not', async () => {
+    const sized = await submit({ ...validBody, memoryMiB: 16_384, sharedMemoryMiB: 8_192 });
+    const unsized = await submit(validBody);
+
+    expect(sized.statusCode).toBe(202);
+    expect(sized.body).toMatchObject({ memoryMiB: 16_384, sharedMemoryMiB: 8_192 });
+    expect((await api.store.getJob(sized.body.jobId))?.sharedMemoryMiB).toBe(8_192);
+    expect(unsized.body).not.toHaveProperty('sharedMemoryMiB');
+  });
+
+  it('refuses more shared memory than memory with 400, naming sharedMemoryMiB and both sizes', async () => {
+    const response = await submit({ ...validBody, memoryMiB: 4_096, sharedMemoryMiB: 6_144 });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.errors).toEqual([
+      { path: 'sharedMemoryMiB', message: expect.stringMatching(/memoryMiB \(4096\).*received 6144/) },
+    ]);
+  });
+
   it('gives ids that sort by submission time', async () => {
     const owner = anOwner();
     const first = await submit(validBody, { owner });
@@ -102,6 +121,9 @@ describe('POST /v1/jobs', () => {
       ['vcpus 193', { vcpus: 193 }, 'vcpus'],
       ['memoryMiB 511', { memoryMiB: 511 }, 'memoryMiB'],
       ['memoryMiB 2000001', { memoryMiB: 2_000_001 }, 'memoryMiB'],
+      ['sharedMemoryMiB 63', { sharedMemoryMiB: 63 }, 'sharedMemoryMiB'],
+      ['sharedMemoryMiB fractional', { sharedMemoryMiB: 100.5 }, 'sharedMemoryMiB'],
+      ['sharedMemoryMiB over memoryMiB', { memoryMiB: 4_096, sharedMemoryMiB: 4_097 }, 'sharedMemoryMiB'],
       ['capacity unknown', { capacity: 'cheapest' }, 'capacity'],
       ['maxSpotAttempts 0', { maxSpotAttempts: 0 }, 'maxSpotAttempts'],
       ['maxSpotAttempts 11', { maxSpotAttempts: 11 }, 'maxSpotAttempts'],

@@ -183,6 +183,21 @@ describe('gpujobs submit', () => {
     expect(JSON.parse(result.stderr)).toMatchObject({ errors: [{ path: 'vcpus' }] });
   });
 
+  it('sends --shm-size as sharedMemoryMiB, in the units --memory takes', async () => {
+    const result = await run(['submit', '--image', 'alpine:3', '--memory', '32GiB', '--shm-size', '8GiB', '--', 'python', 'train.py']);
+
+    expect(result.code).toBe(0);
+    expect(submitted()).toMatchObject({ memoryMiB: 32_768, sharedMemoryMiB: 8_192 });
+  });
+
+  it('refuses a --shm-size over the memory before calling the API, naming sharedMemoryMiB', async () => {
+    const result = await run(['submit', '--image', 'alpine:3', '--memory', '4GiB', '--shm-size', '6GiB', '--', 'true']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/sharedMemoryMiB.*memoryMiB \(4096\).*received 6144/);
+    expect(api.requests).toHaveLength(0);
+  });
+
   it("prints the API's problem details with each field error when the server refuses the spec", async () => {
     const result = await run(['submit', '--image', 'forbidden.example/team/app:1', '--', 'true']);
 
@@ -194,6 +209,7 @@ describe('gpujobs submit', () => {
 
   it.each([
     [['--image', 'alpine', '--memory', '16GB', '--', 'x'], 'memory must be a size like 16GiB'],
+    [['--image', 'alpine', '--shm-size', '2GB', '--', 'x'], 'memory must be a size like 16GiB'],
     [['--image', 'alpine', '--timeout', 'soon', '--', 'x'], 'duration must look like 2h'],
     [['--image', 'alpine', '--gpus', 'two', '--', 'x'], '--gpus must be a whole number. Received "two"'],
     [['--image', 'alpine', '--env', 'NOVALUE', '--', 'x'], '--env takes KEY=VALUE. Received "NOVALUE"'],
@@ -278,6 +294,14 @@ describe('gpujobs list', () => {
 });
 
 describe('gpujobs get', () => {
+  it('shows the /dev/shm size among the resources when the job set one', async () => {
+    const id = (await run(['submit', '--image', 'alpine:3', '--shm-size', '2GiB', '--', 'true'])).stdout.trim();
+
+    const result = await run(['get', id]);
+
+    expect(result.stdout).toMatch(/resources +1 GPU · 4 vCPU · 15 GiB · 2 GiB \/dev\/shm/);
+  });
+
   it('summarises the job with each attempt, its reason and the cost', async () => {
     // GIVEN a job that was reclaimed on Spot and finished on On-Demand
     const id = (await run(['submit', '--image', 'alpine:3', '--name', 'flaky', '--', 'flaky-spot'])).stdout.trim();
@@ -291,6 +315,7 @@ describe('gpujobs get', () => {
     expect(result.stdout).toMatch(/^JOB0001 {2}flaky$/m);
     expect(result.stdout).toMatch(/status +SUCCEEDED/);
     expect(result.stdout).toMatch(/resources +1 GPU · 4 vCPU · 15 GiB/);
+    expect(result.stdout).not.toContain('/dev/shm');
     expect(result.stdout).toMatch(/exit code +0/);
     expect(result.stdout).toContain('$0.90 ($0.10 on interrupted attempts)');
     expect(result.stdout).toMatch(

@@ -43,6 +43,7 @@ describe('parseJobSpec', () => {
       gpus: 8,
       vcpus: 192,
       memoryMiB: 2_000_000,
+      sharedMemoryMiB: 2_000_000,
       capacity: 'spot-only',
       maxSpotAttempts: 10,
       timeoutSeconds: 60,
@@ -50,6 +51,23 @@ describe('parseJobSpec', () => {
     };
     const result = parseJobSpec(body);
     expect(result).toEqual({ ok: true, spec: body });
+  });
+
+  it('leaves sharedMemoryMiB absent when not given (the engine keeps its 64 MiB default)', () => {
+    const result = parseJobSpec(minimal);
+    expect(result.ok && 'sharedMemoryMiB' in result.spec).toBe(false);
+  });
+
+  it('accepts as much shared memory as the job has memory', () => {
+    expect(parseJobSpec({ ...minimal, memoryMiB: 8_192, sharedMemoryMiB: 8_192 })).toMatchObject({
+      ok: true,
+      spec: { memoryMiB: 8_192, sharedMemoryMiB: 8_192 },
+    });
+  });
+
+  it('reports shared memory over memory together with another field’s problem, but not over an invalid memoryMiB', () => {
+    expect(errorsOf({ ...minimal, gpus: 0, sharedMemoryMiB: 20_000 }).map((error) => error.path)).toEqual(['gpus', 'sharedMemoryMiB']);
+    expect(errorsOf({ ...minimal, memoryMiB: 'lots', sharedMemoryMiB: 20_000 }).map((error) => error.path)).toEqual(['memoryMiB']);
   });
 
   it('does not invent a name when none is given (the API derives it from the job id)', () => {
@@ -103,6 +121,21 @@ describe('parseJobSpec', () => {
     ['193 vcpus', { vcpus: 193 }, 'vcpus', /between 1 and 192, received 193/],
     ['511 MiB of memory', { memoryMiB: 511 }, 'memoryMiB', /between 512 and 2000000, received 511/],
     ['2,000,001 MiB of memory', { memoryMiB: 2_000_001 }, 'memoryMiB', /received 2000001/],
+    ['63 MiB of shared memory', { sharedMemoryMiB: 63 }, 'sharedMemoryMiB', /between 64 and 2000000, received 63/],
+    ['fractional shared memory', { sharedMemoryMiB: 1024.5 }, 'sharedMemoryMiB', /integer between 64 and 2000000, received 1024.5/],
+    ['shared memory as a string', { sharedMemoryMiB: '1g' }, 'sharedMemoryMiB', /received "1g"/],
+    [
+      'more shared memory than memory',
+      { memoryMiB: 8_192, sharedMemoryMiB: 8_193 },
+      'sharedMemoryMiB',
+      /^must not exceed memoryMiB \(8192\).*received 8193$/,
+    ],
+    [
+      'more shared memory than the default memory',
+      { sharedMemoryMiB: 15_361 },
+      'sharedMemoryMiB',
+      /must not exceed memoryMiB \(15360\).*received 15361/,
+    ],
     ['unknown capacity policy', { capacity: 'cheapest' }, 'capacity', /spot-first, spot-only, on-demand, received "cheapest"/],
     ['0 spot attempts', { maxSpotAttempts: 0 }, 'maxSpotAttempts', /between 1 and 10, received 0/],
     ['11 spot attempts', { maxSpotAttempts: 11 }, 'maxSpotAttempts', /received 11/],
@@ -136,7 +169,7 @@ describe('parseJobSpec', () => {
       {
         path: 'gpu',
         message:
-          'is not a known field; known fields: name, image, command, environment, gpus, vcpus, memoryMiB, capacity, maxSpotAttempts, timeoutSeconds, tags',
+          'is not a known field; known fields: name, image, command, environment, gpus, vcpus, memoryMiB, sharedMemoryMiB, capacity, maxSpotAttempts, timeoutSeconds, tags',
       },
     ]);
   });
@@ -306,6 +339,10 @@ describe('canonicalJson', () => {
     expect(canonicalRequestHash(first.spec)).toBe(canonicalRequestHash(second.spec));
     expect(canonicalRequestHash(first.spec)).not.toBe(canonicalRequestHash(third.spec));
     expect(canonicalRequestHash(first.spec)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('tells a body that sizes /dev/shm from the same body without it', () => {
+    expect(canonicalRequestHash({ ...minimal, sharedMemoryMiB: 1_024 })).not.toBe(canonicalRequestHash(minimal));
   });
 });
 

@@ -174,6 +174,22 @@ describe('prepare', () => {
     });
   });
 
+  it('registers a definition that sizes /dev/shm for a job that sets sharedMemoryMiB', async () => {
+    // GIVEN a job of the default image and resources that asks for 8 GiB of /dev/shm
+    batchWithRegistry();
+    const handler = await coldStart();
+    const plain = await handler({ jobId: (await seedJob(store)).jobId }, lambdaContext('prepare'));
+
+    // WHEN
+    const sized = await handler({ jobId: (await seedJob(store, { spec: { sharedMemoryMiB: 8_192 } })).jobId }, lambdaContext('prepare'));
+
+    // THEN its definition is its own and carries the size
+    expect(sized.job?.jobDefinitionArn).not.toBe(plain.job?.jobDefinitionArn);
+    expect(batchMock).toHaveReceivedNthCommandWith(RegisterJobDefinitionCommand, 2, {
+      containerProperties: expect.objectContaining({ linuxParameters: { sharedMemorySize: 8_192 } }),
+    });
+  });
+
   it('skips a job that was cancelled while queued', async () => {
     // GIVEN
     batchWithRegistry();
