@@ -5,7 +5,9 @@
  * GPUJOBS_WEBHOOK_URLS);
  * see docs/local-mode.md.
  */
+import { cpus, totalmem } from 'node:os';
 import { SANDBOX_MOUNT_PATH } from './batch/container-runner.js';
+import { FIRST_JOB } from './first-job.js';
 import { describeError } from './logger.js';
 import { startLocalPlatform, type LocalPlatform } from './platform.js';
 
@@ -27,13 +29,14 @@ const gpuLine = real
   ? `${slots.length} GPU(s): ${slots.map((gpu) => `${gpu.index} ${gpu.name}${gpu.memoryMiB ? ` (${gpu.memoryMiB} MiB)` : ''}`).join(', ')}`
   : `${slots.length} virtual GPU slot(s) (no nvidia-smi found; GPUJOBS_LOCAL_GPUS sets the count)`;
 const { runtime } = platform;
-// Said plainly: in process mode the image a job names is not what runs, and `auto` does not pick podman yet.
+const asked = runtime.requested === runtime.used ? '' : ` (GPUJOBS_LOCAL_RUNTIME=${runtime.requested})`;
+// Said plainly: in process mode the image a job names is not what runs.
 const runtimeLine =
-  `${runtime.used}${runtime.requested === runtime.used ? '' : ` (GPUJOBS_LOCAL_RUNTIME=${runtime.requested})`}: ` +
-  (runtime.used === 'podman'
-    ? `jobs run their image with podman ${runtime.engineVersion ?? ''}, the sandbox directory mounted at ${SANDBOX_MOUNT_PATH}; pull ${runtime.pull ?? 'missing'} (GPUJOBS_LOCAL_PULL)`
-    : 'jobs run as host processes in a sandbox directory; the image is recorded, not run' +
-      (runtime.requested === 'auto' ? ' (auto means process in this version; GPUJOBS_LOCAL_RUNTIME=podman runs images)' : ''));
+  runtime.used === 'process'
+    ? `process${asked}: jobs run as host processes in a sandbox directory; the image is recorded, not run` +
+      (runtime.noEngineReason !== undefined ? ` (no container engine answered: ${runtime.noEngineReason})` : '')
+    : `${runtime.used} ${runtime.engineVersion ?? ''}${asked}: jobs run their image, the sandbox directory mounted at ${SANDBOX_MOUNT_PATH}; pull ${runtime.pull ?? 'missing'} (GPUJOBS_LOCAL_PULL)`;
+const machine = { vcpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) };
 const recovered = platform.recovered;
 process.stdout.write(
   [
@@ -42,6 +45,9 @@ process.stdout.write(
     `  data dir       ${platform.dataDir}`,
     `  GPUs           ${gpuLine}`,
     `  runtime        ${runtimeLine}`,
+    ...(runtime.used === 'process'
+      ? []
+      : [`  limits         vcpus and memoryMiB above this machine's ${machine.vcpus} vCPUs and ${machine.memoryMiB} MiB are capped to it`]),
     `  Spot capacity  on; Spot jobs fail over after ${platform.capacityTimeoutSeconds} s without capacity`,
     `  answers        only loopback requests (Host 127.0.0.1, localhost or [::1], port ${platform.port}) from non-browser`,
     `                 clients or its own origin; every POST needs content-type: application/json, so no web page can drive it`,
@@ -56,7 +62,7 @@ process.stdout.write(
     '',
     'Submit a first job:',
     `  curl -s -X POST ${platform.url}/v1/jobs -H 'content-type: application/json' \\`,
-    `    -d '{"image": "local", "command": ["sh", "-c", "echo hello from $GPUJOBS_JOB_ID on GPU $CUDA_VISIBLE_DEVICES"]}'`,
+    `    -d '${JSON.stringify(FIRST_JOB)}'`,
     'Then:',
     `  curl -s ${platform.url}/v1/jobs                     # your jobs`,
     `  curl -s ${platform.url}/v1/jobs/<jobId>/logs         # its output`,

@@ -19,14 +19,14 @@ export const DEFAULT_WATCHDOG_INTERVAL_SECONDS = DEFAULT_CONFIG.watchdogInterval
 const MAX_KEEP_FAILED_SECONDS = 30 * 86_400;
 
 /**
- * What runs a job's attempt: `process` runs its command as a host process (the image is recorded,
- * not run); `podman` runs its image in a container; `docker` is refused in this version; `auto`
- * means `process` in this version (jobs that name images this machine does not have still run).
+ * What runs a job's attempt: `podman` or `docker` runs its image in a container; `process` runs
+ * its command as a host process (the image is recorded, not run); `auto` is the first of podman
+ * and Docker that answers, else `process` (job-runtime.ts decides at start).
  */
 export const LOCAL_RUNTIMES = ['auto', 'podman', 'docker', 'process'] as const;
 export type LocalRuntime = (typeof LOCAL_RUNTIMES)[number];
-/** The runtimes this version can run jobs with. */
-export type JobRuntime = 'process' | 'podman';
+/** What runs jobs once `auto` is decided. */
+export type JobRuntime = Exclude<LocalRuntime, 'auto'>;
 
 export interface LocalPlatformOptions {
   /** HTTP port; 0 picks a free one. @default PORT, else 8787 */
@@ -84,10 +84,8 @@ export interface ResolvedLocalOptions {
   readonly watchdogIntervalSeconds: number;
   readonly stopGracePeriodSeconds: number;
   readonly webhookUrls: readonly string[];
-  /** What was asked for (option or GPUJOBS_LOCAL_RUNTIME). */
+  /** What was asked for (option or GPUJOBS_LOCAL_RUNTIME); `auto` is decided at start, by which engine answers. */
   readonly requestedRuntime: LocalRuntime;
-  /** What runs jobs: the requested runtime, `auto` resolved. */
-  readonly jobRuntime: JobRuntime;
   /** When a container runtime pulls a job's image (unused by `process`). */
   readonly pullPolicy: PullPolicy;
   readonly keepFailedSandboxSeconds: number;
@@ -103,7 +101,7 @@ export class InvalidLocalOptionError extends Error {
   override readonly name = 'InvalidLocalOptionError';
 }
 
-/** A runtime that is a valid choice but that this version cannot run jobs with. */
+/** A container runtime asked for by name whose engine does not answer. */
 export class RuntimeUnavailableError extends Error {
   override readonly name = 'RuntimeUnavailableError';
 }
@@ -139,7 +137,6 @@ export function resolveLocalOptions(options: LocalPlatformOptions): ResolvedLoca
     stopGracePeriodSeconds,
     webhookUrls,
     requestedRuntime,
-    jobRuntime: jobRuntimeFor(requestedRuntime),
     pullPolicy: options.pull ?? pullEnv(env),
     keepFailedSandboxSeconds,
     dispatcherConcurrency: options.dispatcherConcurrency ?? DEFAULT_CONFIG.dispatcherMaxConcurrency,
@@ -171,19 +168,6 @@ function pullEnv(env: NodeJS.ProcessEnv): PullPolicy {
     throw new InvalidLocalOptionError(`GPUJOBS_LOCAL_PULL must be one of ${PULL_POLICIES.join(', ')}. Received ${JSON.stringify(raw)}.`);
   }
   return value as PullPolicy;
-}
-
-/**
- * The runtime that runs jobs. `auto` means `process` in this version, so that jobs naming
- * images this machine does not have keep running; `podman` runs containers (whether podman
- * answers is checked at start); `docker` fails at start rather than quietly running host processes.
- */
-export function jobRuntimeFor(requested: LocalRuntime): JobRuntime {
-  if (requested === 'auto' || requested === 'process') return 'process';
-  if (requested === 'podman') return 'podman';
-  throw new RuntimeUnavailableError(
-    `GPUJOBS_LOCAL_RUNTIME=${requested} is not available yet in this version: local mode runs jobs with podman (GPUJOBS_LOCAL_RUNTIME=podman) or as host processes (GPUJOBS_LOCAL_RUNTIME=process)`,
-  );
 }
 
 function integerEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {

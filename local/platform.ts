@@ -14,19 +14,18 @@ import { startAwsServer } from './aws-server.js';
 import { LocalBatch } from './batch/index.js';
 import type { ContainerRuntime } from './batch/container-runner.js';
 import { removeLeftoverContainers } from './batch/leftover-containers.js';
-import { detectContainerEngine } from './container-engine.js';
 import { checkDataDir } from './data-dir.js';
 import { startDynamoDb } from './dynamodb.js';
 import { LocalEventBus, type ListedEvent } from './event-bus.js';
 import { detectGpus, type GpuPool } from './gpus.js';
 import { configureHandlerEnvironment, importHandlers } from './handler-environment.js';
 import { handlerRules } from './handler-rules.js';
+import { type ChosenJobRuntime, chooseJobRuntime } from './job-runtime.js';
 import { startHttpApi } from './http-api.js';
 import { LocalLambda } from './lambda-runtime.js';
 import { LogStore } from './log-store.js';
 import {
   resolveLocalOptions,
-  RuntimeUnavailableError,
   type JobRuntime,
   type LocalPlatformOptions,
   type LocalRuntime,
@@ -65,6 +64,8 @@ export interface LocalPlatform {
     readonly used: JobRuntime;
     readonly engineVersion?: string;
     readonly pull?: ResolvedLocalOptions['pullPolicy'];
+    /** Why `auto` runs host processes: no engine answered. */
+    readonly noEngineReason?: string;
   };
   readonly stateMachineArn: string;
   readonly recovered: RecoveredJobs;
@@ -106,17 +107,14 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
   const { region, dataDir, logger, capacityTimeoutSeconds } = settings;
   // Before anything writes there: a full or read-only disk is named here, not as a stand-in's ECONNREFUSED.
   checkDataDir(dataDir);
-  const [gpus, workflow, engine] = await Promise.all([
+  const [gpus, workflow, chosen] = await Promise.all([
     detectGpus(settings.gpuCount === undefined ? {} : { count: settings.gpuCount }),
     loadWorkflowDefinition({ projectRoot: PROJECT_ROOT, region, account: LOCAL_ACCOUNT }),
-    containerEngineFor(settings),
+    // An engine asked for by name that does not answer stops the start here, naming why.
+    chooseJobRuntime(settings.requestedRuntime, { env: process.env }),
   ]);
-  const containers: ContainerRuntime | undefined = engine && {
-    engine: 'podman',
-    env: engine.env,
-    pull: settings.pullPolicy,
-    realGpus: gpus.real,
-  };
+  const containers: ContainerRuntime | undefined =
+    chosen.used === 'process' ? undefined : { engine: chosen.used, env: chosen.engine.env, pull: settings.pullPolicy, realGpus: gpus.real };
   const { stateMachineArn, definition } = workflow;
 
   const closers: (() => Promise<void>)[] = [];
@@ -282,11 +280,7 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
       dataDir,
       gpus,
       capacityTimeoutSeconds,
-      runtime: {
-        requested: settings.requestedRuntime,
-        used: settings.jobRuntime,
-        ...(engine ? { engineVersion: engine.version, pull: settings.pullPolicy } : {}),
-      },
+      runtime: runtimeSummary(settings, chosen),
       stateMachineArn,
       recovered,
       interruptSpot: () => batch.interruptSpot(),
@@ -306,17 +300,9 @@ async function start(options: LocalPlatformOptions): Promise<LocalPlatform> {
   }
 }
 
-/**
- * The engine a container runtime runs jobs with, checked before anything starts: podman that
- * does not answer stops the start naming why, rather than failing every job later.
- */
-async function containerEngineFor(
-  settings: ResolvedLocalOptions,
-): Promise<{ readonly env: ContainerRuntime['env']; readonly version: string } | undefined> {
-  if (settings.jobRuntime !== 'podman') return undefined;
-  const detected = await detectContainerEngine({ env: process.env, candidates: ['podman'] });
-  if (detected.engine === undefined) {
-    throw new RuntimeUnavailableError(`GPUJOBS_LOCAL_RUNTIME=podman, but podman cannot run containers here: ${detected.reason}`);
-  }
-  return { env: detected.env, version: detected.version };
+function runtimeSummary(settings: ResolvedLocalOptions, chosen: ChosenJobRuntime): LocalPlatform['runtime'] {
+  const requested = settings.requestedRuntime;
+  if (chosen.used === 'process')
+    return { requested, used: 'process', ...(chosen.noEngineReason !== undefined ? { noEngineReason: chosen.noEngineReason } : {}) };
+  return { requested, used: chosen.used, engineVersion: chosen.engine.version, pull: settings.pullPolicy };
 }

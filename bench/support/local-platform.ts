@@ -18,7 +18,8 @@ export interface BenchPlatform {
 export async function startBenchPlatform(options: Omit<LocalPlatformOptions, 'dataDir' | 'port'>): Promise<BenchPlatform> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gpujobs-bench-local-'));
   const started = performance.now();
-  const platform = await startLocalPlatform({ ...options, port: 0, dataDir });
+  // Host processes unless asked: the benchmark measures the platform, not an engine's container start.
+  const platform = await startLocalPlatform({ runtime: 'process', ...options, port: 0, dataDir });
   return {
     platform,
     startupSeconds: (performance.now() - started) / 1000,

@@ -14,9 +14,10 @@
  */
 import { execFile } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
+import type { ContainerEngineName } from '../container-engine.js';
 import type { AttemptEnd } from './attempt-end.js';
 import type { AttemptPlacement } from './batch-job.js';
-import type { ResourceRequirement } from './job-definitions.js';
+import type { RegisterJobDefinitionRequest, ResourceRequirement } from './job-definitions.js';
 import {
   type AttemptOutput,
   type AttemptProcess,
@@ -36,8 +37,8 @@ export type PullPolicy = (typeof PULL_POLICIES)[number];
 
 /** The container engine that runs attempts, as detected at start (container-engine.ts). */
 export interface ContainerRuntime {
-  /** Only podman in this version: Docker takes other GPU flags and reports missing images in other words. */
-  readonly engine: 'podman';
+  /** Podman and Docker take the same run arguments but for GPUs, and word their errors differently. */
+  readonly engine: ContainerEngineName;
   /** The environment the engine's commands run with (CONTAINERS_CONF set). */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly pull: PullPolicy;
@@ -69,6 +70,8 @@ export interface AttemptContainerSpec extends AttemptOutput {
   readonly slots: readonly number[];
   readonly vcpus?: number;
   readonly memoryMiB?: number;
+  /** The size of /dev/shm: the job definition's `linuxParameters.sharedMemorySize`. @default the engine's (64 MiB) */
+  readonly sharedMemoryMiB?: number;
   /** What this machine has. @default os.cpus().length and os.totalmem() */
   readonly machine?: { readonly vcpus: number; readonly memoryMiB: number };
 }
@@ -99,6 +102,12 @@ export function requestedLimits(requirements: readonly ResourceRequirement[]): {
   return { ...(vcpus !== undefined ? { vcpus } : {}), ...(memoryMiB !== undefined ? { memoryMiB } : {}) };
 }
 
+/** The definition's /dev/shm size (Batch's `linuxParameters.sharedMemorySize`, MiB), when it sets one. */
+export function sharedMemoryOf(definition: Pick<RegisterJobDefinitionRequest, 'containerProperties'>): { sharedMemoryMiB?: number } {
+  const size = definition.containerProperties?.linuxParameters?.sharedMemorySize;
+  return typeof size === 'number' && Number.isInteger(size) && size > 0 ? { sharedMemoryMiB: size } : {};
+}
+
 /** The vcpus and memory the container is limited to: the job's, capped to this machine so that the default shape runs on a laptop. */
 export function containerLimits(
   requested: { readonly vcpus?: number; readonly memoryMiB?: number },
@@ -127,10 +136,28 @@ export function containerLimits(
  * podman runs, so it goes on the command line; every other variable is named there and its
  * value passed through the client's environment, so that a secret is not in `ps`.
  */
-const CLIENT_VARIABLES = /^(PATH|HOME|TMPDIR|USER|LANG|LC_[A-Z]+|TZ|(CONTAINERS|XDG|BUILDAH|PODMAN|STORAGE|REGISTRY|CONTAINER|CDI)_.*)$/;
+const CLIENT_VARIABLES =
+  /^(PATH|HOME|TMPDIR|USER|LANG|LC_[A-Z]+|TZ|(CONTAINERS|XDG|BUILDAH|PODMAN|STORAGE|REGISTRY|CONTAINER|CDI|DOCKER|BUILDKIT|COMPOSE)_.*)$/;
 
-/** `podman run`'s arguments for the attempt (the engine's own environment comes with them). */
-export function podmanRunArgs(spec: AttemptContainerSpec): {
+/**
+ * The assigned GPUs as the engine takes them: podman by CDI device, one flag each; Docker in one
+ * `--gpus` whose value is a CSV field, so a list of devices must be quoted inside it
+ * (https://docs.docker.com/engine/containers/resource_constraints/#gpu).
+ */
+export function gpuArgs(engine: ContainerEngineName, slots: readonly number[]): string[] {
+  if (slots.length === 0) return [];
+  if (engine === 'podman') return slots.flatMap((slot) => ['--device', `nvidia.com/gpu=${slot}`]);
+  return ['--gpus', `"device=${slots.join(',')}"`];
+}
+
+/** The engine's command that removes a container at once, running or not, and is no failure when it is gone already. */
+export function removeContainerArgs(engine: ContainerEngineName, names: readonly string[]): string[] {
+  // Docker's rm has no --ignore nor --time: --force kills at once and a missing container is no error.
+  return engine === 'podman' ? ['rm', '--force', '--ignore', '--time', '0', ...names] : ['rm', '--force', ...names];
+}
+
+/** `<engine> run`'s arguments for the attempt (the engine's own environment comes with them). */
+export function containerRunArgs(spec: AttemptContainerSpec): {
   readonly args: readonly string[];
   readonly env: Record<string, string | undefined>;
   readonly note?: string;
@@ -174,8 +201,9 @@ export function podmanRunArgs(spec: AttemptContainerSpec): {
     `${spec.sandbox}:${SANDBOX_MOUNT_PATH}`,
     ...(limits.vcpus !== undefined ? ['--cpus', String(limits.vcpus)] : []),
     ...(limits.memoryMiB !== undefined ? ['--memory', `${limits.memoryMiB}m`] : []),
+    ...(spec.sharedMemoryMiB !== undefined ? ['--shm-size', `${spec.sharedMemoryMiB}m`] : []),
     // Virtual slots are no devices: a container given none sees no GPU, as on a CPU host.
-    ...(runtime.realGpus ? spec.slots.flatMap((slot) => ['--device', `nvidia.com/gpu=${slot}`]) : []),
+    ...(runtime.realGpus ? gpuArgs(runtime.engine, spec.slots) : []),
     spec.image,
     ...spec.command,
   ];
@@ -198,9 +226,10 @@ export class ContainerStartError extends Error {
   }
 }
 
-// Podman's wording when the image is not in the store (pull never), or a registry refuses or cannot be reached.
+// The engines' wording when the image is not in the store (pull never), or a registry refuses or cannot be
+// reached (Docker names the registry's /v2/ endpoint it could not get).
 const PULL_FAILURES =
-  /image not known|pull access denied|manifest unknown|name unknown|repository does not exist|requested access to the resource is denied|initializing source|pinging container registry|reading manifest|unable to pull|short-name|no such image/i;
+  /image not known|pull access denied|manifest unknown|name unknown|repository does not exist|requested access to the resource is denied|initializing source|pinging container registry|reading manifest|unable to pull|short-name|no such image|Get "https?:\/\/[^"]*\/v2\//i;
 // 126 and 127 are also a job's own codes (a shell's "not executable", "not found"): podman's only with its OCI runtime's error.
 const OCI_START_FAILURE = /OCI runtime|executable file not found|CDI devices?/i;
 
@@ -209,14 +238,14 @@ const OCI_START_FAILURE = /OCI runtime|executable file not found|CDI devices?/i;
  * error, by podman's documented contract; 126 or 127 with an OCI runtime error), else undefined:
  * the container ran and the code is its own.
  */
-export function containerStartFailure(exitCode: number | null, podmanError: string | undefined): ContainerStartError | undefined {
-  if (podmanError === undefined) return undefined;
-  if (exitCode !== 125 && !((exitCode === 126 || exitCode === 127) && OCI_START_FAILURE.test(podmanError))) return undefined;
-  if (exitCode === 125 && PULL_FAILURES.test(podmanError)) {
-    const reason = `CannotPullContainerError: ${podmanError}`;
+export function containerStartFailure(exitCode: number | null, engineError: string | undefined): ContainerStartError | undefined {
+  if (engineError === undefined) return undefined;
+  if (exitCode !== 125 && !((exitCode === 126 || exitCode === 127) && OCI_START_FAILURE.test(engineError))) return undefined;
+  if (exitCode === 125 && PULL_FAILURES.test(engineError)) {
+    const reason = `CannotPullContainerError: ${engineError}`;
     return new ContainerStartError(reason, reason);
   }
-  return new ContainerStartError(`CannotStartContainerError: ${podmanError}`, BATCH_STATUS_REASON.cannotStartContainer);
+  return new ContainerStartError(`CannotStartContainerError: ${engineError}`, BATCH_STATUS_REASON.cannotStartContainer);
 }
 
 /** The attempt's end when its container never ran (no exit code: nothing of the job ran). */
@@ -235,13 +264,24 @@ export function containerStartFailureEnd(placement: AttemptPlacement, failure: C
   };
 }
 
+/**
+ * The engine's own error in a line its client printed, or undefined: podman's `Error: …`, Docker's
+ * `docker: Error response from daemon: …` (or `docker: …` for what the client itself refused).
+ */
+export function engineErrorIn(engine: ContainerEngineName, line: string): string | undefined {
+  if (engine === 'podman') return line.startsWith('Error: ') ? line.slice('Error: '.length).trim() : undefined;
+  const docker = /^docker: (?:Error response from daemon: )?(.+)$/.exec(line);
+  // Docker ends its message with a period, and follows it with a pointer to --help.
+  return docker ? docker[1]!.trim().replace(/\.$/, '') : undefined;
+}
+
 /** Starts the attempt's container; throws what spawnAttemptMain throws. */
 export function startAttemptContainer(spec: AttemptContainerSpec, events: AttemptProcessEvents): AttemptProcess {
-  const { args, env, note } = podmanRunArgs(spec);
+  const { args, env, note } = containerRunArgs(spec);
   const name = containerName(spec.owner);
   const engine = spec.runtime.engine;
-  // Podman's own error, the last `Error: …` line it printed: what a failed start is reported as.
-  let podmanError: string | undefined;
+  // The engine's own error, the last one its client printed: what a failed start is reported as.
+  let engineError: string | undefined;
   let exited = false;
   const main = spawnAttemptMain(
     engine,
@@ -252,11 +292,11 @@ export function startAttemptContainer(spec: AttemptContainerSpec, events: Attemp
       onSpawn: events.onSpawn,
       onEnd: (code, signal, spawnError) => {
         exited = true;
-        events.onEnd(code, signal, spawnError ?? containerStartFailure(code, podmanError));
+        events.onEnd(code, signal, spawnError ?? containerStartFailure(code, engineError));
       },
     },
     (line) => {
-      if (line.startsWith('Error: ')) podmanError = line.slice('Error: '.length).trim();
+      engineError = engineErrorIn(engine, line) ?? engineError;
     },
   );
   const engineCommand = (commandArgs: readonly string[], timeoutMs: number) =>
@@ -285,7 +325,7 @@ export function startAttemptContainer(spec: AttemptContainerSpec, events: Attemp
     },
     // `--rm` removes the container when it exits; a client that died first leaves it, so it is removed here.
     reap: async (logger, jobName) => {
-      const code = await engineCommand(['rm', '--force', '--ignore', '--time', '0', name], ENGINE_COMMAND_TIMEOUT_MS);
+      const code = await engineCommand(removeContainerArgs(engine, [name]), ENGINE_COMMAND_TIMEOUT_MS);
       if (code !== 0) logger.warn(`job ${jobName}: \`${engine} rm --force ${name}\` exited ${code}; the container may still exist`);
       await drainOutput(main.child, main.outputClosed, OUTPUT_DRAIN_TIMEOUT_MS);
     },

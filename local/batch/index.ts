@@ -27,7 +27,13 @@ import {
 import { jobDetailOf, type JobDetail } from './job-detail.js';
 import { listJobs, type ListJobsRequest } from './list-jobs.js';
 import { DEFAULT_RETAINED_FINISHED_JOBS, type LocalBatchOptions } from './options.js';
-import { ContainerStartError, containerStartFailureEnd, requestedLimits, startAttemptContainer } from './container-runner.js';
+import {
+  ContainerStartError,
+  containerStartFailureEnd,
+  requestedLimits,
+  sharedMemoryOf,
+  startAttemptContainer,
+} from './container-runner.js';
 import { reapAttemptProcess, startAttemptProcess, stopAttemptProcess, stoppedAttemptEndBoundMs } from './process-runner.js';
 import { retriesInPlace } from './retry-strategy.js';
 import { AttemptSandboxes } from './sandbox.js';
@@ -299,6 +305,7 @@ export class LocalBatch {
               variables,
               slots,
               ...requestedLimits(job.resourceRequirements),
+              ...sharedMemoryOf(job.definition),
             },
             events,
           )

@@ -1,12 +1,12 @@
 /**
  * The containers a platform on the same data dir left behind: killed with SIGKILL (or its machine
  * slept through its stop), it could not stop its attempts' containers, which run on under podman's
- * monitor and hold their GPUs. A start finds them by the platform label every attempt's container
+ * monitor (or Docker's daemon) and hold their GPUs. A start finds them by the platform label every attempt's container
  * carries (container-runner.ts) and removes them, running or not, before restart recovery settles
  * their jobs, so that an interrupted attempt never runs beside its own next attempt.
  */
 import { execFile } from 'node:child_process';
-import { CONTAINER_LABELS, type ContainerRuntime } from './container-runner.js';
+import { CONTAINER_LABELS, type ContainerRuntime, removeContainerArgs } from './container-runner.js';
 
 /** How long `podman ps` and `podman rm` may each take: `rm --time 0` kills at once, but a busy store answers slowly. */
 const ENGINE_COMMAND_TIMEOUT_MS = 30_000;
@@ -17,7 +17,7 @@ export class LeftoverContainersError extends Error {
 }
 
 /**
- * Removes (`rm --force --time 0`: SIGKILL, no grace) every container labelled with `platformToken`;
+ * Removes (`rm --force`: SIGKILL, no grace) every container labelled with `platformToken`;
  * resolves to how many there were. Throws LeftoverContainersError when the engine fails.
  */
 export async function removeLeftoverContainers(
@@ -37,8 +37,8 @@ export async function removeLeftoverContainers(
     .map((line) => line.trim())
     .filter(Boolean);
   if (ids.length === 0) return { removed: 0 };
-  // --ignore: a container whose own `--rm` removed it between the listing and this is no failure.
-  await engineCommand(runtime, ['rm', '--force', '--ignore', '--time', '0', ...ids]);
+  // A container whose own `--rm` removed it between the listing and this is no failure.
+  await engineCommand(runtime, removeContainerArgs(runtime.engine, ids));
   return { removed: ids.length };
 }
 

@@ -23,6 +23,8 @@ describe('gpujobs against the local platform', () => {
       capacityTimeoutSeconds: 5,
       stopGracePeriodSeconds: 1,
       quiet: true,
+      // Host commands, whatever engine this machine has: the container runtimes have their own suite.
+      runtime: 'process',
     });
   });
 

@@ -61,6 +61,8 @@ describe('gpujobs smoke against the local platform', () => {
       capacityTimeoutSeconds: 5,
       stopGracePeriodSeconds: 0.5,
       quiet: true,
+      // Host commands, whatever engine this machine has: the container runtimes have their own suite.
+      runtime: 'process',
     });
   });
 

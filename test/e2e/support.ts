@@ -26,6 +26,8 @@ export async function startTestPlatform(options: LocalPlatformOptions = {}): Pro
     stopGracePeriodSeconds: 0.5,
     gpus: 4,
     quiet: true,
+    // The scenarios run host commands; the container suites ask for their engine.
+    runtime: 'process',
     ...options,
     dataDir,
   });
@@ -176,7 +178,10 @@ export function isAlive(pid: number): boolean {
  * `npm start` in a child process on `dataDir` with one GPU slot, so a test can kill it with
  * SIGKILL; resolves with its URL once the banner says it is ready.
  */
-export async function startPlatformProcess(dataDir: string): Promise<{ process: ChildProcess; url: string }> {
+export async function startPlatformProcess(
+  dataDir: string,
+  options: { readonly env?: Readonly<Record<string, string>> } = {},
+): Promise<{ process: ChildProcess; url: string }> {
   // Node itself with tsx's loader (not the tsx CLI, which would run it in a grandchild the SIGKILL misses).
   const started = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts'], {
     cwd: process.cwd(),
@@ -187,6 +192,8 @@ export async function startPlatformProcess(dataDir: string): Promise<{ process: 
       GPUJOBS_LOCAL_GPUS: '1',
       GPUJOBS_CAPACITY_TIMEOUT_SECONDS: '1',
       GPUJOBS_SPOT_GRACE_SECONDS: '0.5',
+      GPUJOBS_LOCAL_RUNTIME: 'process',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,10 +1,11 @@
 /**
  * The container tests' image, built with no registry: a busybox rootfs (Debian's
  * busybox-static binary plus the applet links the tests call) imported into the detected
- * engine as `localhost/gpujobs-test:busybox`. The CI machines reach no registry, so nothing
- * may be pulled. Building is skipped when the image already exists from the same recipe.
+ * engine, podman or Docker, as `localhost/gpujobs-test:busybox`. The CI machines reach no
+ * registry, so nothing may be pulled. Building is skipped when the image already exists from the same recipe.
  *
- * Also a command, for .ci/run and developers: `npx tsx test/support/test-image.ts`.
+ * Also a command, for .ci/run and developers: `npx tsx test/support/test-image.ts` builds it in
+ * every engine that answers, since the container tests run in each.
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -98,13 +99,20 @@ async function engineCommand(engine: DetectedContainerEngine, args: readonly str
 }
 
 async function main(): Promise<number> {
-  const engine = await detectContainerEngine({ env: process.env });
-  if (engine.engine === undefined) {
-    console.error(`No container engine to build ${TEST_IMAGE} in: ${engine.reason}`);
+  const reasons: string[] = [];
+  for (const candidate of ['podman', 'docker'] as const) {
+    const engine = await detectContainerEngine({ env: process.env, candidates: [candidate] });
+    if (engine.engine === undefined) {
+      reasons.push(engine.reason);
+      continue;
+    }
+    const { built } = await ensureTestImage(engine);
+    console.log(`${TEST_IMAGE} ${built ? 'built' : 'already present'} in ${engine.engine} ${engine.version}`);
+  }
+  if (reasons.length === 2) {
+    console.error(`No container engine to build ${TEST_IMAGE} in: ${reasons.join('; ')}`);
     return 1;
   }
-  const { built } = await ensureTestImage(engine);
-  console.log(`${TEST_IMAGE} ${built ? 'built' : 'already present'} in ${engine.engine} ${engine.version}`);
   return 0;
 }
 

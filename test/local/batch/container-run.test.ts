@@ -8,8 +8,11 @@ import {
   type AttemptContainerSpec,
   ContainerStartError,
   containerStartFailure,
-  podmanRunArgs,
+  containerRunArgs,
+  engineErrorIn,
+  removeContainerArgs,
   requestedLimits,
+  sharedMemoryOf,
 } from '../../../local/batch/container-runner.js';
 import type { LogStore } from '../../../local/log-store.js';
 
@@ -31,7 +34,7 @@ const spec = (overrides: Partial<AttemptContainerSpec> = {}): AttemptContainerSp
 
 describe('podman run arguments', () => {
   it('names and labels the container, mounts the sandbox, keeps the entrypoint and passes the command after the image', () => {
-    const { args } = podmanRunArgs(spec());
+    const { args } = containerRunArgs(spec());
 
     expect(args.slice(0, 4)).toEqual(['run', '--rm', '--name', 'gpujobs-gpujobs-abc-1-12345678-2']);
     expect(args).toEqual(expect.arrayContaining(['gpujobs.job-id=12345678-aaaa-bbbb', 'gpujobs.attempt=2', 'gpujobs.platform=token']));
@@ -41,7 +44,7 @@ describe('podman run arguments', () => {
   });
 
   it('names job variables on the command line and passes their values through the client environment, out of ps', () => {
-    const { args, env } = podmanRunArgs(spec());
+    const { args, env } = containerRunArgs(spec());
 
     expect(args).toEqual(expect.arrayContaining(['--env', 'MINE']));
     expect(args.join(' ')).not.toContain('secret');
@@ -49,34 +52,105 @@ describe('podman run arguments', () => {
   });
 
   it('passes a variable podman reads itself on the command line, so that it does not change how podman runs', () => {
-    const { args, env } = podmanRunArgs(spec({ variables: { PATH: '/opt/bin' } }));
+    const { args, env } = containerRunArgs(spec({ variables: { PATH: '/opt/bin' } }));
 
     expect(args).toEqual(expect.arrayContaining(['--env', 'PATH=/opt/bin']));
     expect(env.PATH).toBe('/usr/bin');
   });
 
   it('gives vcpus and memory as limits, capped to the machine and said so', () => {
-    expect(podmanRunArgs(spec({ vcpus: 2, memoryMiB: 1024 }))).toMatchObject({
+    expect(containerRunArgs(spec({ vcpus: 2, memoryMiB: 1024 }))).toMatchObject({
       args: expect.arrayContaining(['--cpus', '2', '--memory', '1024m']),
     });
-    const capped = podmanRunArgs(spec({ vcpus: 8, memoryMiB: 16384 }));
+    const capped = containerRunArgs(spec({ vcpus: 8, memoryMiB: 16384 }));
     expect(capped.args).toEqual(expect.arrayContaining(['--cpus', '4', '--memory', '8192m']));
     expect(capped.note).toBe("vcpus 8 capped to this machine's 4; memoryMiB 16384 capped to this machine's 8192");
-    expect(podmanRunArgs(spec({ vcpus: 2 })).note).toBeUndefined();
+    expect(containerRunArgs(spec({ vcpus: 2 })).note).toBeUndefined();
   });
 
   it('gives no GPU device for virtual slots, and keeps their slot numbers', () => {
-    const { args, env } = podmanRunArgs(spec());
+    const { args, env } = containerRunArgs(spec());
 
     expect(args).not.toContain('--device');
     expect(env.CUDA_VISIBLE_DEVICES).toBe('2,3');
   });
 
   it('gives each assigned real GPU as a CDI device, numbered from 0 inside the container', () => {
-    const { args, env } = podmanRunArgs(spec({ runtime: { ...spec().runtime, realGpus: true } }));
+    const { args, env } = containerRunArgs(spec({ runtime: { ...spec().runtime, realGpus: true } }));
 
     expect(args).toEqual(expect.arrayContaining(['--device', 'nvidia.com/gpu=2', '--device', 'nvidia.com/gpu=3']));
     expect(env.CUDA_VISIBLE_DEVICES).toBe('0,1');
+  });
+});
+
+describe('docker run arguments', () => {
+  const docker = (overrides: Partial<AttemptContainerSpec> = {}) =>
+    spec({ runtime: { engine: 'docker', env: { PATH: '/usr/bin' }, pull: 'never', realGpus: true }, ...overrides });
+
+  it('gives the assigned real GPUs in one --gpus, the device list quoted inside its CSV value, numbered from 0 inside', () => {
+    const { args, env } = containerRunArgs(docker());
+
+    expect(args).toEqual(expect.arrayContaining(['--gpus', '"device=2,3"']));
+    expect(args).not.toContain('--device');
+    expect(env.CUDA_VISIBLE_DEVICES).toBe('0,1');
+  });
+
+  it('takes the same pull policy, labels, mount and limits as podman', () => {
+    const { args } = containerRunArgs(docker({ vcpus: 2, memoryMiB: 1024 }));
+
+    expect(args).toEqual(
+      expect.arrayContaining(['--pull', 'never', '--volume', '/data/sandboxes/x:/gpujobs/work', '--cpus', '2', '--memory', '1024m']),
+    );
+    expect(args).toEqual(expect.arrayContaining(['gpujobs.job-id=12345678-aaaa-bbbb']));
+  });
+
+  it('passes a job variable Docker’s client reads on the command line, so that it cannot redirect the client', () => {
+    const { args, env } = containerRunArgs(docker({ variables: { DOCKER_HOST: 'tcp://elsewhere:2375' } }));
+
+    expect(args).toEqual(expect.arrayContaining(['--env', 'DOCKER_HOST=tcp://elsewhere:2375']));
+    expect(env.DOCKER_HOST).toBeUndefined();
+  });
+
+  it('removes a container with rm --force alone, which Docker takes and podman extends', () => {
+    expect(removeContainerArgs('docker', ['a', 'b'])).toEqual(['rm', '--force', 'a', 'b']);
+    expect(removeContainerArgs('podman', ['a'])).toEqual(['rm', '--force', '--ignore', '--time', '0', 'a']);
+  });
+});
+
+describe('/dev/shm', () => {
+  it('is sized by the job definition’s linuxParameters.sharedMemorySize, in both engines', () => {
+    const sized = sharedMemoryOf({ containerProperties: { linuxParameters: { sharedMemorySize: 2048 } } });
+
+    expect(sized).toEqual({ sharedMemoryMiB: 2048 });
+    expect(containerRunArgs(spec(sized)).args).toEqual(expect.arrayContaining(['--shm-size', '2048m']));
+    expect(containerRunArgs(spec({ ...sized, runtime: { ...spec().runtime, engine: 'docker' } })).args).toEqual(
+      expect.arrayContaining(['--shm-size', '2048m']),
+    );
+  });
+
+  it('keeps the engine’s default when the definition sets none', () => {
+    expect(sharedMemoryOf({ containerProperties: {} })).toEqual({});
+    expect(containerRunArgs(spec()).args).not.toContain('--shm-size');
+  });
+});
+
+describe("the engine's error lines", () => {
+  it('reads podman’s Error: line and Docker’s daemon error, without Docker’s closing period', () => {
+    expect(engineErrorIn('podman', 'Error: localhost/x:1: image not known')).toBe('localhost/x:1: image not known');
+    expect(engineErrorIn('docker', 'docker: Error response from daemon: No such image: localhost/x:1.')).toBe(
+      'No such image: localhost/x:1',
+    );
+    expect(engineErrorIn('docker', "Unable to find image 'localhost/x:1' locally")).toBeUndefined();
+    expect(engineErrorIn('podman', 'docker: Error response from daemon: x')).toBeUndefined();
+  });
+
+  it('reads Docker’s missing image as CannotPullContainerError', () => {
+    const failure = containerStartFailure(
+      125,
+      engineErrorIn('docker', 'docker: Error response from daemon: No such image: localhost/x:1.'),
+    );
+
+    expect(failure?.containerReason).toBe('CannotPullContainerError: No such image: localhost/x:1');
   });
 });
 
